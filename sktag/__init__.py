@@ -1,0 +1,22 @@
+"""sktag: Tag-LLM as scikit-learn estimators.
+
+Learned *domain tags* and *function tags* (Shen et al., ICML 2024,
+arXiv:2402.05140) on a frozen causal language model, exposed as
+scikit-learn regressors and classifiers for SMILES, protein sequences and
+other non-prose strings.
+"""
+
+from ._version import __version__
+from .backbone import clear_backbone_cache, load_backbone
+from .estimators import TagClassifier, TagRegressor
+from .tags import TagMismatchError, TagSet
+
+__all__ = [
+    "TagRegressor",
+    "TagClassifier",
+    "TagSet",
+    "TagMismatchError",
+    "load_backbone",
+    "clear_backbone_cache",
+    "__version__",
+]

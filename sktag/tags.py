@@ -1,0 +1,253 @@
+"""A library of named tags, saved as safetensors with JSON metadata.
+
+A :class:`TagSet` maps tag names (``"SMILES"``, ``"ESOL"``) to
+``tag_length x hidden_size`` float32 tensors.  It remembers which backbone
+the tags were learned on (identity and embedding fingerprint), so that
+loading them on another model fails loudly instead of giving silent garbage.
+Task heads (the linear layer that reads a function tag) travel in the same
+file.  Files hold tensors and JSON only: loading never unpickles anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+
+from ._version import __version__
+
+__all__ = ["TagSet", "TagMismatchError"]
+
+_META_KEY = "sktag"
+_KINDS = ("domain", "function")
+
+
+class TagMismatchError(ValueError):
+    """Tags were learned on another backbone or have the wrong shape."""
+
+
+def _digest(arrays: dict) -> str:
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name], dtype=np.float32)
+        h.update(name.encode())
+        h.update(str(a.shape).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+class TagSet(Mapping):
+    """Named tags learned on one backbone, plus optional task heads.
+
+    Parameters
+    ----------
+    backbone : str
+        Identity of the backbone the tags belong to (alias, hub id or path).
+    fingerprint : str
+        Fingerprint of the backbone's input-embedding matrix
+        (:attr:`sktag.backbone.Backbone.fingerprint`).
+    hidden_size : int
+        Width of the backbone's embeddings.
+
+    Examples
+    --------
+    >>> ts = reg.tagset()                      # doctest: +SKIP
+    >>> ts.save("esol.safetensors")            # doctest: +SKIP
+    >>> TagSet.load("esol.safetensors")        # doctest: +SKIP
+    TagSet(backbone='smollm2-135m', hidden_size=576, tags=[SMILES (domain, 10), ESOL (function, 10)])
+    """
+
+    def __init__(self, backbone: str, fingerprint: str, hidden_size: int):
+        self.backbone = str(backbone)
+        self.fingerprint = str(fingerprint)
+        self.hidden_size = int(hidden_size)
+        self._tags: dict[str, torch.Tensor] = {}
+        self._info: dict[str, dict] = {}
+        self._heads: dict[str, dict] = {}
+
+    # -- Mapping interface -------------------------------------------------
+    def __getitem__(self, name) -> torch.Tensor:
+        return self._tags[name]
+
+    def __iter__(self):
+        return iter(self._tags)
+
+    def __len__(self):
+        return len(self._tags)
+
+    def info(self, name) -> dict:
+        """Metadata of one tag: kind, tag_length, description."""
+        return dict(self._info[name])
+
+    @property
+    def heads(self) -> dict:
+        """Task heads by function-tag name: ``{"weight", "bias", "task"}``."""
+        return self._heads
+
+    def add(self, name, tensor, kind="domain", description="", *, overwrite=False):
+        """Add a tag (a ``tag_length x hidden_size`` tensor or array)."""
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"tag names must be non-empty strings, got {name!r}.")
+        if "/" in name:
+            raise ValueError(f"tag name {name!r} may not contain '/'.")
+        if kind not in _KINDS:
+            raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}.")
+        if name in self._tags and not overwrite:
+            raise ValueError(f"tag {name!r} is already in this TagSet (pass overwrite=True).")
+        t = torch.as_tensor(np.asarray(tensor.detach().cpu() if torch.is_tensor(tensor) else tensor),
+                            dtype=torch.float32).clone()
+        if t.ndim != 2 or t.shape[1] != self.hidden_size or t.shape[0] < 1:
+            raise TagMismatchError(
+                f"tag {name!r} has shape {tuple(t.shape)}; expected (tag_length, {self.hidden_size})."
+            )
+        if not torch.isfinite(t).all():
+            raise ValueError(f"tag {name!r} contains NaN or infinity.")
+        self._tags[name] = t
+        self._info[name] = {"kind": kind, "tag_length": int(t.shape[0]), "description": str(description)}
+        return self
+
+    def add_head(self, name, weight, bias, task: dict):
+        """Attach a task head (linear layer) to function tag ``name``."""
+        if name not in self._tags or self._info[name]["kind"] != "function":
+            raise ValueError(f"{name!r} is not a function tag of this TagSet.")
+        w = torch.as_tensor(np.asarray(weight), dtype=torch.float32).clone()
+        b = torch.as_tensor(np.asarray(bias), dtype=torch.float32).clone()
+        if w.ndim != 2 or w.shape[1] != self.hidden_size or b.shape != (w.shape[0],):
+            raise TagMismatchError(f"head of {name!r} has weight {tuple(w.shape)} and bias {tuple(b.shape)}.")
+        json.dumps(task)  # must be JSON-serialisable
+        self._heads[name] = {"weight": w, "bias": b, "task": dict(task)}
+        return self
+
+    # -- combination -------------------------------------------------------
+    def _check_compatible(self, other):
+        if (other.fingerprint, other.hidden_size) != (self.fingerprint, self.hidden_size):
+            raise TagMismatchError(
+                f"cannot combine tags of backbone {self.backbone!r} (hidden size {self.hidden_size}) "
+                f"with tags of backbone {other.backbone!r} (hidden size {other.hidden_size})."
+            )
+
+    def __or__(self, other: "TagSet") -> "TagSet":
+        """Union of two tag sets of the same backbone (names must not clash)."""
+        if not isinstance(other, TagSet):
+            return NotImplemented
+        self._check_compatible(other)
+        clash = set(self) & set(other)
+        if clash:
+            raise ValueError(f"both TagSets define {sorted(clash)}; rename one first.")
+        out = self.copy()
+        for src in (other,):
+            for n in src:
+                out._tags[n] = src._tags[n].clone()
+                out._info[n] = dict(src._info[n])
+            out._heads.update({k: dict(v) for k, v in src._heads.items()})
+        return out
+
+    def copy(self) -> "TagSet":
+        out = TagSet(self.backbone, self.fingerprint, self.hidden_size)
+        out._tags = {n: t.clone() for n, t in self._tags.items()}
+        out._info = {n: dict(i) for n, i in self._info.items()}
+        out._heads = {n: dict(h) for n, h in self._heads.items()}
+        return out
+
+    def check_backbone(self, backbone) -> None:
+        """Raise :class:`TagMismatchError` unless the tags fit ``backbone``."""
+        if backbone.hidden_size != self.hidden_size:
+            raise TagMismatchError(
+                f"these tags have hidden size {self.hidden_size} (backbone {self.backbone!r}) but "
+                f"model {backbone.identity!r} has hidden size {backbone.hidden_size}."
+            )
+        if backbone.fingerprint != self.fingerprint:
+            raise TagMismatchError(
+                f"these tags were learned on backbone {self.backbone!r} (embedding fingerprint "
+                f"{self.fingerprint}) and do not fit model {backbone.identity!r} (fingerprint "
+                f"{backbone.fingerprint})."
+            )
+
+    # -- persistence -------------------------------------------------------
+    def _arrays(self) -> dict:
+        arrays = {f"tag/{n}": t.numpy() for n, t in self._tags.items()}
+        for n, h in self._heads.items():
+            arrays[f"head/{n}/weight"] = h["weight"].numpy()
+            arrays[f"head/{n}/bias"] = h["bias"].numpy()
+        return arrays
+
+    def save(self, path) -> None:
+        """Write the tags (and heads) to a ``.safetensors`` file."""
+        from safetensors.numpy import save_file
+
+        arrays = self._arrays()
+        meta = {
+            "format": "sktag.TagSet/1",
+            "sktag_version": __version__,
+            "backbone": self.backbone,
+            "fingerprint": self.fingerprint,
+            "hidden_size": self.hidden_size,
+            "tags": self._info,
+            "heads": {n: h["task"] for n, h in self._heads.items()},
+            "sha256": _digest(arrays),
+        }
+        path = os.fspath(path)
+        tmp = path + ".tmp"
+        save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in arrays.items()}, tmp,
+                  metadata={_META_KEY: json.dumps(meta)})
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path, backbone=None) -> "TagSet":
+        """Read a file written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or path-like
+        backbone : Backbone, optional
+            When given, raise :class:`TagMismatchError` unless the tags fit it.
+
+        Raises
+        ------
+        ValueError
+            The file is not a valid sktag tag file, is truncated, or its
+            content does not match its recorded checksum.
+        """
+        from safetensors import SafetensorError
+        from safetensors.numpy import load_file
+        from safetensors import safe_open
+
+        path = os.fspath(path)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"no tag file at {path!r}.")
+        try:
+            with safe_open(path, framework="numpy") as f:
+                raw = (f.metadata() or {}).get(_META_KEY)
+            arrays = load_file(path)
+        except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+            raise ValueError(f"{path!r} is not a readable safetensors tag file ({exc}).") from exc
+        if raw is None:
+            raise ValueError(f"{path!r} is a safetensors file but not an sktag TagSet (no metadata).")
+        try:
+            meta = json.loads(raw)
+            ts = cls(meta["backbone"], meta["fingerprint"], meta["hidden_size"])
+            expected = meta["sha256"]
+            tags_info = meta["tags"]
+            heads_info = meta["heads"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path!r} has malformed sktag metadata ({exc}).") from exc
+        if _digest(arrays) != expected:
+            raise ValueError(f"{path!r} is corrupt or was modified: its tensors do not match the checksum.")
+        for name, info in tags_info.items():
+            ts.add(name, arrays[f"tag/{name}"], kind=info["kind"], description=info.get("description", ""))
+        for name, task in heads_info.items():
+            ts.add_head(name, arrays[f"head/{name}/weight"], arrays[f"head/{name}/bias"], task)
+        if backbone is not None:
+            ts.check_backbone(backbone)
+        return ts
+
+    def __repr__(self):
+        items = ", ".join(
+            f"{n} ({i['kind']}, {i['tag_length']}{', head' if n in self._heads else ''})"
+            for n, i in self._info.items()
+        )
+        return f"TagSet(backbone={self.backbone!r}, hidden_size={self.hidden_size}, tags=[{items}])"

@@ -1,0 +1,109 @@
+"""The frozen-prefix path must match the naive full path (values and gradients)."""
+
+import numpy as np
+import pytest
+import torch
+
+from sktag import _engine
+from sktag._data import encode_rows
+from sktag.backbone import load_backbone
+
+
+def _rows(backbone, strings_per_col, tag_lengths=(3, 4), bos=None):
+    tok = backbone.tokenizer
+    tokenized = [tok(list(col), add_special_tokens=False)["input_ids"] for col in strings_per_col]
+    n_tags = len(tag_lengths) - 1
+    column_tags = [j % n_tags for j in range(len(strings_per_col))]
+    offsets = np.concatenate([[0], np.cumsum(tag_lengths)])
+    return encode_rows(tokenized, column_tags, offsets, list(tag_lengths), bos_id=bos)
+
+
+def _table(backbone, tag_lengths, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(sum(tag_lengths), backbone.hidden_size, generator=g)
+
+
+@pytest.fixture
+def backbone(tiny_model):
+    return load_backbone(tiny_model, dtype="float32", device="cpu")
+
+
+STRINGS = ["CCO", "c1ccccc1O", "N", "CC(=O)Oc1ccccc1C(=O)O", "O=C=O"]
+
+
+@pytest.mark.parametrize("isolate", [False, True])
+@pytest.mark.parametrize("two_columns", [False, True])
+def test_prefix_path_matches_full_path(backbone, isolate, two_columns):
+    cols = [STRINGS, STRINGS[::-1]] if two_columns else [STRINGS]
+    lengths = (3, 4, 5) if two_columns else (3, 5)
+    rows = _rows(backbone, cols, lengths)
+    table = _table(backbone, lengths)
+    p = lengths[-1]
+    f_slots = np.arange(sum(lengths[:-1]), sum(lengths))
+
+    # naive: whole sequence with autograd, padded batch of mixed lengths
+    t_full = table.clone().requires_grad_(True)
+    batch = _engine.collate(rows, tail=f_slots)
+    assert len(set(len(r) for r in rows)) > 1  # really mixed lengths
+    h_full = _engine.full_forward(backbone, batch, t_full, isolate)
+    (h_full ** 2).sum().backward()
+
+    # fast: prefix without autograd, then only the p function-tag positions
+    ftag = table[-p:].clone().requires_grad_(True)
+    pbatch = _engine.collate(rows)
+    kv = _engine.prefix_kv(backbone, pbatch, table, isolate)
+    assert not kv.requires_grad
+    h_fast = _engine.tag_forward(backbone, kv, pbatch.valid, ftag)
+    (h_fast ** 2).sum().backward()
+
+    torch.testing.assert_close(h_fast, h_full, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(ftag.grad, t_full.grad[-p:], rtol=1e-4, atol=1e-5)
+
+    # and each padded row equals that row run alone, without padding
+    for i, r in enumerate(rows):
+        single = _engine.collate([r], tail=f_slots)
+        h1 = _engine.full_forward(backbone, single, table, isolate)
+        torch.testing.assert_close(h1[0], h_full[i].detach(), rtol=1e-5, atol=1e-5)
+
+
+def test_prefix_store_round_trip_matches_direct_cache(backbone):
+    rows = _rows(backbone, [STRINGS], (3, 5))
+    table = _table(backbone, (3, 5))
+    lengths = np.array([len(r) for r in rows])
+    cfg = backbone.config
+    store = _engine.PrefixStore(cfg.num_hidden_layers, cfg.num_key_value_heads,
+                                cfg.hidden_size // cfg.num_attention_heads, lengths,
+                                torch.float32, torch.device("cpu"))
+    # fill in two batches of a different composition than the one read back
+    for b in ([0, 3], [1, 2, 4]):
+        batch = _engine.collate([rows[i] for i in b])
+        store.put(b, _engine.prefix_kv(backbone, batch, table), batch.valid)
+    order = [4, 0, 2]
+    kv, valid = store.gather(order)
+    batch = _engine.collate([rows[i] for i in order])
+    direct = _engine.prefix_kv(backbone, batch, table)
+    assert torch.equal(valid, batch.valid)
+    m = valid[None, None, :, None, :, None].expand_as(kv)
+    torch.testing.assert_close(kv[m], direct[m], rtol=1e-5, atol=1e-6)
+    ftag = table[-5:]
+    torch.testing.assert_close(_engine.tag_forward(backbone, kv, valid, ftag),
+                               _engine.tag_forward(backbone, direct, batch.valid, ftag),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_padding_side_does_not_change_results(backbone):
+    """A right-padded layout with explicit positions gives the same hidden states."""
+    rows = _rows(backbone, [STRINGS], (3, 5))
+    table = _table(backbone, (3, 5))
+    f_slots = np.arange(3, 8)
+    left = _engine.collate(rows, tail=f_slots)
+    h_left = _engine.full_forward(backbone, left, table, all_positions=True)
+    # build the right-padded equivalent by rolling every row
+    shift = (~left.valid).sum(1)
+    roll = lambda t: torch.stack([torch.roll(t[i], -int(shift[i])) for i in range(len(shift))])  # noqa: E731
+    right = _engine.Batch(ids=roll(left.ids), slot=roll(left.slot), seg=roll(left.seg),
+                          valid=roll(left.valid), pos=roll(left.pos))
+    h_right = _engine.full_forward(backbone, right, table, all_positions=True)
+    for i in range(len(rows)):
+        n = int(left.valid[i].sum())
+        torch.testing.assert_close(h_right[i, :n], h_left[i, -n:], rtol=1e-5, atol=1e-5)
