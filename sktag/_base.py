@@ -127,6 +127,7 @@ class BaseTagEstimator:
         prefix_cache="auto",
         device="auto",
         dtype="auto",
+        device_map=None,
         trust_remote_code=False,
         random_state=None,
         verbose=0,
@@ -154,6 +155,7 @@ class BaseTagEstimator:
         self.prefix_cache = prefix_cache
         self.device = device
         self.dtype = dtype
+        self.device_map = device_map
         self.trust_remote_code = trust_remote_code
         self.random_state = random_state
         self.verbose = verbose
@@ -212,7 +214,7 @@ class BaseTagEstimator:
         device = resolve_device(self.device)
         dtype = resolve_dtype(self.dtype, device)
         if bb is None or bb.device != device or bb.dtype != dtype:
-            bb = load_backbone(self.model, dtype=dtype, device=device,
+            bb = load_backbone(self.model, dtype=dtype, device=device, device_map=self.device_map,
                                trust_remote_code=self.trust_remote_code)
             fp = getattr(self, "backbone_fingerprint_", None)
             if fp is not None and fp != bb.fingerprint:
@@ -336,7 +338,7 @@ class BaseTagEstimator:
                 else:
                     kv, valid = self._prefix(backbone, rows, batch_rows)
                 h = _engine.tag_forward(backbone, kv, valid, self.module_.function_tag)
-        return self.module_.head(h.float())
+        return self.module_.head(h.float().to(self.module_.head.weight.device))
 
     @torch.inference_mode()
     def _raw_predict(self, X):
@@ -353,7 +355,7 @@ class BaseTagEstimator:
             for b in _length_batches(idx, lengths, self.predict_batch_size):
                 with self._autocast(backbone):
                     h = self._hidden_full(backbone, rows, b)
-                out[b] = self.module_.head(h.float()).double().cpu().numpy()
+                out[b] = self.module_.head(h.float().to(self.module_.head.weight.device)).double().cpu().numpy()
         return out
 
     # ------------------------------------------------------------------ fitting

@@ -316,6 +316,8 @@ def load_backbone(model=DEFAULT_MODEL, *, dtype="auto", device="auto", trust_rem
                 hf_logging.enable_progress_bar()
         if device_map is None:
             lm.to(dev)
+        else:  # tags are spliced into the embeddings: they live where the embedding lives
+            dev = lm.get_input_embeddings().weight.device
         lm.eval()
         lm.requires_grad_(False)
         bb = Backbone(identity=identity, model=lm, tokenizer=tokenizer, device=dev, dtype=dt)

@@ -82,6 +82,11 @@ _SHARED_PARAMS = """
     dtype : str, default="auto"
         Backbone dtype: ``"auto"`` is bfloat16 on CUDA, float32 on CPU.  Tags
         and head are kept in float32.
+    device_map : str or dict, default=None
+        Spread a backbone too large for one GPU over several devices
+        (``"auto"``, or a module -> device dict; accelerate's big-model
+        loading).  The tags then live on ``device`` and the head on the
+        device of the last layer's output.
     trust_remote_code : bool, default=False
         Passed to ``transformers`` when loading ``model``.
     random_state : int, RandomState instance or None, default=None
