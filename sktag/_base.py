@@ -24,6 +24,7 @@ from ._data import (
     validate_columns,
 )
 from .backbone import load_backbone, resolve_device, resolve_dtype
+from .distributed import check_worker_device
 from .tags import TagSet
 
 _GiB = 1024**3
@@ -214,6 +215,7 @@ class BaseTagEstimator:
         device = resolve_device(self.device)
         dtype = resolve_dtype(self.dtype, device)
         if bb is None or bb.device != device or bb.dtype != dtype:
+            check_worker_device(device, self.device_map)  # GPU policy, see sktag.distributed
             bb = load_backbone(self.model, dtype=dtype, device=device, device_map=self.device_map,
                                trust_remote_code=self.trust_remote_code)
             fp = getattr(self, "backbone_fingerprint_", None)
@@ -364,15 +366,17 @@ class BaseTagEstimator:
         backbone = self._get_backbone()
         rng = check_random_state(self.random_state)
         continuing = self.warm_start and hasattr(self, "module_")
+        columns, names, _ = as_columns(X)
+        if len(columns[0]) == 0:
+            raise ValueError("X has 0 samples; at least one is required.")
 
         if not continuing:
             # Decide the layout (domains) before encoding; the module needs it.
-            columns, names, _ = as_columns(X)
             domains = list(dict.fromkeys(resolve_domains(self.domains, len(columns), names)))
             self.backbone_identity_ = backbone.identity
             self.backbone_fingerprint_ = backbone.fingerprint
             self.domains_ = domains
-            targets = self._init_targets(y)
+            targets = self._init_targets(y, self._weights_or_none(sample_weight, y))
             n_outputs = self._n_head_outputs()
             gen = torch.Generator().manual_seed(int(rng.randint(0, 2**31 - 1)))
             module = TagModule(
@@ -419,6 +423,7 @@ class BaseTagEstimator:
         epochs = _progress(range(self.max_iter), show, desc="fit", unit="epoch")
         t0 = time.perf_counter()
         converged = False
+        start_state = None
         try:
             for _ in epochs:
                 start_state = copy.deepcopy(self.module_.state_dict())
@@ -467,8 +472,10 @@ class BaseTagEstimator:
                     converged = True
                     break
         except KeyboardInterrupt:
-            if best_state is not None:
-                self.module_.load_state_dict(best_state)
+            # Never keep the weights of a half-finished epoch: the best epoch of
+            # this fit, else the weights the interrupted epoch started from.
+            if best_state is not None or start_state is not None:
+                self.module_.load_state_dict(best_state if best_state is not None else start_state)
             warnings.warn(
                 f"fit was interrupted after {self.n_iter_} complete epochs; the estimator keeps the "
                 "best weights so far and can be used, or trained further with warm_start=True.",
@@ -491,6 +498,12 @@ class BaseTagEstimator:
                 stacklevel=3,
             )
         return self
+
+    @staticmethod
+    def _weights_or_none(sample_weight, y):
+        if sample_weight is None or y is None:
+            return None
+        return check_sample_weight_like(sample_weight, len(np.asarray(y)))
 
     def _batch_size(self, backbone):
         if self.batch_size == "auto":
@@ -572,7 +585,7 @@ class BaseTagEstimator:
         description : str, default=""
         """
         check_is_fitted(self, "module_")
-        name = name or type(self).__name__
+        name = name or getattr(self, "function_tag_name_", None) or type(self).__name__
         ts = TagSet(self.backbone_identity_, self.backbone_fingerprint_, self.module_.function_tag.shape[1])
         for dom, t in zip(self.domains_, self.module_.domain_tags):
             ts.add(dom, t.detach().cpu(), kind="domain")
@@ -619,11 +632,18 @@ class BaseTagEstimator:
             raise ValueError(f"the head of {function_tag!r} is a {task.get('task')} head, not {cls._task}.")
         doms = ts if domain_tags is None else (
             TagSet.load(domain_tags) if not isinstance(domain_tags, TagSet) else domain_tags)
-        est = cls(domains=domains if domains is not None else task["domains"],
+        if domains is None and isinstance(task["domains"], dict) and task.get("feature_names_in") is None:
+            # {0: ..., 1: ...} of a 2-D array: JSON turned the keys into strings
+            default_domains = list(task["column_domains"])
+        else:
+            default_domains = task["domains"]
+        est = cls(domains=domains if domains is not None else default_domains,
                   tag_length=ts.info(function_tag)["tag_length"], domain_tags=doms, **params)
         est._validate_params()
         backbone = est._get_backbone()
         ts.check_backbone(backbone)
+        if doms is not ts:
+            doms.check_backbone(backbone)
         columns_domains = est.domains
         if isinstance(columns_domains, dict):
             dom_list = list(dict.fromkeys(columns_domains.values()))
@@ -655,8 +675,14 @@ class BaseTagEstimator:
             est.column_domains_ = list(task["column_domains"])
         else:
             est.column_domains_ = resolve_domains(est.domains, n_cols, None)
+        est.function_tag_name_ = function_tag
+        # what fit leaves, so that warm_start=True can continue training
         est.loss_curve_ = []
         est.n_iter_ = 0
+        est.t_ = 0
+        est.best_loss_ = np.inf
+        est.validation_scores_ = [] if est.early_stopping else None
+        est.best_validation_score_ = -np.inf if est.early_stopping else None
         return est
 
     def _task_metadata(self):

@@ -206,18 +206,31 @@ class TagRegressor(RegressorMixin, BaseTagEstimator, BaseEstimator):
         _check_finite_targets(arr)
         return arr
 
-    def _init_targets(self, y):
+    def _init_targets(self, y, sample_weight=None):
         arr = self._as_targets(y)
         self._y_ndim = arr.ndim
-        arr2 = arr.reshape(len(arr), -1)
+        arr2 = arr[:, None] if arr.ndim == 1 else arr  # reshape(len, -1) fails on empty y
+        w = None
+        if sample_weight is not None and len(sample_weight) == len(arr2) and np.sum(sample_weight) > 0:
+            w = np.asarray(sample_weight, dtype=np.float64)
+        # weighted, so that rows with weight 0 do not shift the standardisation
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean = np.average(arr2, axis=0, weights=w) if len(arr2) else np.zeros(arr2.shape[1])
+            scale = (np.sqrt(np.average((arr2 - mean) ** 2, axis=0, weights=w)) if len(arr2)
+                     else np.ones(arr2.shape[1]))
+        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(scale))):
+            raise ValueError(
+                f"y is too large to standardise (largest |y| = {np.abs(arr2).max():.3g}): its mean or "
+                "standard deviation overflows float64 and would give infinite predictions. Rescale y."
+            )
         self.n_outputs_ = arr2.shape[1]
-        self.y_mean_ = arr2.mean(axis=0) if len(arr2) else np.zeros(arr2.shape[1])
-        scale = arr2.std(axis=0) if len(arr2) else np.ones(arr2.shape[1])
+        self.y_mean_ = mean
         self.y_scale_ = np.where(scale > 0, scale, 1.0)
         return (arr2 - self.y_mean_) / self.y_scale_
 
     def _continue_targets(self, y):
-        arr2 = self._as_targets(y).reshape(len(np.asarray(y)), -1)
+        arr = self._as_targets(y)
+        arr2 = arr[:, None] if arr.ndim == 1 else arr
         if arr2.shape[1] != self.n_outputs_:
             raise ValueError(f"y has {arr2.shape[1]} outputs; the fitted estimator has {self.n_outputs_}.")
         return (arr2 - self.y_mean_) / self.y_scale_
@@ -312,7 +325,7 @@ class TagClassifier(ClassifierMixin, BaseTagEstimator, BaseEstimator):
         check_classification_targets(arr)
         return arr
 
-    def _init_targets(self, y):
+    def _init_targets(self, y, sample_weight=None):
         arr = self._labels(y)
         classes, enc = np.unique(arr, return_inverse=True)
         if len(classes) < 2:

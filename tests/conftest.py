@@ -62,6 +62,14 @@ def _length_task(n, seed=0):
     return X, y
 
 
+def _composition_task(n, seed=1):
+    """Target = fraction of 'N' characters: learnable by a tiny random model."""
+    rng = np.random.RandomState(seed)
+    X = ["".join(rng.choice(list("CNOcn"), size=rng.randint(3, 16))) for _ in range(n)]
+    y = np.array([s.count("N") / len(s) for s in X])
+    return X, y
+
+
 @pytest.fixture
 def length_task():
     """Random strings whose target is their length (learnable, plain text)."""

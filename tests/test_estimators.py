@@ -1,0 +1,213 @@
+"""Behaviour of TagRegressor and TagClassifier on a tiny random model."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.exceptions import ConvergenceWarning
+
+from sktag import TagClassifier, TagRegressor
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
+
+
+def test_regressor_beats_the_mean_on_a_learnable_task(make_reg):
+    from conftest import _composition_task
+
+    X, y = _composition_task(300)
+    reg = make_reg(max_iter=25, tag_length=4).fit(X[:240], y[:240])
+    pred = reg.predict(X[240:])
+    mse_model = np.mean((pred - y[240:]) ** 2)
+    mse_mean = np.mean((y[:240].mean() - y[240:]) ** 2)
+    assert mse_model < 0.6 * mse_mean, (mse_model, mse_mean)
+    assert reg.loss_curve_[-1] < reg.loss_curve_[0]
+    assert reg.n_iter_ == len(reg.loss_curve_) and reg.t_ == 240 * reg.n_iter_
+
+
+def test_classifier_beats_chance_with_string_labels(make_clf):
+    rng = np.random.RandomState(0)
+    X = ["".join(rng.choice(list("CNO"), 6)) if i % 2 else "".join(rng.choice(list("cn"), 6))
+         for i in range(160)]
+    y = np.where(np.arange(160) % 2, "upper", "lower")
+    clf = make_clf(max_iter=15).fit(X[:120], y[:120])
+    assert set(clf.classes_) == {"lower", "upper"}
+    assert clf.score(X[120:], y[120:]) > 0.8
+    proba = clf.predict_proba(X[120:])
+    np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-6)
+    assert clf.decision_function(X[120:]).shape == (40,)
+    np.testing.assert_array_equal(clf.predict(X[120:]), clf.classes_[proba.argmax(1)])
+
+
+def test_multiclass_and_decision_function_shape(make_clf):
+    X = ["C" * (i % 3 + 1) + "N" * (i % 5) for i in range(60)]
+    y = np.array([i % 3 for i in range(60)])
+    clf = make_clf(max_iter=2).fit(X, y)
+    assert clf.predict_proba(X).shape == (60, 3)
+    assert clf.decision_function(X).shape == (60, 3)
+    np.testing.assert_allclose(np.exp(clf.predict_log_proba(X[:5])), clf.predict_proba(X[:5]), rtol=1e-6)
+
+
+def test_multi_output_regression(make_reg, length_task):
+    X, y = length_task
+    Y = np.c_[y, -2 * y + 3]
+    reg = make_reg(max_iter=3).fit(X, Y)
+    assert reg.n_outputs_ == 2 and reg.predict(X).shape == (len(X), 2)
+    assert reg.predict(X[:3]).ndim == 2
+    reg1 = make_reg(max_iter=1).fit(X, Y[:, :1])
+    assert reg1.predict(X).shape == (len(X), 1)
+
+
+def test_target_standardisation_is_internal(make_reg, length_task):
+    X, y = length_task
+    reg = make_reg(max_iter=3).fit(X, 1000 + 50 * y)
+    np.testing.assert_allclose(reg.y_mean_, [np.mean(1000 + 50 * y)])
+    assert abs(np.mean(reg.predict(X)) - np.mean(1000 + 50 * y)) < 100
+
+
+def test_dataframe_two_domains_feature_names(make_reg):
+    df = pd.DataFrame({"ligand": ["CCO", "CCN", "c1ccccc1", "CC(=O)O"] * 5,
+                       "target": ["MKT", "MKTAY", "MA", "MKKK"] * 5})
+    y = np.arange(20, dtype=float)
+    reg = make_reg(domains={"ligand": "SMILES", "target": "Protein"}, max_iter=2).fit(df, y)
+    assert reg.n_features_in_ == 2
+    assert list(reg.feature_names_in_) == ["ligand", "target"]
+    assert reg.domains_ == ["SMILES", "Protein"] and len(reg.module_.domain_tags) == 2
+    assert reg.predict(df).shape == (20,)
+    # columns of one domain share one tag
+    reg2 = make_reg(domains={"ligand": "Text", "target": "Text"}, max_iter=1).fit(df, y)
+    assert len(reg2.module_.domain_tags) == 1
+
+
+def test_two_d_array_input_and_list_of_domains(make_reg):
+    X = np.array([["CCO", "MK"], ["CCC", "MKA"], ["CN", "MA"], ["CO", "MKK"]] * 5, dtype=object)
+    reg = make_reg(domains=["SMILES", "Protein"], max_iter=1).fit(X, np.arange(20.0))
+    assert reg.predict(X).shape == (20,)
+    assert not hasattr(reg, "feature_names_in_")
+
+
+def test_domain_tags_frozen_by_default_and_tunable(make_reg, length_task):
+    X, y = length_task
+    reg = make_reg(max_iter=2).fit(X, y)
+    init = reg._get_backbone().tag_init()
+    dom = reg.module_.domain_tags[0].detach()
+    assert torch.equal(dom, init.expand_as(dom))
+    func = reg.module_.function_tag.detach()
+    assert not torch.equal(func, init.expand_as(func))  # the function tag trained
+    tuned = make_reg(max_iter=2, tune_domain_tags=True).fit(X, y)
+    assert not torch.equal(tuned.module_.domain_tags[0].detach(), init.expand_as(dom))
+
+
+def test_tag_init_is_rescaled_mean_embedding(tiny_model):
+    from sktag.backbone import load_backbone
+
+    bb = load_backbone(tiny_model, device="cpu")
+    w = bb.embeddings.weight.detach()
+    v = bb.tag_init()
+    cos = torch.nn.functional.cosine_similarity(v, w.mean(0), dim=0)
+    assert cos > 0.9999
+    torch.testing.assert_close(v.norm(), w.norm(dim=1).mean())
+
+
+def test_sample_weight_zero_rows_are_ignored(make_reg, length_task):
+    X, y = length_task
+    y_noisy = y.copy()
+    y_noisy[::2] = 1000.0  # garbage on even rows, weight 0
+    sw = np.ones(len(y))
+    sw[::2] = 0
+    a = make_reg(max_iter=3).fit(X, y_noisy, sample_weight=sw)
+    np.testing.assert_allclose(a.y_mean_, [y[1::2].mean()])
+    # the weighted fit never looks at the garbage: its predictions stay in range
+    assert a.predict(X).max() < y.max() + 10
+    unweighted = make_reg(max_iter=3).fit(X, y_noisy)
+    assert unweighted.predict(X).max() > 100
+
+
+def test_early_stopping_records_validation_and_keeps_best(make_reg, length_task):
+    X, y = length_task
+    reg = make_reg(max_iter=8, early_stopping=True, n_iter_no_change=2, validation_fraction=0.2)
+    reg.fit(X, y)
+    assert len(reg.validation_scores_) == reg.n_iter_
+    assert reg.best_validation_score_ == max(reg.validation_scores_)
+    assert reg.t_ == reg.n_iter_ * (len(X) - int(np.ceil(0.2 * len(X))))
+
+
+def test_no_cache_and_cached_paths_give_same_model(make_reg, length_task):
+    X, y = length_task
+    a = make_reg(max_iter=2, prefix_cache="auto").fit(X, y)
+    b = make_reg(max_iter=2, prefix_cache=False).fit(X, y)
+    assert a.prefix_cache_bytes_ > 0 and b.prefix_cache_bytes_ == 0
+    np.testing.assert_allclose(a.predict(X), b.predict(X), rtol=1e-4, atol=1e-4)
+
+
+def test_warm_start_continues(make_reg, length_task):
+    X, y = length_task
+    reg = make_reg(max_iter=2, warm_start=True).fit(X, y)
+    first = reg.module_.function_tag.detach().clone()
+    reg.fit(X, y)
+    assert reg.n_iter_ == 4 and len(reg.loss_curve_) == 4
+    assert not torch.equal(first, reg.module_.function_tag.detach())
+    cold = make_reg(max_iter=2).fit(X, y)
+    cold.fit(X, y)
+    assert cold.n_iter_ == 2
+
+
+def test_verbose_progress_bar(make_reg, length_task, capsys):
+    X, y = length_task
+    make_reg(max_iter=2, verbose=1).fit(X, y)
+    err = capsys.readouterr().err
+    assert "fit" in err and "epoch" in err
+
+
+def test_loss_curve_and_convergence_warning(make_reg, length_task):
+    X, y = length_task
+    with pytest.warns(ConvergenceWarning):
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", ConvergenceWarning)
+            make_reg(max_iter=1).fit(X, y)
+
+
+def test_predict_order_is_preserved(make_reg, length_task):
+    X, y = length_task
+    reg = make_reg(max_iter=2).fit(X, y)
+    full = reg.predict(X)
+    perm = np.random.RandomState(0).permutation(len(X))
+    np.testing.assert_allclose(reg.predict([X[i] for i in perm]), full[perm], rtol=1e-5, atol=1e-5)
+    one_by_one = np.array([reg.predict([x])[0] for x in X[:5]])
+    np.testing.assert_allclose(one_by_one, full[:5], rtol=1e-5, atol=1e-5)
+
+
+def test_isolate_segments_changes_outputs(make_reg):
+    df = pd.DataFrame({"a": ["CCO", "CN", "CCCC", "O"] * 5, "b": ["NN", "C", "OO", "CCN"] * 5})
+    y = np.arange(20.0)
+    a = make_reg(domains={"a": "Text", "b": "Text"}, max_iter=1).fit(df, y)
+    b = make_reg(domains={"a": "Text", "b": "Text"}, max_iter=1, isolate_segments=True).fit(df, y)
+    assert not np.allclose(a.predict(df), b.predict(df))
+
+
+@pytest.mark.parametrize("Est", [TagRegressor, TagClassifier])
+def test_cuda_device_rejected_without_gpu(Est, tiny_model):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    est = Est(model=tiny_model, domains="Text", device="cuda")
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        est.fit(["CC", "CO"], [0, 1])
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_fit_predict_matches_cpu_roughly(tiny_model, length_task):
+    X, y = length_task
+    kw = dict(model=tiny_model, domains="Text", tag_length=3, max_iter=3, random_state=0)
+    gpu = TagRegressor(device="cuda", dtype="float32", **kw).fit(X, y)
+    cpu = TagRegressor(device="cpu", **kw).fit(X, y)
+    assert gpu.module_.function_tag.device.type == "cuda"
+    np.testing.assert_allclose(gpu.predict(X), cpu.predict(X), rtol=1e-2, atol=1e-2)
+    bf = TagRegressor(device="cuda", **kw).fit(X, y)  # bf16 autocast
+    assert np.isfinite(bf.predict(X)).all()
