@@ -23,6 +23,7 @@ __all__ = [
     "Backbone",
     "load_backbone",
     "clear_backbone_cache",
+    "backbone_cache_info",
     "resolve_device",
     "resolve_dtype",
     "DEFAULT_MODEL",
@@ -52,6 +53,8 @@ _DTYPES = {
 
 _CACHE: dict[tuple, "Backbone"] = {}
 _LOCK = threading.RLock()
+#: Real loads (cache misses) per cache key in this process; never reset.
+_LOAD_COUNTS: dict[tuple, int] = {}
 
 
 def cache_dir() -> Path:
@@ -202,6 +205,20 @@ def clear_backbone_cache() -> None:
         _CACHE.clear()
 
 
+def backbone_cache_info() -> dict:
+    """What this process has loaded: ``{"pid", "loads", "cached"}``.
+
+    ``loads`` maps each cache key ``(identity, dtype, device,
+    trust_remote_code, repr(device_map))`` to the number of times it was
+    really loaded from disk in this process (a cache miss; not reset by
+    :func:`clear_backbone_cache`); ``cached`` lists the keys held now.  Run it
+    on workers (``client.run(backbone_cache_info)`` with Dask) to check that
+    each worker process loaded a model once.
+    """
+    with _LOCK:
+        return {"pid": os.getpid(), "loads": dict(_LOAD_COUNTS), "cached": list(_CACHE)}
+
+
 def _identity(model) -> tuple[str, str]:
     """Return ``(identity, kind)`` with kind in {'alias', 'local', 'hub'}."""
     if not isinstance(model, (str, os.PathLike)):
@@ -322,4 +339,5 @@ def load_backbone(model=DEFAULT_MODEL, *, dtype="auto", device="auto", trust_rem
         lm.requires_grad_(False)
         bb = Backbone(identity=identity, model=lm, tokenizer=tokenizer, device=dev, dtype=dt)
         _CACHE[key] = bb
+        _LOAD_COUNTS[key] = _LOAD_COUNTS.get(key, 0) + 1
         return bb

