@@ -205,7 +205,7 @@ class BaseTagEstimator:
         if not (pc in ("auto", True, False, None) or (isinstance(pc, numbers.Integral) and pc >= 0)):
             raise ValueError(f"prefix_cache must be 'auto', False or a number of bytes >= 0, got {pc!r}.")
         if self.domain_tags is not None and not isinstance(self.domain_tags, (TagSet, str, os.PathLike)):
-            raise ValueError("domain_tags must be None, a TagSet or the path of a saved TagSet.")
+            raise ValueError('domain_tags must be None, "text", a TagSet or the path of a saved TagSet.')
         device = resolve_device(self.device)
         resolve_dtype(self.dtype, device)
 
@@ -250,6 +250,16 @@ class BaseTagEstimator:
     def _initial_domain_tags(self, backbone, domains):
         """Tensor per unique domain: pretrained when given, else the init rule."""
         pretrained = self.domain_tags
+        if isinstance(pretrained, str) and pretrained == "text":
+            # the ablation of the Tag-LLM paper: the literal words "SMILES: "
+            # instead of a learned tag.  Their token embeddings are exactly
+            # what the text would feed the model.
+            out = []
+            for dom in domains:
+                ids = backbone.tokenizer(f"{dom}: ", add_special_tokens=False)["input_ids"]
+                with torch.no_grad():
+                    out.append(backbone.embeddings(torch.as_tensor(ids, device=backbone.device)).float().cpu())
+            return out
         if isinstance(pretrained, (str, os.PathLike)):
             pretrained = TagSet.load(pretrained, backbone=backbone)
         elif isinstance(pretrained, TagSet):

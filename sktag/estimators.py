@@ -28,10 +28,12 @@ _SHARED_PARAMS = """
     tag_length : int, default=10
         Number of vectors ``p`` in the function tag (and in new domain tags).
         The Tag-LLM reference uses 10.
-    domain_tags : TagSet or path, default=None
+    domain_tags : TagSet, path or "text", default=None
         Pretrained domain tags (see :class:`sktag.DomainTagPretrainer`).
         Domains without a pretrained tag start from the init rule: the mean
-        vocabulary embedding rescaled to the mean token-embedding norm.
+        vocabulary embedding rescaled to the mean token-embedding norm.  The
+        string ``"text"`` replaces each domain tag by the literal words
+        ``"<domain>: "`` (the Tag-LLM paper's text-prompt ablation).
     tune_domain_tags : bool, default=False
         Also train the domain tags.  This disables the frozen-prefix fast
         path: every step then runs forward and backward through the whole
@@ -330,7 +332,7 @@ class TagClassifier(ClassifierMixin, BaseTagEstimator, BaseEstimator):
         classes, enc = np.unique(arr, return_inverse=True)
         if len(classes) < 2:
             raise ValueError(
-                f"y has only one class ({classes[0]!r} if present); a classifier needs at least two."
+                f"y has only one class ({classes[0].tolist()!r}); a classifier needs at least two."
                 if len(classes) else "y is empty."
             )
         self.classes_ = classes
@@ -366,14 +368,14 @@ class TagClassifier(ClassifierMixin, BaseTagEstimator, BaseEstimator):
     def predict_proba(self, X):
         """Class probabilities, shape ``(n_samples, n_classes)``, columns in ``classes_`` order."""
         raw = self._raw_predict(X)
-        z = raw - np.nanmax(raw, axis=1, keepdims=True)
+        z = raw - raw.max(axis=1, keepdims=True)  # NaN rows (on_invalid="nan") stay NaN
         e = np.exp(z)
         return e / e.sum(axis=1, keepdims=True)
 
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`."""
         raw = self._raw_predict(X)
-        z = raw - np.nanmax(raw, axis=1, keepdims=True)
+        z = raw - raw.max(axis=1, keepdims=True)  # NaN rows (on_invalid="nan") stay NaN
         return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
 
     def predict(self, X):

@@ -211,3 +211,12 @@ def test_cuda_fit_predict_matches_cpu_roughly(tiny_model, length_task):
     np.testing.assert_allclose(gpu.predict(X), cpu.predict(X), rtol=1e-2, atol=1e-2)
     bf = TagRegressor(device="cuda", **kw).fit(X, y)  # bf16 autocast
     assert np.isfinite(bf.predict(X)).all()
+
+
+def test_text_domain_tags_use_the_literal_words(make_reg, length_task):
+    X, y = length_task
+    reg = make_reg(max_iter=1, domain_tags="text", domains="SMILES").fit(["CCO", "CCN", "CO"] * 4, np.arange(12.0))
+    bb = reg._get_backbone()
+    ids = bb.tokenizer("SMILES: ", add_special_tokens=False)["input_ids"]
+    expected = bb.embeddings.weight[ids].detach()
+    assert torch.equal(reg.module_.domain_tags[0].detach(), expected)
