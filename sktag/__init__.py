@@ -9,11 +9,13 @@ other non-prose strings.
 from ._version import __version__
 from .backbone import clear_backbone_cache, load_backbone
 from .estimators import TagClassifier, TagRegressor
+from .pretrain import DomainTagPretrainer
 from .tags import TagMismatchError, TagSet
 
 __all__ = [
     "TagRegressor",
     "TagClassifier",
+    "DomainTagPretrainer",
     "TagSet",
     "TagMismatchError",
     "load_backbone",

@@ -437,19 +437,24 @@ class BaseTagEstimator:
         try:
             for _ in epochs:
                 start_state = copy.deepcopy(self.module_.state_dict())
-                total = torch.zeros((), device=backbone.device)
-                batches = _length_batches(train_idx, lengths, batch_size, rng)
-                for b in _progress(batches, self.verbose > 1, desc="batches", leave=False):
-                    b_t = torch.as_tensor(b, device=backbone.device)
-                    out = self._forward_outputs(backbone, rows, b, store)
-                    per_sample = self._loss(out, y_t[b_t])
-                    w = w_t[b_t]
-                    loss = (per_sample * w).sum() / w.sum().clamp_min(1e-12)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    total = total + loss.detach() * len(b)
-                epoch_loss = float(total) / len(train_idx)
+                start_opt = copy.deepcopy(opt.state_dict())
+                while True:
+                    try:
+                        total = self._epoch(backbone, rows, lengths, train_idx, batch_size, rng,
+                                            store, opt, y_t, w_t)
+                        break
+                    except torch.cuda.OutOfMemoryError:
+                        # batch_size="auto": halve and redo the epoch from its start
+                        if self.batch_size != "auto" or batch_size == 1:
+                            raise
+                        batch_size //= 2
+                        self.module_.load_state_dict(start_state)
+                        opt.load_state_dict(start_opt)
+                        torch.cuda.empty_cache()
+                        warnings.warn(f"CUDA out of memory; batch_size='auto' retries with {batch_size}.",
+                                      UserWarning, stacklevel=3)
+                self.batch_size_ = batch_size
+                epoch_loss = float(total) / len(train_idx)  # the one host-device sync per epoch
                 if not np.isfinite(epoch_loss):
                     self.module_.load_state_dict(start_state)
                     raise FloatingPointError(
@@ -508,6 +513,22 @@ class BaseTagEstimator:
                 stacklevel=3,
             )
         return self
+
+    def _epoch(self, backbone, rows, lengths, train_idx, batch_size, rng, store, opt, y_t, w_t):
+        """One pass over the training rows; returns the summed loss (a device tensor)."""
+        total = torch.zeros((), device=backbone.device)
+        batches = _length_batches(train_idx, lengths, batch_size, rng)
+        for b in _progress(batches, self.verbose > 1, desc="batches", leave=False):
+            b_t = _engine.to_device(b, backbone.device)
+            out = self._forward_outputs(backbone, rows, b, store)
+            per_sample = self._loss(out, y_t[b_t])
+            w = w_t[b_t]
+            loss = (per_sample * w).sum() / w.sum().clamp_min(1e-12)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total = total + loss.detach() * len(b)
+        return total
 
     @staticmethod
     def _weights_or_none(sample_weight, y):

@@ -36,6 +36,18 @@ import torch
 FUNCTION_SEGMENT = -1
 
 
+def to_device(array, device) -> torch.Tensor:
+    """Copy a numpy array to ``device`` without making the host wait for CUDA.
+
+    On CUDA the array goes through pinned memory with ``non_blocking=True``,
+    so queueing the copy does not synchronise with running kernels.
+    """
+    t = torch.from_numpy(np.ascontiguousarray(array))
+    if torch.device(device).type == "cuda":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t
+
+
 @dataclass
 class EncodedRow:
     """One row of input, before the function tag."""
@@ -88,7 +100,7 @@ def collate(rows, tail=None, device="cpu") -> Batch:
             slot[b, end:] = tail
         valid[b, start:] = True
         pos[b, start:] = np.arange(n)
-    t = lambda a: torch.from_numpy(a).to(device, non_blocking=True)  # noqa: E731
+    t = lambda a: to_device(a, device)  # noqa: E731
     return Batch(ids=t(ids), slot=t(slot), seg=t(seg), valid=t(valid), pos=t(pos))
 
 
@@ -246,8 +258,8 @@ class PrefixStore:
         idx = np.full((len(rows), L), pad, dtype=np.int64)
         for b, (r, n) in enumerate(zip(rows, lengths)):
             idx[b, L - n:] = np.arange(self.offsets[r], self.offsets[r] + n)
-        idx_t = torch.from_numpy(idx).to(self.device)
+        idx_t = to_device(idx, self.device)
         kv = self.buf[:, :, idx_t]  # [nl, 2, B, L, kvh, hd]
         kv = kv.permute(0, 1, 2, 4, 3, 5).contiguous()
-        valid = torch.from_numpy(idx != pad).to(self.device)
+        valid = to_device(idx != pad, self.device)
         return kv, valid

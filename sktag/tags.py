@@ -131,20 +131,38 @@ class TagSet(Mapping):
             )
 
     def __or__(self, other: "TagSet") -> "TagSet":
-        """Union of two tag sets of the same backbone (names must not clash)."""
+        """Union of two tag sets of the same backbone.
+
+        A name may appear in both only when it is the same tag (equal tensor,
+        kind and head), as when two function tags were learned with one
+        shared pretrained domain tag; otherwise ``ValueError``.
+        """
         if not isinstance(other, TagSet):
             return NotImplemented
         self._check_compatible(other)
-        clash = set(self) & set(other)
+        clash = sorted(n for n in set(self) & set(other) if not self._same_entry(other, n))
         if clash:
-            raise ValueError(f"both TagSets define {sorted(clash)}; rename one first.")
+            raise ValueError(f"both TagSets define {clash} with different values; rename one first.")
         out = self.copy()
-        for src in (other,):
-            for n in src:
-                out._tags[n] = src._tags[n].clone()
-                out._info[n] = dict(src._info[n])
-            out._heads.update({k: dict(v) for k, v in src._heads.items()})
+        for n in other:
+            if n not in out._tags:
+                out._tags[n] = other._tags[n].clone()
+                out._info[n] = dict(other._info[n])
+        for n, h in other._heads.items():
+            out._heads.setdefault(n, dict(h))
         return out
+
+    def _same_entry(self, other, name) -> bool:
+        """Whether tag ``name`` (and its head, if any) is identical in both sets."""
+        if self._info[name]["kind"] != other._info[name]["kind"]:
+            return False
+        if not torch.equal(self._tags[name], other._tags[name]):
+            return False
+        h1, h2 = self._heads.get(name), other._heads.get(name)
+        if (h1 is None) != (h2 is None):
+            return False
+        return h1 is None or (torch.equal(h1["weight"], h2["weight"]) and torch.equal(h1["bias"], h2["bias"])
+                              and h1["task"] == h2["task"])
 
     def copy(self) -> "TagSet":
         out = TagSet(self.backbone, self.fingerprint, self.hidden_size)
@@ -237,10 +255,16 @@ class TagSet(Mapping):
             raise ValueError(f"{path!r} has malformed sktag metadata ({exc}).") from exc
         if _digest(arrays) != expected:
             raise ValueError(f"{path!r} is corrupt or was modified: its tensors do not match the checksum.")
-        for name, info in tags_info.items():
-            ts.add(name, arrays[f"tag/{name}"], kind=info["kind"], description=info.get("description", ""))
-        for name, task in heads_info.items():
-            ts.add_head(name, arrays[f"head/{name}/weight"], arrays[f"head/{name}/bias"], task)
+        try:
+            for name, info in tags_info.items():
+                ts.add(name, arrays[f"tag/{name}"], kind=info["kind"], description=info.get("description", ""))
+            for name, task in heads_info.items():
+                ts.add_head(name, arrays[f"head/{name}/weight"], arrays[f"head/{name}/bias"], task)
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(
+                f"{path!r} has inconsistent sktag metadata: it names {exc} but the file holds "
+                f"{sorted(arrays)}."
+            ) from exc
         if backbone is not None:
             ts.check_backbone(backbone)
         return ts

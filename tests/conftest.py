@@ -14,7 +14,19 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-torch.set_num_threads(min(2, torch.get_num_threads()))
+# Tiny models are dominated by threading overhead: one thread is fastest, and
+# much faster when the machine is busy.  Integration tests on the real model
+# raise it again (see ``real_model_threads``).
+torch.set_num_threads(1)
+
+
+@pytest.fixture
+def real_model_threads():
+    """Use up to two threads for a test on the real default model."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    yield
+    torch.set_num_threads(old)
 
 CHARS = string.ascii_letters + string.digits + "()[]=#@+-\\/.%:;,*$ "
 

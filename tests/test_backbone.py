@@ -87,7 +87,7 @@ def test_default_model_converts_once_and_reloads_fast():
 
 @pytest.mark.integration
 @needs_default
-def test_default_model_prefix_path_matches_full_path():
+def test_default_model_prefix_path_matches_full_path(real_model_threads):
     from sktag import _engine
     from sktag._data import encode_rows
 
@@ -104,7 +104,7 @@ def test_default_model_prefix_path_matches_full_path():
 
 @pytest.mark.integration
 @needs_default
-def test_default_model_fit_predict_on_esol():
+def test_default_model_fit_predict_on_esol(real_model_threads):
     from sklearn.exceptions import ConvergenceWarning
 
     from sktag import TagRegressor

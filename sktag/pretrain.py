@@ -1,0 +1,479 @@
+"""Stage 1 of Tag-LLM: learning a domain tag by next-token prediction.
+
+A *domain tag* (``<SMILES>``, ``<Protein>``) is ``p`` learned vectors in the
+input-embedding space of a frozen causal LLM, placed in front of every
+string of its domain.  :class:`DomainTagPretrainer` learns it on unlabeled
+strings of the domain: the input is ``[<Domain>] + tokens(string) (+ EOS)``
+and the loss is the cross-entropy of predicting every token of the string
+from the previous position, so the tag learns to tell the frozen model
+"what follows is SMILES".  Only the tag is trained; the model's pretrained
+embedding matrix and LM head are used as they are.
+
+The learned tag is then given to :class:`~sktag.TagRegressor` /
+:class:`~sktag.TagClassifier` (``domain_tags=pretrainer.tags_``), which keep
+it frozen while they learn function tags.
+"""
+
+from __future__ import annotations
+
+import numbers
+import time
+import warnings
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from . import _engine
+from ._base import _length_batches, _progress
+from ._data import as_columns, check_strings, encode_rows, tokenize_columns
+from .backbone import load_backbone, resolve_device, resolve_dtype
+from .tags import TagSet
+
+__all__ = ["DomainTagPretrainer"]
+
+
+class DomainTagPretrainer(BaseEstimator):
+    """Learn a domain tag (``<SMILES>``, ``<Protein>``, ...) on unlabeled strings.
+
+    Stage 1 of Tag-LLM (Shen et al., ICML 2024).  Each string ``s`` becomes
+    the input ``[<Domain>] tokens(s) [EOS]``, where ``<Domain>`` is
+    ``tag_length`` trainable vectors spliced into the input embeddings of a
+    frozen causal LM.  ``fit`` trains only those vectors, with AdamW, to
+    minimise the mean cross-entropy of predicting each token of ``s`` from
+    the position before it (the first token from the last tag position).
+    Tag positions and padding are not prediction targets.  The LLM, its
+    pretrained input embeddings and its LM head stay frozen and unchanged.
+
+    Parameters
+    ----------
+    model : str or path-like, default="smollm2-135m"
+        The frozen causal LM (alias of the embedded default model, a local
+        folder or a Hugging Face hub id); see :class:`~sktag.TagRegressor`.
+        Loaded once per process and shared, never pickled.
+    domain : str, default="SMILES"
+        Name of the domain, and of the learned tag in :attr:`tags_`.  Use the
+        same name (same case) as in the ``domains`` parameter of the
+        estimators that will use the tag.  ``"SMILES"`` and ``"Protein"``
+        strings are validated (see :mod:`sktag.domains`).
+    tag_length : int, default=10
+        Number of vectors ``p`` of the tag.
+    max_iter : int, default=5
+        Number of epochs.
+    batch_size : int, default=16
+        Strings per optimisation step.
+    learning_rate_init : float, default=1e-3
+        AdamW learning rate.
+    alpha : float, default=0.0
+        AdamW weight decay.
+    max_length : int, default=256
+        Maximum number of tokens of one string (before the EOS token).
+    truncation : {"warn", "raise"}, default="warn"
+        Longer strings are truncated with one warning, or rejected.
+    canonicalize : bool, default=True
+        Canonicalise SMILES with RDKit (upper-case protein sequences), as the
+        estimators do, so that the tag is learned on the strings it will
+        later precede.
+    add_eos : bool, default=True
+        Append the tokenizer's end-of-sequence token (when it has one) to
+        each string that was not truncated, so the tag also learns where a
+        string ends.
+    device : str, default="auto"
+        ``"auto"`` is CUDA when available, else CPU.
+    dtype : str, default="auto"
+        Backbone dtype: ``"auto"`` is bfloat16 on CUDA, float32 on CPU.  The
+        tag is kept in float32.
+    trust_remote_code : bool, default=False
+        Passed to ``transformers`` when loading ``model``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the shuffling of the strings.
+    verbose : int, default=0
+        ``1``: progress bar over epochs with the loss; ``2``: also per batch.
+    warm_start : bool, default=False
+        Continue training the fitted tag on the next ``fit`` (the optimizer
+        state is not kept between fits).
+
+    Attributes
+    ----------
+    tags_ : TagSet
+        The learned tag, named ``domain`` (kind ``"domain"``), with the
+        identity and embedding fingerprint of the backbone.
+    initial_tag_ : torch.Tensor of shape (tag_length, hidden_size)
+        The tag before training: :meth:`Backbone.tag_init
+        <sktag.backbone.Backbone.tag_init>` repeated ``tag_length`` times.
+    backbone_identity_, backbone_fingerprint_ : str
+        Which backbone the tag was learned on.
+    loss_curve_ : list of float
+        Mean per-token training NLL (nats) of each epoch, averaged over the
+        epoch's steps while the tag changed.
+    n_iter_ : int
+        Epochs run.
+    n_tokens_ : int
+        Number of prediction targets (tokens) in the last training set.
+    fit_time_ : float
+        Seconds spent in the training loop.
+
+    See Also
+    --------
+    sktag.TagRegressor, sktag.TagClassifier : use the tag via ``domain_tags``.
+    sktag.TagSet : the saved tag library.
+
+    Notes
+    -----
+    :meth:`score` follows scikit-learn's *higher is better* convention and
+    returns the **negative** mean per-token NLL; :meth:`nll` returns the NLL
+    itself (a loss, lower is better) and :meth:`initial_nll` the NLL with the
+    untrained tag, for comparison.
+
+    The reference Tag-LLM code trained tags against a randomly
+    re-initialised embedding matrix; here the backbone's pretrained
+    embeddings are used (and left bitwise unchanged).
+
+    Examples
+    --------
+    >>> from sktag import TagRegressor
+    >>> from sktag.pretrain import DomainTagPretrainer
+    >>> from sktag.datasets import load_lipophilicity, load_esol
+    >>> smiles, _ = load_lipophilicity(return_X_y=True)          # doctest: +SKIP
+    >>> pre = DomainTagPretrainer(random_state=0).fit(smiles[:500])  # doctest: +SKIP
+    >>> pre.initial_nll(smiles[-100:]), pre.nll(smiles[-100:])   # doctest: +SKIP
+    >>> X, y = load_esol(return_X_y=True)                        # doctest: +SKIP
+    >>> reg = TagRegressor(domain_tags=pre.tags_).fit(X, y)      # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        model="smollm2-135m",
+        domain="SMILES",
+        *,
+        tag_length=10,
+        max_iter=5,
+        batch_size=16,
+        learning_rate_init=1e-3,
+        alpha=0.0,
+        max_length=256,
+        truncation="warn",
+        canonicalize=True,
+        add_eos=True,
+        device="auto",
+        dtype="auto",
+        trust_remote_code=False,
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+    ):
+        self.model = model
+        self.domain = domain
+        self.tag_length = tag_length
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.alpha = alpha
+        self.max_length = max_length
+        self.truncation = truncation
+        self.canonicalize = canonicalize
+        self.add_eos = add_eos
+        self.device = device
+        self.dtype = dtype
+        self.trust_remote_code = trust_remote_code
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+
+    # ------------------------------------------------------------------ params
+    def _validate_params(self):
+        for name, low in (("tag_length", 1), ("max_iter", 1), ("batch_size", 1), ("max_length", 1),
+                          ("verbose", 0)):
+            v = getattr(self, name)
+            if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {v!r}.")
+        for name, low_open in (("learning_rate_init", True), ("alpha", False)):
+            v = getattr(self, name)
+            ok = isinstance(v, numbers.Real) and not isinstance(v, bool) and np.isfinite(v)
+            if not (ok and (v > 0 if low_open else v >= 0)):
+                raise ValueError(f"{name} must be a number {'>' if low_open else '>='} 0, got {v!r}.")
+        if not isinstance(self.domain, str) or not self.domain.strip() or "/" in self.domain:
+            raise ValueError(f"domain must be a non-empty name without '/', such as 'SMILES'; got {self.domain!r}.")
+        if self.truncation not in ("warn", "raise") or not isinstance(self.truncation, str):
+            raise ValueError(f"truncation must be 'warn' or 'raise', got {self.truncation!r}.")
+        for name in ("canonicalize", "add_eos", "warm_start", "trust_remote_code"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}.")
+        resolve_dtype(self.dtype, resolve_device(self.device))
+
+    # ---------------------------------------------------------------- backbone
+    def _get_backbone(self):
+        """The shared backbone (process-wide cache), checked against the fitted one."""
+        bb = getattr(self, "_backbone", None)
+        device = resolve_device(self.device)
+        dtype = resolve_dtype(self.dtype, device)
+        if bb is None or bb.device != device or bb.dtype != dtype:
+            bb = load_backbone(self.model, dtype=dtype, device=device,
+                               trust_remote_code=self.trust_remote_code)
+            fp = getattr(self, "backbone_fingerprint_", None)
+            if fp is not None and fp != bb.fingerprint:
+                raise ValueError(
+                    f"This pretrainer was fitted on backbone {self.backbone_identity_!r} (embedding "
+                    f"fingerprint {fp}) but model={self.model!r} now loads a different model "
+                    f"(fingerprint {bb.fingerprint}). Refit, or point model at the original weights."
+                )
+            self._backbone = bb
+        return bb
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_backbone", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        tags.input_tags.one_d_array = True
+        tags.input_tags.two_d_array = False
+        tags.target_tags.required = False
+        tags.non_deterministic = False
+        return tags
+
+    # ------------------------------------------------------------------ inputs
+    def _check_strings(self, X):
+        """A list of validated, normalised strings from a 1-D ``X``."""
+        from .domains import validate_strings
+
+        columns, _, row_labels = as_columns(X)
+        if len(columns) != 1:
+            raise ValueError(
+                f"{type(self).__name__} takes a 1-D sequence of {self.domain} strings; "
+                f"got {len(columns)} columns."
+            )
+        strings = check_strings(columns[0], row_labels)
+        if not strings:
+            raise ValueError("X has 0 strings; at least one is required.")
+        norm, _ = validate_strings(strings, self.domain, row_labels=row_labels,
+                                   canonicalize=self.canonicalize, errors="raise")
+        return list(norm)
+
+    def _encode(self, X, backbone, tag_length):
+        """``(rows, n_targets)``: one :class:`~sktag._engine.EncodedRow` per string."""
+        strings = self._check_strings(X)
+        tok = backbone.tokenizer
+        ids = tokenize_columns(tok, [strings], self.max_length, self.truncation)[0]
+        eos = getattr(tok, "eos_token_id", None) if self.add_eos else None
+        if eos is not None:
+            # a string cut at max_length does not end there: no EOS after it
+            at_limit = [i for i, t in enumerate(ids) if len(t) == self.max_length]
+            full = tok([strings[i] for i in at_limit], add_special_tokens=False)["input_ids"] if at_limit else []
+            cut = {i for i, f in zip(at_limit, full) if len(f) > self.max_length}
+            ids = [list(t) if i in cut else list(t) + [int(eos)] for i, t in enumerate(ids)]
+        rows = encode_rows([ids], [0], [0], [tag_length])
+        return rows, np.array([len(t) for t in ids], dtype=np.int64)
+
+    # ------------------------------------------------------------------ engine
+    def _autocast(self, backbone):
+        if backbone.device.type == "cuda" and backbone.dtype in (torch.bfloat16, torch.float16):
+            return torch.autocast("cuda", dtype=backbone.dtype)
+        import contextlib
+
+        return contextlib.nullcontext()
+
+    def _batch_nll(self, backbone, rows, batch_rows, tag):
+        """Summed NLL (a 0-d tensor, gradient to ``tag``) and number of targets of a batch."""
+        batch = _engine.collate([rows[i] for i in batch_rows], device=backbone.device)
+        with self._autocast(backbone):
+            h = _engine.full_forward(backbone, batch, tag, all_positions=True)
+            # position t predicts token t + 1; targets are the string's tokens only
+            target = (batch.slot[:, 1:] < 0) & batch.valid[:, 1:]
+            head = backbone.model.get_output_embeddings()
+            h_sel = h[:, :-1][target.to(h.device)].to(head.weight.device)
+            logits = head(h_sel).float()
+        y = batch.ids[:, 1:][target].to(logits.device)
+        nll = torch.nn.functional.cross_entropy(logits, y, reduction="sum")
+        return nll, int(target.sum())
+
+    @torch.inference_mode()
+    def _mean_nll(self, X, tag, batch_size=None):
+        backbone = self._get_backbone()
+        tag = tag.to(backbone.device, torch.float32)
+        rows, _ = self._encode(X, backbone, tag.shape[0])
+        lengths = np.array([len(r) for r in rows])
+        total, count = 0.0, 0
+        batches = _length_batches(np.arange(len(rows)), lengths, batch_size or self.batch_size)
+        for b in _progress(batches, self.verbose > 1, desc="nll", leave=False):
+            s, c = self._batch_nll(backbone, rows, b, tag)
+            total += float(s)
+            count += c
+        if count == 0:
+            raise ValueError("X has no tokens to predict.")
+        return total / count
+
+    def _init_tag(self, backbone):
+        return backbone.tag_init().expand(self.tag_length, -1).clone()
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X, y=None):
+        """Learn the domain tag on unlabeled strings.
+
+        Parameters
+        ----------
+        X : sequence of str
+            Strings of the domain (1-D: list, array, Series or one-column
+            DataFrame).  Invalid strings (e.g. unparsable SMILES) raise.
+        y : None
+            Ignored; present for scikit-learn compatibility.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        backbone = self._get_backbone()
+        rng = check_random_state(self.random_state)
+        continuing = self.warm_start and hasattr(self, "tags_")
+        if continuing:
+            start = self.tags_[self.domain_].clone() if self.domain_ == self.domain else None
+            if start is None or start.shape[0] != self.tag_length:
+                raise ValueError(
+                    "warm_start=True continues the fitted tag, but domain or tag_length changed "
+                    f"(fitted: {self.domain_!r}, {self.tags_[self.domain_].shape[0]} vectors); refit "
+                    "with warm_start=False."
+                )
+        else:
+            self.backbone_identity_ = backbone.identity
+            self.backbone_fingerprint_ = backbone.fingerprint
+            self.initial_tag_ = self._init_tag(backbone)
+            start = self.initial_tag_.clone()
+            self.loss_curve_ = []
+            self.n_iter_ = 0
+
+        rows, n_targets = self._encode(X, backbone, self.tag_length)
+        lengths = np.array([len(r) for r in rows])
+        self.n_tokens_ = int(n_targets.sum())
+        if self.n_tokens_ == 0:
+            raise ValueError("X has no tokens to predict.")
+        tag = torch.nn.Parameter(start.to(backbone.device, torch.float32))
+        opt = torch.optim.AdamW([tag], lr=self.learning_rate_init, weight_decay=self.alpha)
+
+        show = self.verbose > 0
+        epochs = _progress(range(self.max_iter), show, desc=f"pretrain <{self.domain}>", unit="epoch")
+        last_good = tag.detach().clone()
+        t0 = time.perf_counter()
+        try:
+            for _ in epochs:
+                last_good = tag.detach().clone()
+                total = torch.zeros((), device=backbone.device)
+                count = 0
+                batches = _length_batches(np.arange(len(rows)), lengths, self.batch_size, rng)
+                for b in _progress(batches, self.verbose > 1, desc="batches", leave=False):
+                    s, c = self._batch_nll(backbone, rows, b, tag)
+                    if c == 0:
+                        continue
+                    loss = s / c
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                    total = total + s.detach().to(total.device)
+                    count += c
+                epoch_loss = float(total) / max(count, 1)
+                if not np.isfinite(epoch_loss):
+                    with torch.no_grad():
+                        tag.copy_(last_good)
+                    raise FloatingPointError(
+                        f"The pretraining loss became {epoch_loss} in epoch {self.n_iter_ + 1}; the tag "
+                        f"of the last finite epoch was kept. Lower learning_rate_init "
+                        f"(now {self.learning_rate_init})."
+                    )
+                self.n_iter_ += 1
+                self.loss_curve_.append(epoch_loss)
+                if show:
+                    epochs.set_postfix({"nll": f"{epoch_loss:.4f}"})
+        except KeyboardInterrupt:
+            if self.n_iter_ == 0 and not continuing:
+                raise
+            with torch.no_grad():
+                tag.copy_(last_good)
+            warnings.warn(
+                f"fit was interrupted after {self.n_iter_} complete epochs; the tag of the last "
+                "complete epoch is kept and can be trained further with warm_start=True.",
+                UserWarning,
+                stacklevel=2,
+            )
+        finally:
+            self.fit_time_ = time.perf_counter() - t0
+            if self.n_iter_ > 0:
+                self._set_tags(backbone, tag.detach(), len(rows))
+        return self
+
+    def _set_tags(self, backbone, tag, n_strings):
+        ts = TagSet(self.backbone_identity_, self.backbone_fingerprint_, backbone.hidden_size)
+        ts.add(self.domain, tag.float().cpu(), kind="domain",
+               description=f"pretrained by DomainTagPretrainer: {self.n_iter_} epochs, "
+                           f"{n_strings} strings, {self.n_tokens_} tokens")
+        self.tags_ = ts
+        self.domain_ = self.domain
+
+    # ---------------------------------------------------------------- scoring
+    def nll(self, X):
+        """Mean per-token negative log-likelihood (nats) of ``X`` with the learned tag.
+
+        A loss: lower is better.  Averaged over all predicted tokens of all
+        strings (each string's tokens and its EOS; the first token is
+        predicted from the tag).
+
+        Parameters
+        ----------
+        X : sequence of str
+
+        Returns
+        -------
+        nll : float
+        """
+        check_is_fitted(self, "tags_")
+        return self._mean_nll(X, self.tags_[self.domain_])
+
+    def initial_nll(self, X):
+        """Mean per-token NLL of ``X`` with the *untrained* tag (the init rule).
+
+        Compare with :meth:`nll` to see what pretraining gained.  Works before
+        ``fit`` too (with ``tag_length`` vectors).
+
+        Parameters
+        ----------
+        X : sequence of str
+
+        Returns
+        -------
+        nll : float
+        """
+        if hasattr(self, "initial_tag_"):
+            init = self.initial_tag_
+        else:
+            self._validate_params()
+            init = self._init_tag(self._get_backbone())
+        return self._mean_nll(X, init)
+
+    def score(self, X, y=None):
+        """Negative mean per-token NLL of ``X`` (higher is better).
+
+        scikit-learn's convention, for ``GridSearchCV`` and
+        ``cross_val_score``; ``-score(X) == nll(X)``.
+
+        Parameters
+        ----------
+        X : sequence of str
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        score : float
+        """
+        return -self.nll(X)
+
+    def save(self, path):
+        """Save :attr:`tags_` to a ``.safetensors`` file (``self.tags_.save(path)``)."""
+        check_is_fitted(self, "tags_")
+        self.tags_.save(path)
