@@ -98,7 +98,49 @@ def _progress(iterable, enabled, **kwargs):
     return tqdm(iterable, **kwargs)
 
 
-class BaseTagEstimator:
+class BackboneMixin:
+    """Lazy access to the shared backbone; pickles never carry its weights.
+
+    Used by every sktag estimator: ``_get_backbone`` fetches the backbone from
+    the process-wide cache (loading it on first use) and, for a fitted
+    estimator, refuses one whose embedding fingerprint differs from the one
+    it was fitted on.
+    """
+
+    def _get_backbone(self):
+        bb = getattr(self, "_backbone", None)
+        device = resolve_device(self.device)
+        dtype = resolve_dtype(self.dtype, device)
+        device_map = getattr(self, "device_map", None)
+        if bb is None or bb.device != device or bb.dtype != dtype:
+            check_worker_device(device, device_map)  # GPU policy, see sktag.distributed
+            bb = load_backbone(self.model, dtype=dtype, device=device, device_map=device_map,
+                               trust_remote_code=self.trust_remote_code)
+            fp = getattr(self, "backbone_fingerprint_", None)
+            if fp is not None and fp != bb.fingerprint:
+                raise ValueError(
+                    f"This {type(self).__name__} was fitted on backbone {self.backbone_identity_!r} "
+                    f"(embedding fingerprint {fp}) but model={self.model!r} now loads a different model "
+                    f"(fingerprint {bb.fingerprint}). Refit, or point model at the original weights."
+                )
+            self._backbone = bb
+        return bb
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_backbone", None)
+        for key, value in state.items():  # learned tensors travel on CPU
+            if isinstance(value, torch.nn.Module):
+                state[key] = copy.deepcopy(value).to("cpu")
+            elif isinstance(value, torch.Tensor):
+                state[key] = value.detach().to("cpu")
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+
+
+class BaseTagEstimator(BackboneMixin):
     """Shared fit/predict logic; subclasses define the task (loss, targets, head)."""
 
     _task = None  # "regression" or "classification"
@@ -114,7 +156,7 @@ class BaseTagEstimator:
         isolate_segments=False,
         max_iter=30,
         batch_size=32,
-        learning_rate_init=3e-3,
+        learning_rate_init=1e-3,
         alpha=0.0,
         early_stopping=False,
         validation_fraction=0.1,
@@ -208,35 +250,6 @@ class BaseTagEstimator:
             raise ValueError('domain_tags must be None, "text", a TagSet or the path of a saved TagSet.')
         device = resolve_device(self.device)
         resolve_dtype(self.dtype, device)
-
-    # ---------------------------------------------------------------- backbone
-    def _get_backbone(self):
-        bb = getattr(self, "_backbone", None)
-        device = resolve_device(self.device)
-        dtype = resolve_dtype(self.dtype, device)
-        if bb is None or bb.device != device or bb.dtype != dtype:
-            check_worker_device(device, self.device_map)  # GPU policy, see sktag.distributed
-            bb = load_backbone(self.model, dtype=dtype, device=device, device_map=self.device_map,
-                               trust_remote_code=self.trust_remote_code)
-            fp = getattr(self, "backbone_fingerprint_", None)
-            if fp is not None and fp != bb.fingerprint:
-                raise ValueError(
-                    f"This estimator was fitted on backbone {self.backbone_identity_!r} (embedding "
-                    f"fingerprint {fp}) but model={self.model!r} now loads a different model "
-                    f"(fingerprint {bb.fingerprint}). Refit, or point model at the original weights."
-                )
-            self._backbone = bb
-        return bb
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state.pop("_backbone", None)
-        if "module_" in state:
-            state["module_"] = copy.deepcopy(state["module_"]).to("cpu")
-        return state
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

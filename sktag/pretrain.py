@@ -27,15 +27,15 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from . import _engine
-from ._base import _length_batches, _progress
+from ._base import BackboneMixin, _length_batches, _progress
 from ._data import as_columns, check_strings, encode_rows, tokenize_columns
-from .backbone import load_backbone, resolve_device, resolve_dtype
+from .backbone import resolve_device, resolve_dtype
 from .tags import TagSet
 
 __all__ = ["DomainTagPretrainer"]
 
 
-class DomainTagPretrainer(BaseEstimator):
+class DomainTagPretrainer(BackboneMixin, BaseEstimator):
     """Learn a domain tag (``<SMILES>``, ``<Protein>``, ...) on unlabeled strings.
 
     Stage 1 of Tag-LLM (Shen et al., ICML 2024).  Each string ``s`` becomes
@@ -202,33 +202,6 @@ class DomainTagPretrainer(BaseEstimator):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}.")
         resolve_dtype(self.dtype, resolve_device(self.device))
-
-    # ---------------------------------------------------------------- backbone
-    def _get_backbone(self):
-        """The shared backbone (process-wide cache), checked against the fitted one."""
-        bb = getattr(self, "_backbone", None)
-        device = resolve_device(self.device)
-        dtype = resolve_dtype(self.dtype, device)
-        if bb is None or bb.device != device or bb.dtype != dtype:
-            bb = load_backbone(self.model, dtype=dtype, device=device,
-                               trust_remote_code=self.trust_remote_code)
-            fp = getattr(self, "backbone_fingerprint_", None)
-            if fp is not None and fp != bb.fingerprint:
-                raise ValueError(
-                    f"This pretrainer was fitted on backbone {self.backbone_identity_!r} (embedding "
-                    f"fingerprint {fp}) but model={self.model!r} now loads a different model "
-                    f"(fingerprint {bb.fingerprint}). Refit, or point model at the original weights."
-                )
-            self._backbone = bb
-        return bb
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state.pop("_backbone", None)
-        return state
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
