@@ -124,8 +124,7 @@ def main(args):
         rmse[label] = _rmse(reg.predict(X_te), y_te)
         times[label] = time.perf_counter() - t
         print(f"[stage 2] {label}: test RMSE {rmse[label]:.3f}  ({times[label]:.0f} s)", flush=True)
-        if dom is not None:
-            regs[name] = reg
+        regs[name if dom is not None else name + " (init-rule tag)"] = reg
 
     # ---- the tag library: save, reload in a fresh process, predict ---------
     library = regs["ESOL"].tagset("ESOL", "ESOL log solubility (mol/L)") | regs["Lipophilicity"].tagset(
@@ -150,6 +149,11 @@ def main(args):
         np.testing.assert_allclose(reloaded[name], here[name], rtol=1e-6, atol=1e-6,
                                    err_msg=f"{name}: reloaded predictions differ")
 
+    # ---- composition: the ESOL head with another <SMILES> tag, no retraining
+    other = regs["ESOL (init-rule tag)"].tagset("ESOL-init")  # holds the init-rule SMILES tag
+    composed = TagRegressor.from_tags(library, function_tag="ESOL", domain_tags=other, device="cpu")
+    rmse_composed = _rmse(composed.predict(data["esol"][2]), data["esol"][3])
+
     # ---- results ---------------------------------------------------------
     y_esol_tr, y_esol_te = data["esol"][1], data["esol"][3]
     y_lipo_tr, y_lipo_te = data["lipo"][1], data["lipo"][3]
@@ -164,6 +168,7 @@ def main(args):
     for label, v in rmse.items():
         if label.startswith("ESOL"):
             print(f"{'ESOL test RMSE, ' + label.split(', ')[1] + ' tag':<58}{v:>10.3f}")
+    print(f"{'ESOL head (pretrained tag) + init-rule <SMILES>, zero-shot':<58}{rmse_composed:>10.3f}")
     print(f"{'Lipophilicity test RMSE, mean-of-train baseline':<58}{_rmse(np.mean(y_lipo_tr), y_lipo_te):>10.3f}")
     print(f"{'Lipophilicity test RMSE, pretrained <SMILES> tag':<58}{rmse['Lipophilicity, pretrained <SMILES>']:>10.3f}")
     for name, s in same.items():
