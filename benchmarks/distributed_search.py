@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import string
 import sys
 import tempfile
 import time
@@ -28,29 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-CHARS = string.ascii_letters + string.digits + "()[]=#@+-\\/.%:;,*$ "
-
-
-def build_tiny_model(path, hidden_size=32, layers=2, seed=0):
-    """A random 2-layer Llama with a character tokenizer (as in tests/conftest.py)."""
-    import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    vocab = {"[UNK]": 0, "[PAD]": 1}
-    for c in CHARS:
-        vocab.setdefault(c, len(vocab))
-    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.Split(pattern="", behavior="isolated")
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]")
-    torch.manual_seed(seed)
-    cfg = LlamaConfig(vocab_size=len(vocab), hidden_size=hidden_size, intermediate_size=2 * hidden_size,
-                      num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
-                      max_position_embeddings=1024, pad_token_id=1, bos_token_id=None,
-                      eos_token_id=None, tie_word_embeddings=True)
-    LlamaForCausalLM(cfg).save_pretrained(path)
-    fast.save_pretrained(path)
-    return str(path)
+from sktag.testing import make_tiny_model as build_tiny_model  # noqa: E402
 
 
 def make_data(n, seed=0):

@@ -6,14 +6,15 @@ as any local model (``model=<folder>``), so the suite is fast and offline.
 """
 
 import os
-import string
-
-import numpy as np
-import pytest
-import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from sktag.testing import make_tiny_model  # noqa: E402
 # Tiny models are dominated by threading overhead: one thread is fastest, and
 # much faster when the machine is busy.  Integration tests on the real model
 # raise it again (see ``real_model_threads``).
@@ -28,31 +29,9 @@ def real_model_threads():
     yield
     torch.set_num_threads(old)
 
-CHARS = string.ascii_letters + string.digits + "()[]=#@+-\\/.%:;,*$ "
-
-
-def build_tiny_model(path, *, hidden_size=32, layers=2, heads=4, kv_heads=2, seed=0):
-    """Save a random Llama and a character tokenizer to ``path``; return it."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    vocab = {"[UNK]": 0, "[PAD]": 1}
-    for c in CHARS:
-        vocab.setdefault(c, len(vocab))
-    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.Split(pattern="", behavior="isolated")
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]")
-    torch.manual_seed(seed)
-    cfg = LlamaConfig(
-        vocab_size=len(vocab), hidden_size=hidden_size, intermediate_size=2 * hidden_size,
-        num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv_heads,
-        max_position_embeddings=1024, pad_token_id=1, bos_token_id=None, eos_token_id=None,
-        tie_word_embeddings=True,
-    )
-    model = LlamaForCausalLM(cfg)
-    model.save_pretrained(path)
-    fast.save_pretrained(path)
-    return str(path)
+def build_tiny_model(path, **kwargs):
+    """Save a tiny random Llama and a character tokenizer to ``path``."""
+    return make_tiny_model(path, **kwargs)
 
 
 @pytest.fixture(scope="session")
