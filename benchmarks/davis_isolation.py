@@ -77,7 +77,7 @@ def main(argv=None):
         name = "TagRegressor, segment-isolating attention" if isolate else "TagRegressor, causal attention"
         rows.append((name, *metrics(pred), time.perf_counter() - t))
 
-    print(f"\n| model | test MSE | CI | Pearson r | seconds |\n|---|---:|---:|---:|---:|")
+    print("\n| model | test MSE | CI | Pearson r | seconds |\n|---|---:|---:|---:|---:|")
     for name, mse, ci, r, s in rows:
         print(f"| {name} | {mse:.3f} | {ci:.3f} | {r:.3f} | {s:.0f} |")
     print("\nPublished (DeepDTA setting 1, full data, not re-run here): DeepDTA MSE 0.261, CI 0.878; "

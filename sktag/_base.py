@@ -23,6 +23,7 @@ from ._data import (
     tokenize_columns,
     validate_columns,
 )
+from ._validation import check_bool, check_choice, check_float, check_int
 from .backbone import load_backbone, resolve_device, resolve_dtype
 from .distributed import check_worker_device
 from .tags import TagSet
@@ -206,43 +207,22 @@ class BaseTagEstimator(BackboneMixin):
 
     # ------------------------------------------------------------------ params
     def _validate_params(self):
-        def check_int(name, low, allow=()):
-            v = getattr(self, name)
-            if v in allow:
-                return
-            if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {v!r}.")
-
-        def check_float(name, low, high=None, low_open=False):
-            v = getattr(self, name)
-            ok = isinstance(v, numbers.Real) and not isinstance(v, bool) and np.isfinite(v)
-            ok = ok and (v > low if low_open else v >= low) and (high is None or v < high)
-            if not ok:
-                rng = f"{'(' if low_open else '['}{low}, {high if high is not None else 'inf'})"
-                raise ValueError(f"{name} must be a number in {rng}, got {v!r}.")
-
-        def check_choice(name, choices):
-            v = getattr(self, name)
-            if not isinstance(v, (str, bool)) or v not in choices:
-                raise ValueError(f"{name} must be one of {list(choices)}, got {v!r}.")
-
-        check_int("tag_length", 1)
-        check_int("max_iter", 1)
-        check_int("batch_size", 1, allow=("auto",))
-        check_int("predict_batch_size", 1)
-        check_int("n_iter_no_change", 1)
-        check_int("max_length", 1)
-        check_int("verbose", 0)
-        check_float("learning_rate_init", 0.0, low_open=True)
-        check_float("alpha", 0.0)
-        check_float("tol", 0.0)
-        check_float("validation_fraction", 0.0, 1.0, low_open=True)
-        check_choice("truncation", ("warn", "raise"))
-        check_choice("on_invalid", ("raise", "nan"))
+        check_int("tag_length", self.tag_length, 1)
+        check_int("max_iter", self.max_iter, 1)
+        check_int("batch_size", self.batch_size, 1, allow=("auto",))
+        check_int("predict_batch_size", self.predict_batch_size, 1)
+        check_int("n_iter_no_change", self.n_iter_no_change, 1)
+        check_int("max_length", self.max_length, 1)
+        check_int("verbose", self.verbose, 0)
+        check_float("learning_rate_init", self.learning_rate_init, 0.0, low_open=True)
+        check_float("alpha", self.alpha, 0.0)
+        check_float("tol", self.tol, 0.0)
+        check_float("validation_fraction", self.validation_fraction, 0.0, 1.0, low_open=True)
+        check_choice("truncation", self.truncation, ("warn", "raise"))
+        check_choice("on_invalid", self.on_invalid, ("raise", "nan"))
         for name in ("tune_domain_tags", "isolate_segments", "early_stopping", "canonicalize",
                      "warm_start", "trust_remote_code"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}.")
+            check_bool(name, getattr(self, name))
         pc = self.prefix_cache
         if not (pc in ("auto", True, False, None) or (isinstance(pc, numbers.Integral) and pc >= 0)):
             raise ValueError(f"prefix_cache must be 'auto', False or a number of bytes >= 0, got {pc!r}.")

@@ -18,6 +18,7 @@ import warnings
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from ._validation import check_bool, check_choice, check_int
 from ._rdkit import parse_smiles, rdkit_quiet
 from .domains import InvalidInputError, format_invalid
 
@@ -95,7 +96,7 @@ def _column_of_strings(X, *, what="X", column=None):
             raise ValueError(f"{what} must be 1-D or 2-D, got {arr.ndim} dimensions")
         labels, name = None, None
     if len(values) == 0:
-        raise ValueError(f"Found array with 0 sample(s) (shape=(0,)) while a minimum of 1 is required.")
+        raise ValueError("Found array with 0 sample(s) (shape=(0,)) while a minimum of 1 is required.")
     values = [v.item() if isinstance(v, np.generic) and not isinstance(v, np.str_) else v for v in values]
     values = [str(v) if isinstance(v, np.str_) else v for v in values]
     return values, labels, name
@@ -116,21 +117,6 @@ def _parse_column(values, labels, name, invalid):
         msg = format_invalid(bad, values, "SMILES", row_labels=labels, column=name)
         raise InvalidInputError(msg, rows=[p for p, _ in bad], reasons=[r for _, r in bad])
     return mols
-
-
-def _check_choice(name, value, choices):
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
-
-
-def _check_int(name, value, low):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-
-
-def _check_bool(name, value):
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be a bool, got {value!r}")
 
 
 class _SmilesTransformer(TransformerMixin, BaseEstimator):
@@ -253,11 +239,11 @@ class MorganFingerprint(_SmilesTransformer):
         self.invalid = invalid
 
     def _validate_params_(self):
-        _check_int("radius", self.radius, 0)
-        _check_int("n_bits", self.n_bits, 1)
-        _check_bool("counts", self.counts)
-        _check_bool("use_chirality", self.use_chirality)
-        _check_choice("invalid", self.invalid, ("raise", "nan"))
+        check_int("radius", self.radius, 0)
+        check_int("n_bits", self.n_bits, 1)
+        check_bool("counts", self.counts)
+        check_bool("use_chirality", self.use_chirality)
+        check_choice("invalid", self.invalid, ("raise", "nan"))
 
     def get_feature_names_out(self, input_features=None):
         """Output feature names ``morgan_0 ... morgan_{n_bits-1}``.
@@ -271,7 +257,7 @@ class MorganFingerprint(_SmilesTransformer):
         -------
         feature_names_out : ndarray of str objects
         """
-        _check_int("n_bits", self.n_bits, 1)
+        check_int("n_bits", self.n_bits, 1)
         return np.asarray([f"morgan_{i}" for i in range(self.n_bits)], dtype=object)
 
     def _featurise(self, mols):
@@ -369,7 +355,7 @@ exclude them through ``descriptors`` if that matters.
         return names
 
     def _validate_params_(self):
-        _check_choice("invalid", self.invalid, ("raise", "nan"))
+        check_choice("invalid", self.invalid, ("raise", "nan"))
         self._names()
 
     def get_feature_names_out(self, input_features=None):

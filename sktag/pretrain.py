@@ -16,7 +16,6 @@ it frozen while they learn function tags.
 
 from __future__ import annotations
 
-import numbers
 import time
 import warnings
 
@@ -29,6 +28,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import _engine
 from ._base import BackboneMixin, _length_batches, _progress
 from ._data import as_columns, check_strings, encode_rows, tokenize_columns
+from ._validation import check_bool, check_choice, check_float, check_int
 from .backbone import resolve_device, resolve_dtype
 from .tags import TagSet
 
@@ -186,21 +186,14 @@ class DomainTagPretrainer(BackboneMixin, BaseEstimator):
     def _validate_params(self):
         for name, low in (("tag_length", 1), ("max_iter", 1), ("batch_size", 1), ("max_length", 1),
                           ("verbose", 0)):
-            v = getattr(self, name)
-            if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {v!r}.")
-        for name, low_open in (("learning_rate_init", True), ("alpha", False)):
-            v = getattr(self, name)
-            ok = isinstance(v, numbers.Real) and not isinstance(v, bool) and np.isfinite(v)
-            if not (ok and (v > 0 if low_open else v >= 0)):
-                raise ValueError(f"{name} must be a number {'>' if low_open else '>='} 0, got {v!r}.")
+            check_int(name, getattr(self, name), low)
+        check_float("learning_rate_init", self.learning_rate_init, 0.0, low_open=True)
+        check_float("alpha", self.alpha, 0.0)
         if not isinstance(self.domain, str) or not self.domain.strip() or "/" in self.domain:
             raise ValueError(f"domain must be a non-empty name without '/', such as 'SMILES'; got {self.domain!r}.")
-        if self.truncation not in ("warn", "raise") or not isinstance(self.truncation, str):
-            raise ValueError(f"truncation must be 'warn' or 'raise', got {self.truncation!r}.")
+        check_choice("truncation", self.truncation, ("warn", "raise"))
         for name in ("canonicalize", "add_eos", "warm_start", "trust_remote_code"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}.")
+            check_bool(name, getattr(self, name))
         resolve_dtype(self.dtype, resolve_device(self.device))
 
     def __sklearn_tags__(self):

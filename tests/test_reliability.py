@@ -12,7 +12,6 @@ import copy
 import json
 import os
 import pickle
-import re
 import struct
 import subprocess
 import sys
