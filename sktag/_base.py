@@ -74,12 +74,21 @@ def _length_batches(indices, lengths, batch_size, rng=None):
     """Split ``indices`` into batches of similar length.
 
     With ``rng``: shuffle, sort by length within chunks of 20 batches, then
-    shuffle the order of the batches (seeded).  Without: sort all by length.
+    shuffle the order of the batches (seeded).  Without (inference): sort all
+    by length and also cap each batch at ``batch_size x 128`` padded tokens,
+    so that a few long strings do not pad a whole large batch.
     """
     indices = np.asarray(indices)
     if rng is None:
         order = indices[np.argsort(lengths[indices], kind="stable")]
-        return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+        max_tokens = batch_size * 128
+        batches, start = [], 0
+        for i in range(1, len(order) + 1):
+            # rows are sorted, so the padded size of order[start:i] is (i - start) * lengths[order[i-1]]
+            if i == len(order) or i - start + 1 > batch_size or (i - start + 1) * lengths[order[i]] > max_tokens:
+                batches.append(order[start:i])
+                start = i
+        return batches
     perm = rng.permutation(indices)
     chunk = batch_size * 20
     batches = []
