@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import numbers
 import os
@@ -327,8 +328,6 @@ class BaseTagEstimator(BackboneMixin):
     def _autocast(self, backbone):
         if backbone.device.type == "cuda" and backbone.dtype in (torch.bfloat16, torch.float16):
             return torch.autocast("cuda", dtype=backbone.dtype)
-        import contextlib
-
         return contextlib.nullcontext()
 
     def _hidden_full(self, backbone, rows, batch_rows):
