@@ -67,27 +67,27 @@ def length_task():
     return _length_task(120)
 
 
+def _factory(Est, model):
+    """``make(**overrides)`` building ``Est`` on ``model`` with small, fast defaults."""
+
+    def make(**kw):
+        params = dict(model=model, domains="Text", tag_length=3, max_iter=5, batch_size=16,
+                      learning_rate_init=1e-2, random_state=0)
+        params.update(kw)
+        return Est(**params)
+
+    return make
+
+
 @pytest.fixture
 def make_reg(tiny_model):
     from sktag import TagRegressor
 
-    def make(**kw):
-        params = dict(model=tiny_model, domains="Text", tag_length=3, max_iter=5, batch_size=16,
-                      learning_rate_init=1e-2, random_state=0)
-        params.update(kw)
-        return TagRegressor(**params)
-
-    return make
+    return _factory(TagRegressor, tiny_model)
 
 
 @pytest.fixture
 def make_clf(tiny_model):
     from sktag import TagClassifier
 
-    def make(**kw):
-        params = dict(model=tiny_model, domains="Text", tag_length=3, max_iter=5, batch_size=16,
-                      learning_rate_init=1e-2, random_state=0)
-        params.update(kw)
-        return TagClassifier(**params)
-
-    return make
+    return _factory(TagClassifier, tiny_model)
