@@ -275,20 +275,28 @@ class BaseTagEstimator(BackboneMixin):
                 out.append(backbone.tag_init().expand(self.tag_length, -1).clone())
         return out
 
-    def _prepare_X(self, X, backbone, *, fitting, errors):
-        """Validate and encode ``X``; returns (rows, valid_mask)."""
-        columns, names, row_labels = as_columns(X)
+    def _set_layout(self, columns, names):
+        """Record the input layout of ``fit``: columns, names, their domains."""
+        column_domains = resolve_domains(self.domains, len(columns), names)
+        domains = list(dict.fromkeys(column_domains))
+        if hasattr(self, "module_") and self.warm_start and domains != self.domains_:
+            raise ValueError(
+                f"warm_start: X now has the domains {domains} but the fitted tags are for "
+                f"{self.domains_}; refit with warm_start=False."
+            )
+        self.n_features_in_ = len(columns)
+        if names is not None:
+            self.feature_names_in_ = np.asarray(names, dtype=object)
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        self.column_domains_ = column_domains
+        self.domains_ = domains
+
+    def _prepare_X(self, split, backbone, *, fitting, errors):
+        """Validate and encode ``split = as_columns(X)``; returns (rows, valid_mask)."""
+        columns, names, row_labels = split
         n = len(columns[0])
-        if fitting:
-            column_domains = resolve_domains(self.domains, len(columns), names)
-            self.n_features_in_ = len(columns)
-            if names is not None:
-                self.feature_names_in_ = np.asarray(names, dtype=object)
-            elif hasattr(self, "feature_names_in_"):
-                del self.feature_names_in_
-            self.column_domains_ = column_domains
-            self.domains_ = list(dict.fromkeys(column_domains))
-        else:
+        if not fitting:
             if len(columns) != self.n_features_in_:
                 raise ValueError(
                     f"X has {len(columns)} columns, but this estimator was fitted with "
@@ -359,7 +367,7 @@ class BaseTagEstimator(BackboneMixin):
         check_is_fitted(self, "module_")
         backbone = self._get_backbone()
         self.module_.to(backbone.device)
-        rows, valid = self._prepare_X(X, backbone, fitting=False, errors=self.on_invalid)
+        rows, valid = self._prepare_X(as_columns(X), backbone, fitting=False, errors=self.on_invalid)
         n_out = self.module_.head.out_features
         out = np.full((len(rows), n_out), np.nan, dtype=np.float64)
         idx = np.flatnonzero(valid)
@@ -377,16 +385,17 @@ class BaseTagEstimator(BackboneMixin):
         backbone = self._get_backbone()
         rng = check_random_state(self.random_state)
         continuing = self.warm_start and hasattr(self, "module_")
-        columns, names, _ = as_columns(X)
+        split = as_columns(X)
+        columns, names, _ = split
         if len(columns[0]) == 0:
             raise ValueError("X has 0 samples; at least one is required.")
+        # the layout (domains) comes before encoding: the module needs it
+        self._set_layout(columns, names)
 
         if not continuing:
-            # Decide the layout (domains) before encoding; the module needs it.
-            domains = list(dict.fromkeys(resolve_domains(self.domains, len(columns), names)))
+            domains = self.domains_
             self.backbone_identity_ = backbone.identity
             self.backbone_fingerprint_ = backbone.fingerprint
-            self.domains_ = domains
             targets = self._init_targets(y, self._weights_or_none(sample_weight, y))
             n_outputs = self._n_head_outputs()
             gen = torch.Generator().manual_seed(int(rng.randint(0, 2**31 - 1)))
@@ -401,18 +410,13 @@ class BaseTagEstimator(BackboneMixin):
                 module.head.weight.uniform_(-bound, bound, generator=gen)
                 module.head.bias.zero_()
             self.module_ = module
-            self.loss_curve_ = []
-            self.validation_scores_ = [] if self.early_stopping else None
-            self.best_validation_score_ = -np.inf if self.early_stopping else None
-            self.best_loss_ = np.inf
-            self.n_iter_ = 0
-            self.t_ = 0
+            self._reset_training_state()
         else:
             targets = self._continue_targets(y)
             self.module_.domain_tags.requires_grad_(self.tune_domain_tags)
         self.module_.to(backbone.device)
 
-        rows, _ = self._prepare_X(X, backbone, fitting=True, errors="raise")
+        rows, _ = self._prepare_X(split, backbone, fitting=True, errors="raise")
         n = len(rows)
         if len(targets) != n:
             raise ValueError(f"X has {n} samples but y has {len(targets)}; they must match.")
@@ -467,7 +471,7 @@ class BaseTagEstimator(BackboneMixin):
                 self.t_ += len(train_idx)
                 self.loss_curve_.append(epoch_loss)
                 if self.early_stopping:
-                    score = self._validation_score(backbone, rows, val_idx, targets, sw, store)
+                    score = self._validation_score(backbone, rows, lengths, val_idx, targets, sw, store)
                     self.validation_scores_.append(score)
                     improved = score > self.best_validation_score_ + self.tol
                     if score > self.best_validation_score_:
@@ -530,6 +534,15 @@ class BaseTagEstimator(BackboneMixin):
             opt.step()
             total = total + loss.detach() * len(b)
         return total
+
+    def _reset_training_state(self):
+        """The bookkeeping of a fresh fit (also what ``from_tags`` leaves for warm starts)."""
+        self.loss_curve_ = []
+        self.validation_scores_ = [] if self.early_stopping else None
+        self.best_validation_score_ = -np.inf if self.early_stopping else None
+        self.best_loss_ = np.inf
+        self.n_iter_ = 0
+        self.t_ = 0
 
     @staticmethod
     def _weights_or_none(sample_weight, y):
@@ -596,9 +609,9 @@ class BaseTagEstimator(BackboneMixin):
         return None
 
     @torch.no_grad()
-    def _validation_score(self, backbone, rows, val_idx, targets, sw, store):
+    def _validation_score(self, backbone, rows, lengths, val_idx, targets, sw, store):
         outs = []
-        for b in _length_batches(val_idx, np.array([len(r) for r in rows]), self.predict_batch_size):
+        for b in _length_batches(val_idx, lengths, self.predict_batch_size):
             outs.append((b, self._forward_outputs(backbone, rows, b, store).double().cpu().numpy()))
         raw = np.empty((len(rows), self.module_.head.out_features))
         for b, o in outs:
@@ -676,13 +689,18 @@ class BaseTagEstimator(BackboneMixin):
         ts.check_backbone(backbone)
         if doms is not ts:
             doms.check_backbone(backbone)
-        columns_domains = est.domains
-        if isinstance(columns_domains, dict):
-            dom_list = list(dict.fromkeys(columns_domains.values()))
-        elif isinstance(columns_domains, (list, tuple)):
-            dom_list = list(dict.fromkeys(columns_domains))
+        n_cols = len(task["column_domains"]) if domains is None else (
+            len(domains) if isinstance(domains, (list, tuple, dict)) else task.get("n_features_in", 1))
+        est.n_features_in_ = n_cols
+        if isinstance(est.domains, dict):
+            est.feature_names_in_ = np.asarray(list(est.domains), dtype=object)
+            est.column_domains_ = list(est.domains.values())
+        elif domains is None and task.get("feature_names_in") is not None:
+            est.feature_names_in_ = np.asarray(task["feature_names_in"], dtype=object)
+            est.column_domains_ = list(task["column_domains"])
         else:
-            dom_list = [columns_domains]
+            est.column_domains_ = resolve_domains(est.domains, n_cols, None)
+        dom_list = list(dict.fromkeys(est.column_domains_))
         missing = [d for d in dom_list if d not in doms]
         if missing:
             raise ValueError(f"no domain tag for {missing} in the given tags ({list(doms)}).")
@@ -696,25 +714,8 @@ class BaseTagEstimator(BackboneMixin):
             est.module_.head.weight.copy_(head["weight"])
             est.module_.head.bias.copy_(head["bias"])
         est._restore_task(task)
-        n_cols = len(task["column_domains"]) if domains is None else (
-            len(domains) if isinstance(domains, (list, tuple, dict)) else task.get("n_features_in", 1))
-        est.n_features_in_ = n_cols
-        if isinstance(est.domains, dict):
-            est.feature_names_in_ = np.asarray(list(est.domains), dtype=object)
-            est.column_domains_ = list(est.domains.values())
-        elif domains is None and task.get("feature_names_in") is not None:
-            est.feature_names_in_ = np.asarray(task["feature_names_in"], dtype=object)
-            est.column_domains_ = list(task["column_domains"])
-        else:
-            est.column_domains_ = resolve_domains(est.domains, n_cols, None)
         est.function_tag_name_ = function_tag
-        # what fit leaves, so that warm_start=True can continue training
-        est.loss_curve_ = []
-        est.n_iter_ = 0
-        est.t_ = 0
-        est.best_loss_ = np.inf
-        est.validation_scores_ = [] if est.early_stopping else None
-        est.best_validation_score_ = -np.inf if est.early_stopping else None
+        est._reset_training_state()  # so that warm_start=True can continue training
         return est
 
     def _task_metadata(self):

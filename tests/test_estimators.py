@@ -220,3 +220,11 @@ def test_text_domain_tags_use_the_literal_words(make_reg, length_task):
     ids = bb.tokenizer("SMILES: ", add_special_tokens=False)["input_ids"]
     expected = bb.embeddings.weight[ids].detach()
     assert torch.equal(reg.module_.domain_tags[0].detach(), expected)
+
+
+def test_warm_start_refuses_other_domains(make_reg):
+    df = pd.DataFrame({"a": ["CCO", "CN", "CO", "CC"] * 3})
+    reg = make_reg(max_iter=1, warm_start=True, domains={"a": "Text"}).fit(df, np.arange(12.0))
+    reg.set_params(domains={"a": "Other"})
+    with pytest.raises(ValueError, match="warm_start"):
+        reg.fit(df, np.arange(12.0))
