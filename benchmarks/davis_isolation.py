@@ -48,7 +48,7 @@ def main(argv=None):
     from sklearn.exceptions import ConvergenceWarning
 
     from sktag import TagRegressor
-    from sktag._data import TruncationWarning
+    from sktag.exceptions import TruncationWarning
     from sktag.datasets import load_davis
 
     bunch = load_davis(as_frame=True)

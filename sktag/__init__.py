@@ -7,10 +7,12 @@ other non-prose strings.
 """
 
 from ._version import __version__
+from ._training import Callback
 from .backbone import clear_backbone_cache, load_backbone
 from .estimators import TagClassifier, TagRegressor
+from .exceptions import InvalidInputError, TagMismatchError, TruncationWarning
 from .pretrain import DomainTagPretrainer
-from .tags import TagMismatchError, TagSet
+from .tags import TagSet
 
 __all__ = [
     "TagRegressor",
@@ -18,6 +20,9 @@ __all__ = [
     "DomainTagPretrainer",
     "TagSet",
     "TagMismatchError",
+    "InvalidInputError",
+    "TruncationWarning",
+    "Callback",
     "load_backbone",
     "clear_backbone_cache",
     "__version__",

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-FUNCTION_SEGMENT = -1
+from ._encoding import FUNCTION_SEGMENT, EncodedRow  # noqa: F401  (EncodedRow: rows collate takes)
 
 
 def to_device(array, device) -> torch.Tensor:
@@ -46,18 +46,6 @@ def to_device(array, device) -> torch.Tensor:
     if torch.device(device).type == "cuda":
         return t.pin_memory().to(device, non_blocking=True)
     return t
-
-
-@dataclass
-class EncodedRow:
-    """One row of input, before the function tag."""
-
-    ids: np.ndarray
-    slot: np.ndarray
-    seg: np.ndarray
-
-    def __len__(self):
-        return len(self.ids)
 
 
 @dataclass
@@ -104,6 +92,38 @@ def collate(rows, tail=None, device="cpu") -> Batch:
     return Batch(ids=t(ids), slot=t(slot), seg=t(seg), valid=t(valid), pos=t(pos))
 
 
+def length_batches(indices, lengths, batch_size, rng=None, max_tokens=None):
+    """Split ``indices`` into batches of rows of similar length.
+
+    With ``rng`` (training): shuffle, sort by length within chunks of 20
+    batches, then shuffle the order of the batches (seeded).  Without
+    (inference): sort all by length and cap each batch at ``max_tokens``
+    padded tokens (default ``batch_size x 128``), so that a few long strings
+    do not pad a whole large batch.
+    """
+    indices = np.asarray(indices)
+    lengths = np.asarray(lengths)
+    if rng is None:
+        order = indices[np.argsort(lengths[indices], kind="stable")]
+        max_tokens = max_tokens or batch_size * 128
+        batches, start = [], 0
+        for i in range(1, len(order) + 1):
+            # rows are sorted: the padded size of order[start:i + 1] is (i + 1 - start) * lengths[order[i]]
+            if i == len(order) or i - start + 1 > batch_size or (i - start + 1) * lengths[order[i]] > max_tokens:
+                batches.append(order[start:i])
+                start = i
+        return batches
+    perm = rng.permutation(indices)
+    chunk = batch_size * 20
+    batches = []
+    for c in range(0, len(perm), chunk):
+        part = perm[c:c + chunk]
+        part = part[np.argsort(lengths[part], kind="stable")]
+        batches.extend(part[i:i + batch_size] for i in range(0, len(part), batch_size))
+    order = rng.permutation(len(batches))
+    return [batches[i] for i in order]
+
+
 def embed(backbone, batch: Batch, tag_table: torch.Tensor) -> torch.Tensor:
     """Input embeddings of ``batch`` with tag vectors spliced in.
 
@@ -143,9 +163,11 @@ def _cache_kwarg(decoder) -> str:
     return "cache" if "cache" in params else "past_key_values"
 
 
-def _run_decoder(backbone, inputs_embeds, mask, pos, cache=None, use_cache=False):
+def _run_decoder(backbone, inputs_embeds, mask, pos, cache=None, use_cache=False, hidden_states=False):
     decoder = backbone.decoder
     kwargs = {_cache_kwarg(decoder): cache} if cache is not None else {}
+    if hidden_states:
+        kwargs["output_hidden_states"] = True
     out = decoder(
         inputs_embeds=inputs_embeds,
         attention_mask=mask,
@@ -153,9 +175,11 @@ def _run_decoder(backbone, inputs_embeds, mask, pos, cache=None, use_cache=False
         use_cache=use_cache,
         **kwargs,
     )
-    if not use_cache:
-        return out.last_hidden_state, None
-    new_cache = out["cache"] if "cache" in out else out["past_key_values"]
+    new_cache = None
+    if use_cache:
+        new_cache = out["cache"] if "cache" in out else out["past_key_values"]
+    if hidden_states:
+        return out.last_hidden_state, new_cache, out.hidden_states
     return out.last_hidden_state, new_cache
 
 
@@ -179,6 +203,44 @@ def _cache_layers(cache):
     return [tuple(kv) for kv in cache]
 
 
+def pooled_means(hidden_states, layers, batch: Batch) -> torch.Tensor:
+    """Mean hidden state over each row's data tokens (not tags, not padding) at ``layers``.
+
+    Returns ``[B, len(layers) * d]`` (float32), layer blocks side by side.
+    """
+    keep = ((batch.slot < 0) & batch.valid).unsqueeze(-1)
+    count = keep.sum(dim=1).clamp_min(1).float()
+    return torch.cat([(hidden_states[i].float() * keep).sum(dim=1) / count for i in layers], dim=1)
+
+
+@torch.no_grad()
+def prefix_pass(backbone, batch: Batch, tag_table, isolate=False, layers=()):
+    """:func:`prefix_kv` and, for ``layers``, the pooled data-token states of the same pass.
+
+    Returns ``(kv, pooled)``; ``pooled`` is None without ``layers``.
+    """
+    if not layers:
+        return prefix_kv(backbone, batch, tag_table, isolate), None
+    from transformers import DynamicCache
+
+    x = embed(backbone, batch, tag_table)
+    mask = attention_mask(batch.valid, batch.seg, batch.seg, batch.ids.shape[1], isolate, x.dtype)
+    _, cache, hs = _run_decoder(backbone, x, mask, batch.pos, cache=DynamicCache(), use_cache=True,
+                                hidden_states=True)
+    kv = torch.stack([torch.stack(kv) for kv in _cache_layers(cache)])
+    return kv, pooled_means(hs, layers, batch)
+
+
+def full_forward_pooled(backbone, batch: Batch, tag_table, isolate=False, layers=()):
+    """:func:`full_forward` (with autograd) plus pooled data-token states: ``(h_last, pooled)``."""
+    if not layers:
+        return full_forward(backbone, batch, tag_table, isolate), None
+    x = embed(backbone, batch, tag_table)
+    mask = attention_mask(batch.valid, batch.seg, batch.seg, batch.ids.shape[1], isolate, x.dtype)
+    h, _, hs = _run_decoder(backbone, x, mask, batch.pos, hidden_states=True)
+    return h[:, -1], pooled_means(hs, layers, batch)
+
+
 @torch.no_grad()
 def prefix_kv(backbone, batch: Batch, tag_table, isolate=False):
     """Key/value cache of a prefix batch: a tensor ``[n_layers, 2, B, kvh, L, hd]``."""
@@ -190,7 +252,7 @@ def prefix_kv(backbone, batch: Batch, tag_table, isolate=False):
     return torch.stack([torch.stack(kv) for kv in _cache_layers(cache)])
 
 
-def tag_forward(backbone, kv, prefix_valid, tag, autocast_dtype=None):
+def tag_forward(backbone, kv, prefix_valid, tag):
     """Run only the function-tag positions against a prefix cache.
 
     Parameters
@@ -236,13 +298,25 @@ class PrefixStore:
         # one extra all-zero token that padding points at
         self.buf = torch.zeros((n_layers, 2, total + 1, kvh, hd), dtype=dtype, device=device)
         self.device = device
+        self.pooled = None  # [n_rows, f] pooled data-token states, when a readout needs them
+
+    def gather_pooled(self, rows):
+        """Pooled states of data-set ``rows`` (None when none were stored)."""
+        if self.pooled is None:
+            return None
+        return self.pooled[to_device(np.asarray(rows, dtype=np.int64), self.device)]
 
     @staticmethod
     def nbytes(backbone, total_tokens) -> int:
         return backbone.n_kv_bytes_per_token() * int(total_tokens)
 
-    def put(self, rows, kv, valid):
-        """Store the cache ``kv`` of a left-padded batch of data-set ``rows``."""
+    def put(self, rows, kv, valid, pooled=None):
+        """Store the cache ``kv`` (and pooled states) of a left-padded batch of data-set ``rows``."""
+        if pooled is not None:
+            if self.pooled is None:
+                self.pooled = torch.zeros((len(self.lengths), pooled.shape[1]), dtype=torch.float32,
+                                          device=self.device)
+            self.pooled[torch.as_tensor(np.asarray(rows), device=self.device)] = pooled.float()
         L = valid.shape[1]
         for b, r in enumerate(rows):
             n = int(self.lengths[r])

@@ -46,6 +46,8 @@ from typing import Mapping
 
 import torch
 
+from .exceptions import SharedGPUError
+
 __all__ = [
     "ALLOW_SHARED_GPU_ENV",
     "SharedGPUError",
@@ -61,10 +63,6 @@ ALLOW_SHARED_GPU_ENV = "SKTAG_ALLOW_SHARED_GPU"
 
 _TRUE = {"1", "true", "yes", "on"}
 _MAP_STRATEGIES = {"auto", "balanced", "balanced_low_0", "sequential"}
-
-
-class SharedGPUError(RuntimeError):
-    """Several worker processes would load the backbone on one GPU."""
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,8 @@ import threading
 
 import numpy as np
 
+from .exceptions import InvalidInputError
+
 __all__ = [
     "InvalidInputError",
     "PROTEIN_ALPHABET",
@@ -47,27 +49,6 @@ __all__ = [
 PROTEIN_ALPHABET = frozenset("ACDEFGHIKLMNPQRSTVWY" + "UOXBZJ")
 
 _MAX_SHOWN_CHARS = 60
-
-
-class InvalidInputError(ValueError):
-    """Raised when input strings are not valid for their domain.
-
-    A subclass of :class:`ValueError`.  The message lists every invalid row
-    (up to a limit) with its position, index label, column, the offending
-    string and the reason.
-
-    Attributes
-    ----------
-    rows : list of int
-        Positions (0-based) of all invalid rows, not only the listed ones.
-    reasons : list of str
-        The reason for each position in ``rows``.
-    """
-
-    def __init__(self, message, rows=(), reasons=()):
-        super().__init__(message)
-        self.rows = list(rows)
-        self.reasons = list(reasons)
 
 
 # --------------------------------------------------------------------- validators
@@ -162,6 +143,19 @@ def known_domains():
         return sorted((display for display, _ in _REGISTRY.values()), key=str.lower)
 
 
+def custom_validator(domain):
+    """The validator registered for ``domain`` unless it is a built-in one (else None).
+
+    Estimators carry these with them when pickled (to joblib workers, to
+    disk), so that a domain registered in one process is validated the same
+    way where the estimator is used.
+    """
+    entry = _lookup(domain)
+    if entry is None or entry[1] in (_validate_smiles, _validate_protein):
+        return None
+    return entry[1]
+
+
 def _lookup(domain):
     if not isinstance(domain, str):
         return None
@@ -229,8 +223,9 @@ def validate_strings(
     row_labels=None,
     column=None,
     canonicalize=True,
-    errors="raise",
+    on_invalid="raise",
     max_report=10,
+    validator=None,
 ):
     """Validate and normalise strings of one domain.
 
@@ -250,13 +245,16 @@ def validate_strings(
     canonicalize : bool, default=True
         Passed to the validator: return the canonical form (canonical SMILES,
         upper-case protein) instead of the stripped input.
-    errors : {"raise", "nan"}, default="raise"
+    on_invalid : {"raise", "nan"}, default="raise"
         ``"raise"``: raise :class:`InvalidInputError` listing the invalid rows.
         ``"nan"``: do not raise; invalid rows get ``valid_mask[i] = False``
         and keep their original value.
     max_report : int, default=10
         At most this many invalid rows are listed in the error message, the
         rest are counted ("... and N more").
+    validator : callable, optional
+        Use this validator instead of the registered one (how a fitted
+        estimator applies the validator it was fitted with, in any process).
 
     Returns
     -------
@@ -268,18 +266,18 @@ def validate_strings(
     Raises
     ------
     InvalidInputError
-        With ``errors="raise"`` when any value is invalid.
+        With ``on_invalid="raise"`` when any value is invalid.
 
     Examples
     --------
     >>> validate_strings(["OCC", "c1ccccc1"], "smiles")[0]
     ['CCO', 'c1ccccc1']
-    >>> out, ok = validate_strings(["CCO", "C1CC"], "SMILES", errors="nan")
+    >>> out, ok = validate_strings(["CCO", "C1CC"], "SMILES", on_invalid="nan")
     >>> ok.tolist()
     [True, False]
     """
-    if errors not in ("raise", "nan"):
-        raise ValueError(f"errors must be 'raise' or 'nan', got {errors!r}")
+    if on_invalid not in ("raise", "nan"):
+        raise ValueError(f"on_invalid must be 'raise' or 'nan', got {on_invalid!r}")
     if not isinstance(max_report, numbers.Integral) or isinstance(max_report, bool):
         raise TypeError(f"max_report must be an int, got {max_report!r}")
     if isinstance(values, str):
@@ -293,6 +291,8 @@ def validate_strings(
             )
     entry = _lookup(domain)
     n = len(values)
+    if validator is not None:
+        entry = (entry[0] if entry is not None else str(domain), validator)
     if entry is None:  # plain text
         return list(values), np.ones(n, dtype=bool)
     display, validator = entry
@@ -333,7 +333,7 @@ def validate_strings(
     else:
         run()
 
-    if bad and errors == "raise":
+    if bad and on_invalid == "raise":
         msg = format_invalid(
             bad,
             values,

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.metrics import accuracy_score, r2_score
-from sklearn.utils.multiclass import check_classification_targets, type_of_target
 
 from ._base import BaseTagEstimator
+from ._tasks import ClassificationTask, RegressionTask
 
 __all__ = ["TagRegressor", "TagClassifier"]
 
@@ -29,10 +27,12 @@ _SHARED_PARAMS = """
         Number of vectors ``p`` in the function tag (and in new domain tags).
         The Tag-LLM reference uses 10.
     domain_tags : TagSet, path or "text", default=None
-        Pretrained domain tags (see :class:`sktag.DomainTagPretrainer`).
-        Domains without a pretrained tag start from the init rule: the mean
-        vocabulary embedding rescaled to the mean token-embedding norm.  The
-        string ``"text"`` replaces each domain tag by the literal words
+        Pretrained domain tags (see :class:`sktag.DomainTagPretrainer`),
+        matched to ``domains`` case-insensitively; a TagSet that lacks a
+        domain of ``X`` is refused.  ``None``: every domain tag starts from the
+        init rule (the mean vocabulary embedding rescaled to the mean
+        token-embedding norm) and stays there.  ``"text"`` (unless a file of
+        that name exists) replaces each domain tag by the literal words
         ``"<domain>: "`` (the Tag-LLM paper's text-prompt ablation).
     tune_domain_tags : bool, default=False
         Also train the domain tags.  This disables the frozen-prefix fast
@@ -41,25 +41,48 @@ _SHARED_PARAMS = """
     isolate_segments : bool, default=False
         Segment-isolating attention as in the Tag-LLM reference: each tagged
         segment attends only within itself; the function tag sees all.
-    max_iter : int, default=30
-        Maximum number of epochs.  In the ESOL runs above the training loss
-        was still falling after 8 epochs; 30 epochs of 900 molecules take
-        about 13 minutes on 2 CPU cores with the default model.
+    readout : {"pooled", "tag"}, default="pooled"
+        What the head reads.  ``"tag"`` is the Tag-LLM paper's readout: the
+        final hidden state at the last function-tag position.  ``"pooled"``
+        adds the mean hidden state of the data tokens at ``readout_layers``;
+        those come from the frozen prefix pass that also fills the key/value
+        cache, so they cost no extra forward.  See the README's accuracy
+        section for the measured difference.
+    readout_layers : "auto", int or list of int, default="auto"
+        Hidden-state indices pooled by ``readout="pooled"`` (0 = input
+        embeddings, negative counts from the end).  ``"auto"``: five layers
+        spread over depth (6, 12, 18, 24, 30 for SmolLM2-135M).
+    head_init : {"closed_form", "random"}, default="closed_form"
+        ``"closed_form"``: before any gradient step the head is fitted on the
+        standardised readout features at the initial tags: ridge regression
+        with its penalty chosen by efficient leave-one-out (GCV), or an L2
+        logistic regression with ``C`` chosen by 3-fold log-loss.  Epoch 0 is
+        then the frozen-feature baseline.  ``"random"``: the paper's uniform
+        random start.
+    head_update : {"refit", "gradient"}, default="refit"
+        ``"refit"``: only the tags are trained by gradient; the head is
+        re-solved in closed form after every epoch.  ``"gradient"``: AdamW
+        trains the head with the tags (the paper).
+    max_iter : int, default=10
+        Maximum number of epochs.
     batch_size : int or "auto", default=32
-        Training mini-batch size; ``"auto"`` is 64 on CUDA, 32 on CPU.
+        Training mini-batch size; ``"auto"`` is 64 on CUDA, 32 on CPU (and
+        halves on CUDA out-of-memory).
     learning_rate_init : float, default=1e-3
-        AdamW learning rate of the tags and the head.  Chosen on ESOL
-        (600 training molecules, random split, 8 epochs, SmolLM2-135M, CPU):
-        test RMSE 1.55 at 1e-3 against 1.65 at 3e-3, whose training loss was
-        lower (it overfits sooner).
+        AdamW learning rate of the trained tags (and of the head with
+        ``head_update="gradient"``).
     alpha : float, default=0.0
         AdamW weight decay.
-    early_stopping : bool, default=False
+    early_stopping : bool, default=True
         Hold out ``validation_fraction`` of the training data (stratified for
-        classification), stop when its score has not improved by ``tol`` for
-        ``n_iter_no_change`` epochs, and keep the best weights.
+        classification), score it before training (epoch 0) and after every
+        epoch, stop when the score has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs, and keep the best epoch's weights (epoch
+        0 included), so ``fit`` never ends worse on validation than where
+        it started.  Without it the last epoch's weights are kept, as in
+        scikit-learn's MLP.
     validation_fraction : float, default=0.1
-    n_iter_no_change : int, default=10
+    n_iter_no_change : int, default=3
         Epochs without improvement (of the training loss, or of the
         validation score with ``early_stopping``) before stopping.
     tol : float, default=1e-4
@@ -71,13 +94,13 @@ _SHARED_PARAMS = """
     canonicalize : bool, default=True
         Canonicalise SMILES with RDKit (one molecule, one string).
     on_invalid : {"raise", "nan"}, default="raise"
-        At predict time, invalid domain strings (e.g. unparsable SMILES)
-        raise, or give NaN outputs for those rows (order and length kept).
-        ``fit`` always raises.
+        At predict time, invalid domain strings (e.g. unparsable SMILES) and
+        missing values raise, or give NaN outputs for those rows (order and
+        length kept; see each prediction method).  ``fit`` always raises.
     predict_batch_size : int, default=64
         Batch size of inference (``predict`` and prefix caching).
-    prefix_cache : "auto", False or int, default="auto"
-        Memory budget in bytes for caching the key/value cache of the frozen
+    prefix_cache : "auto", bool or number, default="auto"
+        Memory budget in bytes (an int or a float such as ``2e9``) for caching the key/value cache of the frozen
         prefix of every training row, computed once and reused every epoch.
         One row costs ``n_layers x 2 x kv_heads x head_dim x tokens x bytes``
         (46 KB per token for SmolLM2-135M in float32).  ``"auto"``: a quarter
@@ -87,20 +110,33 @@ _SHARED_PARAMS = """
     device : str, default="auto"
         ``"auto"`` is CUDA when available, else CPU.
     dtype : str, default="auto"
-        Backbone dtype: ``"auto"`` is bfloat16 on CUDA, float32 on CPU.  Tags
-        and head are kept in float32.
+        Backbone dtype: ``"auto"`` is bfloat16 on CUDA and on CPUs with native
+        bfloat16 (AVX512-BF16 or AMX), float32 elsewhere.  Tags, head and
+        optimiser state are always float32.
     device_map : str or dict, default=None
         Spread a backbone too large for one GPU over several devices
         (``"auto"``, or a module -> device dict; accelerate's big-model
-        loading).  The tags then live on ``device`` and the head on the
-        device of the last layer's output.
+        loading).  The tags and the head live on the device of the input
+        embeddings; hidden states are moved there.
+    attn_implementation : str, default="auto"
+        Attention kernel passed to ``from_pretrained``: ``"auto"`` prefers
+        SDPA and falls back to eager attention where the architecture has no
+        SDPA path.
     trust_remote_code : bool, default=False
         Passed to ``transformers`` when loading ``model``.
+    n_threads : int, default=None
+        Torch threads used during ``fit`` and prediction (restored after).
+        ``None`` keeps torch's setting, except inside joblib/Dask/Ray workers,
+        where the inner thread limit the parallel backend sets is honoured, so
+        ``GridSearchCV(n_jobs=2)`` does not oversubscribe the cores.
+    callbacks : list of sktag.Callback, default=None
+        Hooks called by the training loop at epoch and batch boundaries.
     random_state : int, RandomState instance or None, default=None
         Seeds head initialisation, shuffling and the validation split.  With
         an int, two fits on CPU give bitwise-identical predictions.
-    verbose : int, default=0
-        ``1``: progress bar over epochs with the loss; ``2``: also per batch.
+    verbose : int or bool, default=0
+        ``1``/``True``: progress bars (caching, epochs with the loss,
+        prediction); ``2``: also per training batch.
     warm_start : bool, default=False
         Continue training the fitted tags and head on the next ``fit``.
 """
@@ -108,6 +144,8 @@ _SHARED_PARAMS = """
 _SHARED_ATTRS = """
     module_ : torch.nn.Module
         The learned tags and head (``function_tag``, ``domain_tags``, ``head``).
+    layout_ : TagLayout
+        Column domains and where each tag sits in the tag table.
     domains_ : list of str
         The distinct domains, in the order of the domain tags.
     column_domains_ : list of str
@@ -121,37 +159,38 @@ _SHARED_ATTRS = """
     loss_curve_ : list of float
         Training loss of each epoch.
     validation_scores_ : list of float or None
-        Validation score of each epoch (``early_stopping`` only).
+        Validation score of each epoch (``early_stopping`` only; the score
+        before training is not in the list, see ``best_epoch_``).
     best_loss_ : float
     best_validation_score_ : float or None
+    best_epoch_ : int or None
+        Epoch whose weights were kept with ``early_stopping`` (0: the start).
+    head_alpha_ : float or None
+        Penalty of the last closed-form head (ridge alpha, or 1/C).
     n_iter_ : int
         Epochs run.
     t_ : int
         Training samples seen.
     fit_time_ : float
         Seconds spent in the training loop.
+    prefix_time_ : float
+        Seconds spent caching the frozen prefixes (0.0 when not cached).
+    epoch_times_ : list of float
+        Seconds per epoch.
 """
 
 
-def _check_finite_targets(y, what="y"):
-    bad = ~np.isfinite(y)
-    if bad.any():
-        rows = np.flatnonzero(bad.reshape(len(y), -1).any(axis=1))
-        raise ValueError(
-            f"{what} contains NaN or infinity in {len(rows)} rows (rows {rows[:10].tolist()}"
-            f"{' ...' if len(rows) > 10 else ''})."
-        )
 
 
 class TagRegressor(RegressorMixin, BaseTagEstimator, BaseEstimator):
     __doc__ = f"""Regression with a learned function tag on a frozen causal LLM.
 
     The input strings are laid out as ``<Domain> string ... <Function>``; a
-    linear head reads the final hidden state at the last function-tag
-    position.  ``fit`` trains the function tag and the head (MSE on
-    standardised targets) while the LLM and the domain tags stay frozen, so
-    the key/value cache of everything before the function tag is computed
-    once and reused.
+    linear head reads the readout features (see ``readout``).  ``fit``
+    trains the function tag (and, with ``head_update="gradient"``, the head;
+    MSE on standardised targets) while the LLM and the domain tags stay
+    frozen, so the key/value cache of everything before the function tag is
+    computed once and reused.
 
     Parameters
     ----------{_SHARED_PARAMS}
@@ -163,9 +202,9 @@ class TagRegressor(RegressorMixin, BaseTagEstimator, BaseEstimator):
 
     Notes
     -----
-    ``learning_rate_init`` and ``max_iter`` were chosen on ESOL (random
-    split, SmolLM2-135M, CPU; see their descriptions and the README's
-    "Choosing defaults"); ``tag_length=10`` is the Tag-LLM reference value.
+    ``readout="tag", head_init="random", head_update="gradient"`` is the
+    Tag-LLM paper's estimator.  The README's "Accuracy" and "Choosing
+    defaults" sections give the measurements behind the defaults.
 
     Examples
     --------
@@ -176,7 +215,50 @@ class TagRegressor(RegressorMixin, BaseTagEstimator, BaseEstimator):
     >>> reg.score(X[800:], y[800:])                 # doctest: +SKIP
     """
 
-    _task = "regression"
+    _task_class = RegressionTask
+
+    def __init__(self, model="smollm2-135m", domains="SMILES", *, tag_length=10, domain_tags=None,
+                 tune_domain_tags=False, isolate_segments=False, readout="pooled", readout_layers="auto",
+                 head_init="closed_form", head_update="refit", max_iter=10, batch_size=32,
+                 learning_rate_init=1e-3, alpha=0.0, early_stopping=True, validation_fraction=0.1,
+                 n_iter_no_change=3, tol=1e-4, max_length=512, truncation="warn", canonicalize=True,
+                 on_invalid="raise", predict_batch_size=64, prefix_cache="auto", device="auto", dtype="auto",
+                 device_map=None, attn_implementation="auto", trust_remote_code=False, n_threads=None,
+                 callbacks=None, random_state=None, verbose=0, warm_start=False):
+        self.model = model
+        self.domains = domains
+        self.tag_length = tag_length
+        self.domain_tags = domain_tags
+        self.tune_domain_tags = tune_domain_tags
+        self.isolate_segments = isolate_segments
+        self.readout = readout
+        self.readout_layers = readout_layers
+        self.head_init = head_init
+        self.head_update = head_update
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.alpha = alpha
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.max_length = max_length
+        self.truncation = truncation
+        self.canonicalize = canonicalize
+        self.on_invalid = on_invalid
+        self.predict_batch_size = predict_batch_size
+        self.prefix_cache = prefix_cache
+        self.device = device
+        self.dtype = dtype
+        self.device_map = device_map
+        self.attn_implementation = attn_implementation
+        self.trust_remote_code = trust_remote_code
+        self.n_threads = n_threads
+        self.callbacks = callbacks
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
 
     def fit(self, X, y, sample_weight=None):
         """Train the function tag and the head.
@@ -186,6 +268,8 @@ class TagRegressor(RegressorMixin, BaseTagEstimator, BaseEstimator):
         X : sequence of str, or DataFrame / 2-D array of str columns
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         sample_weight : array-like of shape (n_samples,), default=None
+            The loss is ``sum(w * l) / sum(w)`` over the training set; rows of
+            weight 0 count exactly as absent rows.
 
         Returns
         -------
@@ -193,76 +277,27 @@ class TagRegressor(RegressorMixin, BaseTagEstimator, BaseEstimator):
         """
         return self._fit(X, y, sample_weight)
 
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch over ``(X, y)``, continuing from the current fit if any.
+
+        The first call sets up the tags and head (closed-form head when
+        ``head_init="closed_form"``) and the target standardisation; later
+        calls keep both and train one more epoch.  No early stopping.
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, sample_weight, incremental=True)
+
     def predict(self, X):
-        """Predicted targets, shape ``(n_samples,)`` or ``(n_samples, n_outputs)``."""
+        """Predicted targets, shape ``(n_samples,)`` or ``(n_samples, n_outputs)``.
+
+        Rows that are invalid under ``on_invalid="nan"`` are NaN.
+        """
         raw = self._raw_predict(X)
         pred = raw * self.y_scale_ + self.y_mean_
         return pred.ravel() if self._y_ndim == 1 else pred
-
-    def _as_targets(self, y):
-        if y is None:
-            raise ValueError("TagRegressor requires y to be passed, but y is None.")
-        arr = np.asarray(y)
-        if arr.dtype == object or arr.dtype.kind in "USb":
-            try:
-                arr = arr.astype(np.float64)
-            except (TypeError, ValueError) as exc:
-                raise ValueError(f"y must be numeric for a regressor: {exc}.") from exc
-        arr = np.array(arr, dtype=np.float64)  # a copy: never modify the caller's y
-        if arr.ndim not in (1, 2) or arr.ndim == 2 and arr.shape[1] == 0:
-            raise ValueError(f"y must be 1-D or 2-D, got shape {arr.shape}.")
-        _check_finite_targets(arr)
-        return arr
-
-    def _init_targets(self, y, sample_weight=None):
-        arr = self._as_targets(y)
-        self._y_ndim = arr.ndim
-        arr2 = arr[:, None] if arr.ndim == 1 else arr  # reshape(len, -1) fails on empty y
-        w = None
-        if sample_weight is not None and len(sample_weight) == len(arr2) and np.sum(sample_weight) > 0:
-            w = np.asarray(sample_weight, dtype=np.float64)
-        # weighted, so that rows with weight 0 do not shift the standardisation
-        with np.errstate(over="ignore", invalid="ignore"):
-            mean = np.average(arr2, axis=0, weights=w) if len(arr2) else np.zeros(arr2.shape[1])
-            scale = (np.sqrt(np.average((arr2 - mean) ** 2, axis=0, weights=w)) if len(arr2)
-                     else np.ones(arr2.shape[1]))
-        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(scale))):
-            raise ValueError(
-                f"y is too large to standardise (largest |y| = {np.abs(arr2).max():.3g}): its mean or "
-                "standard deviation overflows float64 and would give infinite predictions. Rescale y."
-            )
-        self.n_outputs_ = arr2.shape[1]
-        self.y_mean_ = mean
-        self.y_scale_ = np.where(scale > 0, scale, 1.0)
-        return (arr2 - self.y_mean_) / self.y_scale_
-
-    def _continue_targets(self, y):
-        arr = self._as_targets(y)
-        arr2 = arr[:, None] if arr.ndim == 1 else arr
-        if arr2.shape[1] != self.n_outputs_:
-            raise ValueError(f"y has {arr2.shape[1]} outputs; the fitted estimator has {self.n_outputs_}.")
-        return (arr2 - self.y_mean_) / self.y_scale_
-
-    def _n_head_outputs(self):
-        return self.n_outputs_
-
-    def _encode_targets_tensor(self, targets):
-        return targets.astype(np.float32)
-
-    def _loss(self, out, y):
-        return ((out - y) ** 2).mean(dim=1)
-
-    def _score_raw(self, raw, targets, sw):
-        return float(r2_score(targets, raw, sample_weight=sw))
-
-    def _task_state(self):
-        return {"y_mean": self.y_mean_.tolist(), "y_scale": self.y_scale_.tolist(), "y_ndim": self._y_ndim}
-
-    def _restore_task(self, task):
-        self.y_mean_ = np.asarray(task["y_mean"], dtype=np.float64)
-        self.y_scale_ = np.asarray(task["y_scale"], dtype=np.float64)
-        self._y_ndim = int(task["y_ndim"])
-        self.n_outputs_ = len(self.y_mean_)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -274,12 +309,18 @@ class TagClassifier(ClassifierMixin, BaseTagEstimator, BaseEstimator):
     __doc__ = f"""Classification with a learned function tag on a frozen causal LLM.
 
     Binary and multiclass; labels may be any hashable values (strings
-    included).  A linear head ``hidden_size -> n_classes`` reads the final
-    hidden state at the last function-tag position and is trained with
-    cross-entropy while the LLM and the domain tags stay frozen.
+    included).  A linear head ``n_features -> n_classes`` reads the readout
+    features and is trained with cross-entropy (or fitted as a logistic
+    regression, see ``head_init``/``head_update``) while the LLM and the
+    domain tags stay frozen.
 
     Parameters
     ----------{_SHARED_PARAMS}
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the loss (multiplying ``sample_weight``),
+        as in scikit-learn's classifiers: ``"balanced"`` is
+        ``n_samples / (n_classes * bincount(y))``.
+
     Attributes
     ----------{_SHARED_ATTRS}
     classes_ : ndarray of shape (n_classes,)
@@ -293,7 +334,18 @@ class TagClassifier(ClassifierMixin, BaseTagEstimator, BaseEstimator):
     >>> clf.predict_proba(X[:3])                       # doctest: +SKIP
     """
 
-    _task = "classification"
+    _task_class = ClassificationTask
+
+    def __init__(self, model="smollm2-135m", domains="SMILES", *, tag_length=10, domain_tags=None,
+                 tune_domain_tags=False, isolate_segments=False, readout="pooled", readout_layers="auto",
+                 head_init="closed_form", head_update="refit", max_iter=10, batch_size=32,
+                 learning_rate_init=1e-3, alpha=0.0, early_stopping=True, validation_fraction=0.1,
+                 n_iter_no_change=3, tol=1e-4, max_length=512, truncation="warn", canonicalize=True,
+                 on_invalid="raise", predict_batch_size=64, prefix_cache="auto", device="auto", dtype="auto",
+                 device_map=None, attn_implementation="auto", trust_remote_code=False, n_threads=None,
+                 callbacks=None, random_state=None, verbose=0, warm_start=False, class_weight=None):
+        TagRegressor.__init__(**{k: v for k, v in locals().items() if k not in ("class_weight", "__class__")})
+        self.class_weight = class_weight
 
     def fit(self, X, y, sample_weight=None):
         """Train the function tag and the head.
@@ -304,6 +356,7 @@ class TagClassifier(ClassifierMixin, BaseTagEstimator, BaseEstimator):
         y : array-like of shape (n_samples,)
             Class labels (at least two distinct values).
         sample_weight : array-like of shape (n_samples,), default=None
+            The loss is ``sum(w * l) / sum(w)`` over the training set.
 
         Returns
         -------
@@ -311,60 +364,26 @@ class TagClassifier(ClassifierMixin, BaseTagEstimator, BaseEstimator):
         """
         return self._fit(X, y, sample_weight)
 
-    def _labels(self, y):
-        if y is None:
-            raise ValueError("TagClassifier requires y to be passed, but y is None.")
-        arr = np.asarray(y)
-        if arr.ndim == 2 and arr.shape[1] == 1:
-            arr = arr.ravel()
-        if arr.ndim != 1:
-            raise ValueError(f"y must be 1-D for TagClassifier, got shape {arr.shape}.")
-        if arr.dtype.kind == "f":
-            _check_finite_targets(arr)
-        if arr.dtype == object:
-            missing = [i for i, v in enumerate(arr) if v is None or (isinstance(v, float) and np.isnan(v))]
-            if missing:
-                raise ValueError(f"y has missing labels in rows {missing[:10]}.")
-        if type_of_target(arr) == "continuous":
-            raise ValueError(
-                "y looks continuous (non-integer floats); TagClassifier needs class labels. "
-                "Use TagRegressor for regression."
-            )
-        check_classification_targets(arr)
-        return arr
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """One epoch over ``(X, y)``; ``classes`` must be given on the first call.
 
-    def _init_targets(self, y, sample_weight=None):
-        arr = self._labels(y)
-        classes, enc = np.unique(arr, return_inverse=True)
-        if len(classes) < 2:
-            raise ValueError(
-                f"y has only one class ({classes[0].tolist()!r}); a classifier needs at least two."
-                if len(classes) else "y is empty."
-            )
-        self.classes_ = classes
-        return enc
+        Parameters
+        ----------
+        X : sequence of str, or DataFrame / 2-D array of str columns
+        y : array-like of shape (n_samples,)
+        classes : array-like, default=None
+            All the classes, required on the first call (as in
+            scikit-learn's ``partial_fit``), ignored later.
+        sample_weight : array-like of shape (n_samples,), default=None
 
-    def _continue_targets(self, y):
-        arr = self._labels(y)
-        unknown = np.setdiff1d(arr, self.classes_)
-        if len(unknown):
-            raise ValueError(f"y has labels {unknown.tolist()} not seen in the first fit {self.classes_.tolist()}.")
-        return np.searchsorted(self.classes_, arr)
-
-    def _stratify_labels(self, targets):
-        return targets
-
-    def _n_head_outputs(self):
-        return len(self.classes_)
-
-    def _encode_targets_tensor(self, targets):
-        return targets.astype(np.int64)
-
-    def _loss(self, out, y):
-        return torch.nn.functional.cross_entropy(out, y, reduction="none")
-
-    def _score_raw(self, raw, targets, sw):
-        return float(accuracy_score(targets, raw.argmax(axis=1), sample_weight=sw))
+        Returns
+        -------
+        self
+        """
+        if not hasattr(self, "module_") and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        return self._fit(X, y, sample_weight, incremental=True,
+                         classes=None if hasattr(self, "module_") else classes)
 
     def decision_function(self, X):
         """Logits: shape ``(n_samples,)`` for binary (positive minus negative), else ``(n_samples, n_classes)``."""
@@ -372,34 +391,36 @@ class TagClassifier(ClassifierMixin, BaseTagEstimator, BaseEstimator):
         return raw[:, 1] - raw[:, 0] if raw.shape[1] == 2 else raw
 
     def predict_proba(self, X):
-        """Class probabilities, shape ``(n_samples, n_classes)``, columns in ``classes_`` order."""
+        """Class probabilities, shape ``(n_samples, n_classes)``, columns in ``classes_`` order.
+
+        Rows that are invalid under ``on_invalid="nan"`` are NaN.
+        """
         raw = self._raw_predict(X)
-        z = raw - raw.max(axis=1, keepdims=True)  # NaN rows (on_invalid="nan") stay NaN
+        z = raw - raw.max(axis=1, keepdims=True)
         e = np.exp(z)
         return e / e.sum(axis=1, keepdims=True)
 
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`."""
         raw = self._raw_predict(X)
-        z = raw - raw.max(axis=1, keepdims=True)  # NaN rows (on_invalid="nan") stay NaN
+        z = raw - raw.max(axis=1, keepdims=True)
         return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
 
     def predict(self, X):
         """Predicted class labels.
 
-        With ``on_invalid="nan"``, rows with invalid strings get ``None`` (the
-        result is then an object array).
+        With ``on_invalid="nan"``, rows with invalid strings cannot be
+        classified: ``predict`` then raises a ``ValueError`` naming them
+        (a label array has no missing value that scikit-learn's metrics
+        accept).  Use :meth:`predict_proba`, whose rows for them are NaN, and
+        drop those rows before scoring.
         """
         raw = self._raw_predict(X)
-        bad = np.isnan(raw).any(axis=1)
-        pred = self.classes_[np.where(bad, 0, np.nan_to_num(raw).argmax(axis=1))]
-        if bad.any():
-            pred = pred.astype(object)
-            pred[bad] = None
-        return pred
-
-    def _task_state(self):
-        return {"classes": self.classes_.tolist()}
-
-    def _restore_task(self, task):
-        self.classes_ = np.asarray(task["classes"])
+        bad = np.flatnonzero(np.isnan(raw).any(axis=1))
+        if len(bad):
+            raise ValueError(
+                f"{len(bad)} rows of X are invalid (rows {bad[:10].tolist()}{' ...' if len(bad) > 10 else ''}) "
+                "and have no predicted class. predict_proba gives NaN rows for them; drop them (or fix them) "
+                "before predict or score."
+            )
+        return self.classes_[raw.argmax(axis=1)]

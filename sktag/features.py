@@ -12,13 +12,13 @@ also works on an unfitted instance.
 
 from __future__ import annotations
 
-import numbers
 import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from ._validation import check_bool, check_choice, check_int
+from ._inputs import column_of_strings
+from ._validation import BOOLEAN, COMMON, NONNEG_INT, POS_INT, Instance, validate_params
 from ._rdkit import parse_smiles, rdkit_quiet
 from .domains import InvalidInputError, format_invalid
 
@@ -27,83 +27,8 @@ __all__ = ["MorganFingerprint", "RDKitDescriptors"]
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
-def _column_of_strings(X, *, what="X", column=None):
-    """Extract one column of values from 1-D or single-column 2-D input.
-
-    Parameters
-    ----------
-    X : array-like
-        1-D list / ndarray / Series, or DataFrame / 2-D array.
-    what : str
-        Name used in error messages.
-    column : str or int, optional
-        Column to take from a multi-column DataFrame (name) or 2-D array
-        (position).  Without it, 2-D input must have exactly one column.
-
-    Returns
-    -------
-    values : list
-    row_labels : list or None
-        The pandas index when ``X`` is a Series/DataFrame.
-    name : object or None
-        Column name (Series name or DataFrame column).
-    """
-    if isinstance(X, (str, bytes)):
-        raise TypeError(
-            f"{what} must be a 1-D sequence of strings (one per sample), "
-            "got a single string; wrap it in a list"
-        )
-    try:
-        import pandas as pd
-    except ImportError:  # pragma: no cover
-        pd = None
-    if pd is not None and isinstance(X, pd.DataFrame):
-        if column is not None:
-            if column not in X.columns:
-                raise ValueError(
-                    f"column {column!r} not found in {what}; columns are {list(X.columns)}"
-                )
-            col = X[column]
-        elif X.shape[1] == 1:
-            col = X.iloc[:, 0]
-        else:
-            raise ValueError(
-                f"{what} must have exactly one column of SMILES, got {X.shape[1]} "
-                f"columns {list(X.columns)}"
-            )
-        values, labels, name = col.tolist(), list(X.index), col.name
-    elif pd is not None and isinstance(X, pd.Series):
-        values, labels, name = X.tolist(), list(X.index), X.name
-    else:
-        arr = np.asarray(X, dtype=object) if not isinstance(X, np.ndarray) else X
-        if arr.ndim == 1:
-            values = list(arr)
-        elif arr.ndim == 2:
-            if column is not None:
-                if not isinstance(column, numbers.Integral):
-                    raise ValueError(
-                        f"with an array {what}, the column must be an integer position, "
-                        f"got {column!r}"
-                    )
-                values = list(arr[:, column])
-            elif arr.shape[1] == 1:
-                values = list(arr[:, 0])
-            else:
-                raise ValueError(
-                    f"{what} must be 1-D or have a single column, got shape {arr.shape}"
-                )
-        else:
-            raise ValueError(f"{what} must be 1-D or 2-D, got {arr.ndim} dimensions")
-        labels, name = None, None
-    if len(values) == 0:
-        raise ValueError("Found array with 0 sample(s) (shape=(0,)) while a minimum of 1 is required.")
-    values = [v.item() if isinstance(v, np.generic) and not isinstance(v, np.str_) else v for v in values]
-    values = [str(v) if isinstance(v, np.str_) else v for v in values]
-    return values, labels, name
-
-
-def _parse_column(values, labels, name, invalid):
-    """Parse SMILES; raise or mark invalid rows according to ``invalid``."""
+def _parse_column(values, labels, name, on_invalid):
+    """Parse SMILES; raise or mark invalid rows according to ``on_invalid``."""
     mols, bad = [], []
     with rdkit_quiet():
         for i, v in enumerate(values):
@@ -113,7 +38,7 @@ def _parse_column(values, labels, name, invalid):
             mols.append(mol)
             if mol is None:
                 bad.append((i, reason))
-    if bad and invalid == "raise":
+    if bad and on_invalid == "raise":
         msg = format_invalid(bad, values, "SMILES", row_labels=labels, column=name)
         raise InvalidInputError(msg, rows=[p for p, _ in bad], reasons=[r for _, r in bad])
     return mols
@@ -122,8 +47,10 @@ def _parse_column(values, labels, name, invalid):
 class _SmilesTransformer(TransformerMixin, BaseEstimator):
     """Shared plumbing of the SMILES featurisers (not public)."""
 
-    def _validate_params_(self):  # pragma: no cover - overridden
-        raise NotImplementedError
+    _parameter_constraints = {"on_invalid": COMMON["on_invalid"]}
+
+    def _validate_params_(self):
+        validate_params(self)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -149,7 +76,7 @@ class _SmilesTransformer(TransformerMixin, BaseEstimator):
             The transformer.
         """
         self._validate_params_()
-        _column_of_strings(X)
+        column_of_strings(X)
         self.n_features_in_ = 1
         self.n_features_out_ = len(self.get_feature_names_out())
         return self
@@ -169,18 +96,18 @@ class _SmilesTransformer(TransformerMixin, BaseEstimator):
         Returns
         -------
         X_new : ndarray of float64, shape (n_samples, n_features_out)
-            One row per input string.  With ``invalid="nan"`` the rows of
+            One row per input string.  With ``on_invalid="nan"`` the rows of
             invalid SMILES are all NaN.
 
         Raises
         ------
         InvalidInputError
-            With ``invalid="raise"`` when any string is not a valid SMILES;
+            With ``on_invalid="raise"`` when any string is not a valid SMILES;
             the message names every bad row.
         """
         self._validate_params_()
-        values, labels, name = _column_of_strings(X)
-        mols = _parse_column(values, labels, name, self.invalid)
+        values, labels, name = column_of_strings(X)
+        mols = _parse_column(values, labels, name, self.on_invalid)
         n_out = len(self.get_feature_names_out())
         out = np.full((len(mols), n_out), np.nan, dtype=np.float64)
         ok = [i for i, m in enumerate(mols) if m is not None]
@@ -206,7 +133,7 @@ class MorganFingerprint(_SmilesTransformer):
         of a bit vector.
     use_chirality : bool, default=False
         Include chirality in the atom invariants.
-    invalid : {"raise", "nan"}, default="raise"
+    on_invalid : {"raise", "nan"}, default="raise"
         What to do with strings RDKit cannot parse: ``"raise"`` raises
         :class:`~sktag.domains.InvalidInputError` naming every bad row;
         ``"nan"`` returns an all-NaN row for each.
@@ -230,20 +157,16 @@ class MorganFingerprint(_SmilesTransformer):
     """
 
     def __init__(
-        self, radius=2, n_bits=2048, counts=False, use_chirality=False, invalid="raise"
+        self, radius=2, n_bits=2048, counts=False, use_chirality=False, on_invalid="raise"
     ):
         self.radius = radius
         self.n_bits = n_bits
         self.counts = counts
         self.use_chirality = use_chirality
-        self.invalid = invalid
+        self.on_invalid = on_invalid
 
-    def _validate_params_(self):
-        check_int("radius", self.radius, 0)
-        check_int("n_bits", self.n_bits, 1)
-        check_bool("counts", self.counts)
-        check_bool("use_chirality", self.use_chirality)
-        check_choice("invalid", self.invalid, ("raise", "nan"))
+    _parameter_constraints = {"radius": [NONNEG_INT], "n_bits": [POS_INT], "counts": [BOOLEAN],
+                              "use_chirality": [BOOLEAN], "on_invalid": COMMON["on_invalid"]}
 
     def get_feature_names_out(self, input_features=None):
         """Output feature names ``morgan_0 ... morgan_{n_bits-1}``.
@@ -257,7 +180,7 @@ class MorganFingerprint(_SmilesTransformer):
         -------
         feature_names_out : ndarray of str objects
         """
-        check_int("n_bits", self.n_bits, 1)
+        validate_params(self, {"n_bits": [POS_INT]})
         return np.asarray([f"morgan_{i}" for i in range(self.n_bits)], dtype=object)
 
     def _featurise(self, mols):
@@ -305,7 +228,7 @@ exclude them through ``descriptors`` if that matters.
         Names of the descriptors to compute (see
         ``[name for name, _ in rdkit.Chem.Descriptors._descList]``), in the
         order given.  ``None`` computes all of them.
-    invalid : {"raise", "nan"}, default="raise"
+    on_invalid : {"raise", "nan"}, default="raise"
         What to do with strings RDKit cannot parse: ``"raise"`` raises
         :class:`~sktag.domains.InvalidInputError` naming every bad row;
         ``"nan"`` returns an all-NaN row for each.
@@ -328,9 +251,9 @@ exclude them through ``descriptors`` if that matters.
     array([[46.07, 20.23]])
     """
 
-    def __init__(self, descriptors=None, invalid="raise"):
+    def __init__(self, descriptors=None, on_invalid="raise"):
         self.descriptors = descriptors
-        self.invalid = invalid
+        self.on_invalid = on_invalid
 
     def _names(self):
         table = _descriptor_table()
@@ -354,8 +277,10 @@ exclude them through ``descriptors`` if that matters.
             raise ValueError("descriptors contains duplicate names")
         return names
 
+    _parameter_constraints = {"descriptors": [Instance(list, tuple), None], "on_invalid": COMMON["on_invalid"]}
+
     def _validate_params_(self):
-        check_choice("invalid", self.invalid, ("raise", "nan"))
+        validate_params(self)
         self._names()
 
     def get_feature_names_out(self, input_features=None):

@@ -16,7 +16,7 @@ from sklearn.utils import check_random_state
 
 from ._rdkit import parse_smiles, rdkit_quiet
 from .domains import InvalidInputError, format_invalid
-from .features import _column_of_strings
+from ._inputs import column_of_strings
 
 __all__ = ["scaffold_groups", "ScaffoldSplit"]
 
@@ -72,7 +72,7 @@ def scaffold_groups(smiles, *, include_chirality=False):
     >>> scaffold_groups(["c1ccccc1O", "Cc1ccccc1", "CCO", "CCCN"]).tolist()
     [0, 0, 1, 1]
     """
-    values, labels, name = _column_of_strings(smiles, what="smiles")
+    values, labels, name = column_of_strings(smiles, what="smiles")
     scaffolds = _scaffold_strings(values, labels, name, include_chirality)
     codes = {}
     return np.asarray([codes.setdefault(s, len(codes)) for s in scaffolds], dtype=np.int64)
@@ -201,7 +201,7 @@ class ScaffoldSplit(BaseCrossValidator):
         if not isinstance(self.balanced, (bool, np.bool_)):
             raise ValueError(f"balanced must be a bool, got {self.balanced!r}")
         if groups is None:
-            values, labels, name = _column_of_strings(X, column=self.smiles_column)
+            values, labels, name = column_of_strings(X, column=self.smiles_column)
             scaffolds = _scaffold_strings(values, labels, name, False)
         else:
             scaffolds = list(np.asarray(groups).ravel())

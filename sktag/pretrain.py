@@ -16,6 +16,7 @@ it frozen while they learn function tags.
 
 from __future__ import annotations
 
+import copy
 import time
 import warnings
 
@@ -26,9 +27,13 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from . import _engine
-from ._base import BackboneMixin, _length_batches, _progress
-from ._data import as_columns, check_strings, encode_rows, tokenize_columns
-from ._validation import check_bool, check_choice, check_float, check_int
+from ._encoding import TagLayout, layout_rows, tokenize
+from ._inputs import as_columns, check_strings
+from ._mixins import BackboneMixin, autocast
+from ._readouts import TagInit, init_tag
+from ._threads import torch_threads
+from ._training import FitData, History, TrainingLoop, progress
+from ._validation import BOOLEAN, COMMON, Instance, validate_params
 from .backbone import resolve_device, resolve_dtype
 from .tags import TagSet
 
@@ -87,6 +92,10 @@ class DomainTagPretrainer(BackboneMixin, BaseEstimator):
         tag is kept in float32.
     trust_remote_code : bool, default=False
         Passed to ``transformers`` when loading ``model``.
+    n_threads : int, default=None
+        Torch threads during ``fit`` (see :class:`~sktag.TagRegressor`).
+    callbacks : list of sktag.Callback, default=None
+        Hooks called by the training loop.
     random_state : int, RandomState instance or None, default=None
         Seeds the shuffling of the strings.
     verbose : int, default=0
@@ -114,6 +123,8 @@ class DomainTagPretrainer(BackboneMixin, BaseEstimator):
         Number of prediction targets (tokens) in the last training set.
     fit_time_ : float
         Seconds spent in the training loop.
+    epoch_times_ : list of float
+        Seconds per epoch.
 
     See Also
     --------
@@ -160,6 +171,8 @@ class DomainTagPretrainer(BackboneMixin, BaseEstimator):
         device="auto",
         dtype="auto",
         trust_remote_code=False,
+        n_threads=None,
+        callbacks=None,
         random_state=None,
         verbose=0,
         warm_start=False,
@@ -178,22 +191,24 @@ class DomainTagPretrainer(BackboneMixin, BaseEstimator):
         self.device = device
         self.dtype = dtype
         self.trust_remote_code = trust_remote_code
+        self.n_threads = n_threads
+        self.callbacks = callbacks
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
 
     # ------------------------------------------------------------------ params
+    _parameter_constraints = {
+        **COMMON,
+        "domain": [Instance(str, what="a domain name")],
+        "add_eos": [BOOLEAN],
+        "callbacks": [Instance(list, tuple), None],
+    }
+
     def _validate_params(self):
-        for name, low in (("tag_length", 1), ("max_iter", 1), ("batch_size", 1), ("max_length", 1),
-                          ("verbose", 0)):
-            check_int(name, getattr(self, name), low)
-        check_float("learning_rate_init", self.learning_rate_init, 0.0, low_open=True)
-        check_float("alpha", self.alpha, 0.0)
-        if not isinstance(self.domain, str) or not self.domain.strip() or "/" in self.domain:
+        validate_params(self)
+        if not self.domain.strip() or "/" in self.domain:
             raise ValueError(f"domain must be a non-empty name without '/', such as 'SMILES'; got {self.domain!r}.")
-        check_choice("truncation", self.truncation, ("warn", "raise"))
-        for name in ("canonicalize", "add_eos", "warm_start", "trust_remote_code"):
-            check_bool(name, getattr(self, name))
         resolve_dtype(self.dtype, resolve_device(self.device))
 
     def __sklearn_tags__(self):
@@ -216,40 +231,35 @@ class DomainTagPretrainer(BackboneMixin, BaseEstimator):
                 f"{type(self).__name__} takes a 1-D sequence of {self.domain} strings; "
                 f"got {len(columns)} columns."
             )
-        strings = check_strings(columns[0], row_labels)
+        strings, _ = check_strings(columns[0], row_labels)
         if not strings:
-            raise ValueError("X has 0 strings; at least one is required.")
-        norm, _ = validate_strings(strings, self.domain, row_labels=row_labels,
-                                   canonicalize=self.canonicalize, errors="raise")
+            raise ValueError("Found array with 0 sample(s) (shape=(0,)) while a minimum of 1 is required.")
+        norm, _ = validate_strings(strings, self.domain, row_labels=row_labels, canonicalize=self.canonicalize,
+                                   validator=self._validators().get(self.domain.strip().lower()))
         return list(norm)
 
     def _encode(self, X, backbone, tag_length):
         """``(rows, n_targets)``: one :class:`~sktag._engine.EncodedRow` per string."""
         strings = self._check_strings(X)
         tok = backbone.tokenizer
-        ids = tokenize_columns(tok, [strings], self.max_length, self.truncation)[0]
+        ids = tokenize(tok, [strings], self.max_length, self.truncation)[0]
         eos = getattr(tok, "eos_token_id", None) if self.add_eos else None
+        cut = set()
         if eos is not None:
             # a string cut at max_length does not end there: no EOS after it
             at_limit = [i for i, t in enumerate(ids) if len(t) == self.max_length]
             full = tok([strings[i] for i in at_limit], add_special_tokens=False)["input_ids"] if at_limit else []
             cut = {i for i, f in zip(at_limit, full) if len(f) > self.max_length}
-            ids = [list(t) if i in cut else list(t) + [int(eos)] for i, t in enumerate(ids)]
-        rows = encode_rows([ids], [0], [0], [tag_length])
-        return rows, np.array([len(t) for t in ids], dtype=np.int64)
+        layout = TagLayout.build([self.domain], 0, domain_lengths={self.domain: tag_length})
+        suffix = (lambda i: [] if i in cut else [int(eos)]) if eos is not None else None
+        rows = layout_rows([ids], layout, suffix=suffix)
+        return rows, np.array([len(r) - tag_length for r in rows], dtype=np.int64)
 
     # ------------------------------------------------------------------ engine
-    def _autocast(self, backbone):
-        if backbone.device.type == "cuda" and backbone.dtype in (torch.bfloat16, torch.float16):
-            return torch.autocast("cuda", dtype=backbone.dtype)
-        import contextlib
-
-        return contextlib.nullcontext()
-
     def _batch_nll(self, backbone, rows, batch_rows, tag):
         """Summed NLL (a 0-d tensor, gradient to ``tag``) and number of targets of a batch."""
         batch = _engine.collate([rows[i] for i in batch_rows], device=backbone.device)
-        with self._autocast(backbone):
+        with autocast(backbone):
             h = _engine.full_forward(backbone, batch, tag, all_positions=True)
             # position t predicts token t + 1; targets are the string's tokens only
             target = (batch.slot[:, 1:] < 0) & batch.valid[:, 1:]
@@ -267,8 +277,8 @@ class DomainTagPretrainer(BackboneMixin, BaseEstimator):
         rows, _ = self._encode(X, backbone, tag.shape[0])
         lengths = np.array([len(r) for r in rows])
         total, count = 0.0, 0
-        batches = _length_batches(np.arange(len(rows)), lengths, batch_size or self.batch_size)
-        for b in _progress(batches, self.verbose > 1, desc="nll", leave=False):
+        batches = _engine.length_batches(np.arange(len(rows)), lengths, batch_size or self.batch_size)
+        for b in progress(batches, self.verbose > 1, desc="nll", leave=False):
             s, c = self._batch_nll(backbone, rows, b, tag)
             total += float(s)
             count += c
@@ -277,7 +287,7 @@ class DomainTagPretrainer(BackboneMixin, BaseEstimator):
         return total / count
 
     def _init_tag(self, backbone):
-        return backbone.tag_init().expand(self.tag_length, -1).clone()
+        return init_tag(backbone, TagInit.MEAN, self.tag_length)
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y=None):
@@ -296,6 +306,10 @@ class DomainTagPretrainer(BackboneMixin, BaseEstimator):
         self
         """
         self._validate_params()
+        with torch_threads(self.n_threads):
+            return self._fit(X)
+
+    def _fit(self, X):
         backbone = self._get_backbone()
         rng = check_random_state(self.random_state)
         continuing = self.warm_start and hasattr(self, "tags_")
@@ -307,70 +321,48 @@ class DomainTagPretrainer(BackboneMixin, BaseEstimator):
                     f"(fitted: {self.domain_!r}, {self.tags_[self.domain_].shape[0]} vectors); refit "
                     "with warm_start=False."
                 )
+            initial, history = self.initial_tag_, copy.deepcopy(self._history)
         else:
-            self.backbone_identity_ = backbone.identity
-            self.backbone_fingerprint_ = backbone.fingerprint
-            self.initial_tag_ = self._init_tag(backbone)
-            start = self.initial_tag_.clone()
-            self.loss_curve_ = []
-            self.n_iter_ = 0
-
+            initial = self._init_tag(backbone)
+            start, history = initial.clone(), History(False)
         rows, n_targets = self._encode(X, backbone, self.tag_length)
         lengths = np.array([len(r) for r in rows])
-        self.n_tokens_ = int(n_targets.sum())
-        if self.n_tokens_ == 0:
+        n_tokens = int(n_targets.sum())
+        if n_tokens == 0:
             raise ValueError("X has no tokens to predict.")
-        tag = torch.nn.Parameter(start.to(backbone.device, torch.float32))
-        opt = torch.optim.AdamW([tag], lr=self.learning_rate_init, weight_decay=self.alpha)
+        module = torch.nn.Module()
+        module.tag = torch.nn.Parameter(start.to(backbone.device, torch.float32))
+        opt = torch.optim.AdamW([module.tag], lr=self.learning_rate_init, weight_decay=self.alpha)
 
-        show = self.verbose > 0
-        epochs = _progress(range(self.max_iter), show, desc=f"pretrain <{self.domain}>", unit="epoch")
-        last_good = tag.detach().clone()
+        def step(b):
+            return self._batch_nll(backbone, rows, b, module.tag)
+
+        loop = TrainingLoop(module, opt, max_iter=self.max_iter, batch_size=self.batch_size,
+                            n_iter_no_change=self.max_iter + 1, verbose=self.verbose, callbacks=self.callbacks,
+                            desc=f"pretrain <{self.domain}>")
         t0 = time.perf_counter()
-        try:
-            for _ in epochs:
-                last_good = tag.detach().clone()
-                total = torch.zeros((), device=backbone.device)
-                count = 0
-                batches = _length_batches(np.arange(len(rows)), lengths, self.batch_size, rng)
-                for b in _progress(batches, self.verbose > 1, desc="batches", leave=False):
-                    s, c = self._batch_nll(backbone, rows, b, tag)
-                    if c == 0:
-                        continue
-                    loss = s / c
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    total = total + s.detach().to(total.device)
-                    count += c
-                epoch_loss = float(total) / max(count, 1)
-                if not np.isfinite(epoch_loss):
-                    with torch.no_grad():
-                        tag.copy_(last_good)
-                    raise FloatingPointError(
-                        f"The pretraining loss became {epoch_loss} in epoch {self.n_iter_ + 1}; the tag "
-                        f"of the last finite epoch was kept. Lower learning_rate_init "
-                        f"(now {self.learning_rate_init})."
-                    )
-                self.n_iter_ += 1
-                self.loss_curve_.append(epoch_loss)
-                if show:
-                    epochs.set_postfix({"nll": f"{epoch_loss:.4f}"})
-        except KeyboardInterrupt:
-            if self.n_iter_ == 0 and not continuing:
-                raise
-            with torch.no_grad():
-                tag.copy_(last_good)
+        outcome = loop.run(FitData(np.arange(len(rows)), np.arange(0), lengths, float(n_tokens)), step, rng,
+                           history)
+        if outcome.interrupted and history.n_iter == 0 and not continuing:
+            raise KeyboardInterrupt  # nothing learned: the pretrainer stays as it was
+        self.fit_time_ = time.perf_counter() - t0
+        self.backbone_identity_ = backbone.identity
+        self.backbone_fingerprint_ = backbone.fingerprint
+        self.initial_tag_ = initial
+        self._history = history
+        self.loss_curve_ = history.loss_curve
+        self.n_iter_ = history.n_iter
+        self.epoch_times_ = history.epoch_times
+        self.n_tokens_ = n_tokens
+        self._carried_validators = self._validators()
+        self._set_tags(backbone, module.tag.detach(), len(rows))
+        if outcome.interrupted:
             warnings.warn(
                 f"fit was interrupted after {self.n_iter_} complete epochs; the tag of the last "
                 "complete epoch is kept and can be trained further with warm_start=True.",
                 UserWarning,
                 stacklevel=2,
             )
-        finally:
-            self.fit_time_ = time.perf_counter() - t0
-            if self.n_iter_ > 0:
-                self._set_tags(backbone, tag.detach(), len(rows))
         return self
 
     def _set_tags(self, backbone, tag, n_strings):

@@ -19,15 +19,12 @@ import numpy as np
 import torch
 
 from ._version import __version__
+from .exceptions import TagMismatchError
 
 __all__ = ["TagSet", "TagMismatchError"]
 
 _META_KEY = "sktag"
 _KINDS = ("domain", "function")
-
-
-class TagMismatchError(ValueError):
-    """Tags were learned on another backbone or have the wrong shape."""
 
 
 def _digest(arrays: dict) -> str:
@@ -110,17 +107,36 @@ class TagSet(Mapping):
         self._info[name] = {"kind": kind, "tag_length": int(t.shape[0]), "description": str(description)}
         return self
 
-    def add_head(self, name, weight, bias, task: dict):
-        """Attach a task head (linear layer) to function tag ``name``."""
+    def add_head(self, name, weight, bias, task: dict, mean=None, scale=None):
+        """Attach a task head to function tag ``name``.
+
+        The head computes ``weight @ ((x - mean) / scale) + bias`` on the
+        readout features ``x`` of the function tag (``hidden_size`` wide for
+        the paper's readout, a multiple of it for pooled readouts); ``mean``
+        and ``scale`` default to 0 and 1.
+        """
         if name not in self._tags or self._info[name]["kind"] != "function":
             raise ValueError(f"{name!r} is not a function tag of this TagSet.")
         w = torch.as_tensor(np.asarray(weight), dtype=torch.float32).clone()
         b = torch.as_tensor(np.asarray(bias), dtype=torch.float32).clone()
-        if w.ndim != 2 or w.shape[1] != self.hidden_size or b.shape != (w.shape[0],):
+        if w.ndim != 2 or w.shape[1] % self.hidden_size or b.shape != (w.shape[0],):
             raise TagMismatchError(f"head of {name!r} has weight {tuple(w.shape)} and bias {tuple(b.shape)}.")
+        f = w.shape[1]
+        m = torch.zeros(f) if mean is None else torch.as_tensor(np.asarray(mean), dtype=torch.float32).clone()
+        sc = torch.ones(f) if scale is None else torch.as_tensor(np.asarray(scale), dtype=torch.float32).clone()
+        if m.shape != (f,) or sc.shape != (f,):
+            raise TagMismatchError(f"head of {name!r}: mean/scale must have shape ({f},).")
         json.dumps(task)  # must be JSON-serialisable
-        self._heads[name] = {"weight": w, "bias": b, "task": dict(task)}
+        self._heads[name] = {"weight": w, "bias": b, "mean": m, "scale": sc, "task": dict(task)}
         return self
+
+    def find(self, name):
+        """The name of the tag matching ``name`` case-insensitively (as domains match), or None."""
+        if name in self._tags:
+            return name
+        key = str(name).strip().lower()
+        hits = [n for n in self._tags if n.strip().lower() == key]
+        return hits[0] if len(hits) == 1 else None
 
     # -- combination -------------------------------------------------------
     def _check_compatible(self, other):
@@ -161,7 +177,7 @@ class TagSet(Mapping):
         h1, h2 = self._heads.get(name), other._heads.get(name)
         if (h1 is None) != (h2 is None):
             return False
-        return h1 is None or (torch.equal(h1["weight"], h2["weight"]) and torch.equal(h1["bias"], h2["bias"])
+        return h1 is None or (all(torch.equal(h1[k], h2[k]) for k in ("weight", "bias", "mean", "scale"))
                               and h1["task"] == h2["task"])
 
     def copy(self) -> "TagSet":
@@ -189,8 +205,8 @@ class TagSet(Mapping):
     def _arrays(self) -> dict:
         arrays = {f"tag/{n}": t.numpy() for n, t in self._tags.items()}
         for n, h in self._heads.items():
-            arrays[f"head/{n}/weight"] = h["weight"].numpy()
-            arrays[f"head/{n}/bias"] = h["bias"].numpy()
+            for k in ("weight", "bias", "mean", "scale"):
+                arrays[f"head/{n}/{k}"] = h[k].numpy()
         return arrays
 
     def save(self, path) -> None:
@@ -259,7 +275,8 @@ class TagSet(Mapping):
             for name, info in tags_info.items():
                 ts.add(name, arrays[f"tag/{name}"], kind=info["kind"], description=info.get("description", ""))
             for name, task in heads_info.items():
-                ts.add_head(name, arrays[f"head/{name}/weight"], arrays[f"head/{name}/bias"], task)
+                ts.add_head(name, arrays[f"head/{name}/weight"], arrays[f"head/{name}/bias"], task,
+                            arrays.get(f"head/{name}/mean"), arrays.get(f"head/{name}/scale"))
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(
                 f"{path!r} has inconsistent sktag metadata: it names {exc} but the file holds "

@@ -89,12 +89,12 @@ def test_default_model_converts_once_and_reloads_fast():
 @needs_default
 def test_default_model_prefix_path_matches_full_path(real_model_threads):
     from sktag import _engine
-    from sktag._data import encode_rows
+    from sktag._encoding import TagLayout, layout_rows
 
     bb = load_backbone("smollm2-135m", device="cpu", dtype="float32")
     smiles = ["CCO", "CC(=O)Oc1ccccc1C(=O)O", "c1ccncc1"]
     ids = bb.tokenizer(smiles, add_special_tokens=False)["input_ids"]
-    rows = encode_rows([ids], [0], [0, 4], [4, 3])
+    rows = layout_rows([ids], TagLayout(("SMILES",), (4,), 3))
     table = torch.cat([bb.tag_init().expand(4, -1), bb.tag_init().expand(3, -1) * 1.1])
     full = _engine.full_forward(bb, _engine.collate(rows, tail=np.arange(4, 7)), table)
     pb = _engine.collate(rows)

@@ -10,7 +10,7 @@ from sklearn.base import clone
 from sklearn.model_selection import cross_val_score
 
 from sktag import TagMismatchError, TagSet
-from sktag._data import TruncationWarning
+from sktag.exceptions import TruncationWarning
 from sktag.backbone import load_backbone
 from sktag.pretrain import DomainTagPretrainer
 

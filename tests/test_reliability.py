@@ -30,7 +30,7 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 import sktag
 from sktag import TagClassifier, TagMismatchError, TagRegressor, TagSet
-from sktag._data import TruncationWarning
+from sktag.exceptions import TruncationWarning
 from sktag.domains import InvalidInputError
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))

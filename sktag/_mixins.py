@@ -1,0 +1,95 @@
+"""Backbone access shared by every sktag estimator (estimators, pretrainer, LLMEmbedding)."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+
+import torch
+
+from .backbone import load_backbone, resolve_device, resolve_dtype
+from .distributed import check_worker_device
+
+
+def autocast(backbone):
+    """Autocast to the backbone's half dtype on CUDA; a no-op elsewhere."""
+    if backbone.device.type == "cuda" and backbone.dtype in (torch.bfloat16, torch.float16):
+        return torch.autocast("cuda", dtype=backbone.dtype)
+    return contextlib.nullcontext()
+
+
+def _domain_names(domains):
+    if isinstance(domains, str):
+        return [domains]
+    if isinstance(domains, dict):
+        return [d for d in domains.values() if isinstance(d, str)]
+    if isinstance(domains, (list, tuple)):
+        return [d for d in domains if isinstance(d, str)]
+    return []
+
+
+class BackboneMixin:
+    """Lazy access to the shared backbone; pickles carry no weights but do carry validators.
+
+    ``_get_backbone`` fetches the backbone from the process-wide cache
+    (loading it on first use) and, for a fitted estimator, refuses one whose
+    embedding fingerprint differs from the one it was fitted on.  Pickling
+    (to disk, or to joblib/Dask/Ray workers) drops the backbone, moves learned
+    tensors to CPU and takes along the validators of custom domains
+    registered with :func:`sktag.domains.register_domain`, so that the
+    estimator validates its strings the same way in any process.
+    """
+
+    def _backbone_kwargs(self):
+        kw = dict(trust_remote_code=self.trust_remote_code)
+        if getattr(self, "attn_implementation", "auto") != "auto":  # TODO-MERGE: always pass
+            kw["attn_implementation"] = self.attn_implementation
+        return kw
+
+    def _get_backbone(self):
+        bb = getattr(self, "_backbone", None)
+        device = resolve_device(self.device)
+        dtype = resolve_dtype(self.dtype, device)
+        device_map = getattr(self, "device_map", None)
+        if bb is None or bb.device != device or bb.dtype != dtype:
+            check_worker_device(device, device_map)  # GPU policy, see sktag.distributed
+            bb = load_backbone(self.model, dtype=dtype, device=device, device_map=device_map,
+                               **self._backbone_kwargs())
+            fp = getattr(self, "backbone_fingerprint_", None)
+            if fp is not None and fp != bb.fingerprint:
+                raise ValueError(
+                    f"This {type(self).__name__} was fitted on backbone {self.backbone_identity_!r} "
+                    f"(embedding fingerprint {fp}) but model={self.model!r} now loads a different model "
+                    f"(fingerprint {bb.fingerprint}). Refit, or point model at the original weights."
+                )
+            self._backbone = bb
+        return bb
+
+    def _validators(self):
+        """Validators of this estimator's custom domains: carried ones, then the registry's."""
+        from .domains import custom_validator
+        from ._encoding import domain_key
+
+        out = {}
+        for d in _domain_names(getattr(self, "domains", None)) + _domain_names(getattr(self, "domain", None)):
+            v = custom_validator(d)
+            if v is not None:
+                out[domain_key(d)] = v
+        out.update(getattr(self, "_carried_validators", {}))
+        return out
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_backbone", None)
+        for key, value in state.items():  # learned tensors travel on CPU
+            if isinstance(value, torch.nn.Module):
+                state[key] = copy.deepcopy(value).to("cpu")
+            elif isinstance(value, torch.Tensor):
+                state[key] = value.detach().to("cpu")
+        validators = self._validators()
+        if validators:
+            state["_carried_validators"] = validators
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)

@@ -1,0 +1,132 @@
+"""Fitted estimators to and from :class:`~sktag.TagSet` files (tag composition)."""
+
+from __future__ import annotations
+
+from sklearn.utils.validation import check_is_fitted
+
+from ._encoding import TagLayout
+from ._inputs import resolve_domains
+from ._readouts import TagModule
+from ._training import History
+
+
+class TagSetMixin:
+    """``tagset``, ``save_tags`` and ``from_tags`` of the Tag-LLM estimators."""
+
+    def tagset(self, name=None, description=""):
+        """The fitted tags as a :class:`~sktag.TagSet`, with the task head.
+
+        Parameters
+        ----------
+        name : str, optional
+            Name of the function tag; defaults to ``function_tag_name_`` or
+            the class name.
+        description : str, default=""
+
+        Returns
+        -------
+        TagSet
+        """
+        from .tags import TagSet
+
+        check_is_fitted(self, "module_")
+        name = name or getattr(self, "function_tag_name_", None) or type(self).__name__
+        m = self.module_
+        ts = TagSet(self.backbone_identity_, self.backbone_fingerprint_, m.function_tag.shape[1])
+        for dom, t in zip(self.layout_.domains, m.domain_tags):
+            ts.add(dom, t.detach().cpu(), kind="domain")
+        ts.add(name, m.function_tag.detach().cpu(), kind="function", description=description)
+        readout = self._readout(self._get_backbone())
+        meta = {
+            "task": self._task_class.name,
+            "task_state": self._task_state_,
+            "layout": self.layout_.to_dict(),
+            "readout": readout.name,
+            "readout_layers": list(readout.pooled_layers),
+            "isolate_segments": bool(self.isolate_segments),
+        }
+        h = m.head
+        ts.add_head(name, h.linear.weight.detach().cpu(), h.linear.bias.detach().cpu(), meta,
+                    h.mean.detach().cpu(), h.scale.detach().cpu())
+        return ts
+
+    def save_tags(self, path, name=None, description=""):
+        """Save :meth:`tagset` to a safetensors file (no pickle)."""
+        self.tagset(name, description).save(path)
+
+    @classmethod
+    def from_tags(cls, tags, function_tag, *, domain_tags=None, domains=None, **params):
+        """A fitted estimator from saved tags and a head, without training.
+
+        This is how tags compose: a function tag and its head learned with
+        one set of domain tags can be applied with another (``domain_tags``)
+        or another column layout (``domains``).
+
+        Parameters
+        ----------
+        tags : TagSet or path
+            Holds ``function_tag`` with its head (and usually domain tags).
+        function_tag : str
+            Name of the function tag to use.
+        domain_tags : TagSet or path, optional
+            Domain tags to use instead of those in ``tags``.
+        domains : str, list or dict, optional
+            Column -> domain mapping; defaults to the one recorded with the head.
+        **params
+            Other constructor parameters (``device``, ...).  ``model``
+            defaults to the backbone the TagSet records.
+
+        Returns
+        -------
+        estimator : fitted instance of ``cls``
+        """
+        from .tags import TagSet
+
+        ts = tags if isinstance(tags, TagSet) else TagSet.load(tags)
+        if function_tag not in ts.heads:
+            raise ValueError(f"{function_tag!r} has no head in this TagSet; heads: {list(ts.heads)}.")
+        head = ts.heads[function_tag]
+        meta = head["task"]
+        if meta.get("task") != cls._task_class.name or "layout" not in meta:
+            raise ValueError(f"the head of {function_tag!r} is a {meta.get('task')} head, not "
+                             f"{cls._task_class.name} (or was saved by an older sktag).")
+        doms = ts if domain_tags is None else (
+            domain_tags if isinstance(domain_tags, TagSet) else TagSet.load(domain_tags))
+        saved = TagLayout.from_dict(meta["layout"])
+        if domains is None:
+            names = saved.feature_names
+            column_domains = list(saved.column_domains)
+            domains_param = dict(zip(names, column_domains)) if names is not None else column_domains
+        else:
+            n_cols = len(domains) if isinstance(domains, (list, tuple, dict)) else saved.n_features
+            names = tuple(domains) if isinstance(domains, dict) and not all(
+                isinstance(k, int) for k in domains) else None
+            column_domains = resolve_domains(domains, n_cols, names)
+            domains_param = domains
+        found = {d: doms.find(d) for d in dict.fromkeys(column_domains)}
+        missing = [d for d, n in found.items() if n is None]
+        if missing:
+            raise ValueError(f"no domain tag for {missing} in the given tags ({list(doms)}).")
+        layout = TagLayout.build(column_domains, ts.info(function_tag)["tag_length"], names,
+                                 {d: doms[n].shape[0] for d, n in found.items()})
+        params.setdefault("model", ts.backbone)
+        params.setdefault("readout", meta["readout"])
+        params.setdefault("readout_layers", list(meta["readout_layers"]) or "auto")
+        params.setdefault("isolate_segments", meta.get("isolate_segments", False))
+        est = cls(domains=domains_param, tag_length=layout.function_length, domain_tags=doms, **params)
+        est._check_params()
+        backbone = est._get_backbone()
+        ts.check_backbone(backbone)
+        if doms is not ts:
+            doms.check_backbone(backbone)
+        task = cls._task_class(cls.__name__)
+        state = meta["task_state"]
+        module = TagModule([doms[found[d]] for d in layout.domains], ts[function_tag],
+                           head["weight"].shape[1], head["weight"].shape[0])
+        module.head.set_weights(head["weight"], head["bias"])
+        module.head.set_standardization(head["mean"].numpy(), head["scale"].numpy())
+        est._commit(backbone, layout, module, task, state, History(False), names,
+                    dict(prefix_time_=0.0, fit_time_=0.0, head_alpha_=None))
+        est.function_tag_name_ = function_tag
+        return est
+

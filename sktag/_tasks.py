@@ -1,0 +1,236 @@
+"""Task objects: what differs between regression and classification.
+
+A task owns target encoding, the head's output width, the loss, the
+validation score, the closed-form head and the metadata a TagSet stores
+with a head.  A new kind of target (ordinal, multi-label, ...) is one new
+class here; the estimator core only calls the methods below.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+
+
+def _check_finite(y, what="y"):
+    bad = ~np.isfinite(y)
+    if bad.any():
+        rows = np.flatnonzero(bad.reshape(len(y), -1).any(axis=1))
+        raise ValueError(
+            f"{what} contains NaN or infinity in {len(rows)} rows (rows {rows[:10].tolist()}"
+            f"{' ...' if len(rows) > 10 else ''})."
+        )
+
+
+class RegressionTask:
+    """Standardised targets (weighted mean and std), MSE, R², ridge head."""
+
+    name = "regression"
+
+    def __init__(self, estimator_name="TagRegressor"):
+        self.estimator_name = estimator_name
+
+    def _as_2d(self, y):
+        if y is None:
+            raise ValueError(f"{self.estimator_name} requires y to be passed, but the target y is None.")
+        arr = np.asarray(y)
+        if arr.dtype == object or arr.dtype.kind in "USb":
+            try:
+                arr = arr.astype(np.float64)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"y must be numeric for a regressor: {exc}.") from exc
+        arr = np.array(arr, dtype=np.float64)  # a copy: never modify the caller's y
+        if arr.ndim not in (1, 2) or (arr.ndim == 2 and arr.shape[1] == 0):
+            raise ValueError(f"y must be 1-D or 2-D, got shape {arr.shape}.")
+        _check_finite(arr)
+        return arr
+
+    def fit_targets(self, y, sample_weight):
+        """Learn the standardisation; returns ``(targets, state)``."""
+        arr = self._as_2d(y)
+        arr2 = arr[:, None] if arr.ndim == 1 else arr
+        w = sample_weight if sample_weight is not None and len(sample_weight) == len(arr2) else None
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean = np.average(arr2, axis=0, weights=w)
+            scale = np.sqrt(np.average((arr2 - mean) ** 2, axis=0, weights=w))
+        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(scale))):
+            raise ValueError(
+                f"y is too large to standardise (largest |y| = {np.abs(arr2).max():.3g}): its mean or "
+                "standard deviation overflows float64 and would give infinite predictions. Rescale y."
+            )
+        state = {"y_mean": mean.tolist(), "y_scale": np.where(scale > 0, scale, 1.0).tolist(), "y_ndim": arr.ndim}
+        return self.encode(y, state), state
+
+    def encode(self, y, state):
+        arr = self._as_2d(y)
+        arr2 = arr[:, None] if arr.ndim == 1 else arr
+        if arr2.shape[1] != len(state["y_mean"]):
+            raise ValueError(f"y has {arr2.shape[1]} outputs; the fitted estimator has {len(state['y_mean'])}.")
+        return (arr2 - np.asarray(state["y_mean"])) / np.asarray(state["y_scale"])
+
+    @staticmethod
+    def n_outputs(state):
+        return len(state["y_mean"])
+
+    @staticmethod
+    def class_weights(targets, state, class_weight):
+        return np.ones(len(targets))
+
+    @staticmethod
+    def target_tensor(targets, device):
+        return torch.as_tensor(targets, dtype=torch.float32, device=device)
+
+    @staticmethod
+    def loss(out, y):
+        """Per-sample MSE over outputs."""
+        return ((out - y) ** 2).mean(dim=1)
+
+    @staticmethod
+    def score(raw, targets, sw):
+        return float(r2_score(targets, raw, sample_weight=sw))
+
+    @staticmethod
+    def stratify(targets):
+        return None
+
+    @staticmethod
+    def closed_form(F, targets, sw, random_state=None):
+        """Ridge on standardised features, penalty by efficient leave-one-out (GCV)."""
+        from sklearn.linear_model import RidgeCV
+
+        ridge = RidgeCV(alphas=np.logspace(-2, 5, 22)).fit(F, targets, sample_weight=sw)
+        coef = np.atleast_2d(ridge.coef_)
+        return coef, np.atleast_1d(ridge.intercept_), float(ridge.alpha_)
+
+    @staticmethod
+    def attributes(state):
+        """Fitted estimator attributes of this task state."""
+        return {"y_mean_": np.asarray(state["y_mean"], dtype=np.float64),
+                "y_scale_": np.asarray(state["y_scale"], dtype=np.float64),
+                "n_outputs_": len(state["y_mean"]), "_y_ndim": int(state["y_ndim"])}
+
+
+class ClassificationTask:
+    """Class labels, cross-entropy, accuracy, logistic-regression head."""
+
+    name = "classification"
+
+    def __init__(self, estimator_name="TagClassifier"):
+        self.estimator_name = estimator_name
+
+    def _labels(self, y):
+        if y is None:
+            raise ValueError(f"{self.estimator_name} requires y to be passed, but the target y is None.")
+        arr = np.asarray(y)
+        if arr.ndim == 2 and arr.shape[1] == 1:
+            arr = arr.ravel()
+        if arr.ndim != 1:
+            raise ValueError(f"y must be 1-D for {self.estimator_name}, got shape {arr.shape}.")
+        if arr.dtype.kind == "f":
+            _check_finite(arr)
+        if arr.dtype == object:
+            missing = [i for i, v in enumerate(arr) if v is None or (isinstance(v, float) and np.isnan(v))]
+            if missing:
+                raise ValueError(f"y has missing labels in rows {missing[:10]}.")
+        if type_of_target(arr) == "continuous":
+            raise ValueError(
+                f"y looks continuous (non-integer floats); {self.estimator_name} needs class labels. "
+                "Use TagRegressor for regression."
+            )
+        check_classification_targets(arr)
+        return arr
+
+    def fit_targets(self, y, sample_weight, classes=None):
+        arr = self._labels(y)
+        found = np.unique(arr)
+        classes = found if classes is None else np.unique(np.asarray(classes))
+        if len(classes) < 2:
+            raise ValueError(
+                f"y has only one class ({classes[0].tolist()!r}); a classifier needs at least two."
+                if len(classes) else "y is empty."
+            )
+        state = {"classes": classes.tolist()}
+        return self.encode(y, state), state
+
+    def encode(self, y, state):
+        arr = self._labels(y)
+        classes = np.asarray(state["classes"])
+        unknown = np.setdiff1d(arr, classes)
+        if len(unknown):
+            raise ValueError(f"y has labels {unknown.tolist()} not among the classes {classes.tolist()}.")
+        return np.searchsorted(classes, arr)
+
+    @staticmethod
+    def n_outputs(state):
+        return len(state["classes"])
+
+    @staticmethod
+    def class_weights(targets, state, class_weight):
+        """Per-row multiplier of ``sample_weight`` from ``class_weight`` (None, "balanced", dict)."""
+        if class_weight is None:
+            return np.ones(len(targets))
+        classes = np.asarray(state["classes"])
+        present = np.unique(targets)
+        if isinstance(class_weight, dict):
+            unknown = [k for k in class_weight if k not in set(classes.tolist())]
+            if unknown:
+                raise ValueError(f"class_weight names labels {unknown} that are not classes {classes.tolist()}.")
+            per_class = np.array([float(class_weight.get(c, 1.0)) for c in classes.tolist()])
+        else:
+            per_class = np.ones(len(classes))
+            per_class[present] = compute_class_weight("balanced", classes=present, y=targets)
+        return per_class[targets]
+
+    @staticmethod
+    def target_tensor(targets, device):
+        return torch.as_tensor(targets, dtype=torch.int64, device=device)
+
+    @staticmethod
+    def loss(out, y):
+        return torch.nn.functional.cross_entropy(out, y, reduction="none")
+
+    @staticmethod
+    def score(raw, targets, sw):
+        return float(accuracy_score(targets, raw.argmax(axis=1), sample_weight=sw))
+
+    @staticmethod
+    def stratify(targets):
+        return targets
+
+    @staticmethod
+    def closed_form(F, targets, sw, random_state=None):
+        """L2 logistic regression on standardised features, C by 3-fold log-loss."""
+        from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+
+        n_classes_seen = len(np.unique(targets))
+        counts = np.bincount(targets)
+        if n_classes_seen < 2:
+            raise ValueError("the training part has a single class; cannot fit a head.")
+        if counts[counts > 0].min() >= 3:
+            import warnings
+
+            with warnings.catch_warnings():  # sklearn 1.9's FutureWarnings about 1.10 defaults
+                warnings.simplefilter("ignore", FutureWarning)
+                lr = LogisticRegressionCV(Cs=np.logspace(-3, 1, 5), cv=3, scoring="neg_log_loss", max_iter=500,
+                                          random_state=random_state).fit(F, targets, sample_weight=sw)
+            C = float(np.atleast_1d(lr.C_)[0])
+        else:
+            C = 0.1
+            lr = LogisticRegression(C=C, max_iter=500).fit(F, targets, sample_weight=sw)
+        coef, icpt = lr.coef_, lr.intercept_
+        n_out = int(targets.max()) + 1 if coef.shape[0] > 1 else 2
+        if coef.shape[0] == 1:  # binary: sklearn gives one row; the head has one logit per class
+            coef = np.vstack([-coef / 2, coef / 2])
+            icpt = np.array([-icpt[0] / 2, icpt[0] / 2])
+        elif coef.shape[0] < n_out:  # pragma: no cover - a class absent from the training part
+            full = np.zeros((n_out, coef.shape[1]))
+            full[lr.classes_] = coef
+            coef = full
+        return coef, icpt, 1.0 / C
+
+    @staticmethod
+    def attributes(state):
+        return {"classes_": np.asarray(state["classes"])}

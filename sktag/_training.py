@@ -1,0 +1,244 @@
+"""The one training loop of sktag (function tags, heads, domain-tag pretraining).
+
+:class:`TrainingLoop` runs epochs of mini-batches over a :class:`FitData`
+record; what one batch computes is a ``step(batch_rows) -> (loss_sum,
+weight_sum)`` callable supplied by the estimator, so the loop knows nothing
+of tags, heads or tasks.  It owns the bookkeeping scikit-learn's MLP keeps:
+the loss curve, validation scores, early stopping with best-state restore,
+and also what a long fit on a shared machine needs: rollback on a
+non-finite loss, ``batch_size="auto"`` halving on CUDA out-of-memory,
+``KeyboardInterrupt`` handling and per-epoch timings.
+
+The loss of an epoch is ``Σ wᵢ lᵢ / Σ wᵢ`` over the whole training set: each
+batch's summed weighted loss is scaled by the same constant, so a row's
+weight counts the same whichever batch it lands in.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ._engine import length_batches
+
+
+def progress(iterable, enabled, **kwargs):
+    """``tqdm(iterable)`` when ``enabled``, else ``iterable``."""
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, **kwargs)
+
+
+class Callback:
+    """Hooks into :class:`TrainingLoop` (skorch style); override what you need.
+
+    Pass instances through the estimators' ``callbacks`` parameter.  Raising
+    ``KeyboardInterrupt`` from a hook stops the fit as a Ctrl-C would.
+    """
+
+    def on_epoch_begin(self, loop, epoch):
+        """Before epoch ``epoch`` (counted from 1 over the estimator's life)."""
+
+    def on_batch_end(self, loop, batch_rows, loss):
+        """After the optimiser step of one batch; ``loss`` is the batch's scaled loss."""
+
+    def on_epoch_end(self, loop, epoch, history):
+        """After epoch ``epoch`` and its bookkeeping (``history`` is up to date)."""
+
+
+@dataclass
+class FitData:
+    """What the loop iterates over: row indices, row lengths, the weight total."""
+
+    train_idx: np.ndarray
+    val_idx: np.ndarray
+    lengths: np.ndarray
+    weight_total: float
+
+
+@dataclass
+class History:
+    """Bookkeeping of a fit; the estimator exposes it as ``loss_curve_`` etc."""
+
+    early_stopping: bool
+    loss_curve: list = field(default_factory=list)
+    validation_scores: list | None = None
+    best_loss: float = np.inf
+    best_validation_score: float | None = None
+    initial_validation_score: float | None = None
+    best_epoch: int | None = None
+    n_iter: int = 0
+    t: int = 0
+    epoch_times: list = field(default_factory=list)
+    no_improvement_count: int = 0
+
+    def __post_init__(self):
+        if self.early_stopping and self.validation_scores is None:
+            self.validation_scores = []
+            self.best_validation_score = -np.inf
+
+
+@dataclass
+class Outcome:
+    converged: bool = False
+    interrupted: bool = False
+
+
+class TrainingLoop:
+    """Epochs of mini-batch AdamW steps with sklearn-MLP-style stopping.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Holds the trained parameters; its ``state_dict`` is what is
+        restored (best epoch, rollback).
+    optimizer : torch.optim.Optimizer
+    max_iter, n_iter_no_change, tol, early_stopping
+        As in :class:`sklearn.neural_network.MLPRegressor`.
+    batch_size : int
+    auto_batch : bool
+        Halve ``batch_size`` and redo the epoch on CUDA out-of-memory.
+    verbose : int
+    callbacks : sequence of Callback
+    desc : str
+        Label of the progress bar.
+    """
+
+    def __init__(self, module, optimizer, *, max_iter, batch_size, n_iter_no_change=10, tol=1e-4,
+                 early_stopping=False, auto_batch=False, verbose=0, callbacks=(), desc="fit"):
+        self.module = module
+        self.optimizer = optimizer
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.early_stopping = early_stopping
+        self.auto_batch = auto_batch
+        self.verbose = verbose
+        self.callbacks = list(callbacks or ())
+        self.desc = desc
+        self.best_state = None
+
+    def _state(self):
+        return copy.deepcopy(self.module.state_dict())
+
+    def _notify(self, hook, *args):
+        for cb in self.callbacks:
+            getattr(cb, hook)(self, *args)
+
+    # ------------------------------------------------------------ one epoch
+    def run_epoch(self, data, step, rng):
+        """One pass over the training rows; returns the summed weighted loss."""
+        device = next(self.module.parameters()).device
+        total = torch.zeros((), dtype=torch.float64, device=device)
+        scale = len(data.train_idx) / (data.weight_total * self.batch_size)
+        batches = length_batches(data.train_idx, data.lengths, self.batch_size, rng)
+        for b in progress(batches, self.verbose > 1, desc="batches", leave=False):
+            loss_sum, _ = step(b)
+            loss = loss_sum * scale
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            total = total + loss_sum.detach().double().to(device)
+            self._notify("on_batch_end", b, loss.detach())
+        return total
+
+    def _epoch_with_oom_retry(self, data, step, rng):
+        start, start_opt = self._state(), copy.deepcopy(self.optimizer.state_dict())
+        while True:
+            try:
+                return self.run_epoch(data, step, rng), start
+            except torch.cuda.OutOfMemoryError:
+                if not self.auto_batch or self.batch_size == 1:
+                    raise
+                import warnings
+
+                self.batch_size //= 2
+                self.module.load_state_dict(start)
+                self.optimizer.load_state_dict(start_opt)
+                torch.cuda.empty_cache()
+                warnings.warn(f"CUDA out of memory; batch_size='auto' retries with {self.batch_size}.",
+                              UserWarning, stacklevel=4)
+
+    # ------------------------------------------------------- bookkeeping
+    def _update_no_improvement_count(self, history, epoch_loss, score):
+        """MLP's rule: improvement means beating the best by more than ``tol``."""
+        if self.early_stopping:
+            improved = score > history.best_validation_score + self.tol
+            if score > history.best_validation_score:
+                history.best_validation_score = score
+                history.best_epoch = history.n_iter
+                self.best_state = self._state()
+        else:
+            improved = epoch_loss < history.best_loss - self.tol
+        history.best_loss = min(history.best_loss, epoch_loss)
+        history.no_improvement_count = 0 if improved else history.no_improvement_count + 1
+
+    # ------------------------------------------------------------- the run
+    def run(self, data, step, rng, history, validate=None, after_epoch=None):
+        """Train until ``max_iter`` epochs, convergence or interruption.
+
+        ``validate()`` returns the validation score (higher is better); with
+        early stopping it is also taken once before the first epoch of a
+        fresh fit, so that the starting weights (epoch 0) can be the best.
+        ``after_epoch()`` runs after each epoch's steps, before validation
+        (the estimators re-solve a closed-form head there).
+        """
+        outcome = Outcome()
+        if self.early_stopping and history.n_iter == 0 and validate is not None:
+            history.initial_validation_score = score0 = float(validate())
+            history.best_validation_score = score0
+            history.best_epoch = 0
+            self.best_state = self._state()
+        show = self.verbose > 0
+        epochs = progress(range(self.max_iter), show, desc=self.desc, unit="epoch")
+        start = self._state()
+        try:
+            for _ in epochs:
+                self._notify("on_epoch_begin", history.n_iter + 1)
+                t0 = time.perf_counter()
+                total, start = self._epoch_with_oom_retry(data, step, rng)
+                epoch_loss = float(total) / data.weight_total  # the one host-device sync per epoch
+                if not np.isfinite(epoch_loss):
+                    self.module.load_state_dict(start)
+                    lr = self.optimizer.param_groups[0]["lr"]
+                    raise FloatingPointError(
+                        f"The training loss became {epoch_loss} in epoch {history.n_iter + 1}; the weights "
+                        f"of the last finite epoch were kept. Lower learning_rate_init (now {lr}) or "
+                        "check the targets."
+                    )
+                if after_epoch is not None:
+                    after_epoch()
+                score = float(validate()) if self.early_stopping else None
+                history.epoch_times.append(time.perf_counter() - t0)
+                history.n_iter += 1
+                history.t += len(data.train_idx)
+                history.loss_curve.append(epoch_loss)
+                if self.early_stopping:
+                    history.validation_scores.append(score)
+                self._update_no_improvement_count(history, epoch_loss, score)
+                if show:
+                    post = {"loss": f"{epoch_loss:.4f}"}
+                    if score is not None:
+                        post["val"] = f"{score:.4f}"
+                    epochs.set_postfix(post)
+                self._notify("on_epoch_end", history.n_iter, history)
+                start = self._state()
+                if history.no_improvement_count >= self.n_iter_no_change:
+                    outcome.converged = True
+                    break
+        except KeyboardInterrupt:
+            # never keep a half-finished epoch: the best epoch so far, else
+            # the weights the interrupted epoch started from
+            self.module.load_state_dict(self.best_state if self.best_state is not None else start)
+            outcome.interrupted = True
+            return outcome
+        if self.early_stopping and self.best_state is not None:
+            self.module.load_state_dict(self.best_state)
+        return outcome
