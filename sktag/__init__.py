@@ -8,6 +8,7 @@ other non-prose strings.
 
 from ._version import __version__
 from .backbone import clear_backbone_cache, load_backbone
+from .embedding import LLMEmbedding
 from .estimators import TagClassifier, TagRegressor
 from .pretrain import DomainTagPretrainer
 from .tags import TagMismatchError, TagSet
@@ -16,6 +17,7 @@ __all__ = [
     "TagRegressor",
     "TagClassifier",
     "DomainTagPretrainer",
+    "LLMEmbedding",
     "TagSet",
     "TagMismatchError",
     "load_backbone",
