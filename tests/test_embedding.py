@@ -367,3 +367,18 @@ def test_default_model_equals_transformers(real_model_threads):
             hs = bb.model(input_ids=ids, output_hidden_states=True).hidden_states
         ref.append(np.concatenate([hs[i][0].mean(0).numpy() for i in emb.layers_]))
     np.testing.assert_allclose(got, np.array(ref), rtol=1e-4, atol=1e-4)
+
+
+def test_column_transformer_with_rdkit_descriptors(tiny_model):
+    from sklearn.compose import ColumnTransformer
+
+    from sktag.features import RDKitDescriptors
+
+    df = pd.DataFrame({"smiles": STRINGS, "other": range(len(STRINGS))})
+    ct = ColumnTransformer([("llm", make(tiny_model, domains="SMILES"), ["smiles"]),
+                            ("desc", RDKitDescriptors(), "smiles")])
+    out = ct.fit_transform(df)
+    n_desc = len(RDKitDescriptors().fit(STRINGS).get_feature_names_out())
+    assert out.shape == (len(STRINGS), 64 + n_desc)
+    assert ct.get_feature_names_out()[0] == "llm__smiles__L1_mean_0"
+    np.testing.assert_allclose(out[:, :64], make(tiny_model, domains="SMILES").fit_transform(STRINGS), atol=1e-6)
