@@ -9,6 +9,7 @@ other non-prose strings.
 from ._version import __version__
 from ._training import Callback
 from .backbone import clear_backbone_cache, load_backbone
+from .embedding import LLMEmbedding
 from .estimators import TagClassifier, TagRegressor
 from .exceptions import InvalidInputError, TagMismatchError, TruncationWarning
 from .pretrain import DomainTagPretrainer
@@ -18,6 +19,7 @@ __all__ = [
     "TagRegressor",
     "TagClassifier",
     "DomainTagPretrainer",
+    "LLMEmbedding",
     "TagSet",
     "TagMismatchError",
     "InvalidInputError",

@@ -337,3 +337,53 @@ class PrefixStore:
         kv = kv.permute(0, 1, 2, 4, 3, 5).contiguous()
         valid = to_device(idx != pad, self.device)
         return kv, valid
+
+
+def hidden_states(backbone, batch: Batch, tag_table, layers, isolate=False):
+    """Hidden states of chosen layers over the whole (tagged) sequence.
+
+    One forward pass of the decoder with ``output_hidden_states``; no
+    function tag is needed (``collate`` without ``tail``), but a batch with
+    one works too.
+
+    Parameters
+    ----------
+    batch : Batch
+    tag_table : Tensor ``[n_slots, d]`` or None
+        Vectors spliced in at tag positions (``batch.slot >= 0``).
+    layers : sequence of int
+        Indices into transformers' ``hidden_states`` tuple, each in
+        ``0..n_layers``: 0 is the input embeddings (tags spliced in), ``i``
+        the output of decoder block ``i``; the last one, ``n_layers``, is
+        taken after the final norm (it equals ``last_hidden_state``), as in
+        transformers.
+    isolate : bool, default=False
+        Segment-isolating attention (see :func:`attention_mask`).
+
+    Returns
+    -------
+    list of Tensor ``[B, L, d]``
+        One per entry of ``layers``, in that order, in the backbone's dtype.
+        Only the requested layers are kept during the pass where the
+        installed transformers supports selecting them.
+    """
+    layers = [int(i) for i in layers]
+    x = embed(backbone, batch, tag_table)
+    mask = attention_mask(batch.valid, batch.seg, batch.seg, batch.ids.shape[1], isolate, x.dtype)
+    out = backbone.decoder(
+        inputs_embeds=x,
+        attention_mask=mask,
+        position_ids=batch.pos,
+        use_cache=False,
+        # a list selects these indices (transformers >= 5.x); older versions
+        # read it as True and return all of them, which indexes the same way
+        output_hidden_states=sorted(set(layers)),
+    )
+    hs = out.hidden_states
+    if hs is None or max(layers) >= len(hs) or min(layers) < 0:
+        n = 0 if hs is None else len(hs)
+        raise ValueError(f"layers {layers} are not all among the {n} hidden states this model returns.")
+    picked = [hs[i] for i in layers]
+    if any(h is None for h in picked):  # pragma: no cover - a model that cannot record some layer
+        raise RuntimeError(f"the model did not return the hidden states of layers {layers}.")
+    return picked
