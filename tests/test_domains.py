@@ -109,15 +109,15 @@ def test_long_string_shortened():
     assert long not in msg and "(101 chars)" in msg
 
 
-def test_errors_nan_keeps_order_and_original():
+def test_on_invalid_nan_keeps_order_and_original():
     values = ["OCC", "C1CC", "c1ccccc1", "", "   "]
-    out, ok = validate_strings(values, "SMILES", errors="nan")
+    out, ok = validate_strings(values, "SMILES", on_invalid="nan")
     assert ok.tolist() == [True, False, True, False, False]
     assert out == ["CCO", "C1CC", "c1ccccc1", "", "   "]
 
 
 def test_empty_and_non_string_are_invalid():
-    out, ok = validate_strings(["", None, float("nan"), 3, "C"], "SMILES", errors="nan")
+    out, ok = validate_strings(["", None, float("nan"), 3, "C"], "SMILES", on_invalid="nan")
     assert ok.tolist() == [False, False, False, False, True]
     with pytest.raises(InvalidInputError, match="missing value"):
         validate_strings([None], "SMILES")
@@ -128,7 +128,7 @@ def test_empty_and_non_string_are_invalid():
 def test_real_invalid_smiles_from_bundled_tdc_data():
     # TDC solubility_aqsoldb test rows 1159 and 1160 have [NH+2]: valence error.
     b = load_tdc_admet("solubility_aqsoldb", split="test")
-    out, ok = validate_strings(list(b.data), "SMILES", errors="nan")
+    out, ok = validate_strings(list(b.data), "SMILES", on_invalid="nan")
     assert (~ok).sum() == 2
     assert np.flatnonzero(~ok).tolist() == [1159, 1160]
     with pytest.raises(InvalidInputError) as exc:
@@ -140,7 +140,7 @@ def test_real_invalid_smiles_from_bundled_tdc_data():
 
 def test_no_rdkit_output_reaches_console(capfd):
     values = list(BAD_SMILES) + ["CC1=CC=C[NH+2]([O-])[CH-]1", "[H]C([H])([H])[H]"]
-    validate_strings(values, "SMILES", errors="nan")
+    validate_strings(values, "SMILES", on_invalid="nan")
     with pytest.raises(InvalidInputError):
         validate_strings(values, "SMILES")
     captured = capfd.readouterr()
@@ -151,7 +151,7 @@ def test_rdkit_log_state_restored():
     from rdkit import rdBase
 
     before = rdBase.LogStatus()
-    validate_strings(["C1CC", "CCO"], "SMILES", errors="nan")
+    validate_strings(["C1CC", "CCO"], "SMILES", on_invalid="nan")
     assert rdBase.LogStatus() == before
 
 
@@ -203,7 +203,7 @@ def test_register_custom_domain():
     register_domain("DNA_test", dna)
     try:
         assert "DNA_test" in known_domains()
-        out, ok = validate_strings(["acgt", "ACGU"], "dna_TEST", errors="nan")
+        out, ok = validate_strings(["acgt", "ACGU"], "dna_TEST", on_invalid="nan")
         assert out == ["ACGT", "ACGU"] and ok.tolist() == [True, False]
         with pytest.raises(InvalidInputError, match="not a DNA sequence"):
             validate_strings(["ACGU"], "DNA_test")
@@ -238,8 +238,8 @@ def test_validator_bad_return_type():
 
 
 def test_argument_validation():
-    with pytest.raises(ValueError, match="errors"):
-        validate_strings(["CCO"], "SMILES", errors="ignore")
+    with pytest.raises(ValueError, match="on_invalid"):
+        validate_strings(["CCO"], "SMILES", on_invalid="ignore")
     with pytest.raises(TypeError):
         validate_strings("CCO", "SMILES")
     with pytest.raises(ValueError, match="row_labels"):
