@@ -188,6 +188,7 @@ def column_of_strings(X, *, what="X", column=None):
     transformers such as the SMILES featurisers.
     """
     columns, names, labels = as_columns(X)
+    series_name = _series_name(X)
     if column is not None:
         if names is not None:
             matches = [j for j, n in enumerate(names) if n == column or str(n) == str(column)]
@@ -211,7 +212,25 @@ def column_of_strings(X, *, what="X", column=None):
         raise ValueError(f"Found array with 0 sample(s) (shape=(0,)) while a minimum of 1 is required.")
     values = [v.item() if isinstance(v, np.generic) and not isinstance(v, np.str_) else v for v in values]
     values = [str(v) if isinstance(v, np.str_) else v for v in values]
-    return values, labels, (names[j] if names is not None else None)
+    return values, labels, (names[j] if names is not None else series_name)
+
+
+def _series_name(X):
+    """The name of a pandas (or other) Series, else None (it names the column in messages)."""
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover
+        pd = None
+    if pd is not None and isinstance(X, pd.Series):
+        return X.name
+    if isinstance(X, (list, tuple, np.ndarray)) or pd is not None and isinstance(X, pd.DataFrame):
+        return None
+    try:
+        import narwhals as nw
+    except ImportError:  # pragma: no cover
+        return None
+    s = nw.from_native(X, eager_only=True, series_only=True, pass_through=True)
+    return s.name if isinstance(s, nw.Series) else None
 
 
 def resolve_domains(domains, n_columns, names):

@@ -77,7 +77,7 @@ def test_input_containers(esol, make):
 def test_bad_shapes():
     with pytest.raises(TypeError, match="single string"):
         MorganFingerprint().fit("CCO")
-    with pytest.raises(ValueError, match="one column"):
+    with pytest.raises(ValueError, match="single column"):
         MorganFingerprint().fit(pd.DataFrame({"a": ["C"], "b": ["C"]}))
     with pytest.raises(ValueError, match="0 sample"):
         MorganFingerprint().fit([])
@@ -93,7 +93,7 @@ def test_feature_names():
 @pytest.mark.parametrize(
     "params",
     [{"radius": -1}, {"radius": 1.5}, {"n_bits": 0}, {"n_bits": True}, {"counts": "yes"},
-     {"use_chirality": 1}, {"invalid": "ignore"}],
+     {"use_chirality": 1}, {"on_invalid": "ignore"}],
 )
 def test_morgan_param_validation_in_fit(params):
     est = MorganFingerprint(**params)  # no error at construction
@@ -113,10 +113,10 @@ def test_invalid_raise_names_rows():
 
 def test_invalid_nan_rows(capfd):
     X = ["CCO", "C1CC", None, "c1ccccc1"]
-    out = MorganFingerprint(n_bits=64, invalid="nan").fit_transform(X)
+    out = MorganFingerprint(n_bits=64, on_invalid="nan").fit_transform(X)
     assert np.isnan(out[1]).all() and np.isnan(out[2]).all()
     assert np.isfinite(out[[0, 3]]).all()
-    d = RDKitDescriptors(descriptors=["MolWt"], invalid="nan").fit_transform(X)
+    d = RDKitDescriptors(descriptors=["MolWt"], on_invalid="nan").fit_transform(X)
     assert np.isnan(d[1, 0]) and d[0, 0] == pytest.approx(46.07, abs=0.01)
     assert capfd.readouterr().err == ""
 
@@ -125,7 +125,7 @@ def test_real_invalid_tdc_smiles():
     X = load_tdc_admet("solubility_aqsoldb", split="test").data[1155:1165]
     with pytest.raises(InvalidInputError, match="row 4.*\n.*row 5"):
         MorganFingerprint().fit_transform(X)
-    out = MorganFingerprint(invalid="nan").fit_transform(X)
+    out = MorganFingerprint(on_invalid="nan").fit_transform(X)
     assert np.isnan(out).all(axis=1).tolist() == [i in (4, 5) for i in range(10)]
 
 
@@ -178,7 +178,7 @@ def test_descriptor_subset_and_validation():
         with pytest.raises(ValueError):
             RDKitDescriptors(descriptors=bad).fit(["CCO"])
     with pytest.raises(ValueError):
-        RDKitDescriptors(invalid="drop").fit(["CCO"])
+        RDKitDescriptors(on_invalid="drop").fit(["CCO"])
 
 
 def test_descriptors_non_finite_become_nan():

@@ -133,7 +133,7 @@ def test_dataframe_column_selection(bbbp):
     ref = [te for _, te in ScaffoldSplit(2, random_state=0).split(X)]
     got = [te for _, te in ScaffoldSplit(2, random_state=0, smiles_column="smiles").split(df)]
     assert all(np.array_equal(r, g) for r, g in zip(ref, got))
-    with pytest.raises(ValueError, match="one column"):
+    with pytest.raises(ValueError, match="single column"):
         next(ScaffoldSplit(2).split(df))
 
 
