@@ -29,11 +29,11 @@ from . import _engine
 from ._encoding import TagLayout, domain_key, encode
 from ._inputs import as_columns, check_sample_weight, resolve_domains
 from ._mixins import BackboneMixin, autocast
-from ._readouts import READOUTS, TagInit, TagModule, init_tag
+from ._readouts import LAYERS, READOUTS, TagInit, TagModule, init_tag
 from ._tagio import TagSetMixin
 from ._threads import torch_threads
 from ._training import FitData, History, TrainingLoop, progress
-from ._validation import BOOLEAN, CALLABLE, COMMON, Instance, Interval, Options, validate_params
+from ._validation import BOOLEAN, CALLABLE, COMMON, Instance, Options, validate_params
 
 _GiB = 1024**3
 
@@ -65,7 +65,7 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
         "tune_domain_tags": [BOOLEAN],
         "isolate_segments": [BOOLEAN],
         "readout": [Options(*READOUTS)],
-        "readout_layers": [Options("auto"), Interval("int"), Instance(list, tuple)],
+        "readout_layers": [LAYERS],
         "head_init": [Options("closed_form", "random")],
         "head_update": [Options("refit", "gradient")],
         "callbacks": [Instance(list, tuple), None],

@@ -7,7 +7,7 @@ import copy
 
 import torch
 
-from .backbone import load_backbone, resolve_device, resolve_dtype
+from .backbone import _identity, load_backbone, resolve_device, resolve_dtype
 from .distributed import check_worker_device
 
 
@@ -32,12 +32,13 @@ class BackboneMixin:
     """Lazy access to the shared backbone; pickles carry no weights but do carry validators.
 
     ``_get_backbone`` fetches the backbone from the process-wide cache
-    (loading it on first use) and, for a fitted estimator, refuses one whose
-    embedding fingerprint differs from the one it was fitted on.  Pickling
-    (to disk, or to joblib/Dask/Ray workers) drops the backbone, moves learned
-    tensors to CPU and takes along the validators of custom domains
-    registered with :func:`sktag.domains.register_domain`, so that the
-    estimator validates its strings the same way in any process.
+    (loading it on first use, and again when ``model``, ``device`` or
+    ``dtype`` no longer match the one held) and, for a fitted estimator,
+    refuses one whose embedding fingerprint differs from the one it was
+    fitted on.  Pickling (to disk, or to joblib/Dask/Ray workers) drops the
+    backbone, moves learned tensors to CPU and takes along the validators of
+    custom domains registered with :func:`sktag.domains.register_domain`, so
+    that the estimator validates its strings the same way in any process.
     """
 
     def _backbone_kwargs(self):
@@ -51,7 +52,9 @@ class BackboneMixin:
         device = resolve_device(self.device)
         dtype = resolve_dtype(self.dtype, device)
         device_map = getattr(self, "device_map", None)
-        if bb is None or bb.device != device or bb.dtype != dtype:
+        # the held backbone is reused only while it is still the one the
+        # parameters name: ``set_params(model=...)`` must not keep the old one
+        if bb is None or bb.identity != _identity(self.model)[0] or bb.device != device or bb.dtype != dtype:
             check_worker_device(device, device_map)  # GPU policy, see sktag.distributed
             bb = load_backbone(self.model, dtype=dtype, device=device, device_map=device_map,
                                **self._backbone_kwargs())

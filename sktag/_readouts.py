@@ -10,6 +10,9 @@
   data tokens at several layers; those means do not depend on the function
   tag, so they come from the same frozen prefix pass that fills the
   key/value cache.  A new readout is one new class in :data:`READOUTS`.
+* **Layer specs** (:func:`resolve_layers`, constraint :data:`LAYERS`): which
+  hidden states are pooled, for the pooled readout and for
+  :class:`~sktag.LLMEmbedding` alike (``"spread5"``, ``"everyK"``, ...).
 * :class:`TagModule` holds the tags and a linear head on standardised
   readout features.
 """
@@ -17,6 +20,9 @@
 from __future__ import annotations
 
 import enum
+import math
+import numbers
+import re
 
 import numpy as np
 import torch
@@ -45,23 +51,88 @@ def init_tag(backbone, rule, length, name=None) -> torch.Tensor:
     return backbone.tag_init().expand(int(length), -1).clone()
 
 
-def resolve_layers(layers, n_layers):
-    """Hidden-state indices (0 = embeddings, ``n_layers`` = last layer) from a spec.
+_LAYER_RULE = re.compile(r"^(every|spread)(\d+)$")
 
-    ``"auto"``: five layers spread evenly over depth (6, 12, 18, 24, 30 for a
-    30-layer model); an int or list of ints (negative counts from the end).
+
+def _is_int(v) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+
+
+class LayerSpec:
+    """Parameter constraint: a layer spec :func:`resolve_layers` reads (syntax only).
+
+    Whether the layers exist is checked once the depth is known, by
+    :func:`resolve_layers`.  Used for ``LLMEmbedding(layers=...)`` and the
+    estimators' ``readout_layers``.
     """
-    if isinstance(layers, str) and layers == "auto":
-        k = min(5, n_layers)
-        return sorted({int(round(n_layers * (i + 1) / k)) for i in range(k)})
-    items = [layers] if isinstance(layers, (int, np.integer)) else list(layers)
-    out = []
-    for i in items:
-        j = int(i) + (n_layers + 1 if int(i) < 0 else 0)
-        if not 0 <= j <= n_layers:
-            raise ValueError(f"readout layer {i} is out of range for a model with {n_layers} layers.")
-        out.append(j)
-    return sorted(set(out))
+
+    def __call__(self, v) -> bool:
+        if isinstance(v, str):
+            m = _LAYER_RULE.match(v)
+            return v in ("last", "all") or (m is not None and int(m.group(2)) >= 1)
+        if _is_int(v):
+            return True
+        return isinstance(v, (list, tuple, np.ndarray)) and len(v) > 0 and all(_is_int(i) for i in v)
+
+    def __str__(self):
+        return ("an int, a non-empty list of ints, 'last', 'all', 'everyK' or 'spreadK' "
+                "(K a positive integer, e.g. 'spread5')")
+
+
+#: The constraint of every layer-spec parameter.
+LAYERS = LayerSpec()
+
+
+def resolve_layers(layers, n_layers):
+    """Indices into the ``hidden_states`` of a model with ``n_layers`` blocks.
+
+    Index 0 is the input embeddings, ``i`` the output of block ``i`` and
+    ``n_layers`` the final hidden state (after the final norm).
+
+    Parameters
+    ----------
+    layers : int, list of int or str
+        * an int or a list of ints: those indices, negative ones counted from
+          the end (``-1`` is the final hidden state); kept in the given order;
+        * ``"last"``: ``[n_layers]``;
+        * ``"all"``: ``1 .. n_layers`` (every block, not the embeddings);
+        * ``"everyK"``: ``K, 2K, ...`` up to ``n_layers``;
+        * ``"spreadK"``: ``K`` layers spread evenly over the depth and ending
+          at the last, ``ceil(i * n_layers / K)`` for ``i = 1..K`` (fewer when
+          the model has fewer than ``K`` blocks).  For SmolLM2-135M (30
+          blocks) ``"spread5"`` and ``"every6"`` are both 6, 12, 18, 24, 30.
+    n_layers : int
+
+    Returns
+    -------
+    list of int, each in ``0 .. n_layers``.
+    """
+    if not LAYERS(layers):
+        raise ValueError(f"layers must be {LAYERS}, got {layers!r}.")
+    n = int(n_layers)
+    if isinstance(layers, str):
+        if layers == "last":
+            return [n]
+        if layers == "all":
+            return list(range(1, n + 1))
+        rule, k = _LAYER_RULE.match(layers).groups()
+        k = int(k)
+        if rule == "every":
+            if k > n:
+                raise ValueError(f"layers={layers!r} selects no layer of a model with {n} layers.")
+            return list(range(k, n + 1, k))
+        return sorted({math.ceil(i * n / k) for i in range(1, k + 1)})
+    idx = [int(layers)] if _is_int(layers) else [int(i) for i in layers]
+    bad = [i for i in idx if not -(n + 1) <= i <= n]
+    if bad:
+        raise ValueError(
+            f"layers {bad} out of range: this model has {n} layers, so hidden-state indices go from "
+            f"0 (embeddings) to {n} (final), or -{n + 1} to -1."
+        )
+    out = [i % (n + 1) for i in idx]
+    if len(set(out)) != len(out):
+        raise ValueError(f"layers={layers!r} names a layer twice (resolved: {out}).")
+    return out
 
 
 class TagReadout:
@@ -85,7 +156,7 @@ class PooledReadout(TagReadout):
 
     name = "pooled"
 
-    def __init__(self, layers="auto", n_layers=1):
+    def __init__(self, layers="spread5", n_layers=1):
         self.pooled_layers = tuple(resolve_layers(layers, n_layers))
 
     def n_features(self, d):

@@ -111,7 +111,7 @@ class TagSetMixin:
                                  {d: doms[n].shape[0] for d, n in found.items()})
         params.setdefault("model", ts.backbone)
         params.setdefault("readout", meta["readout"])
-        params.setdefault("readout_layers", list(meta["readout_layers"]) or "auto")
+        params.setdefault("readout_layers", list(meta["readout_layers"]) or "spread5")
         params.setdefault("isolate_segments", meta.get("isolate_segments", False))
         est = cls(domains=domains_param, tag_length=layout.function_length, domain_tags=doms, **params)
         est._check_params()

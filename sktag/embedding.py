@@ -7,14 +7,15 @@ next to a Tag-LLM model (no gradient step, one forward pass per string), and
 a featuriser for any scikit-learn model::
 
     make_pipeline(LLMEmbedding(), StandardScaler(), RidgeCV())
+
+It shares the estimators' data path: ``_inputs.as_columns`` →
+``_encoding`` (a :class:`~sktag._encoding.TagLayout` without function tag,
+then ``encode``) → ``_engine.hidden_states`` → ``_engine.pool_states``.
 """
 
 from __future__ import annotations
 
-import math
-import numbers
 import os
-import re
 import warnings
 
 import numpy as np
@@ -23,112 +24,16 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from . import _engine
-from ._base import BackboneMixin, _length_batches, _progress
-from ._data import as_columns, encode_rows, resolve_domains, tokenize_columns, validate_columns
-from ._validation import check_bool, check_choice, check_int
+from ._encoding import TagLayout, domain_key, encode, validate
+from ._inputs import as_columns, resolve_domains
+from ._mixins import BackboneMixin
+from ._readouts import LAYERS, TagInit, init_tag, resolve_layers
+from ._training import progress
+from ._validation import BOOLEAN, COMMON, POS_INT, Instance, Options, validate_params
 from .backbone import resolve_device, resolve_dtype
 from .tags import TagSet
 
 __all__ = ["LLMEmbedding", "resolve_layers"]
-
-_LAYER_RULE = re.compile(r"^(every|spread)(\d+)$")
-
-
-def _check_layers_spec(layers):
-    """Syntax of the ``layers`` parameter (the depth is checked later)."""
-    if isinstance(layers, str):
-        if layers in ("last", "all") or _LAYER_RULE.match(layers):
-            m = _LAYER_RULE.match(layers)
-            if m and int(m.group(2)) < 1:
-                raise ValueError(f"layers={layers!r}: the number in {m.group(1)}K must be >= 1.")
-            return
-    elif isinstance(layers, numbers.Integral) and not isinstance(layers, (bool, np.bool_)):
-        return
-    elif isinstance(layers, (list, tuple, np.ndarray)) and len(layers) > 0 and all(
-        isinstance(i, numbers.Integral) and not isinstance(i, (bool, np.bool_)) for i in layers
-    ):
-        return
-    raise ValueError(
-        "layers must be an int, a non-empty list of ints, 'last', 'all', 'everyK' or 'spreadK' "
-        f"(K a positive integer, e.g. 'spread5'), got {layers!r}."
-    )
-
-
-def resolve_layers(layers, n_layers):
-    """Indices into the ``hidden_states`` of a model with ``n_layers`` blocks.
-
-    Index 0 is the input embeddings, ``i`` the output of block ``i`` and
-    ``n_layers`` the final hidden state (after the final norm).
-
-    Parameters
-    ----------
-    layers : int, list of int or str
-        * an int or a list of ints: those indices, negative ones counted from
-          the end (``-1`` is the final hidden state); kept in the given order;
-        * ``"last"``: ``[n_layers]``;
-        * ``"all"``: ``1 .. n_layers`` (every block, not the embeddings);
-        * ``"everyK"``: ``K, 2K, ...`` up to ``n_layers``;
-        * ``"spreadK"``: ``K`` layers spread evenly over the depth and ending
-          at the last, ``ceil(i * n_layers / K)`` for ``i = 1..K`` (fewer when
-          the model has fewer than ``K`` blocks).  For SmolLM2-135M (30
-          blocks) ``"spread5"`` and ``"every6"`` are both 6, 12, 18, 24, 30.
-    n_layers : int
-
-    Returns
-    -------
-    list of int, each in ``0 .. n_layers``.
-    """
-    _check_layers_spec(layers)
-    n = int(n_layers)
-    if isinstance(layers, str):
-        if layers == "last":
-            return [n]
-        if layers == "all":
-            return list(range(1, n + 1))
-        rule, k = _LAYER_RULE.match(layers).groups()
-        k = int(k)
-        if rule == "every":
-            if k > n:
-                raise ValueError(f"layers={layers!r} selects no layer of a model with {n} layers.")
-            return list(range(k, n + 1, k))
-        return sorted({math.ceil(i * n / k) for i in range(1, k + 1)})
-    idx = [int(layers)] if isinstance(layers, numbers.Integral) else [int(i) for i in layers]
-    bad = [i for i in idx if not -(n + 1) <= i <= n]
-    if bad:
-        raise ValueError(
-            f"layers {bad} out of range: this model has {n} layers, so hidden-state indices go from "
-            f"0 (embeddings) to {n} (final), or -{n + 1} to -1."
-        )
-    out = [i % (n + 1) for i in idx]
-    if len(set(out)) != len(out):
-        raise ValueError(f"layers={layers!r} names a layer twice (resolved: {out}).")
-    return out
-
-
-def _pool(hidden, batch, n_segments, pooling):
-    """Pool ``[B, L, d]`` hidden states over each segment's data tokens.
-
-    Data tokens are the valid positions with no tag vector (``slot < 0``);
-    segment ``j`` (0-based column) has ``seg == j + 1`` (see
-    :func:`sktag._data.encode_rows`).  Returns ``[B, n_segments, n_layers, d]``
-    in float32.
-    """
-    seg_ids = torch.arange(1, n_segments + 1, device=batch.seg.device)
-    data = batch.valid & (batch.slot < 0)
-    member = data[:, None, :] & (batch.seg[:, None, :] == seg_ids[None, :, None])  # [B, S, L]
-    if pooling == "mean":
-        w = member.float()
-        w = w / w.sum(dim=-1, keepdim=True).clamp_min(1.0)
-        pooled = [torch.einsum("bsl,bld->bsd", w, h.float()) for h in hidden]
-    else:  # "last": the segment's last data token
-        L = member.shape[-1]
-        pos = torch.arange(L, device=member.device).expand_as(member)
-        last = torch.where(member, pos, -1).amax(dim=-1).clamp_min(0)  # [B, S]
-        pooled = []
-        for h in hidden:
-            d = h.shape[-1]
-            pooled.append(h.float().gather(1, last[..., None].expand(-1, -1, d)))
-    return torch.stack(pooled, dim=2)
 
 
 class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
@@ -178,8 +83,8 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
     domain_tags : TagSet, str, path-like or None, default=None
         ``None``: the segments are not tagged.  A :class:`~sktag.TagSet` or
         the path of a saved one: each segment is preceded by the vectors of
-        its domain's tag (which must exist in the set and belong to this
-        backbone).  ``"text"``: preceded by the token embeddings of the words
+        its domain's domain tag (which must exist in the set, matched
+        case-insensitively, and belong to this backbone).  ``"text"``: preceded by the token embeddings of the words
         ``"<domain>: "`` instead.  Tag positions are never pooled; they change
         the features through attention only.
     isolate_segments : bool, default=False
@@ -217,10 +122,14 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
         Number of input columns (1 for a 1-D input).
     feature_names_in_ : ndarray of str
         Column names of a DataFrame ``X`` in ``fit``.
+    layout_ : TagLayout
+        The input layout (domains, tag lengths, column names), as the
+        estimators' ``layout_`` but without a function tag.
     column_domains_ : list of str
         Domain of each column.
     domains_ : list of str
-        The distinct domains, in order of first appearance.
+        The distinct domains (compared case-insensitively), in order of first
+        appearance.
     tag_table_ : Tensor or None
         The domain tags' vectors stacked (float32, CPU), None without tags.
     tag_lengths_ : list of int
@@ -237,6 +146,17 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
     >>> pipe = make_pipeline(LLMEmbedding(), StandardScaler(), RidgeCV())  # doctest: +SKIP
     >>> pipe.fit(smiles_train, y_train).score(smiles_test, y_test)        # doctest: +SKIP
     """
+
+    _parameter_constraints = {
+        **{k: COMMON[k] for k in ("model", "max_length", "truncation", "canonicalize", "on_invalid", "device",
+                                  "dtype", "trust_remote_code", "verbose")},
+        "domains": [Instance(str, list, tuple, dict, what="a domain name, a list or a dict")],
+        "pooling": [Options("mean", "last")],
+        "layers": [LAYERS],
+        "domain_tags": [Instance(TagSet, str, os.PathLike, what="a TagSet, a path or 'text'"), None],
+        "isolate_segments": [BOOLEAN],
+        "batch_size": [POS_INT],
+    }
 
     def __init__(
         self,
@@ -284,77 +204,56 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ params
     def _validate_params(self):
-        check_choice("pooling", self.pooling, ("mean", "last"))
-        _check_layers_spec(self.layers)
-        check_int("max_length", self.max_length, 1)
-        check_int("batch_size", self.batch_size, 1)
-        check_int("verbose", self.verbose, 0)
-        check_choice("truncation", self.truncation, ("warn", "raise"))
-        check_choice("on_invalid", self.on_invalid, ("raise", "nan"))
-        for name in ("isolate_segments", "canonicalize", "trust_remote_code"):
-            check_bool(name, getattr(self, name))
-        dt = self.domain_tags
-        if not (dt is None or isinstance(dt, (TagSet, str, os.PathLike))):
-            raise ValueError('domain_tags must be None, "text", a TagSet or the path of a saved TagSet, '
-                             f"got {type(dt).__name__}.")
+        validate_params(self)
         resolve_dtype(self.dtype, resolve_device(self.device))
 
-    def _load_tags(self, backbone):
-        """Stacked tag table (float32, CPU) and vectors per domain, or (None, zeros)."""
+    def _load_tags(self, backbone, domains):
+        """``{domain: [n, d] float32 CPU tensor}`` for ``domains``, or None without tags."""
         spec = self.domain_tags
         if spec is None:
-            return None, [0] * len(self.domains_)
-        if isinstance(spec, str) and spec == "text":
-            vectors = []
-            for dom in self.domains_:
-                ids = backbone.tokenizer(f"{dom}: ", add_special_tokens=False)["input_ids"]
-                with torch.no_grad():
-                    vectors.append(backbone.embeddings(torch.as_tensor(ids, device=backbone.device)).float().cpu())
-        else:
-            ts = spec if isinstance(spec, TagSet) else TagSet.load(spec, backbone=backbone)
-            ts.check_backbone(backbone)
-            missing = [d for d in self.domains_ if d not in ts]
-            if missing:
-                raise ValueError(f"domain_tags has no tag for the domains {missing}; it holds {list(ts)}.")
-            vectors = [ts[d].detach().float().cpu() for d in self.domains_]
-        return torch.cat(vectors, dim=0), [int(v.shape[0]) for v in vectors]
+            return None
+        if isinstance(spec, str) and spec == TagInit.TEXT.value and not os.path.exists(spec):
+            return {d: init_tag(backbone, TagInit.TEXT, 0, d) for d in domains}
+        ts = TagSet.load(spec, backbone=backbone) if isinstance(spec, (str, os.PathLike)) else spec
+        ts.check_backbone(backbone)
+        held = {domain_key(n): n for n in ts if ts.info(n)["kind"] == "domain"}
+        missing = [d for d in domains if domain_key(d) not in held]
+        if missing:
+            raise ValueError(f"domain_tags has no tag for the domains {missing}; it holds {list(ts)}.")
+        return {d: ts[held[domain_key(d)]].detach().float().cpu() for d in domains}
 
     # ------------------------------------------------------------------ fitting
-    def _fit(self, split):
-        """Validate parameters and ``split = as_columns(X)``; record the layout.
-
-        Returns the validated columns and the mask of valid rows, so that
-        ``fit_transform`` does not validate twice.
-        """
+    def _fit(self, columns, names):
+        """Validate the parameters, load the backbone and record the layout of ``X``."""
         self._validate_params()
-        # a refit may name another model: forget what the last fit recorded
-        for key in ("_backbone", "backbone_fingerprint_", "backbone_identity_"):
+        # a refit may name another model: forget the backbone the last fit recorded
+        for key in ("backbone_fingerprint_", "backbone_identity_"):
             self.__dict__.pop(key, None)
         backbone = self._get_backbone()
-        columns, names, row_labels = split
         if len(columns[0]) == 0:
             raise ValueError("X has 0 samples; at least one is required.")
         column_domains = resolve_domains(self.domains, len(columns), names)
-        cfg = backbone.config.get_text_config(decoder=True)
-        n_layers = int(cfg.num_hidden_layers)
+        n_layers = int(backbone.config.get_text_config(decoder=True).num_hidden_layers)
         layers = resolve_layers(self.layers, n_layers)
-        cols, valid = validate_columns(columns, column_domains, names, row_labels,
-                                       canonicalize=self.canonicalize, errors=self.on_invalid)
+        tags = self._load_tags(backbone, TagLayout.build(column_domains, 0, names).domains)
+        layout = TagLayout.build(column_domains, 0, names,
+                                 None if tags is None else {d: t.shape[0] for d, t in tags.items()})
 
         self.n_features_in_ = len(columns)
         if names is not None:
             self.feature_names_in_ = np.asarray(names, dtype=object)
         else:
             self.__dict__.pop("feature_names_in_", None)
-        self.column_domains_ = column_domains
-        self.domains_ = list(dict.fromkeys(column_domains))
+        self.layout_ = layout
+        self.column_domains_ = list(layout.column_domains)
+        self.domains_ = layout.domains
+        self.tag_lengths_ = list(layout.tag_lengths)
+        self.tag_table_ = None if tags is None else torch.cat([tags[d] for d in layout.domains], dim=0)
         self.layers_ = layers
         self.n_layers_ = n_layers
         self.hidden_size_ = backbone.hidden_size
-        self.tag_table_, self.tag_lengths_ = self._load_tags(backbone)
         self.backbone_identity_ = backbone.identity
         self.backbone_fingerprint_ = backbone.fingerprint
-        return cols, valid
 
     def fit(self, X, y=None):
         """Check the parameters and ``X``, and record the column layout.
@@ -374,7 +273,10 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
         -------
         self : LLMEmbedding
         """
-        self._fit(as_columns(X))
+        columns, names, row_labels = as_columns(X)
+        self._fit(columns, names)
+        validate(columns, self.layout_, row_labels=row_labels, canonicalize=self.canonicalize,
+                 on_invalid=self.on_invalid, validators=self._validators())
         return self
 
     def fit_transform(self, X, y=None):
@@ -390,8 +292,9 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
         -------
         X_new : ndarray of float64, shape (n_samples, n_features_out)
         """
-        cols, valid = self._fit(as_columns(X))
-        return self._embed(cols, valid)
+        columns, names, row_labels = as_columns(X)
+        self._fit(columns, names)
+        return self._embed(columns, row_labels)
 
     # --------------------------------------------------------------- transform
     def _check_columns(self, columns, names):
@@ -440,32 +343,29 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
         self._check_columns(columns, names)
         if len(columns[0]) == 0:
             raise ValueError("X has 0 samples; at least one is required.")
-        cols, valid = validate_columns(columns, self.column_domains_, names, row_labels,
-                                       canonicalize=self.canonicalize, errors=self.on_invalid)
-        return self._embed(cols, valid)
+        return self._embed(columns, row_labels)
 
     @torch.inference_mode()
-    def _embed(self, cols, valid):
+    def _embed(self, columns, row_labels):
+        """Encode ``columns`` with ``layout_`` and pool the hidden states of the valid rows."""
         backbone = self._get_backbone()
-        n = len(cols[0])
-        n_seg = len(cols)
-        out = np.full((n, n_seg * len(self.layers_) * self.hidden_size_), np.nan, dtype=np.float64)
+        rows, valid = encode(columns, self.layout_, backbone.tokenizer, row_labels=row_labels,
+                             max_length=self.max_length, truncation=self.truncation,
+                             canonicalize=self.canonicalize, on_invalid=self.on_invalid,
+                             validators=self._validators())
+        n_seg = self.layout_.n_features
+        out = np.full((len(rows), n_seg * len(self.layers_) * self.hidden_size_), np.nan, dtype=np.float64)
         idx = np.flatnonzero(valid)
         if not len(idx):
             return out
-        # every row is tokenised (as by the estimators), so that messages name
-        # rows by their position in X; only valid rows are run
-        tokenized = tokenize_columns(backbone.tokenizer, cols, self.max_length, self.truncation)
-        tag_index = {d: i for i, d in enumerate(self.domains_)}
-        offsets = np.concatenate([[0], np.cumsum(self.tag_lengths_)]).astype(np.int64)
-        rows = encode_rows(tokenized, [tag_index[d] for d in self.column_domains_], offsets, self.tag_lengths_)
-        lengths = np.array([len(r) for r in rows])
+        lengths = np.array([len(r) if r is not None else 0 for r in rows])
         table = None if self.tag_table_ is None else self.tag_table_.to(backbone.device)
-        batches = _length_batches(idx, lengths, int(self.batch_size))
-        for b in _progress(batches, self.verbose > 0, desc="LLMEmbedding", unit="batch"):
+        batches = _engine.length_batches(idx, lengths, int(self.batch_size))
+        for b in progress(batches, self.verbose > 0, desc="LLMEmbedding", unit="batch"):
             batch = _engine.collate([rows[i] for i in b], device=backbone.device)
             hs = _engine.hidden_states(backbone, batch, table, self.layers_, self.isolate_segments)
-            pooled = _pool(hs, batch, n_seg, self.pooling)  # [B, S, n_layers, d]
+            # hs holds only the chosen layers, in order: [B, n_seg, len(layers_), d]
+            pooled = _engine.pool_states(hs, range(len(hs)), batch, n_seg, self.pooling)
             out[b] = pooled.reshape(len(b), -1).double().cpu().numpy()
         return out
 

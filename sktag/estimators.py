@@ -48,10 +48,13 @@ _SHARED_PARAMS = """
         those come from the frozen prefix pass that also fills the key/value
         cache, so they cost no extra forward.  See the README's accuracy
         section for the measured difference.
-    readout_layers : "auto", int or list of int, default="auto"
+    readout_layers : int, list of int or str, default="spread5"
         Hidden-state indices pooled by ``readout="pooled"`` (0 = input
-        embeddings, negative counts from the end).  ``"auto"``: five layers
-        spread over depth (6, 12, 18, 24, 30 for SmolLM2-135M).
+        embeddings, negative counts from the end), or a rule as for
+        :class:`~sktag.LLMEmbedding`'s ``layers``: ``"last"``, ``"all"``,
+        ``"everyK"`` (blocks K, 2K, ...) or ``"spreadK"`` (K blocks spread
+        evenly over the depth, ending at the last).  ``"spread5"``: 6, 12,
+        18, 24, 30 for SmolLM2-135M.
     head_init : {"closed_form", "random"}, default="closed_form"
         ``"closed_form"``: before any gradient step the head is fitted on the
         standardised readout features at the initial tags: ridge regression
@@ -218,7 +221,7 @@ class TagRegressor(RegressorMixin, BaseTagEstimator, BaseEstimator):
     _task_class = RegressionTask
 
     def __init__(self, model="smollm2-135m", domains="SMILES", *, tag_length=10, domain_tags=None,
-                 tune_domain_tags=False, isolate_segments=False, readout="pooled", readout_layers="auto",
+                 tune_domain_tags=False, isolate_segments=False, readout="pooled", readout_layers="spread5",
                  head_init="closed_form", head_update="refit", max_iter=10, batch_size=32,
                  learning_rate_init=1e-3, alpha=0.0, early_stopping=True, validation_fraction=0.1,
                  n_iter_no_change=3, tol=1e-4, max_length=512, truncation="warn", canonicalize=True,
@@ -337,7 +340,7 @@ class TagClassifier(ClassifierMixin, BaseTagEstimator, BaseEstimator):
     _task_class = ClassificationTask
 
     def __init__(self, model="smollm2-135m", domains="SMILES", *, tag_length=10, domain_tags=None,
-                 tune_domain_tags=False, isolate_segments=False, readout="pooled", readout_layers="auto",
+                 tune_domain_tags=False, isolate_segments=False, readout="pooled", readout_layers="spread5",
                  head_init="closed_form", head_update="refit", max_iter=10, batch_size=32,
                  learning_rate_init=1e-3, alpha=0.0, early_stopping=True, validation_fraction=0.1,
                  n_iter_no_change=3, tol=1e-4, max_length=512, truncation="warn", canonicalize=True,

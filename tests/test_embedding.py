@@ -15,10 +15,10 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils import estimator_checks as ec
 
 from sktag import LLMEmbedding, TagSet, load_backbone
-from sktag._data import TruncationWarning
 from sktag.backbone import backbone_cache_info
 from sktag.domains import InvalidInputError
 from sktag.embedding import resolve_layers
+from sktag.exceptions import TruncationWarning
 
 STRINGS = ["CCO", "c1ccccc1O", "N", "CC(=O)Nc1ccc(O)cc1", "OCC(O)CO", "CN1CCC[C@H]1c1cccnc1", "ClC(Cl)Cl"]
 
@@ -179,10 +179,10 @@ def test_canonicalize_smiles(tiny_model):
     [
         ("pooling", "max", "pooling"),
         ("layers", "every0", "every"),
-        ("layers", "middle", "layers must be"),
-        ("layers", True, "layers must be"),
-        ("layers", [], "layers must be"),
-        ("layers", [1.5], "layers must be"),
+        ("layers", "middle", "'layers' parameter of LLMEmbedding must be"),
+        ("layers", True, "'layers' parameter of LLMEmbedding must be"),
+        ("layers", [], "'layers' parameter of LLMEmbedding must be"),
+        ("layers", [1.5], "'layers' parameter of LLMEmbedding must be"),
         ("layers", [1, -2], "twice"),
         ("layers", 3, "out of range"),
         ("layers", -4, "out of range"),
@@ -329,6 +329,17 @@ def test_pickle_round_trip_without_weights(tiny_model, other_tiny_model):
         moved.transform(STRINGS)
 
 
+def test_held_backbone_follows_a_changed_model(tiny_model, other_tiny_model):
+    """BackboneMixin._get_backbone reloads when ``model`` changed, not only device / dtype."""
+    emb = make(tiny_model)
+    assert emb._get_backbone().identity == load_backbone(tiny_model, device="cpu").identity
+    emb.set_params(model=other_tiny_model)
+    assert emb._get_backbone().identity == load_backbone(other_tiny_model, device="cpu").identity
+    fitted = make(tiny_model).fit(STRINGS)  # holds its backbone: another model must not be used silently
+    with pytest.raises(ValueError, match="different model"):
+        fitted.set_params(model=other_tiny_model).transform(STRINGS)
+
+
 def test_refit_on_another_model(tiny_model, other_tiny_model):
     emb = make(tiny_model).fit(STRINGS)
     a = emb.transform(STRINGS)
@@ -382,3 +393,12 @@ def test_column_transformer_with_rdkit_descriptors(tiny_model):
     assert out.shape == (len(STRINGS), 64 + n_desc)
     assert ct.get_feature_names_out()[0] == "llm__smiles__L1_mean_0"
     np.testing.assert_allclose(out[:, :64], make(tiny_model, domains="SMILES").fit_transform(STRINGS), atol=1e-6)
+
+
+def test_estimators_share_the_layer_spec():
+    from sktag import TagRegressor
+    from sktag._readouts import PooledReadout
+
+    assert TagRegressor().readout_layers == LLMEmbedding().layers == "spread5"
+    assert PooledReadout("spread5", 30).pooled_layers == (6, 12, 18, 24, 30)
+    assert PooledReadout("last", 30).pooled_layers == (30,)
