@@ -101,7 +101,7 @@ def test_worker_context_detection(monkeypatch):
 
 def test_estimator_checks_policy_before_loading(make_reg, monkeypatch, length_task):
     """_get_backbone asks the policy; a refusal surfaces from fit."""
-    import sktag._base as base
+    import sktag._mixins as mixins  # where BackboneMixin._get_backbone looks the policy up
 
     seen = []
 
@@ -109,7 +109,7 @@ def test_estimator_checks_policy_before_loading(make_reg, monkeypatch, length_ta
         seen.append((device, device_map))
         raise SharedGPUError("refused")
 
-    monkeypatch.setattr(base, "check_worker_device", fake_check)
+    monkeypatch.setattr(mixins, "check_worker_device", fake_check)
     X, y = length_task
     with pytest.raises(SharedGPUError):
         make_reg(device="cpu").fit(X[:8], y[:8])

@@ -238,7 +238,7 @@ def test_input_validation(make_pre):
         pre.fit(["CCO", None])
     with pytest.raises(ValueError, match="1-D"):
         pre.fit(np.array([["CCO", "CC"], ["N", "O"]], dtype=object))
-    with pytest.raises(ValueError, match="0 strings"):
+    with pytest.raises(ValueError, match="0 sample"):
         pre.fit([])
     from sklearn.exceptions import NotFittedError
 

@@ -45,6 +45,7 @@ def _assert_same(a, b):
     for n, h in a.heads.items():
         assert torch.equal(h["weight"], b.heads[n]["weight"])
         assert torch.equal(h["bias"], b.heads[n]["bias"])
+        assert torch.equal(h["mean"], b.heads[n]["mean"]) and torch.equal(h["scale"], b.heads[n]["scale"])
         assert h["task"] == b.heads[n]["task"]
 
 
@@ -69,7 +70,8 @@ def test_file_holds_no_pickle_only_tensors_and_json(backbone, tmp_path):
     with safe_open(str(path), framework="numpy") as f:
         keys = sorted(f.keys())
         meta = json.loads(f.metadata()["sktag"])
-    assert keys == ["head/ESOL/bias", "head/ESOL/weight", "tag/ESOL", "tag/SMILES"]
+    assert keys == ["head/ESOL/bias", "head/ESOL/mean", "head/ESOL/scale", "head/ESOL/weight", "tag/ESOL",
+                    "tag/SMILES"]
     assert meta["format"] == "sktag.TagSet/1" and meta["fingerprint"] == backbone.fingerprint
 
 
