@@ -346,18 +346,28 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
                             verbose=self.verbose, callbacks=self.callbacks)
         data = FitData(train_idx, val_idx, lengths, float(w_train.sum()))
         t1 = time.perf_counter()
-        outcome = loop.run(data, step, rng, history, validate if history.early_stopping else None,
-                           after_epoch=_Refit().on_epoch_trained if refit else None)
-        fit_time = time.perf_counter() - t1
+
+        def commit():
+            module.head.requires_grad_(not refit)
+            self._commit(backbone, layout, module, task, state, history, names, dict(
+                prefix_time_=prefix_time, fit_time_=time.perf_counter() - t1, batch_size_=loop.batch_size,
+                prefix_cache_bytes_=int(store_bytes), head_alpha_=head_alpha))
+
+        try:
+            outcome = loop.run(data, step, rng, history, validate if history.early_stopping else None,
+                               after_epoch=_Refit().on_epoch_trained if refit else None)
+        except FloatingPointError:
+            # the loop restored the last finite epoch: keep it (as documented) unless nothing was learned
+            if history.n_iter > 0 or continuing:
+                commit()
+            raise
         if outcome.interrupted and history.n_iter == 0 and not continuing:
             raise KeyboardInterrupt  # nothing learned: the estimator stays as it was
-        module.head.requires_grad_(not refit)
-        self._commit(backbone, layout, module, task, state, history, names, dict(
-            prefix_time_=prefix_time, fit_time_=fit_time, batch_size_=loop.batch_size,
-            prefix_cache_bytes_=int(store_bytes), head_alpha_=head_alpha))
+        commit()
         if outcome.interrupted:
+            kept = "the best validation epoch so far" if history.early_stopping else "the last complete epoch"
             warnings.warn(f"fit was interrupted after {history.n_iter} complete epochs; the estimator keeps the "
-                          "best weights so far and can be used, or trained further with warm_start=True.",
+                          f"weights of {kept} and can be used, or trained further with warm_start=True.",
                           UserWarning, stacklevel=3)
         elif not outcome.converged and not history.early_stopping and not incremental:
             self._warn_not_converged(history)

@@ -208,10 +208,11 @@ class TrainingLoop:
                 if not np.isfinite(epoch_loss):
                     self.module.load_state_dict(start)
                     lr = self.optimizer.param_groups[0]["lr"]
+                    kept = ("the weights of the last finite epoch were kept" if history.n_iter
+                            else "nothing was learned, so the estimator is left as it was")
                     raise FloatingPointError(
-                        f"The training loss became {epoch_loss} in epoch {history.n_iter + 1}; the weights "
-                        f"of the last finite epoch were kept. Lower learning_rate_init (now {lr}) or "
-                        "check the targets."
+                        f"The training loss became {epoch_loss} in epoch {history.n_iter + 1}; {kept}. "
+                        f"Lower learning_rate_init (now {lr}) or check the targets."
                     )
                 if after_epoch is not None:
                     after_epoch()

@@ -341,10 +341,28 @@ class DomainTagPretrainer(BackboneMixin, BaseEstimator):
                             n_iter_no_change=self.max_iter + 1, verbose=self.verbose, callbacks=self.callbacks,
                             desc=f"pretrain <{self.domain}>")
         t0 = time.perf_counter()
-        outcome = loop.run(FitData(np.arange(len(rows)), np.arange(0), lengths, float(n_tokens)), step, rng,
-                           history)
+        try:
+            outcome = loop.run(FitData(np.arange(len(rows)), np.arange(0), lengths, float(n_tokens)), step, rng,
+                               history)
+        except FloatingPointError:
+            # the loop restored the last finite epoch: keep it (as documented) unless nothing was learned
+            if history.n_iter > 0 or continuing:
+                self._commit(backbone, module, history, initial, n_tokens, len(rows), t0)
+            raise
         if outcome.interrupted and history.n_iter == 0 and not continuing:
             raise KeyboardInterrupt  # nothing learned: the pretrainer stays as it was
+        self._commit(backbone, module, history, initial, n_tokens, len(rows), t0)
+        if outcome.interrupted:
+            warnings.warn(
+                f"fit was interrupted after {self.n_iter_} complete epochs; the tag of the last "
+                "complete epoch is kept and can be trained further with warm_start=True.",
+                UserWarning,
+                stacklevel=2,
+            )
+        return self
+
+    def _commit(self, backbone, module, history, initial, n_tokens, n_strings, t0):
+        """Replace the fitted state in one go (at the end of ``fit``)."""
         self.fit_time_ = time.perf_counter() - t0
         self.backbone_identity_ = backbone.identity
         self.backbone_fingerprint_ = backbone.fingerprint
@@ -355,15 +373,7 @@ class DomainTagPretrainer(BackboneMixin, BaseEstimator):
         self.epoch_times_ = history.epoch_times
         self.n_tokens_ = n_tokens
         self._carried_validators = self._validators()
-        self._set_tags(backbone, module.tag.detach(), len(rows))
-        if outcome.interrupted:
-            warnings.warn(
-                f"fit was interrupted after {self.n_iter_} complete epochs; the tag of the last "
-                "complete epoch is kept and can be trained further with warm_start=True.",
-                UserWarning,
-                stacklevel=2,
-            )
-        return self
+        self._set_tags(backbone, module.tag.detach(), n_strings)
 
     def _set_tags(self, backbone, tag, n_strings):
         ts = TagSet(self.backbone_identity_, self.backbone_fingerprint_, backbone.hidden_size)
