@@ -26,6 +26,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 import sktag
@@ -36,7 +37,9 @@ from sktag.domains import InvalidInputError
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_DIR = os.path.dirname(TESTS_DIR)
 
-PARAMS = dict(tag_length=3, max_iter=2, batch_size=16, learning_rate_init=1e-2, random_state=0)
+# early_stopping=False: most cases use a handful of rows, too few to hold out a validation set
+PARAMS = dict(tag_length=3, max_iter=2, batch_size=16, learning_rate_init=1e-2, random_state=0,
+              early_stopping=False)
 
 SMILES = ["CCO", "OCC", "CCN", "CCC", "c1ccccc1", "CO", "CN", "CC(=O)O", "C1CCCCC1", "CCCl",
           "O=C=O", "CC(C)O"]
@@ -161,7 +164,7 @@ FIT_CASES = [
     ("y-non-numeric-reg", "reg", {}, ["a", "b"], ["1.5", "x"],
      ValueError, r"y must be numeric for a regressor"),
     ("y-missing", "reg", {}, ["a", "b"], None,
-     ValueError, r"TagRegressor requires y to be passed, but y is None"),
+     ValueError, r"TagRegressor requires y to be passed, but the target y is None"),
     ("len-mismatch", "reg", {}, ["a", "b", "c"], [1.0, 2.0],
      ValueError, r"X has 3 samples but y has 2; they must match"),
     ("len-mismatch-clf", "clf", {}, ["a", "b", "c", "d"], [0, 1, 0],
@@ -169,15 +172,18 @@ FIT_CASES = [
     ("y-empty", "reg", {}, ["a", "b", "c"], [],
      ValueError, r"X has 3 samples but y has 0; they must match"),
     ("zero-samples", "reg", {}, [], [],
-     ValueError, r"X has 0 samples; at least one is required"),
+     ValueError, r"Found array with 0 sample\(s\) \(shape=\(0, 1\)\) while a minimum of 1 is required"),
     ("zero-samples-clf", "clf", {}, np.array([], dtype=object), np.array([]),
-     ValueError, r"X has 0 samples; at least one is required"),
+     ValueError, r"Found array with 0 sample\(s\) \(shape=\(0, 1\)\) while a minimum of 1 is required"),
     ("one-sample-early-stopping", "reg", {"early_stopping": True}, ["a"], [1.0],
-     ValueError, r"early_stopping needs at least one training and one validation sample; with 1 "
+     ValueError, r"early_stopping needs at least one training and two validation samples; with 1 "
                  r"samples and validation_fraction=0\.1"),
-    ("few-samples-stratified-split", "clf", {"early_stopping": True}, ["a", "b", "c", "d"],
+    ("few-samples-early-stopping", "clf", {"early_stopping": True}, ["a", "b", "c", "d"],
      [0, 1, 0, 1], ValueError,
-     r"Cannot hold out a stratified validation set of 1 samples: .*number of classes = 2"),
+     r"early_stopping needs at least one training and two validation samples; with 4 samples"),
+    ("few-samples-stratified-split", "clf", {"early_stopping": True, "validation_fraction": 0.3},
+     ["a", "b", "c", "d", "e", "f"], [0, 1, 2, 0, 1, 2], ValueError,
+     r"Cannot hold out a stratified validation set of 2 samples: .*number of classes = 3"),
     ("one-class", "clf", {}, ["a", "b", "c"], ["x", "x", "x"],
      ValueError, r"y has only one class \('x'\); a classifier needs at least two"),
     ("one-sample-clf", "clf", {}, ["a"], [1],
@@ -188,7 +194,7 @@ FIT_CASES = [
      ValueError, r"y must be 1-D for TagClassifier, got shape \(2, 2\)"),
     ("truncation-raise", "reg", {"max_length": 4, "truncation": "raise"}, ["abcdefg", "ab", "abcdef"],
      [1.0, 2.0, 3.0], ValueError,
-     r"2 strings are longer than max_length=4 tokens \(rows \[0, 2\]; longest 7 tokens\)"),
+     r"2 rows have strings longer than max_length=4 tokens \(rows \[0, 2\]; longest 7 tokens\)"),
     ("y-overflow", "reg", {}, ["a", "b", "c"], [1e300, -1e300, 0.0],
      ValueError, r"y is too large to standardise \(largest \|y\| = 1e\+300\)"),
     ("bad-dict-domains", "reg", {"domains": {"smiles": "SMILES"}},
@@ -237,9 +243,10 @@ PREDICT_CASES = [
     ("nan", "text_clf", np.array(["a", np.nan], dtype=object), ValueError,
      r"1 missing values \(None/NaN\): row 1: nan"),
     ("float", "text_clf", ["a", 1.5], TypeError, r"1 non-string values: row 1: 1\.5 of type float"),
-    ("zero-samples", "smiles_reg", [], ValueError, r"X has 0 samples; at least one is required"),
+    ("zero-samples", "smiles_reg", [], ValueError,
+     r"Found array with 0 sample\(s\) \(shape=\(0,\)\) while a minimum of 1 is required"),
     ("two-columns-for-one", "smiles_reg", np.array([["CCO", "CCO"]], dtype=object), ValueError,
-     r"X has 2 columns, but this estimator was fitted with 1"),
+     r"X has 2 features, but TagRegressor is expecting 1 features as input"),
     ("3-d", "smiles_reg", np.array([[["CCO"]]], dtype=object), ValueError,
      r"X must be 1-D or 2-D, got an array with 3 dimensions"),
 ]
@@ -257,8 +264,8 @@ def test_predict_rejects_bad_input_without_touching_it(case, request):
     ("renamed", r"The column names of X \['smiles', 'words'\] differ from those seen in fit "
                 r"\['smiles', 'text'\]"),
     ("swapped", r"The column names of X \['text', 'smiles'\] differ from those seen in fit"),
-    ("one-column", r"X has 1 columns, but this estimator was fitted with 2"),
-    ("three-columns", r"X has 3 columns, but this estimator was fitted with 2"),
+    ("one-column", r"X has 1 features, but TagRegressor is expecting 2 features as input"),
+    ("three-columns", r"X has 3 features, but TagRegressor is expecting 2 features as input"),
 ])
 def test_predict_with_other_columns(frame_reg, frame, how, match):
     X = {"renamed": lambda f: f.rename(columns={"text": "words"}),
@@ -338,17 +345,21 @@ def test_model_that_is_a_file(tmp_path):
         TagRegressor(model=str(f), domains="Text").fit(["a"], [1.0])
 
 
+_PARAM_ERROR = r"The '{}' parameter of TagRegressor must be {}\. Got {} instead\."
+_DTYPES = r"a str among \{'auto', 'float32', 'fp32', 'bfloat16', 'bf16', 'float16', 'fp16'\} or a torch\.dtype"
+
+
 @pytest.mark.parametrize("name, value, match", [
-    ("dtype", "float64", r"dtype='float64' is not supported; use 'auto', 'float32', 'bfloat16'"),
-    ("dtype", "int8", r"dtype='int8' is not supported"),
+    ("dtype", "float64", _PARAM_ERROR.format("dtype", _DTYPES, "'float64'")),
+    ("dtype", "int8", _PARAM_ERROR.format("dtype", _DTYPES, "'int8'")),
     ("dtype", torch.int8, r"dtype=torch\.int8 is not supported"),
-    ("dtype", 32, r"dtype=32 is not supported"),
+    ("dtype", 32, _PARAM_ERROR.format("dtype", _DTYPES, "32")),
     ("device", "tpu9", r"device='tpu9' is not a valid torch device"),
-    ("device", 0, r"device must be 'auto', a string like 'cpu'/'cuda:0' or a torch\.device, got 0"),
+    ("device", 0, _PARAM_ERROR.format("device", r"an instance of str or a torch\.device", "0")),
     ("device", "cuda:0", r"device='cuda:0' was requested but CUDA is not available"),
-    ("on_invalid", "ignore", r"on_invalid must be one of \['raise', 'nan'\], got 'ignore'"),
-    ("truncation", "cut", r"truncation must be one of \['warn', 'raise'\], got 'cut'"),
-    ("max_length", 0, r"max_length must be an integer >= 1, got 0"),
+    ("on_invalid", "ignore", _PARAM_ERROR.format("on_invalid", r"a str among \{'raise', 'nan'\}", "'ignore'")),
+    ("truncation", "cut", _PARAM_ERROR.format("truncation", r"a str among \{'warn', 'raise'\}", "'cut'")),
+    ("max_length", 0, _PARAM_ERROR.format("max_length", r"an int in the range \[1, inf\]", "0")),
 ])
 def test_bad_params_raise_in_fit_not_init(tiny_model, name, value, match):
     if value == "cuda:0" and torch.cuda.is_available():
@@ -378,11 +389,17 @@ def test_on_invalid_nan_classifier(tiny_model):
     X = ["CCO", "C1CC", "CN"]
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)  # no 'All-NaN slice' noise
-        labels = clf.predict(X)
         proba = clf.predict_proba(X)
         log_proba = clf.predict_log_proba(X)
+        # a label array has no missing value: predict (and so score) refuse, naming the rows
+        with pytest.raises(ValueError, match=r"1 rows of X are invalid \(rows \[1\]\)"):
+            clf.predict(X)
+        with pytest.raises(ValueError, match=r"rows \[1\]"):
+            clf.score(X, [0, 1, 0])
+        labels = clf.predict(["CCO", "CN"])
     np.testing.assert_array_equal(np.isnan(log_proba).any(axis=1), [False, True, False])
-    assert labels[1] is None and labels[0] in clf.classes_ and labels[2] in clf.classes_
+    assert labels[0] in clf.classes_ and labels[1] in clf.classes_
+    np.testing.assert_array_equal(labels, clf.classes_[proba[[0, 2]].argmax(axis=1)])
     assert proba.shape == (3, 2)
     np.testing.assert_array_equal(np.isnan(proba).any(axis=1), [False, True, False])
     np.testing.assert_allclose(proba[[0, 2]].sum(axis=1), 1.0)
@@ -448,14 +465,26 @@ def test_tag_file_with_tampered_metadata(tag_file, tmp_path):
 # ======================================================== 2. numerical safety
 def test_non_finite_loss_stops_training(tiny_model):
     X, y = TEXT, np.arange(8.0)
-    est = _reg(tiny_model, learning_rate_init=1e30, max_iter=6)
+    # the paper's training (gradient-trained head on the function tag's state): a closed-form head
+    # on normalised hidden states never sees a non-finite loss
+    est = _reg(tiny_model, learning_rate_init=1e30, max_iter=6, readout="tag", head_init="random",
+               head_update="gradient")
     with unchanged(X, y), pytest.raises(
             FloatingPointError,
             match=r"The training loss became (inf|nan|-inf) in epoch \d+; the weights of the last finite "
                   r"epoch were kept\. Lower learning_rate_init \(now 1e\+30\) or check the targets"):
         est.fit(X, y)
+    assert est.n_iter_ >= 1 and len(est.loss_curve_) == est.n_iter_
     assert all(np.isfinite(est.loss_curve_))
     assert all(torch.isfinite(p).all() for p in est.module_.parameters())
+    assert np.isfinite(est.predict(X)).all()
+    # non-finite in the first epoch (2 batches: the first step blows up the second): nothing was
+    # learned, so the estimator is left as it was, unfitted
+    fresh = clone(est).set_params(batch_size=4)
+    with unchanged(X, y), pytest.raises(FloatingPointError, match=r"in epoch 1; nothing was learned, so the "
+                                                                  r"estimator is left as it was"):
+        fresh.fit(X, y)
+    assert not hasattr(fresh, "module_") and not hasattr(fresh, "loss_curve_")
 
 
 def test_predict_is_finite_for_valid_input(smiles_reg, text_clf):
@@ -640,37 +669,50 @@ def test_tag_files_are_safetensors(tag_file):
 
 
 # ================================================= 5. interruption, resumption
-def _interrupt_at(monkeypatch, cls, call):
-    real = cls._forward_outputs
-    count = {"n": 0}
+class _InterruptAfterBatch(sktag.Callback):
+    """Raise ``KeyboardInterrupt`` (as Ctrl-C would) after the optimizer step of batch ``n`` of the fit."""
 
-    def forward(self, *args, **kwargs):
-        count["n"] += 1
-        if count["n"] == call:
+    def __init__(self, n):
+        self.n, self.seen = n, 0
+
+    def on_batch_end(self, loop, batch_rows, loss):
+        self.seen += 1
+        if self.seen == self.n:
             raise KeyboardInterrupt
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(cls, "_forward_outputs", forward)
-    return count
 
 
-def test_interrupt_keeps_best_weights_then_warm_start(tiny_model, length_task, monkeypatch):
-    X, y = length_task[0][:16], length_task[1][:16]  # 2 batches of 8 per epoch
-    est = _reg(tiny_model, max_iter=6, batch_size=8)
-    _interrupt_at(monkeypatch, TagRegressor, call=6)  # 2nd batch of epoch 3
-    with pytest.warns(UserWarning, match=r"fit was interrupted after 2 complete epochs; the estimator "
-                                         r"keeps the best weights so far"):
+class _InterruptAtEpoch(sktag.Callback):
+    """Raise ``KeyboardInterrupt`` when epoch ``epoch`` (counted over the estimator's life) begins."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_begin(self, loop, epoch):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_interrupt_keeps_best_weights_then_warm_start(tiny_model, length_task, early_stopping):
+    X, y = length_task[0][:20], length_task[1][:20]
+    # without early stopping 20 rows: 3 batches of 8/8/4; with it 2 of them are held out: 3 of 8/8/2
+    kw = dict(max_iter=6, batch_size=8, early_stopping=early_stopping, n_iter_no_change=10)
+    est = _reg(tiny_model, callbacks=[_InterruptAfterBatch(7)], **kw)  # 1st batch of epoch 3
+    kept = "the best validation epoch so far" if early_stopping else "the last complete epoch"
+    with pytest.warns(UserWarning, match=rf"fit was interrupted after 2 complete epochs; the estimator "
+                                         rf"keeps the weights of {kept}"):
         assert est.fit(X, y) is est
-    monkeypatch.undo()
     assert est.n_iter_ == 2 and len(est.loss_curve_) == 2
-    # the weights of the best complete epoch are those of a fit that stopped there
-    best = int(np.argmin(est.loss_curve_)) + 1
-    reference = _reg(tiny_model, max_iter=best, batch_size=8).fit(X, y)
-    assert reference.loss_curve_ == est.loss_curve_[:best]
+    # the weights kept are those of a fit that stopped after epoch 2 (which keeps the last epoch's
+    # weights, or with early stopping the best validation epoch's, epoch 0 included)
+    reference = _reg(tiny_model, **{**kw, "max_iter": 2}).fit(X, y)
+    assert reference.loss_curve_ == est.loss_curve_
+    assert reference.validation_scores_ == est.validation_scores_
+    assert reference.best_epoch_ == est.best_epoch_
     np.testing.assert_array_equal(est.predict(X), reference.predict(X))
     first_losses = list(est.loss_curve_)
 
-    est.set_params(warm_start=True, max_iter=2)
+    est.set_params(warm_start=True, max_iter=2, callbacks=None)
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -680,23 +722,41 @@ def test_interrupt_keeps_best_weights_then_warm_start(tiny_model, length_task, m
     assert np.isfinite(est.predict(X)).all()
 
 
-def test_interrupt_mid_epoch_of_warm_start_keeps_previous_weights(tiny_model, length_task, monkeypatch):
+@pytest.mark.parametrize("where", ["mid-epoch", "epoch-begin"])
+def test_interrupt_mid_epoch_of_warm_start_keeps_previous_weights(tiny_model, length_task, where):
     X, y = length_task[0][:16], length_task[1][:16]  # 2 batches of 8 per epoch
     est = _reg(tiny_model, max_iter=2, batch_size=8).fit(X, y)
     before = est.predict(X)
-    est.set_params(warm_start=True)
-    _interrupt_at(monkeypatch, TagRegressor, call=2)  # after one optimizer step
+    state = copy.deepcopy(est.module_.state_dict())
+    # after one optimizer step of epoch 3, or as epoch 3 begins
+    cb = _InterruptAfterBatch(1) if where == "mid-epoch" else _InterruptAtEpoch(3)
+    est.set_params(warm_start=True, callbacks=[cb])
     with pytest.warns(UserWarning, match="interrupted after 2 complete epochs"):
         est.fit(X, y)
-    monkeypatch.undo()
-    assert est.n_iter_ == 2
+    assert est.n_iter_ == 2 and len(est.loss_curve_) == 2
+    for k, v in est.module_.state_dict().items():
+        assert torch.equal(v, state[k]), k
     np.testing.assert_array_equal(est.predict(X), before)
 
 
-def test_interrupt_in_first_epoch_reraises(tiny_model, monkeypatch):
-    _interrupt_at(monkeypatch, TagClassifier, call=1)
-    with pytest.raises(KeyboardInterrupt), pytest.warns(UserWarning, match="after 0 complete epochs"):
-        _clf(tiny_model).fit(TEXT, Y_CLF)
+@pytest.mark.parametrize("where", ["mid-epoch", "epoch-begin"])
+def test_interrupt_in_first_epoch_reraises(tiny_model, where):
+    cb = _InterruptAfterBatch(1) if where == "mid-epoch" else _InterruptAtEpoch(1)
+    clf = _clf(tiny_model, batch_size=4, callbacks=[cb])
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(TEXT, Y_CLF)
+    # nothing was learned: the estimator stays unfitted
+    assert not hasattr(clf, "module_")
+    with pytest.raises(NotFittedError):
+        clf.predict(TEXT)
+    # and a fitted one keeps its fit
+    fitted = _clf(tiny_model, batch_size=4).fit(TEXT, Y_CLF)
+    proba = fitted.predict_proba(TEXT)
+    fitted.set_params(callbacks=[_InterruptAfterBatch(1) if where == "mid-epoch" else _InterruptAtEpoch(1)])
+    with pytest.raises(KeyboardInterrupt):
+        fitted.fit(TEXT, Y_CLF[::-1])
+    np.testing.assert_array_equal(fitted.predict_proba(TEXT), proba)
+    assert fitted.n_iter_ == 2
 
 
 # ========================================================= 6. security defaults
