@@ -108,3 +108,47 @@ def test_padding_side_does_not_change_results(backbone):
     for i in range(len(rows)):
         n = int(left.valid[i].sum())
         torch.testing.assert_close(h_right[i, :n], h_left[i, -n:], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("isolate", [False, True])
+def test_isolate_segments_masks_the_other_segments(backbone, isolate):
+    """Changing segment 2 of three: what each segment's hidden states may see.
+
+    Segment 1 comes first, so causal attention alone keeps it unchanged.
+    Segment 3 (its domain tag and tokens, identical in both rows) attends to
+    segment 2 under plain causal attention, so its hidden states change;
+    with segment isolation they must stay exactly as they were.  The function
+    tag sees every segment either way.
+    """
+    a = [["CCO"], ["c1ccccc1"], ["NCC"]]
+    b = [["CCO"], ["OCCCCCCN"], ["NCC"]]  # only segment 2 differs, same number of tokens
+    lengths = (3, 4, 5)  # domain tags d0 (columns 1 and 3) and d1 (column 2), function tag
+    rows = _rows(backbone, a, lengths) + _rows(backbone, b, lengths)
+    assert len(rows[0]) == len(rows[1])  # same positions: no padding, same position ids
+    table = _table(backbone, lengths)
+    f_slots = np.arange(sum(lengths[:-1]), sum(lengths))
+    batch = _engine.collate(rows, tail=f_slots)
+    assert torch.equal(batch.seg[0], batch.seg[1]) and torch.equal(batch.pos[0], batch.pos[1])
+    with torch.no_grad():
+        h = _engine.full_forward(backbone, batch, table, isolate, all_positions=True)
+    seg = batch.seg[0]
+
+    def states(segment):
+        return h[0][seg == segment], h[1][seg == segment]
+
+    def differ(x, y):
+        return (x - y).abs().max().item() > 1e-3
+
+    changed = (batch.ids[0] != batch.ids[1]) & (seg == 2)
+    assert changed.any() and not ((batch.ids[0] != batch.ids[1]) & (seg != 2)).any()
+    torch.testing.assert_close(*states(1), rtol=0, atol=1e-6)  # before segment 2: causal
+    assert differ(*states(2))
+    if isolate:
+        torch.testing.assert_close(*states(3), rtol=0, atol=1e-6)
+    else:
+        assert differ(*states(3))
+    assert differ(*states(_engine.FUNCTION_SEGMENT))  # the function tag sees all segments
+    # the first position of segment 3 is its domain tag: identical input, and still it sees segment 2
+    # only without isolation
+    first3 = int(torch.nonzero(seg == 3)[0])
+    assert differ(h[0][first3], h[1][first3]) != isolate
