@@ -99,8 +99,11 @@ class RegressionTask:
     @staticmethod
     def closed_form(F, targets, sw, random_state=None):
         """Ridge on standardised features, penalty by efficient leave-one-out (GCV)."""
-        from sklearn.linear_model import RidgeCV
+        from sklearn.linear_model import Ridge, RidgeCV
 
+        if (np.asarray(sw) > 0).sum() < 2:  # leave-one-out needs two rows: a fixed penalty, no 0/0 warnings
+            ridge = Ridge(alpha=1.0).fit(F, targets, sample_weight=sw)
+            return np.atleast_2d(ridge.coef_), np.atleast_1d(ridge.intercept_), 1.0
         ridge = RidgeCV(alphas=np.logspace(-2, 5, 22)).fit(F, targets, sample_weight=sw)
         coef = np.atleast_2d(ridge.coef_)
         return coef, np.atleast_1d(ridge.intercept_), float(ridge.alpha_)
