@@ -5,12 +5,15 @@ library, saved to a temporary folder and loaded through the same code path
 as any local model (``model=<folder>``), so the suite is fast and offline.
 """
 
+import contextlib
+import copy
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
@@ -91,3 +94,88 @@ def make_clf(tiny_model):
     from sktag import TagClassifier
 
     return _factory(TagClassifier, tiny_model)
+
+
+# ------------------------------------------------- small fits on a handful of rows
+#: Settings of the input-handling and reliability tests.  No early stopping: most of them use a
+#: handful of rows, too few to hold out a validation set.
+SMALL = dict(domains="Text", tag_length=3, max_iter=2, batch_size=16, learning_rate_init=1e-2,
+             random_state=0, early_stopping=False)
+
+SMILES = ["CCO", "OCC", "CCN", "CCC", "c1ccccc1", "CO", "CN", "CC(=O)O", "C1CCCCC1", "CCCl",
+          "O=C=O", "CC(C)O"]
+Y_SMILES = np.linspace(-1.0, 2.0, len(SMILES))
+PROTEINS = ["MKV", "ACDEFG", "mkvl", "GGGG", "WYWY", "KLMN"]
+Y_PROTEINS = np.arange(len(PROTEINS), dtype=float)
+TEXT = ["a", "bb", "ccc", "dddd", "ee", "f", "ggg", "hhhh"]
+Y_CLF = np.array([0, 1, 1, 0, 1, 0, 1, 0])
+
+
+def small_reg(model, **kw):
+    """A TagRegressor with the :data:`SMALL` settings (``kw`` override them)."""
+    from sktag import TagRegressor
+
+    return TagRegressor(model=model, **{**SMALL, **kw})
+
+
+def small_clf(model, **kw):
+    """A TagClassifier with the :data:`SMALL` settings (``kw`` override them)."""
+    from sktag import TagClassifier
+
+    return TagClassifier(model=model, **{**SMALL, **kw})
+
+
+@pytest.fixture(scope="module")
+def smiles_reg(tiny_model):
+    """A regressor fitted on 12 SMILES (one per test module)."""
+    return small_reg(tiny_model, domains="SMILES").fit(SMILES, Y_SMILES)
+
+
+@pytest.fixture(scope="module")
+def protein_reg(tiny_model):
+    return small_reg(tiny_model, domains="Protein").fit(PROTEINS, Y_PROTEINS)
+
+
+@pytest.fixture(scope="module")
+def text_clf(tiny_model):
+    return small_clf(tiny_model).fit(TEXT, Y_CLF)
+
+
+@pytest.fixture(scope="module")
+def frame():
+    return pd.DataFrame({"smiles": ["CCO", "CCN", "c1ccccc1", "CO", "CN", "CCC"],
+                         "text": ["x", "yy", "z", "ww", "v", "uuu"]},
+                        index=["a", "b", "c", "d", "e", "f"])
+
+
+@pytest.fixture(scope="module")
+def frame_reg(tiny_model, frame):
+    """A regressor fitted on a two-column DataFrame (SMILES and text)."""
+    return small_reg(tiny_model, domains={"smiles": "SMILES", "text": "Text"}).fit(frame, np.arange(6.0))
+
+
+# ------------------------------------------------ the caller's data is never modified
+def assert_same(after, before):
+    """``after`` equals ``before`` in type, dtype, shape and values (NaN == NaN, None kept)."""
+    if isinstance(before, pd.DataFrame):
+        pd.testing.assert_frame_equal(after, before)
+    elif isinstance(before, pd.Series):
+        pd.testing.assert_series_equal(after, before)
+    elif isinstance(before, np.ndarray):
+        assert after.dtype == before.dtype and after.shape == before.shape
+        if before.dtype == object:
+            assert repr(after.tolist()) == repr(before.tolist())
+        else:
+            np.testing.assert_array_equal(after, before)
+    else:
+        assert type(after) is type(before)
+        assert repr(after) == repr(before)  # repr: NaN == NaN, None kept
+
+
+@contextlib.contextmanager
+def unchanged(*objs):
+    """Assert that the wrapped call leaves every object in ``objs`` as it was."""
+    snapshots = [copy.deepcopy(o) for o in objs]
+    yield
+    for o, s in zip(objs, snapshots):
+        assert_same(o, s)

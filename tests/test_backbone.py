@@ -1,6 +1,11 @@
 """Backbone loading, the process-wide cache and the embedded default model."""
 
 import importlib.util
+import json
+import os
+import subprocess
+import sys
+import textwrap
 import time
 import warnings
 
@@ -8,8 +13,16 @@ import numpy as np
 import pytest
 import torch
 
+import sktag
 import sktag.backbone as bbmod
+from conftest import TEXT, small_reg
+from sktag import TagClassifier, TagRegressor
 from sktag.backbone import load_backbone, resolve_device, resolve_dtype
+
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+REPO_DIR = os.path.dirname(TESTS_DIR)
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 
 def test_cache_is_keyed_by_identity_dtype_device(tiny_model, other_tiny_model):
@@ -118,3 +131,129 @@ def test_default_model_fit_predict_on_esol(real_model_threads):
     pred = reg.predict(X[48:64])
     assert pred.shape == (16,) and np.isfinite(pred).all()
     assert reg.backbone_identity_ == "smollm2-135m"
+
+
+# ------------------------------------------------------------ bad models
+@pytest.mark.parametrize("model, match", [
+    ("no-such-org/no-such-model-xyz", r"Could not load model='no-such-org/no-such-model-xyz'"),
+    ("gpt-nonexistent-model-xyz", r"Could not load model='gpt-nonexistent-model-xyz'"),
+    ("./no/such/folder", r"model='\./no/such/folder': no such folder"),
+    ("/no/such/folder/at/all", r"model='/no/such/folder/at/all': no such folder"),
+])
+def test_unknown_model_fails_fast(model, match):
+    assert os.environ.get("HF_HUB_OFFLINE") == "1"
+    est = TagRegressor(model=model, domains="Text", max_iter=1)
+    t0 = time.perf_counter()
+    with pytest.raises(ValueError, match=match):
+        est.fit(["a", "b"], [1.0, 2.0])
+    assert time.perf_counter() - t0 < 5
+
+def test_model_that_is_a_file(tmp_path):
+    f = tmp_path / "weights.bin"
+    f.write_bytes(b"\0" * 16)
+    with pytest.raises(ValueError, match=r"is a file, not a model folder"):
+        TagRegressor(model=str(f), domains="Text").fit(["a"], [1.0])
+
+
+
+# ----------------------------------------------------------- security, network
+def test_trust_remote_code_is_off_and_passed_through(tiny_model, monkeypatch):
+    import inspect
+
+    import transformers
+
+    from sktag.backbone import load_backbone
+
+    assert TagRegressor().trust_remote_code is False and TagClassifier().trust_remote_code is False
+    assert inspect.signature(load_backbone).parameters["trust_remote_code"].default is False
+    calls = []
+    for cls in (transformers.AutoModelForCausalLM, transformers.AutoTokenizer):
+        real = cls.from_pretrained
+
+        def record(*args, _real=real, _name=cls.__name__, **kwargs):
+            calls.append((_name, kwargs))
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(cls, "from_pretrained", record)
+    sktag.clear_backbone_cache()
+    try:
+        small_reg(tiny_model, max_iter=1).fit(TEXT, np.arange(8.0))
+        assert {name for name, _ in calls} == {"AutoModelForCausalLM", "AutoTokenizer"}
+        for _, kwargs in calls:
+            assert kwargs["trust_remote_code"] is False
+            assert kwargs["local_files_only"] is True  # a local folder never goes to the hub
+        calls.clear()
+        small_reg(tiny_model, max_iter=1, trust_remote_code=True).fit(TEXT, np.arange(8.0))
+        model_calls = [k for name, k in calls if name == "AutoModelForCausalLM"]
+        assert model_calls and all(k["trust_remote_code"] is True for k in model_calls)
+    finally:
+        sktag.clear_backbone_cache()
+
+
+
+# The same fit in a fresh process, with the network switched off: checks that
+# importing sktag and fitting on a local folder never open a socket, and that
+# the predictions are bitwise those of this process.
+_CHILD = textwrap.dedent("""
+    import json, os, socket, sys, tempfile
+    attempts = []
+    def _blocked(*args, **kwargs):
+        attempts.append(repr(args)[:200])
+        raise OSError("network access blocked by the test")
+    class _NoSocket(socket.socket):
+        def __init__(self, *args, **kwargs):
+            _blocked(*args)
+    socket.socket = _NoSocket
+    socket.create_connection = _blocked
+    socket.getaddrinfo = _blocked
+    import sktag
+    after_import = len(attempts)
+    os.environ["HF_HUB_OFFLINE"] = "0"        # conftest must not switch the hub off here
+    os.environ["TRANSFORMERS_OFFLINE"] = "0"
+    sys.path.insert(0, {tests!r})
+    from conftest import _length_task, build_tiny_model
+    import torch; torch.set_num_threads(1)  # as in the parent
+    import warnings; warnings.simplefilter("ignore")
+    X, y = _length_task(120)
+    X, y = X[:16], y[:16]
+    with tempfile.TemporaryDirectory() as d:
+        path = build_tiny_model(d)
+        est = sktag.TagRegressor(model=path, **{params!r}).fit(X, y)
+        pred = est.predict(X)
+        print(json.dumps({{"after_import": after_import, "attempts": attempts,
+                           "fingerprint": est.backbone_fingerprint_,
+                           "pred": pred.tobytes().hex(), "repr": repr(pred.tolist())}}))
+""")
+
+_CHILD_PARAMS = dict(domains="Text", tag_length=3, max_iter=2, batch_size=8, learning_rate_init=1e-2,
+                     random_state=0)
+
+@pytest.fixture(scope="module", autouse=True)
+def _child_process():
+    """Start the child at the beginning of the module; it runs while the other tests do."""
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    env["PYTHONPATH"] = REPO_DIR + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.Popen([sys.executable, "-c", _CHILD.format(tests=TESTS_DIR, params=_CHILD_PARAMS)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=TESTS_DIR)
+    yield proc
+    if proc.poll() is None:
+        proc.kill()
+    proc.communicate()
+
+@pytest.fixture(scope="module")
+def child_run(_child_process):
+    out, err = _child_process.communicate(timeout=180)
+    assert _child_process.returncode == 0, err[-3000:]
+    return json.loads(out.strip().splitlines()[-1])
+
+def test_no_network_at_import_or_local_fit(child_run):
+    assert child_run["after_import"] == 0
+    assert child_run["attempts"] == []
+
+def test_bitwise_identical_across_processes(child_run, tiny_model, length_task):
+    X, y = length_task[0][:16], length_task[1][:16]
+    est = TagRegressor(model=tiny_model, **_CHILD_PARAMS).fit(X, y)
+    assert child_run["fingerprint"] == est.backbone_fingerprint_  # same tiny model
+    pred = est.predict(X)
+    assert child_run["repr"] == repr(pred.tolist())
+    assert child_run["pred"] == pred.tobytes().hex()

@@ -8,7 +8,12 @@ import pytest
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
+from conftest import SMILES, Y_CLF, small_clf
 from sktag import TagClassifier, TagRegressor
+from sktag.exceptions import TruncationWarning
+
+# also for the module-scoped fitted estimators of conftest (set up outside ``_quiet``)
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 
 @pytest.fixture(autouse=True)
@@ -235,3 +240,35 @@ def test_warm_start_refuses_other_domains(make_reg):
     reg.set_params(domains={"a": "Other"})
     with pytest.raises(ValueError, match="warm_start"):
         reg.fit(df, np.arange(12.0))
+
+
+# ---------------------------------------------- invalid rows and extreme input
+def test_on_invalid_nan_classifier(tiny_model):
+    clf = small_clf(tiny_model, domains="SMILES", on_invalid="nan").fit(SMILES[:8], Y_CLF)
+    X = ["CCO", "C1CC", "CN"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no 'All-NaN slice' noise
+        proba = clf.predict_proba(X)
+        log_proba = clf.predict_log_proba(X)
+        # a label array has no missing value: predict (and so score) refuse, naming the rows
+        with pytest.raises(ValueError, match=r"1 rows of X are invalid \(rows \[1\]\)"):
+            clf.predict(X)
+        with pytest.raises(ValueError, match=r"rows \[1\]"):
+            clf.score(X, [0, 1, 0])
+        labels = clf.predict(["CCO", "CN"])
+    np.testing.assert_array_equal(np.isnan(log_proba).any(axis=1), [False, True, False])
+    assert labels[0] in clf.classes_ and labels[1] in clf.classes_
+    np.testing.assert_array_equal(labels, clf.classes_[proba[[0, 2]].argmax(axis=1)])
+    assert proba.shape == (3, 2)
+    np.testing.assert_array_equal(np.isnan(proba).any(axis=1), [False, True, False])
+    np.testing.assert_allclose(proba[[0, 2]].sum(axis=1), 1.0)
+
+def test_predict_is_finite_for_valid_input(smiles_reg, text_clf):
+    X = ["C" * 700, "CCO", "c1ccc2ccccc2c1", "[Na+].[Cl-]", "C"]
+    with pytest.warns(TruncationWarning):
+        pred = smiles_reg.predict(X)
+    assert pred.shape == (5,) and np.isfinite(pred).all()
+    with pytest.warns(TruncationWarning, match="1 of 4 rows"):
+        proba = text_clf.predict_proba(["a", "x" * 600, "?!", "é"])
+    assert np.isfinite(proba).all()
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)

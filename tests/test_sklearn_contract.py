@@ -19,6 +19,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils import estimator_checks as ec
 
+from conftest import TEXT, Y_CLF
 from sktag import TagClassifier, TagRegressor
 
 ESTIMATORS = [TagRegressor, TagClassifier]
@@ -84,12 +85,16 @@ def test_clone_shares_the_backbone_and_copies_no_weights(make_reg, length_task):
     assert c._backbone is reg._backbone  # one process-wide copy
 
 
-def test_not_fitted_error(make_reg, make_clf):
-    for est in (make_reg(), make_clf()):
-        with pytest.raises(NotFittedError):
-            est.predict(["CC"])
-    with pytest.raises(NotFittedError):
-        make_clf().predict_proba(["CC"])
+@pytest.mark.parametrize("Est, method", [
+    *[(TagRegressor, m) for m in ("predict", "transform", "tagset", "score")],
+    *[(TagClassifier, m) for m in ("predict", "predict_proba", "predict_log_proba", "decision_function",
+                                   "transform", "tagset", "score")],
+])
+def test_not_fitted(tiny_model, Est, method):
+    est = Est(model=tiny_model, domains="Text")
+    args = {"tagset": (), "score": (TEXT, Y_CLF)}.get(method, (TEXT,))
+    with pytest.raises(NotFittedError, match=f"This {Est.__name__} instance is not fitted yet"):
+        getattr(est, method)(*args)
 
 
 def test_score_is_r2_and_accuracy(make_reg, make_clf, length_task):

@@ -1,6 +1,8 @@
 """TagSet persistence and composition, and the estimators' tagset/save_tags/from_tags."""
 
 import json
+import os
+import pickle
 import struct
 
 import numpy as np
@@ -8,6 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
+from conftest import SMILES, Y_SMILES, small_reg
 from sktag import TagClassifier, TagMismatchError, TagRegressor, TagSet
 from sktag.backbone import load_backbone
 
@@ -73,6 +76,12 @@ def test_file_holds_no_pickle_only_tensors_and_json(backbone, tmp_path):
     assert keys == ["head/ESOL/bias", "head/ESOL/mean", "head/ESOL/scale", "head/ESOL/weight", "tag/ESOL",
                     "tag/SMILES"]
     assert meta["format"] == "sktag.TagSet/1" and meta["fingerprint"] == backbone.fingerprint
+    # the raw bytes: an 8-byte header length and a JSON header, neither a pickle nor a torch zip
+    raw = path.read_bytes()
+    n = struct.unpack("<Q", raw[:8])[0]
+    assert 0 < n < len(raw) - 8 and raw[8:9] == b"{"
+    assert json.loads(json.loads(raw[8:8 + n])["__metadata__"]["sktag"]) == meta
+    assert raw[:2] != b"\x80\x04" and not raw.startswith(b"PK")
 
 
 def test_union(backbone):
@@ -350,3 +359,80 @@ def test_tagset_needs_a_fitted_estimator(make_reg):
 
     with pytest.raises(NotFittedError):
         make_reg().tagset()
+
+
+# ------------------------------------------------ tag files: corruption, safety
+@pytest.fixture(scope="module")
+def tag_file(smiles_reg, tmp_path_factory):
+    path = tmp_path_factory.mktemp("tags") / "smiles.safetensors"
+    smiles_reg.save_tags(path)
+    return path
+
+def test_tags_from_another_backbone(tag_file, other_tiny_model):
+    est = small_reg(other_tiny_model, domains="SMILES", domain_tags=str(tag_file))
+    with pytest.raises(TagMismatchError, match=r"these tags were learned on backbone .*tiny-llama.* and "
+                                               r"do not fit model .*tiny-llama-2"):
+        est.fit(SMILES, Y_SMILES)
+    est = small_reg(other_tiny_model, domains="SMILES", domain_tags=TagSet.load(tag_file))
+    with pytest.raises(TagMismatchError, match="do not fit model"):
+        est.fit(SMILES, Y_SMILES)
+
+def test_truncated_and_tampered_tag_files(tag_file, tiny_model, tmp_path):
+    raw = tag_file.read_bytes()
+    truncated = tmp_path / "truncated.safetensors"
+    truncated.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(ValueError, match=r"truncated\.safetensors' is not a readable safetensors tag file"):
+        small_reg(tiny_model, domains="SMILES", domain_tags=str(truncated)).fit(SMILES, Y_SMILES)
+    cut_tail = tmp_path / "cut.safetensors"
+    cut_tail.write_bytes(raw[:-4])
+    with pytest.raises(ValueError, match="is not a readable safetensors tag file"):
+        TagSet.load(cut_tail)
+    tampered = tmp_path / "tampered.safetensors"
+    data = bytearray(raw)
+    data[-3] ^= 0x40  # flip a bit of the last tensor
+    tampered.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"is corrupt or was modified: its tensors do not match the checksum"):
+        small_reg(tiny_model, domains="SMILES", domain_tags=str(tampered)).fit(SMILES, Y_SMILES)
+    with pytest.raises(FileNotFoundError, match="no tag file at"):
+        small_reg(tiny_model, domains="SMILES", domain_tags=str(tmp_path / "missing.safetensors")).fit(SMILES, Y_SMILES)
+
+def _rewrite_metadata(raw, edit):
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + n])
+    meta = json.loads(header["__metadata__"]["sktag"])
+    edit(meta)
+    header["__metadata__"] = {"sktag": json.dumps(meta)}
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    return struct.pack("<Q", len(h)) + h + raw[8 + n:]
+
+def test_tag_file_with_tampered_metadata(tag_file, tmp_path):
+    bad = tmp_path / "ghost.safetensors"
+    bad.write_bytes(_rewrite_metadata(tag_file.read_bytes(),
+                                      lambda m: m["tags"].update(Ghost={"kind": "domain", "tag_length": 3})))
+    with pytest.raises(ValueError, match="Ghost"):
+        TagSet.load(bad)
+
+class _Evil:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.mkdir, (self.marker,))
+
+def test_tag_loading_never_unpickles(tmp_path, tiny_model):
+    marker = str(tmp_path / "pwned")
+    as_pickle = tmp_path / "pickle.safetensors"
+    as_pickle.write_bytes(pickle.dumps({"tag/SMILES": _Evil(marker)}))
+    as_torch = tmp_path / "torch.safetensors"
+    torch.save({"tag/SMILES": _Evil(marker)}, as_torch)
+    assert not os.path.exists(marker)
+    for path in (as_pickle, as_torch):
+        with pytest.raises(ValueError, match="is not a readable safetensors tag file"):
+            TagSet.load(path)
+        with pytest.raises(ValueError, match="is not a readable safetensors tag file"):
+            small_reg(tiny_model, domains="SMILES", domain_tags=str(path)).fit(SMILES, Y_SMILES)
+    assert not os.path.exists(marker)
+    # the check itself can fail: unpickling this file does create the marker
+    pickle.loads(as_pickle.read_bytes())
+    assert os.path.exists(marker)
