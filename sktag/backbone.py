@@ -19,6 +19,7 @@ hidden states the model's own masks give.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import importlib.util
 import inspect
@@ -66,8 +67,8 @@ _DTYPES = {
 #: ``attn_implementation`` values sktag is tested with.  ``"auto"`` is SDPA
 #: where the architecture has an SDPA path, else eager.  Other values that
 #: ``transformers`` knows (``"flex_attention"``, a kernel from the hub) are
-#: passed on and must pass the load-time mask check; FlashAttention kernels
-#: are refused: they take no additive 4-D masks.
+#: passed on, untested, and must pass the load-time mask check;
+#: FlashAttention kernels are refused: they take no additive 4-D masks.
 ATTN_IMPLEMENTATIONS = ("auto", "sdpa", "eager")
 
 #: Layer types whose attention pattern the engine reproduces in its own masks.
@@ -544,21 +545,23 @@ def _from_pretrained(folder, config, dt, attn_implementation, device_map, kwargs
     """``AutoModelForCausalLM.from_pretrained``; ``"auto"`` is SDPA, else eager."""
     from transformers import AutoModelForCausalLM
 
-    load = lambda impl: AutoModelForCausalLM.from_pretrained(  # noqa: E731
-        folder, config=config, dtype=dt, attn_implementation=impl, device_map=device_map, **kwargs
-    )
+    def load(impl, cfg):
+        return AutoModelForCausalLM.from_pretrained(
+            folder, config=cfg, dtype=dt, attn_implementation=impl, device_map=device_map, **kwargs
+        )
+
     if attn_implementation != "auto":
-        return load(attn_implementation)
-    cls = AutoModelForCausalLM._model_mapping.get(type(config), None) if not kwargs.get(
-        "trust_remote_code") else None
+        return load(attn_implementation, config)
+    cls = None if kwargs.get("trust_remote_code") else \
+        AutoModelForCausalLM._model_mapping.get(type(config), None)
     if cls is not None and not getattr(cls, "_supports_sdpa", False):
-        return load("eager")
+        return load("eager", config)
     try:
-        return load("sdpa")
+        return load("sdpa", copy.deepcopy(config))  # a failed try may have set fields
     except ValueError as exc:  # remote code, or a class that says so only when built
         if "scaled_dot_product_attention" not in str(exc):
             raise
-        return load("eager")
+        return load("eager", config)
 
 
 def load_backbone(model=DEFAULT_MODEL, *, dtype="auto", device="auto", trust_remote_code=False,

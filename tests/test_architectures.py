@@ -278,3 +278,10 @@ def test_attn_implementation_is_passed_and_keyed(arch_path):
 def test_attn_implementation_refused(bad, match, arch_path):
     with pytest.raises(ValueError, match=match):
         _load(arch_path("llama"), attn_implementation=bad)
+
+
+def test_attn_auto_falls_back_when_only_the_load_says_so(arch_path):
+    """Remote code: the class is unknown before loading; the SDPA refusal triggers eager."""
+    bbmod.clear_backbone_cache()
+    bb = _load(arch_path("gemma2"), trust_remote_code=True)
+    assert bb.attn_implementation == "eager"
