@@ -9,6 +9,9 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# dtype="auto" means bfloat16 on CPUs with native bf16 (sktag.backbone.cpu_supports_bf16): pin
+# float32 so that the suite computes the same on every CPU; bf16 tests set SKTAG_CPU_BF16=1.
+os.environ.setdefault("SKTAG_CPU_BF16", "0")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
