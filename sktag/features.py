@@ -19,7 +19,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from ._validation import check_bool, check_choice, check_int
-from ._rdkit import parse_smiles, rdkit_quiet
+from ._rdkit import parse_smiles, rdkit_quiet, require_rdkit
 from .domains import InvalidInputError, format_invalid
 
 __all__ = ["MorganFingerprint", "RDKitDescriptors"]
@@ -148,6 +148,7 @@ class _SmilesTransformer(TransformerMixin, BaseEstimator):
         self : object
             The transformer.
         """
+        require_rdkit(type(self).__name__)
         self._validate_params_()
         _column_of_strings(X)
         self.n_features_in_ = 1
@@ -178,6 +179,7 @@ class _SmilesTransformer(TransformerMixin, BaseEstimator):
             With ``invalid="raise"`` when any string is not a valid SMILES;
             the message names every bad row.
         """
+        require_rdkit(type(self).__name__)
         self._validate_params_()
         values, labels, name = _column_of_strings(X)
         mols = _parse_column(values, labels, name, self.invalid)
@@ -274,6 +276,7 @@ class MorganFingerprint(_SmilesTransformer):
 
 
 def _descriptor_table():
+    require_rdkit("RDKitDescriptors")
     from rdkit.Chem import Descriptors
 
     return dict(Descriptors._descList)
