@@ -119,7 +119,7 @@ def make_random_llama(shape, folder, device):
         model = LlamaForCausalLM(cfg)
     if shape != "tiny":
         model = model.to(torch.bfloat16)
-    model.save_pretrained(folder)
+    model.cpu().save_pretrained(folder)  # created on the device (fast init), saved from host memory
     del model
     if dev.type == "cuda":
         torch.cuda.empty_cache()

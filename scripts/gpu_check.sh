@@ -50,9 +50,12 @@ import sktag
 print('sktag', sktag.__version__, 'imports')
 EOF"
 
-step cuda-tests 90 "$PY" -m pytest -q -p no:cacheprovider -rs -m cuda tests/
+PER_TEST=()  # a per-test limit where pytest-timeout is installed
+"$PY" -c "import pytest_timeout" 2>/dev/null && PER_TEST=(--timeout 60)
 
-step tiny-suite 120 "$PY" -m pytest -q -p no:cacheprovider -rs -m "not integration" --timeout 60 \
+step cuda-tests 60 "$PY" -m pytest -q -p no:cacheprovider -rs -m cuda tests/
+
+step tiny-suite 150 "$PY" -m pytest -q -p no:cacheprovider -rs -m "not integration" ${PER_TEST[@]+"${PER_TEST[@]}"} \
     tests/test_engine.py tests/test_estimators.py tests/test_reliability.py tests/test_backbone.py \
     tests/test_threads.py tests/test_optional_rdkit.py
 
