@@ -144,8 +144,7 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
         return out
 
     def _readout(self, backbone):
-        n_layers = backbone.config.get_text_config(decoder=True).num_hidden_layers
-        return READOUTS[self.readout](self.readout_layers, n_layers)
+        return READOUTS[self.readout](self.readout_layers, backbone)
 
     # ------------------------------------------------------------ encoding
     def _encode(self, X, backbone, layout, on_invalid):

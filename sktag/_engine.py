@@ -258,7 +258,9 @@ def pool_states(hidden_states, layers, batch: Batch, n_segments=None, how="mean"
 
     Returns
     -------
-    Tensor ``[B, G, len(layers), d]`` (float32); G is 1 or ``n_segments``.
+    Tensor ``[B, G, sum of the layers' widths]`` (float32), layer blocks side
+    by side; G is 1 or ``n_segments``.  (Widths can differ between layers:
+    OPT models with a projection keep the first and last states narrower.)
     """
     member = data_token_groups(batch, n_segments)
     pooled = []
@@ -277,7 +279,7 @@ def pool_states(hidden_states, layers, batch: Batch, n_segments=None, how="mean"
             pooled.append(h.float().gather(1, idx))
     else:
         raise ValueError(f"how must be 'mean' or 'last', got {how!r}.")
-    return torch.stack(pooled, dim=2)
+    return torch.cat(pooled, dim=-1)
 
 
 def pooled_means(hidden_states, layers, batch: Batch) -> torch.Tensor:

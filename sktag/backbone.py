@@ -237,6 +237,7 @@ class Backbone:
     _tag_init: torch.Tensor | None = field(default=None, repr=False)
     _mask_windows: dict | None = field(default=None, repr=False)
     _kv_geometry: tuple | None = field(default=None, repr=False)
+    _hidden_widths: tuple | None = field(default=None, repr=False)
 
     @property
     def config(self):
@@ -342,6 +343,19 @@ class Backbone:
             kv = _engine.prefix_kv(self, _engine.collate([row], device=self.device), None)
             self._kv_geometry = (int(kv.shape[0]), int(kv.shape[3]), int(kv.shape[5]))
         return self._kv_geometry
+
+    def hidden_widths(self) -> tuple:
+        """Width of every entry of the decoder's ``hidden_states`` (0 = embeddings, then each layer).
+
+        Measured on one token, since not every model keeps one width
+        throughout (OPT with ``word_embed_proj_dim`` projects in and out).
+        """
+        if self._hidden_widths is None:
+            with torch.no_grad():
+                out = self.decoder(input_ids=torch.zeros((1, 1), dtype=torch.long, device=self.device),
+                                   output_hidden_states=True)
+            self._hidden_widths = tuple(int(h.shape[-1]) for h in out.hidden_states)
+        return self._hidden_widths
 
     def n_kv_bytes_per_token(self) -> int:
         """Bytes of key/value cache one token costs (all layers, K and V)."""

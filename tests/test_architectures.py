@@ -20,7 +20,7 @@ import torch
 
 import sktag.backbone as bbmod
 from sktag import _engine
-from sktag._data import encode_rows
+from sktag._encoding import TagLayout, layout_rows
 from sktag.backbone import Backbone, load_backbone
 from sktag.testing import TINY_SLIDING_WINDOW, make_tiny_model
 
@@ -58,8 +58,9 @@ def _rows(bb, cols, tag_lengths):
     tok = bb.tokenizer
     tokenized = [tok(list(c), add_special_tokens=False)["input_ids"] for c in cols]
     n_tags = len(tag_lengths) - 1
-    offsets = np.concatenate([[0], np.cumsum(tag_lengths)])
-    return encode_rows(tokenized, [j % n_tags for j in range(len(cols))], offsets, list(tag_lengths))
+    layout = TagLayout(tuple(f"d{j % n_tags}" for j in range(len(cols))), tuple(tag_lengths[:-1]),
+                       tag_lengths[-1])
+    return layout_rows(tokenized, layout)
 
 
 def _table(bb, tag_lengths, seed=0):
@@ -189,13 +190,7 @@ def _task(n=24, seed=0):
     return X, np.array([s.count("N") / len(s) for s in X])
 
 
-@pytest.mark.parametrize("arch", [
-    pytest.param(a, marks=pytest.mark.xfail(
-        strict=True, raises=RuntimeError,
-        reason="the estimator core sizes its prefix cache from the config (4 key/value heads) "
-               "instead of Backbone.kv_geometry() (multi-query: 1 head)"))
-    if a == "falcon" else a for a in SUPPORTED
-])
+@pytest.mark.parametrize("arch", SUPPORTED)
 def test_fit_predict_pickle(arch, arch_path):
     from sktag import TagRegressor
 
