@@ -98,6 +98,10 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
         tags.input_tags.two_d_array = True
         tags.input_tags.sparse = False
         tags.non_deterministic = False
+        # ``transform`` gives the readout features: a transformer too, of strings to float64
+        from sklearn.utils import TransformerTags
+
+        tags.transformer_tags = TransformerTags(preserves_dtype=[])
         return tags
 
     # ---------------------------------------------------------------- layout
@@ -254,8 +258,9 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
         if y is None:
             task = self._task_class(type(self).__name__)
             task.fit_targets(None, None)  # raises sklearn's "requires y" message
-        if len(y) != n:
-            raise ValueError(f"X has {n} samples but y has {len(y)}; they must match.")
+        n_y = np.shape(y)[0] if np.ndim(y) else 0
+        if n_y != n:
+            raise ValueError(f"X has {n} samples but y has {n_y}; they must match.")
         sw = check_sample_weight(sample_weight, n)
         backbone = self._get_backbone()
         task = self._task_class(type(self).__name__)
