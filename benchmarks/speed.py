@@ -1,29 +1,44 @@
-"""Training and inference speed of the frozen-prefix path versus a naive one.
+"""Speed of ``TagRegressor.fit`` / ``predict`` against the machine's measured matmul rate.
 
-Measured side by side in one run, on the same data, model and batches:
+Everything is timed through the public API: the library's own ``fit`` and
+``predict`` run, and the time of their parts is read from the fitted
+estimator (``prefix_time_``: seconds spent building the prefix key/value
+cache; ``epoch_times_``: seconds of each epoch).  Side by side, in one run
+and one process:
 
-* **naive**: every step runs forward *and backward* through the whole tagged
-  sequence ``<Dom> segment <Function>`` (what the reference Tag-LLM code and
-  PEFT prompt tuning do), with gradients only for the function tag;
-* **prefix**: every step runs the prefix (domain tag + segment) without
-  autograd, then only the ``p`` function-tag positions with autograd,
-  attending to the prefix key/value cache;
-* **cached**: the prefix key/value cache of the whole training set is
-  computed once (the first epoch) and reused every later epoch;
-* **TagRegressor.fit**: the library estimator (which uses the cached path);
-* **predict**: ``TagRegressor.predict`` versus a bare ``model(...)`` forward
-  (``logits_to_keep=1``) over the same tokens and batches.
+* **the floor**: the sustained rate of a matrix product (fp32 and bf16) of the
+  shapes the model multiplies -- ``[tokens of a batch, hidden] x [hidden,
+  intermediate]`` for the prefix pass and ``[batch x p, hidden] x [hidden,
+  intermediate]`` for a training step -- on the chosen device and thread count;
+* **the work**: FLOPs of the prefix pass (``2 x non-embedding parameters x
+  prefix tokens`` plus causal attention) and of one training epoch (the ``p``
+  function-tag positions attending to the cached prefix, forward plus the
+  backward with respect to the inputs only: the backbone is frozen, so about
+  twice the forward);
+* **the ratio**: FLOPs / seconds / measured matmul rate of the backbone's dtype,
+  for the prefix pass, each epoch and ``predict``; with a known GPU also MFU
+  against its datasheet peak (or ``--peak-tflops``).
 
-Each variant runs in a fresh subprocess so that its peak memory (RSS on CPU,
-``max_memory_allocated`` on CUDA) is its own.  Times are wall-clock seconds of
-the timed section only (model loading excluded).  In ``--quick`` mode some
-epochs are extrapolated from measured ones (every epoch of a variant costs
-the same work); the table says which.
+Variants (``--variants``): ``cached`` (the default estimator: the prefix cache
+is built once, then every epoch runs only the function-tag positions),
+``nocache`` (``prefix_cache=False``: the prefix is recomputed in every batch)
+and ``full`` (``tune_domain_tags=True``: forward and backward through the whole
+sequence).  ``predict`` is compared with a bare Hugging Face forward of the
+decoder (no LM head, as sktag) over the same token counts.  ``--search`` also times
+``GridSearchCV(n_jobs=2)`` against ``n_jobs=1`` on the same 4 fits, each in a
+fresh process (model loading included in both).
+
+FLOPs count useful work only (no padding).  Results go to ``--out`` (default
+``$OUT`` when set, else ``benchmarks/results/``) as ``speed-<tag>.json`` and
+``speed-<tag>.md``; the JSON records the device, torch's thread count, the load
+average before and after, and every raw time.
 
 Usage::
 
-    python benchmarks/speed.py --quick                 # ESOL + eSOL on the default model, CPU
-    python benchmarks/speed.py --device cuda --random-llama 1b --peak-tflops 989
+    python benchmarks/speed.py --quick                                # default model, CPU, ESOL
+    python benchmarks/speed.py --quick --random-llama tiny            # smoke test, no model files needed
+    python benchmarks/speed.py --device cuda --random-llama 1b        # ~1.1B random Llama on a GPU
+    python benchmarks/speed.py --quick --search                       # + GridSearchCV n_jobs=2 vs 1
 """
 
 from __future__ import annotations
@@ -33,9 +48,12 @@ import json
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
+import warnings
 
 import numpy as np
 
@@ -51,365 +69,578 @@ LLAMA_SHAPES = {
                  num_key_value_heads=2, vocab_size=32000),
 }
 
+#: Dense bf16 peak of known GPUs (TFLOP/s, datasheet, without sparsity), for MFU.
+PEAK_BF16_TFLOPS = {"H100 80GB HBM3": 989.0, "H100 SXM": 989.0, "H200": 989.0, "H100 NVL": 835.0,
+                    "H100 PCIe": 756.0, "A100": 312.0}
 
-# ----------------------------------------------------------------- the worker
+VARIANTS = {
+    "cached": dict(prefix_cache="auto"),
+    "nocache": dict(prefix_cache=False),
+    "full": dict(tune_domain_tags=True),
+}
+
+
+# --------------------------------------------------------------------- setup
+def _device_name(device):
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    name = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{name}, {os.cpu_count()} logical CPUs"
+
+
+def make_random_llama(shape, folder, device):
+    """Save a randomly initialised Llama of ``shape`` (and a character tokenizer) to ``folder``.
+
+    The tokenizer is :func:`sktag.testing.make_tiny_model`'s (one token per
+    character): no download, and its ids fit any vocabulary.  Weights are
+    created on ``device`` and saved in bfloat16 (float32 for ``tiny``).
+    """
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from sktag.testing import make_tiny_model
+
+    make_tiny_model(folder)  # writes the tokenizer; its tiny model files are overwritten below
+    cfg = LlamaConfig(**LLAMA_SHAPES[shape], max_position_embeddings=4096, pad_token_id=1,
+                      bos_token_id=None, eos_token_id=None, tie_word_embeddings=False)
+    torch.manual_seed(0)
+    dev = torch.device(device if device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
+    with torch.device(dev):
+        model = LlamaForCausalLM(cfg)
+    if shape != "tiny":
+        model = model.to(torch.bfloat16)
+    model.cpu().save_pretrained(folder)  # created on the device (fast init), saved from host memory
+    del model
+    if dev.type == "cuda":
+        torch.cuda.empty_cache()
+    return folder
+
+
+def load_data(name, n_rows, domain_override=None):
+    """Strings and targets; rows are repeated when ``n_rows`` exceeds the data set."""
+    from sktag.datasets import load_esol, load_protein_solubility
+
+    if name == "esol":
+        X, y = load_esol(return_X_y=True)
+        domain = "SMILES"
+        try:
+            import rdkit  # noqa: F401
+        except ImportError:  # the strings are still SMILES; validated as plain text
+            domain = "Text"
+    elif name == "protein":
+        X, y = load_protein_solubility(return_X_y=True)
+        domain = "Protein"
+    else:
+        raise ValueError(f"unknown data {name!r}")
+    X = [str(s) for s in X]
+    y = np.asarray(y, dtype=float)
+    rng = np.random.RandomState(0)
+    if n_rows <= len(X):
+        idx = np.sort(rng.choice(len(X), n_rows, replace=False))
+    else:
+        idx = np.concatenate([np.arange(len(X))] * (n_rows // len(X)) +
+                             [rng.choice(len(X), n_rows % len(X), replace=False)])
+    return [X[i] for i in idx], y[idx], domain_override or domain
+
+
+def model_shape(backbone):
+    cfg = backbone.config.get_text_config(decoder=True)
+    heads = cfg.num_attention_heads
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // heads
+    n_nonembed = sum(q.numel() for n, q in backbone.model.named_parameters()
+                     if "embed_tokens" not in n and "lm_head" not in n)
+    return dict(n_params_nonembedding=int(n_nonembed), layers=int(cfg.num_hidden_layers),
+                hidden=int(cfg.hidden_size), intermediate=int(getattr(cfg, "intermediate_size", 4 * cfg.hidden_size)),
+                d_attn=int(heads * head_dim))
+
+
+def prefix_lengths(backbone, X, domain, p, max_length):
+    """Tokens of each row's prefix: the domain tag (p) and the string's tokens, as sktag encodes them."""
+    from sktag.domains import validate_strings
+
+    if domain != "Text":  # the estimator tokenizes the normalised strings (canonical SMILES, ...)
+        X, _ = validate_strings(X, domain, errors="raise")
+    ids = backbone.tokenizer(list(X), add_special_tokens=False)["input_ids"]
+    return np.array([p + min(len(t), max_length) for t in ids], dtype=np.int64), ids
+
+
+# --------------------------------------------------------------------- FLOPs
+def flops_prefix(shape, L):
+    """Forward FLOPs of sequences of lengths ``L``: 2 N per token plus causal attention."""
+    L = np.asarray(L, dtype=np.float64)
+    return float(2 * shape["n_params_nonembedding"] * L.sum()
+                 + 2 * shape["layers"] * shape["d_attn"] * (L * (L + 1)).sum())
+
+
+def flops_tag_forward(shape, L, p):
+    """Forward FLOPs of the p function-tag positions attending to prefixes of lengths ``L``."""
+    L = np.asarray(L, dtype=np.float64)
+    return float(2 * shape["n_params_nonembedding"] * p * len(L)
+                 + 4 * shape["layers"] * shape["d_attn"] * (p * L + p * (p + 1) / 2).sum())
+
+
+def flops_epoch(shape, L, p):
+    """One cached training epoch: forward of the tag positions plus the backward w.r.t. inputs only.
+
+    With frozen weights the backward computes no weight gradients: each linear
+    layer costs one product (dX = dY W^T) as in the forward, and attention the
+    gradient of the tag queries, so about the forward again.
+    """
+    return 2 * flops_tag_forward(shape, L, p)
+
+
+# --------------------------------------------------------------------- timing
 def _sync(device):
     import torch
 
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
 
 
-def _peak_bytes(device, rss0):
+def matmul_rate(M, K, N, dtype, device, seconds):
+    """Sustained FLOP/s of ``[M, K] @ [K, N]`` in ``dtype`` on ``device``."""
     import torch
 
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device)
-    return max(0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - rss0)
+    g = torch.Generator(device="cpu").manual_seed(0)
+    a = torch.randn(M, K, generator=g).to(device=device, dtype=dtype)
+    b = torch.randn(K, N, generator=g).to(device=device, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    _sync(device)
+    n, t0 = 0, time.perf_counter()
+    while True:
+        for _ in range(10 if str(device).startswith("cuda") else 1):
+            a @ b
+            n += 1
+        _sync(device)
+        elapsed = time.perf_counter() - t0
+        if elapsed >= seconds:
+            break
+    return 2.0 * M * K * N * n / elapsed
 
 
-def _backbone(cfg):
+def matmul_floor(shape, device, m_prefix, m_epoch, seconds):
     import torch
 
-    from sktag.backbone import Backbone, load_backbone
-
-    if cfg["random_llama"]:
-        from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-        from sktag.backbone import resolve_device, resolve_dtype
-
-        dev = resolve_device(cfg["device"])
-        dt = resolve_dtype(cfg["dtype"], dev)
-        torch.manual_seed(0)
-        lcfg = LlamaConfig(**LLAMA_SHAPES[cfg["random_llama"]], max_position_embeddings=4096,
-                           attn_implementation="sdpa")
-        with torch.device(dev):
-            model = LlamaForCausalLM(lcfg).to(dt)
-        model.eval().requires_grad_(False)
-        # Token ids only matter through their count: any tokenizer whose ids fit
-        # the vocabulary will do.  Prefer the embedded model's (already converted).
-        tok = AutoTokenizer.from_pretrained(str(load_backbone_folder()))
-        tok_vocab = len(tok)
-        if tok_vocab > lcfg.vocab_size:
-            model.resize_token_embeddings(tok_vocab)
-            model.requires_grad_(False)
-        return Backbone(identity=f"random-llama-{cfg['random_llama']}", model=model, tokenizer=tok,
-                        device=dev, dtype=dt)
-    return load_backbone(cfg["model"], device=cfg["device"], dtype=cfg["dtype"])
+    out = {"allow_tf32": bool(torch.backends.cuda.matmul.allow_tf32) if str(device).startswith("cuda") else None}
+    for label, M in (("prefix", m_prefix), ("epoch", m_epoch)):
+        for dname, dt in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
+            rate = matmul_rate(int(M), shape["hidden"], shape["intermediate"], dt, device, seconds)
+            out[f"{label}_{dname}"] = {"M": int(M), "K": shape["hidden"], "N": shape["intermediate"],
+                                       "flops_per_s": rate}
+    return out
 
 
-def load_backbone_folder():
-    from sktag.backbone import _embedded_model_folder
-
-    return _embedded_model_folder("smollm2-135m")
-
-
-def _data(cfg):
-    if cfg["data"] == "esol":
-        from sktag.datasets import load_esol
-
-        X, y = load_esol(return_X_y=True)
-        domain = "SMILES"
-    else:
-        from sktag.datasets import load_protein_solubility
-
-        X, y = load_protein_solubility(return_X_y=True)
-        domain = "Protein"
-    rng = np.random.RandomState(0)
-    idx = np.sort(rng.choice(len(X), min(cfg["n_rows"], len(X)), replace=False))
-    return [X[i] for i in idx], np.asarray(y, dtype=float)[idx], domain
+def _fitted(est, name):
+    value = getattr(est, name, None)
+    if value is None:
+        return None
+    return [float(v) for v in value] if isinstance(value, (list, tuple, np.ndarray)) else float(value)
 
 
-def _encoded(backbone, X, domain, p, max_length):
+def run_fit(cfg, X, y, domain, variant):
     import torch
 
-    from sktag._data import encode_rows, tokenize_columns, validate_columns
+    from sktag import TagRegressor
 
-    cols, _ = validate_columns([X], [domain], None, None, canonicalize=True, errors="raise")
-    tok = tokenize_columns(backbone.tokenizer, cols, max_length, "warn")
-    rows = encode_rows(tok, [0], [0, p], [p, p])
-    table = torch.cat([backbone.tag_init().expand(p, -1), backbone.tag_init().expand(p, -1)]).to(backbone.device)
-    return rows, table
+    params = dict(model=cfg["model"], domains=domain, tag_length=cfg["p"], max_iter=cfg["epochs"],
+                  batch_size=cfg["batch_size"], predict_batch_size=cfg["predict_batch_size"],
+                  n_iter_no_change=cfg["epochs"] + 1, random_state=0, device=cfg["device"],
+                  dtype=cfg["dtype"], max_length=cfg["max_length"])
+    params.update(VARIANTS[variant])
+    est = TagRegressor(**params)
+    if "n_threads" in est.get_params():
+        est.set_params(n_threads=cfg["threads"] or None)
+    if cfg["device"].startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    _sync(cfg["device"])
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, y)
+    _sync(cfg["device"])
+    wall = time.perf_counter() - t0
+    res = {"variant": variant, "params": {k: v for k, v in params.items() if k != "model"},
+           "fit_wall_s": wall, "fit_time_s": _fitted(est, "fit_time_"),
+           "prefix_time_s": _fitted(est, "prefix_time_"), "epoch_times_s": _fitted(est, "epoch_times_"),
+           "prefix_cache_bytes": _fitted(est, "prefix_cache_bytes_"), "n_iter": int(est.n_iter_),
+           "torch_threads_after_fit": torch.get_num_threads()}
+    if cfg["device"].startswith("cuda"):
+        res["peak_gpu_bytes"] = int(torch.cuda.max_memory_allocated())
+    return res, est
 
 
-def worker(cfg):
-    import warnings
-
+def run_predict(cfg, est, X):
     import torch
 
-    from sktag import _engine
-    from sktag._base import _length_batches
+    if cfg["device"].startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    est.predict(X[: min(len(X), 2 * cfg["predict_batch_size"])])  # warm up
+    _sync(cfg["device"])
+    t0 = time.perf_counter()
+    est.predict(X)
+    _sync(cfg["device"])
+    res = {"predict_s": time.perf_counter() - t0}
+    if cfg["device"].startswith("cuda"):
+        res["peak_gpu_bytes"] = int(torch.cuda.max_memory_allocated())
+    return res
 
-    warnings.simplefilter("ignore")
-    torch.set_num_threads(cfg["threads"]) if cfg["threads"] else None
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    backbone = _backbone(cfg)
-    dev = backbone.device
-    X, y, domain = _data(cfg)
-    p = cfg["p"]
-    rows, table = _encoded(backbone, X, domain, p, cfg["max_length"])
-    lengths = np.array([len(r) for r in rows])
-    rng = np.random.RandomState(0)
-    batches = _length_batches(np.arange(len(rows)), lengths, cfg["batch_size"], rng)
-    y_t = torch.as_tensor(y, dtype=torch.float32, device=dev)
-    f_slots = np.arange(p, 2 * p)
-    head = torch.nn.Linear(backbone.hidden_size, 1).to(dev)
-    ftag = torch.nn.Parameter(table[p:].clone())
-    opt = torch.optim.AdamW([ftag, *head.parameters()], lr=1e-3)
-    autocast = (torch.autocast("cuda", dtype=backbone.dtype) if dev.type == "cuda" and backbone.dtype != torch.float32
-                else torch.autocast("cpu", enabled=False))
-    dom = table[:p]
 
-    def step(h, b):
-        out = head(h.float()).squeeze(-1)
-        loss = ((out - y_t[torch.as_tensor(b, device=dev)]) ** 2).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+def run_bare_forward(cfg, backbone, ids, p):
+    """A bare Hugging Face forward of the decoder (hidden states, no LM head) over sequences of the
+    lengths ``predict`` runs (p + tokens + p), in the same batches sorted by length."""
+    import torch
 
-    def naive_epoch():
-        for b in batches:
-            with autocast:
-                batch = _engine.collate([rows[i] for i in b], tail=f_slots, device=dev)
-                h = _engine.full_forward(backbone, batch, torch.cat([dom, ftag]))
-            step(h, b)
+    pad = backbone.tokenizer.pad_token_id or 0
+    seqs = [[pad] * p + list(t[: cfg["max_length"]]) + [pad] * p for t in ids]
+    order = np.argsort([len(s) for s in seqs], kind="stable")
+    bs = cfg["predict_batch_size"]
 
-    def prefix_epoch():
-        for b in batches:
-            with autocast:
-                batch = _engine.collate([rows[i] for i in b], device=dev)
-                kv = _engine.prefix_kv(backbone, batch, dom)
-                h = _engine.tag_forward(backbone, kv, batch.valid, ftag)
-            step(h, b)
+    @torch.inference_mode()
+    def forward():
+        for start in range(0, len(order), bs):
+            rows = [seqs[i] for i in order[start:start + bs]]
+            L = max(len(r) for r in rows)
+            ids_t = torch.full((len(rows), L), pad, dtype=torch.long)
+            mask = torch.zeros((len(rows), L), dtype=torch.long)
+            for k, r in enumerate(rows):
+                ids_t[k, L - len(r):] = torch.as_tensor(r)
+                mask[k, L - len(r):] = 1
+            backbone.decoder(input_ids=ids_t.to(backbone.device), attention_mask=mask.to(backbone.device))
 
-    store = None
+    forward()  # warm up the same shapes
+    _sync(cfg["device"])
+    t0 = time.perf_counter()
+    forward()
+    _sync(cfg["device"])
+    return {"bare_forward_s": time.perf_counter() - t0}
 
-    def build_store():
-        nonlocal store
-        cfg_ = backbone.config
-        kvh = cfg_.num_key_value_heads
-        hd = getattr(cfg_, "head_dim", None) or cfg_.hidden_size // cfg_.num_attention_heads
-        store = _engine.PrefixStore(cfg_.num_hidden_layers, kvh, hd, lengths, backbone.dtype, dev)
-        with torch.inference_mode(), autocast:
-            for b in _length_batches(np.arange(len(rows)), lengths, cfg["predict_batch_size"]):
-                batch = _engine.collate([rows[i] for i in b], device=dev)
-                store.put(b, _engine.prefix_kv(backbone, batch, dom), batch.valid)
 
-    def cached_epoch():
-        for b in batches:
-            with autocast:
-                kv, valid = store.gather(b)
-                h = _engine.tag_forward(backbone, kv, valid, ftag)
-            step(h, b)
+# --------------------------------------------------------------------- search
+def search_worker(cfg):
+    """One GridSearchCV over 4 fits (2 tag lengths x 2 folds), timed whole in this fresh process."""
+    import torch
+    from joblib import parallel_config
+    from sklearn.model_selection import GridSearchCV
 
-    def timed(fn):
-        _sync(dev)
-        t = time.perf_counter()
-        fn()
-        _sync(dev)
-        return time.perf_counter() - t
+    from sktag import TagRegressor
 
-    res = {"rows": len(rows), "mean_tokens": float(lengths.mean()), "p": p}
-    v = cfg["variant"]
-    if dev.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(dev)
-    if v == "naive":
-        res["epochs"] = [timed(naive_epoch) for _ in range(cfg["epochs_measured"])]
-    elif v == "prefix":
-        res["epochs"] = [timed(prefix_epoch) for _ in range(cfg["epochs_measured"])]
-        n_tok = int(lengths.sum())
-        t = timed(lambda: [_engine.prefix_kv(backbone, _engine.collate([rows[i] for i in b], device=dev), dom)
-                           for b in _length_batches(np.arange(len(rows)), lengths, cfg["predict_batch_size"])])
-        res["prefix_forward_s"] = t
-        res["prefix_tokens"] = n_tok
-        res["nonembedding_params"] = int(sum(q.numel() for n, q in backbone.model.named_parameters()
-                                             if "embed" not in n and "lm_head" not in n))
-    elif v == "cached":
-        res["cache_build"] = timed(build_store)
-        res["cache_bytes"] = int(store.buf.numel() * store.buf.element_size())
-        res["epochs"] = [timed(cached_epoch) for _ in range(cfg["epochs_measured"])]
-    elif v == "estimator":
-        from sktag import TagRegressor
+    if cfg["threads"]:
+        torch.set_num_threads(cfg["threads"])
+    X, y, domain = load_data(cfg["data"], cfg["n_rows"], cfg["domain"])
+    est = TagRegressor(model=cfg["model"], domains=domain, tag_length=cfg["p"], max_iter=cfg["epochs"],
+                       batch_size=cfg["batch_size"], n_iter_no_change=cfg["epochs"] + 1, random_state=0,
+                       device=cfg["device"], dtype=cfg["dtype"], max_length=cfg["max_length"])
+    grid = {"tag_length": sorted({cfg["p"], max(1, cfg["p"] // 2)})}
+    if len(grid["tag_length"]) < 2:
+        grid["tag_length"] = [1, 2]
+    load0 = os.getloadavg()
+    t0 = time.perf_counter()
+    with warnings.catch_warnings(), parallel_config(backend="loky"):
+        warnings.simplefilter("ignore")
+        gs = GridSearchCV(est, grid, cv=2, n_jobs=cfg["n_jobs"], refit=False, error_score="raise",
+                          scoring="neg_root_mean_squared_error").fit(X, y)
+    wall = time.perf_counter() - t0
+    fit_times = gs.cv_results_["mean_fit_time"].tolist()
+    print("RESULT " + json.dumps({"n_jobs": cfg["n_jobs"], "wall_s": wall, "mean_fit_time_s": fit_times,
+                                  "n_fits": 2 * len(grid["tag_length"]), "grid": grid,
+                                  "torch_threads_parent": torch.get_num_threads(),
+                                  "loadavg_before": load0, "loadavg_after": os.getloadavg()}), flush=True)
 
-        for n_ep in (1, 5):
-            reg = TagRegressor(model=cfg["model"], domains=domain, tag_length=p, max_iter=n_ep,
-                               batch_size=cfg["batch_size"], n_iter_no_change=100, random_state=0,
-                               device=cfg["device"], dtype=cfg["dtype"], max_length=cfg["max_length"])
-            res[f"fit_{n_ep}"] = timed(lambda: reg.fit(X, y))
-    elif v == "predict":
-        from sktag import TagRegressor
 
-        if cfg["random_llama"]:
-            # no folder to load from: time the library's inference path directly
-            @torch.inference_mode()
-            def predict():
-                for b in _length_batches(np.arange(len(rows)), lengths, cfg["predict_batch_size"]):
-                    with autocast:
-                        batch = _engine.collate([rows[i] for i in b], tail=f_slots, device=dev)
-                        h = _engine.full_forward(backbone, batch, table)
-                    head(h.float()).cpu()
+def run_search(cfg):
+    out = {}
+    for n_jobs in (1, 2):
+        c = dict(cfg, n_jobs=n_jobs)
+        proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--search-worker", json.dumps(c)],
+                              capture_output=True, text=True)
+        for line in proc.stdout.splitlines():
+            if line.startswith("RESULT "):
+                out[f"n_jobs_{n_jobs}"] = json.loads(line[7:])
+                break
         else:
-            reg = TagRegressor(model=cfg["model"], domains=domain, tag_length=p, max_iter=1, random_state=0,
-                               device=cfg["device"], dtype=cfg["dtype"], max_length=cfg["max_length"],
-                               predict_batch_size=cfg["predict_batch_size"]).fit(X[:8], y[:8])
-
-            def predict():
-                reg.predict(X)
-        predict()  # warm up
-        res["predict"] = timed(predict)
-        pad = backbone.tokenizer.pad_token_id or 0
-
-        @torch.inference_mode()
-        def bare():
-            for b in _length_batches(np.arange(len(rows)), lengths, cfg["predict_batch_size"]):
-                L = int(lengths[b].max()) + p
-                ids = torch.full((len(b), L), pad, dtype=torch.long)
-                mask = torch.zeros((len(b), L), dtype=torch.long)
-                for k, i in enumerate(b):
-                    n = int(lengths[i]) + p
-                    ids[k, L - n:] = torch.as_tensor(np.where(rows[i].slot >= 0, pad, rows[i].ids).tolist() + [pad] * p)
-                    mask[k, L - n:] = 1
-                with autocast:
-                    backbone.model(input_ids=ids.to(dev), attention_mask=mask.to(dev), logits_to_keep=1)
-
-        bare()  # warm up the same shapes
-        res["bare"] = timed(bare)
-    res["peak_bytes"] = _peak_bytes(dev, rss0)
-    print("RESULT " + json.dumps(res), flush=True)
+            out[f"n_jobs_{n_jobs}"] = {"error": proc.stderr[-3000:]}
+    a, b = out["n_jobs_1"].get("wall_s"), out["n_jobs_2"].get("wall_s")
+    if a and b:
+        out["speedup_n_jobs_2"] = a / b
+    return out
 
 
-# ----------------------------------------------------------------- the driver
-def run_variant(cfg, variant):
-    c = dict(cfg, variant=variant)
-    out = subprocess.run([sys.executable, __file__, "--worker", json.dumps(c)], capture_output=True, text=True)
-    for line in out.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[7:])
-    raise RuntimeError(f"variant {variant} failed:\n{out.stderr[-3000:]}")
+# --------------------------------------------------------------------- report
+def _pct(x):
+    return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
-def fmt_mb(b):
-    return f"{b / 2**20:8.0f}"
+def _f(x, fmt="{:.2f}"):
+    return "n/a" if x is None else fmt.format(x)
 
 
-def bench(cfg, label, n_epochs=5):
-    from tqdm.auto import tqdm
+def analyse(res):
+    """Add FLOP rates and ratios to each fit / predict record."""
+    shape, L, p = res["shape"], np.asarray(res["prefix_lengths"]), res["config"]["p"]
+    dt = res["backbone_dtype"].replace("torch.", "")
+    floor = res["matmul"]
+    ref_prefix = floor[f"prefix_{'bfloat16' if dt in ('bfloat16', 'float16') else 'float32'}"]["flops_per_s"]
+    ref_epoch = floor[f"epoch_{'bfloat16' if dt in ('bfloat16', 'float16') else 'float32'}"]["flops_per_s"]
+    f_prefix, f_epoch = flops_prefix(shape, L), flops_epoch(shape, L, p)
+    f_predict = flops_prefix(shape, L + p)
+    peak = res.get("peak_tflops")
+    res["flops"] = {"prefix_pass": f_prefix, "epoch": f_epoch, "predict": f_predict,
+                    "reference_rate_prefix": ref_prefix, "reference_rate_epoch": ref_epoch}
+    n = len(L)
+    for fit in res["fits"]:
+        pt, ep = fit["prefix_time_s"], fit["epoch_times_s"]
+        a = {}
+        if pt:
+            a["prefix_samples_per_s"] = n / pt
+            a["prefix_flops_per_s"] = f_prefix / pt
+            a["prefix_fraction_of_matmul"] = f_prefix / pt / ref_prefix
+            if peak:
+                a["prefix_mfu"] = f_prefix / pt / (peak * 1e12)
+        if ep:
+            later = ep[1:] or ep
+            t_later = float(np.mean(later))
+            a["first_epoch_s"], a["later_epoch_s"] = ep[0], t_later
+            a["epoch_samples_per_s"] = n / t_later
+            if fit["variant"] == "cached":
+                a["epoch_flops_per_s"] = f_epoch / t_later
+                a["epoch_fraction_of_matmul"] = f_epoch / t_later / ref_epoch
+                if pt:
+                    a["later_epoch_over_prefix_pass"] = t_later / pt
+        fit["analysis"] = a
+    pr = res.get("predict")
+    if pr:
+        pr["samples_per_s"] = n / pr["predict_s"]
+        pr["flops_per_s"] = f_predict / pr["predict_s"]
+        pr["fraction_of_matmul"] = f_predict / pr["predict_s"] / ref_prefix
+        if peak:
+            pr["mfu"] = pr["flops_per_s"] / (peak * 1e12)
+        if pr.get("bare_forward_s"):
+            pr["over_bare_forward"] = pr["predict_s"] / pr["bare_forward_s"]
+    return res
 
-    res = {}
-    variants = ["naive", "prefix", "cached", "predict"] + (["estimator"] if not cfg["random_llama"] else [])
-    for v in tqdm(variants, desc=label, leave=False):
-        res[v] = run_variant(cfg, v)
-    nv, pf, ca = res["naive"], res["prefix"], res["cached"]
-    naive_ep = float(np.mean(nv["epochs"]))
-    prefix_ep = float(np.mean(pf["epochs"]))
-    cached_later = float(np.mean(ca["epochs"]))
-    cached_first = ca["cache_build"] + ca["epochs"][0]
-    n, p = nv["mean_tokens"] - p_of(cfg), cfg["p"]
-    floor = p / (2 * p + n)
+
+def markdown(res):
+    c, s, fl = res["config"], res["shape"], res["flops"]
+    L = np.asarray(res["prefix_lengths"])
+    mm = res["matmul"]
     lines = [
-        f"### {label}",
+        f"# sktag speed: {c['label']}",
         "",
-        f"{nv['rows']} rows, mean {nv['mean_tokens']:.1f} prefix tokens (domain tag + segment; n = {n:.1f} data "
-        f"tokens), p = {p}, batch {cfg['batch_size']}, device {cfg['device']}, dtype {cfg['dtype']}. "
-        f"Floor of a later cached epoch: p / (2p + n) = {floor:.3f}.",
+        f"Date {res['date']}, device: {res['device_name']}, torch {res['torch_version']}, "
+        f"{res['torch_threads']} torch threads, load average {res['loadavg_before'][0]:.2f} before / "
+        f"{res['loadavg_after'][0]:.2f} after, backbone dtype {res['backbone_dtype'].replace('torch.', '')}"
+        f" (cpu_supports_bf16: {res['cpu_supports_bf16']}), total wall time {res['wall_s']:.0f} s.",
         "",
-        "| path | seconds | ratio to naive | peak MB |",
-        "|---|---:|---:|---:|",
-        f"| naive, 1 epoch | {naive_ep:.2f} | 1.000 | {fmt_mb(nv['peak_bytes'])} |",
-        f"| prefix (no cache), 1 epoch | {prefix_ep:.2f} | {prefix_ep / naive_ep:.3f} | {fmt_mb(pf['peak_bytes'])} |",
-        f"| cached, first epoch (cache build + epoch) | {cached_first:.2f} | {cached_first / naive_ep:.3f} | "
-        f"{fmt_mb(ca['peak_bytes'])} |",
-        f"| cached, each later epoch | {cached_later:.2f} | {cached_later / naive_ep:.3f} | |",
-        f"| naive, {n_epochs} epochs (= {n_epochs} x epoch) | {n_epochs * naive_ep:.2f} | 1.000 | |",
-        f"| cached, {n_epochs} epochs (build + {n_epochs} x epoch) | {ca['cache_build'] + n_epochs * cached_later:.2f} | "
-        f"{(ca['cache_build'] + n_epochs * cached_later) / (n_epochs * naive_ep):.3f} | |",
+        f"Data: {c['data']}, {len(L)} rows (domain {c['domain']}), prefix length mean {L.mean():.1f} tokens "
+        f"(p = {c['p']} domain-tag positions + data tokens), batch {c['batch_size']}, predict batch "
+        f"{c['predict_batch_size']}, {c['epochs']} epochs. Model: {s['n_params_nonembedding'] / 1e6:.1f} M "
+        f"non-embedding parameters, {s['layers']} layers, hidden {s['hidden']}, intermediate {s['intermediate']}.",
+        "",
+        "## The floor: sustained matmul rate on this device",
+        "",
+        "| GEMM shape (M x K x N) | float32 GFLOP/s | bfloat16 GFLOP/s |",
+        "|---|---:|---:|",
     ]
-    if "estimator" in res:
-        es = res["estimator"]
-        lines += [
-            f"| TagRegressor.fit, 1 epoch (library) | {es['fit_1']:.2f} | {es['fit_1'] / naive_ep:.3f} | "
-            f"{fmt_mb(es['peak_bytes'])} |",
-            f"| TagRegressor.fit, 5 epochs (library) | {es['fit_5']:.2f} | {es['fit_5'] / (5 * naive_ep):.3f} | |",
-        ]
-    pr = res["predict"]
+    for label in ("prefix", "epoch"):
+        a, b = mm[f"{label}_float32"], mm[f"{label}_bfloat16"]
+        lines.append(f"| {label}: {a['M']} x {a['K']} x {a['N']} | {a['flops_per_s'] / 1e9:.1f} | "
+                     f"{b['flops_per_s'] / 1e9:.1f} |")
     lines += [
         "",
-        "| inference | seconds | ratio to bare forward |",
-        "|---|---:|---:|",
-        f"| bare `model(...)` forward, same tokens | {pr['bare']:.2f} | 1.000 |",
-        f"| {'sktag inference path' if cfg['random_llama'] else 'TagRegressor.predict'} | {pr['predict']:.2f} | "
-        f"{pr['predict'] / pr['bare']:.3f} |",
+        f"FLOPs (useful, no padding): prefix pass {fl['prefix_pass'] / 1e9:.2f} GFLOP, one cached epoch "
+        f"{fl['epoch'] / 1e9:.2f} GFLOP (p tag positions, forward + input-gradient backward), predict "
+        f"{fl['predict'] / 1e9:.2f} GFLOP.",
         "",
-        f"Prefix cache of the training set: {ca['cache_bytes'] / 2**20:.0f} MB "
-        f"({ca['cache_bytes'] / max(1, nv['rows']) / 2**10:.0f} KB per row).",
+        "## fit (TagRegressor, timings read from prefix_time_ / epoch_times_)",
+        "",
+        "| variant | fit wall s | prefix pass s | first epoch s | later epoch s | later epoch / prefix pass "
+        "| prefix % of matmul | epoch % of matmul | prefix samples/s | epoch samples/s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    if cfg["device"].startswith("cuda"):
-        flops = 2 * pf["nonembedding_params"] * pf["prefix_tokens"]
-        tflops = flops / pf["prefix_forward_s"] / 1e12
+    for fit in res["fits"]:
+        a = fit["analysis"]
         lines.append(
-            f"Prefix forward: {pf['rows'] / pf['prefix_forward_s']:.0f} samples/s, "
-            f"{pf['prefix_tokens'] / pf['prefix_forward_s']:.0f} tokens/s, {tflops:.1f} TFLOP/s"
-            + (f" = {100 * tflops / cfg['peak_tflops']:.1f}% MFU (peak {cfg['peak_tflops']} TFLOP/s)"
-               if cfg["peak_tflops"] else "")
-        )
-    return "\n".join(lines), res
+            f"| {fit['variant']} | {fit['fit_wall_s']:.2f} | "
+            f"{'0 (no cache)' if fit['prefix_time_s'] == 0 else _f(fit['prefix_time_s'])} | {_f(a.get('first_epoch_s'))} "
+            f"| {_f(a.get('later_epoch_s'))} | {_f(a.get('later_epoch_over_prefix_pass'), '{:.3f}')} "
+            f"| {_pct(a.get('prefix_fraction_of_matmul'))} | {_pct(a.get('epoch_fraction_of_matmul'))} "
+            f"| {_f(a.get('prefix_samples_per_s'), '{:.1f}')} | {_f(a.get('epoch_samples_per_s'), '{:.1f}')} |")
+    if any(f["prefix_time_s"] is None and f["epoch_times_s"] is None for f in res["fits"]):
+        lines += ["", "n/a: this sktag's estimators do not report `prefix_time_` / `epoch_times_`; only the "
+                  "fit wall time is measured."]
+    mfu = [f"{fit['variant']} prefix pass {100 * fit['analysis']['prefix_mfu']:.1f}%"
+           for fit in res["fits"] if "prefix_mfu" in fit["analysis"]]
+    pr = res.get("predict")
+    if pr:
+        lines += [
+            "",
+            "## predict",
+            "",
+            "| | seconds | samples/s | % of matmul | vs bare forward |",
+            "|---|---:|---:|---:|---:|",
+            f"| TagRegressor.predict | {pr['predict_s']:.2f} | {pr['samples_per_s']:.1f} | "
+            f"{_pct(pr['fraction_of_matmul'])} | {_f(pr.get('over_bare_forward'), '{:.3f}')} |",
+        ]
+        if pr.get("bare_forward_s"):
+            lines.append(f"| bare decoder forward (Hugging Face, no LM head), same token counts | "
+                         f"{pr['bare_forward_s']:.2f} | "
+                         f"{len(L) / pr['bare_forward_s']:.1f} | | 1.000 |")
+        if "mfu" in pr:
+            mfu.append(f"predict {100 * pr['mfu']:.1f}%")
+    if mfu:
+        lines += ["", f"MFU against the {res['peak_tflops']:.0f} TFLOP/s bf16 peak: " + ", ".join(mfu) + "."]
+    se = res.get("search")
+    if se:
+        lines += ["", "## GridSearchCV, 4 fits, each search in a fresh process (model loading included)", "",
+                  "| n_jobs | wall s | mean fit s |", "|---|---:|---:|"]
+        for k in ("n_jobs_1", "n_jobs_2"):
+            r = se[k]
+            if "error" in r:
+                lines.append(f"| {k[-1]} | failed | |")
+            else:
+                lines.append(f"| {r['n_jobs']} | {r['wall_s']:.1f} | {np.mean(r['mean_fit_time_s']):.1f} |")
+        if "speedup_n_jobs_2" in se:
+            lines.append(f"\nn_jobs=2 is {se['speedup_n_jobs_2']:.2f}x the speed of n_jobs=1.")
+    return "\n".join(lines) + "\n"
 
 
-def p_of(cfg):
-    return cfg["p"]  # the domain tag has p positions too
-
-
+# --------------------------------------------------------------------- main
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--worker", help=argparse.SUPPRESS)
-    ap.add_argument("--quick", action="store_true", help="small subsets, ~5-10 minutes on 2 CPU cores")
-    ap.add_argument("--model", default="smollm2-135m")
+    ap.add_argument("--search-worker", help=argparse.SUPPRESS)
+    ap.add_argument("--quick", action="store_true", help="256 ESOL rows, 2 epochs, short matmul runs")
+    ap.add_argument("--model", default="smollm2-135m", help="model alias, folder or hub id")
     ap.add_argument("--random-llama", choices=sorted(LLAMA_SHAPES), default=None,
-                    help="use a randomly initialised Llama of this shape instead of --model")
-    ap.add_argument("--data", default="esol,esol-protein", help="comma list of esol, esol-protein")
+                    help="a randomly initialised Llama of this shape (saved to a temporary folder) instead of --model")
+    ap.add_argument("--data", default="esol", choices=["esol", "protein"])
+    ap.add_argument("--domain", default=None, help="override the domain (default: SMILES, or Text without RDKit)")
+    ap.add_argument("--rows", type=int, default=None, help="rows (repeated beyond the data set's size)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", default="auto")
     ap.add_argument("--tag-length", type=int, default=10)
+    ap.add_argument("--epochs", type=int, default=None)
     ap.add_argument("--batch-size", type=int, default=None)
-    ap.add_argument("--threads", type=int, default=0, help="torch threads per worker (0: torch default)")
-    ap.add_argument("--peak-tflops", type=float, default=None, help="peak dense TFLOP/s of the GPU, for MFU")
-    ap.add_argument("--out", default=os.path.join(HERE, "results"))
+    ap.add_argument("--predict-batch-size", type=int, default=None)
+    ap.add_argument("--variants", default="cached,nocache", help=f"comma list of {', '.join(VARIANTS)}")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave torch's count)")
+    ap.add_argument("--peak-tflops", type=float, default=None,
+                    help="peak dense TFLOP/s of the device for MFU (default: known GPUs' bf16 peak)")
+    ap.add_argument("--no-predict", action="store_true", help="skip predict and the bare forward")
+    ap.add_argument("--search", action="store_true", help="also time GridSearchCV(n_jobs=2) vs n_jobs=1, 4 fits")
+    ap.add_argument("--out", default=os.environ.get("OUT") or os.path.join(HERE, "results"))
     args = ap.parse_args()
-    if args.worker:
-        worker(json.loads(args.worker))
+    if args.search_worker:
+        search_worker(json.loads(args.search_worker))
         return
 
     import torch
 
-    sizes = {"esol": (256, 32), "esol-protein": (48, 8)} if args.quick else {"esol": (900, 32),
-                                                                            "esol-protein": (400, 16)}
-    if args.device.startswith("cuda"):
-        sizes = {"esol": (2048, 64), "esol-protein": (512, 32)}
-    blocks = []
-    t0 = time.perf_counter()
-    for data in args.data.split(","):
-        n_rows, bs = sizes[data]
-        cfg = dict(model=args.model, random_llama=args.random_llama, data=data, device=args.device,
-                   dtype=args.dtype, p=args.tag_length, n_rows=n_rows, batch_size=args.batch_size or bs,
-                   predict_batch_size=64, max_length=512, threads=args.threads,
-                   epochs_measured=1 if args.quick else 2, peak_tflops=args.peak_tflops)
-        label = f"{data} on {args.random_llama and 'random-llama-' + args.random_llama or args.model}"
-        text, _ = bench(cfg, label)
-        print(text + "\n", flush=True)
-        blocks.append(text)
-    wall = time.perf_counter() - t0
-    device_name = (torch.cuda.get_device_name(0) if args.device.startswith("cuda") else
-                   f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores")
-    head = (f"# sktag speed benchmark ({'quick' if args.quick else 'full'})\n\n"
-            f"Date {time.strftime('%Y-%m-%d %H:%M')}, device: {device_name}, torch {torch.__version__}, "
-            f"total wall time {wall:.0f} s. Every variant ran in its own process; in quick mode each epoch "
-            "figure is one measured epoch and multi-epoch totals are that epoch times the epoch count.\n")
+    import sktag
+    from sktag import load_backbone
+    from sktag.backbone import cpu_supports_bf16
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cuda = args.device.startswith("cuda")
+    load0 = os.getloadavg()
+    t_start = time.perf_counter()
+    n_rows = args.rows or (4096 if cuda else 256 if args.quick else 900)
+    if args.data == "protein" and not args.rows:
+        n_rows = 1024 if cuda else 48 if args.quick else 400
+    cfg = dict(data=args.data, p=args.tag_length, device=args.device, dtype=args.dtype, n_rows=n_rows,
+               epochs=args.epochs or (2 if args.quick else 3),
+               batch_size=args.batch_size or (64 if cuda else 32 if args.data == "esol" else 8),
+               predict_batch_size=args.predict_batch_size or (256 if cuda else 64),
+               max_length=512, threads=args.threads)
+    tmp = None
+    try:
+        if args.random_llama:
+            tmp = tempfile.mkdtemp(prefix=f"sktag-random-llama-{args.random_llama}-")
+            t = time.perf_counter()
+            cfg["model"] = make_random_llama(args.random_llama, tmp, args.device)
+            print(f"random Llama {args.random_llama} written to {tmp} in {time.perf_counter() - t:.1f} s",
+                  flush=True)
+            label = f"random-llama-{args.random_llama}"
+        else:
+            cfg["model"] = args.model
+            label = os.path.basename(str(args.model).rstrip("/"))
+        X, y, domain = load_data(args.data, n_rows, args.domain)
+        cfg["domain"] = domain
+        cfg["label"] = f"{label} on {args.data}, {args.device}{' (quick)' if args.quick else ''}"
+        backbone = load_backbone(cfg["model"], device=args.device, dtype=args.dtype)
+        shape = model_shape(backbone)
+        L, ids = prefix_lengths(backbone, X, domain, cfg["p"], cfg["max_length"])
+        device_name = _device_name(args.device)
+        peak = args.peak_tflops
+        if peak is None and cuda and backbone.dtype in (torch.bfloat16, torch.float16):
+            peak = next((v for k, v in PEAK_BF16_TFLOPS.items() if k in device_name), None)
+        res = {"config": cfg, "date": time.strftime("%Y-%m-%d %H:%M"), "device_name": device_name,
+               "torch_version": torch.__version__, "sktag_version": sktag.__version__,
+               "torch_threads": torch.get_num_threads(), "torch_interop_threads": torch.get_num_interop_threads(),
+               "cpu_count": os.cpu_count(), "loadavg_before": load0, "backbone_dtype": str(backbone.dtype),
+               "cpu_supports_bf16": cpu_supports_bf16(), "shape": shape, "prefix_lengths": L.tolist(),
+               "peak_tflops": peak}
+        print(f"{cfg['label']}: {device_name}, {torch.get_num_threads()} torch threads, backbone "
+              f"{backbone.dtype}, {len(X)} rows, mean prefix {L.mean():.1f} tokens", flush=True)
+
+        secs = 0.5 if args.quick else (1.0 if cuda else 2.0)
+        t = time.perf_counter()
+        res["matmul"] = matmul_floor(shape, backbone.device, cfg["predict_batch_size"] * L.mean(),
+                                     cfg["batch_size"] * cfg["p"], secs)
+        print(f"matmul floor measured in {time.perf_counter() - t:.1f} s: " + ", ".join(
+            f"{k} {v['flops_per_s'] / 1e9:.1f} GFLOP/s" for k, v in res["matmul"].items() if isinstance(v, dict)),
+            flush=True)
+
+        res["fits"] = []
+        est = None
+        for variant in [v.strip() for v in args.variants.split(",") if v.strip()]:
+            fit, fitted = run_fit(cfg, X, y, domain, variant)
+            res["fits"].append(fit)
+            print(f"fit {variant}: {fit['fit_wall_s']:.2f} s wall, prefix_time_ {fit['prefix_time_s']}, "
+                  f"epoch_times_ {fit['epoch_times_s']}", flush=True)
+            if variant == "cached" or est is None:
+                est = fitted
+        if not args.no_predict and est is not None:
+            res["predict"] = run_predict(cfg, est, X)
+            res["predict"].update(run_bare_forward(cfg, backbone, ids, cfg["p"]))
+            print(f"predict {res['predict']['predict_s']:.2f} s, bare forward "
+                  f"{res['predict']['bare_forward_s']:.2f} s", flush=True)
+        if args.search:
+            scfg = dict(cfg, n_rows=min(n_rows, 256), epochs=min(cfg["epochs"], 2))
+            res["search"] = run_search(scfg)
+            print("search: " + json.dumps({k: v.get("wall_s", v.get("error")) if isinstance(v, dict) else v
+                                           for k, v in res["search"].items()}), flush=True)
+        res["loadavg_after"] = os.getloadavg()
+        res["wall_s"] = time.perf_counter() - t_start
+        if not cuda:
+            res["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        analyse(res)
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    text = markdown(res)
+    print("\n" + text, flush=True)
     os.makedirs(args.out, exist_ok=True)
-    tag = "gpu" if args.device.startswith("cuda") else "cpu"
-    path = os.path.join(args.out, f"speed-{tag}{'-quick' if args.quick else ''}.md")
-    with open(path, "w") as f:
-        f.write(head + "\n" + "\n\n".join(blocks) + "\n")
-    print(f"written to {path}")
+    tag = (f"speed-{'gpu' if cuda else 'cpu'}-{(args.random_llama and 'random-llama-' + args.random_llama) or label}"
+           f"-{args.data}{'-quick' if args.quick else ''}")
+    tag = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in tag)
+    with open(os.path.join(args.out, tag + ".json"), "w") as f:
+        json.dump(res, f, indent=1)
+    with open(os.path.join(args.out, tag + ".md"), "w") as f:
+        f.write(text)
+    print(f"written to {os.path.join(args.out, tag)}.json / .md")
 
 
 if __name__ == "__main__":

@@ -38,6 +38,14 @@ from ._validation import BOOLEAN, CALLABLE, COMMON, Instance, Options, validate_
 _GiB = 1024**3
 
 
+def _bytes(n) -> str:
+    """``1.2 MiB``-style size."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
+        n /= 1024
+
+
 def _memory_budget(spec, device) -> int:
     """Bytes the cached prefix may take (``prefix_cache`` parameter)."""
     if spec is False or spec is None:
@@ -90,6 +98,10 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
         tags.input_tags.two_d_array = True
         tags.input_tags.sparse = False
         tags.non_deterministic = False
+        # ``transform`` gives the readout features: a transformer too, of strings to float64
+        from sklearn.utils import TransformerTags
+
+        tags.transformer_tags = TransformerTags(preserves_dtype=[])
         return tags
 
     # ---------------------------------------------------------------- layout
@@ -136,8 +148,7 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
         return out
 
     def _readout(self, backbone):
-        n_layers = backbone.config.get_text_config(decoder=True).num_hidden_layers
-        return READOUTS[self.readout](self.readout_layers, n_layers)
+        return READOUTS[self.readout](self.readout_layers, backbone)
 
     # ------------------------------------------------------------ encoding
     def _encode(self, X, backbone, layout, on_invalid):
@@ -202,13 +213,11 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
         budget = _memory_budget(self.prefix_cache, backbone.device)
         if need > budget:
             if self.verbose:
-                print(f"[sktag] prefix cache needs {need / _GiB:.3f} GiB > budget {budget / _GiB:.3f} GiB "
+                print(f"[sktag] prefix cache needs {_bytes(need)} > budget {_bytes(budget)} "
                       f"(prefix_cache={self.prefix_cache!r}); recomputing prefixes every batch.")
             return None, 0
-        cfg = backbone.config.get_text_config(decoder=True)
-        kvh = getattr(cfg, "num_key_value_heads", None) or cfg.num_attention_heads
-        hd = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
-        store = _engine.PrefixStore(cfg.num_hidden_layers, kvh, hd, lengths, backbone.dtype, backbone.device)
+        n_layers, kvh, hd = backbone.kv_geometry()
+        store = _engine.PrefixStore(n_layers, kvh, hd, lengths, backbone.dtype, backbone.device)
         table = module.tag_table().detach()
         batches = _engine.length_batches(idx, lengths, self.predict_batch_size)
         with torch.inference_mode():
@@ -249,8 +258,9 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
         if y is None:
             task = self._task_class(type(self).__name__)
             task.fit_targets(None, None)  # raises sklearn's "requires y" message
-        if len(y) != n:
-            raise ValueError(f"X has {n} samples but y has {len(y)}; they must match.")
+        n_y = np.shape(y)[0] if np.ndim(y) else 0
+        if n_y != n:
+            raise ValueError(f"X has {n} samples but y has {n_y}; they must match.")
         sw = check_sample_weight(sample_weight, n)
         backbone = self._get_backbone()
         task = self._task_class(type(self).__name__)

@@ -138,24 +138,47 @@ def embed(backbone, batch: Batch, tag_table: torch.Tensor) -> torch.Tensor:
     return torch.where(is_tag.unsqueeze(-1), tags, emb)
 
 
-def attention_mask(valid_k, seg_q, seg_k, n_q, isolate, dtype):
+def attention_mask(valid_k, seg_q, seg_k, n_q, isolate, dtype, window=None):
     """Additive 4-D mask ``[B, 1, n_q, L_k]``.
 
     Queries are the last ``n_q`` key positions (causal).  Padding is never
     attended to.  With ``isolate``, a position outside the function tag only
-    sees positions of its own segment.
+    sees positions of its own segment.  With a ``window``, a query sees only
+    the last ``window`` key positions, itself included (the sliding window
+    of transformers' ``sliding_window_overlay``: key index ``> q - window``).
+    Rows are contiguous (padding only on the left, or only on the right), so
+    distances between indices are distances between positions.
     """
     B, L_k = valid_k.shape
     device = valid_k.device
     q_idx = torch.arange(L_k - n_q, L_k, device=device)
     k_idx = torch.arange(L_k, device=device)
-    allowed = (k_idx[None, :] <= q_idx[:, None]).unsqueeze(0) & valid_k[:, None, :]
+    allowed = k_idx[None, :] <= q_idx[:, None]
+    if window is not None:
+        allowed = allowed & (k_idx[None, :] > q_idx[:, None] - int(window))
+    allowed = allowed.unsqueeze(0) & valid_k[:, None, :]
     if isolate:
         same = seg_q[:, :, None] == seg_k[:, None, :]
         allowed = allowed & (same | (seg_q == FUNCTION_SEGMENT)[:, :, None])
     mask = torch.zeros(allowed.shape, dtype=dtype, device=device)
     mask.masked_fill_(~allowed, torch.finfo(dtype).min)
     return mask.unsqueeze(1)
+
+
+def _layer_masks(backbone, valid_k, seg_q, seg_k, n_q, isolate, dtype):
+    """The mask(s) to pass as ``attention_mask``: one tensor, or one per layer type.
+
+    ``backbone.mask_windows`` says which sliding window each layer type has
+    (:attr:`sktag.backbone.Backbone.mask_windows`); models that mix global
+    and local layers take a dict keyed by layer type.
+    """
+    windows = getattr(backbone, "mask_windows", None) or {None: None}
+    built = {}
+    for w in set(windows.values()):
+        built[w] = attention_mask(valid_k, seg_q, seg_k, n_q, isolate, dtype, window=w)
+    if list(windows) == [None]:
+        return built[windows[None]]
+    return {layer_type: built[w] for layer_type, w in windows.items()}
 
 
 def _cache_kwarg(decoder) -> str:
@@ -189,7 +212,7 @@ def full_forward(backbone, batch: Batch, tag_table, isolate=False, all_positions
     With ``all_positions=True`` returns the full ``[B, L, d]`` hidden states.
     """
     x = embed(backbone, batch, tag_table)
-    mask = attention_mask(batch.valid, batch.seg, batch.seg, batch.ids.shape[1], isolate, x.dtype)
+    mask = _layer_masks(backbone, batch.valid, batch.seg, batch.seg, batch.ids.shape[1], isolate, x.dtype)
     h, _ = _run_decoder(backbone, x, mask, batch.pos)
     return h if all_positions else h[:, -1]
 
@@ -235,7 +258,9 @@ def pool_states(hidden_states, layers, batch: Batch, n_segments=None, how="mean"
 
     Returns
     -------
-    Tensor ``[B, G, len(layers), d]`` (float32); G is 1 or ``n_segments``.
+    Tensor ``[B, G, sum of the layers' widths]`` (float32), layer blocks side
+    by side; G is 1 or ``n_segments``.  (Widths can differ between layers:
+    OPT models with a projection keep the first and last states narrower.)
     """
     member = data_token_groups(batch, n_segments)
     pooled = []
@@ -254,7 +279,7 @@ def pool_states(hidden_states, layers, batch: Batch, n_segments=None, how="mean"
             pooled.append(h.float().gather(1, idx))
     else:
         raise ValueError(f"how must be 'mean' or 'last', got {how!r}.")
-    return torch.stack(pooled, dim=2)
+    return torch.cat(pooled, dim=-1)
 
 
 def pooled_means(hidden_states, layers, batch: Batch) -> torch.Tensor:
@@ -300,7 +325,7 @@ def prefix_kv(backbone, batch: Batch, tag_table, isolate=False):
     from transformers import DynamicCache
 
     x = embed(backbone, batch, tag_table)
-    mask = attention_mask(batch.valid, batch.seg, batch.seg, batch.ids.shape[1], isolate, x.dtype)
+    mask = _layer_masks(backbone, batch.valid, batch.seg, batch.seg, batch.ids.shape[1], isolate, x.dtype)
     _, cache = _run_decoder(backbone, x, mask, batch.pos, cache=DynamicCache(), use_cache=True)
     return torch.stack([torch.stack(kv) for kv in _cache_layers(cache)])
 
@@ -329,7 +354,7 @@ def tag_forward(backbone, kv, prefix_valid, tag):
     start = prefix_valid.sum(dim=1, keepdim=True)
     pos = start + torch.arange(p, device=kv.device)
     valid_k = torch.cat([prefix_valid, torch.ones(B, p, dtype=torch.bool, device=kv.device)], 1)
-    mask = attention_mask(valid_k, None, None, p, False, dtype)
+    mask = _layer_masks(backbone, valid_k, None, None, p, False, dtype)
     cache = DynamicCache()
     for i in range(kv.shape[0]):
         cache.update(kv[i, 0], kv[i, 1], i)

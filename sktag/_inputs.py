@@ -142,6 +142,8 @@ def as_columns(X):
             "X must be a sequence of strings (list, array, Series) or a DataFrame of string "
             "columns, not a single string; wrap it in a list."
         )
+    if hasattr(X, "format") and hasattr(X, "tocsr"):  # scipy sparse
+        raise TypeError("sktag estimators take strings; a sparse matrix is not supported (sparse data).")
     if isinstance(X, (set, frozenset, dict)) or (
         not hasattr(X, "__len__") and not hasattr(X, "__array__") and not hasattr(X, "__dataframe__")
     ):
@@ -149,13 +151,12 @@ def as_columns(X):
             f"X must be an ordered sequence of strings (list, tuple, array, Series) or a DataFrame, "
             f"got {type(X).__name__}: its order against y would be undefined."
         )
-    if hasattr(X, "format") and hasattr(X, "tocsr"):  # scipy sparse
-        raise TypeError("sktag estimators take strings; a sparse matrix is not supported (sparse data).")
     frame = _dataframe_columns(X)
     if frame is not None:
         columns, names, labels = frame
         if not columns:
-            raise ValueError("X has no columns.")
+            raise ValueError(f"Found array with 0 feature(s) (shape=({len(X)}, 0)) while a minimum of 1 is "
+                             "required.")
         if names is not None and len({str(n) for n in names}) != len(names):
             raise ValueError(f"X has duplicate column names: {names}.")
         return columns, names, labels
@@ -171,7 +172,8 @@ def as_columns(X):
         return [arr.tolist()], None, None
     if arr.ndim == 2:
         if arr.shape[1] == 0:
-            raise ValueError("X has no columns.")
+            raise ValueError(f"Found array with 0 feature(s) (shape={arr.shape}) while a minimum of 1 is "
+                             "required.")
         return [arr[:, j].tolist() for j in range(arr.shape[1])], None, None
     raise ValueError(f"X must be 1-D or 2-D, got an array with {arr.ndim} dimensions.")
 

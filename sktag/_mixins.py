@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import os
 
 import torch
 
@@ -41,23 +42,34 @@ class BackboneMixin:
     that the estimator validates its strings the same way in any process.
     """
 
-    def _backbone_kwargs(self):
-        kw = dict(trust_remote_code=self.trust_remote_code)
-        if getattr(self, "attn_implementation", "auto") != "auto":  # TODO-MERGE: always pass
-            kw["attn_implementation"] = self.attn_implementation
-        return kw
+    def _model_location(self):
+        """``model``, or the absolute folder recorded at fit when ``model`` is a relative path.
+
+        A fitted estimator unpickled in another working directory still finds
+        the local model it was fitted on (the fingerprint check still applies).
+        """
+        model = self.model
+        ident = getattr(self, "backbone_identity_", None)
+        if (isinstance(model, (str, os.PathLike)) and ident and os.path.isabs(ident) and os.path.isdir(ident)
+                and not os.path.isabs(os.fspath(model)) and not os.path.isdir(os.fspath(model))):
+            return ident
+        return model
 
     def _get_backbone(self):
         bb = getattr(self, "_backbone", None)
         device = resolve_device(self.device)
         dtype = resolve_dtype(self.dtype, device)
         device_map = getattr(self, "device_map", None)
+        model = self._model_location()
+        spec = (_identity(model)[0], device, dtype, repr(device_map), bool(self.trust_remote_code),
+                getattr(self, "attn_implementation", "auto"))
         # the held backbone is reused only while it is still the one the
         # parameters name: ``set_params(model=...)`` must not keep the old one
-        if bb is None or bb.identity != _identity(self.model)[0] or bb.device != device or bb.dtype != dtype:
+        if bb is None or getattr(self, "_backbone_spec", None) != spec:
             check_worker_device(device, device_map)  # GPU policy, see sktag.distributed
-            bb = load_backbone(self.model, dtype=dtype, device=device, device_map=device_map,
-                               **self._backbone_kwargs())
+            bb = load_backbone(model, dtype=dtype, device=device, device_map=device_map,
+                               trust_remote_code=self.trust_remote_code,
+                               attn_implementation=getattr(self, "attn_implementation", "auto"))
             fp = getattr(self, "backbone_fingerprint_", None)
             if fp is not None and fp != bb.fingerprint:
                 raise ValueError(
@@ -65,7 +77,7 @@ class BackboneMixin:
                     f"(embedding fingerprint {fp}) but model={self.model!r} now loads a different model "
                     f"(fingerprint {bb.fingerprint}). Refit, or point model at the original weights."
                 )
-            self._backbone = bb
+            self._backbone, self._backbone_spec = bb, spec
         return bb
 
     def _validators(self):
@@ -84,6 +96,7 @@ class BackboneMixin:
     def __getstate__(self):
         state = self.__dict__.copy()
         state.pop("_backbone", None)
+        state.pop("_backbone_spec", None)
         for key, value in state.items():  # learned tensors travel on CPU
             if isinstance(value, torch.nn.Module):
                 state[key] = copy.deepcopy(value).to("cpu")

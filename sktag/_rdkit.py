@@ -5,16 +5,52 @@ RDKit reports *why* a SMILES string is rejected only through its C++ log
 block that output for the duration of the call (restoring the previous log
 state afterwards) and capture the messages so that the reason can be put into
 an exception message instead.
+
+RDKit is imported lazily, on the first call that needs it, so that
+``import sktag`` and every non-SMILES code path work without it;
+:func:`require_rdkit` raises an :class:`ImportError` that says what needed
+it and how to install it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import re
 
-from rdkit import Chem, rdBase
+__all__ = ["rdkit_quiet", "parse_smiles", "require_rdkit", "RDKitMissingError"]
 
-__all__ = ["rdkit_quiet", "parse_smiles"]
+
+class RDKitMissingError(ImportError):
+    """RDKit is needed for a SMILES feature but is not installed."""
+
+
+def require_rdkit(what="This feature", hint=""):
+    """Import and return the ``rdkit`` package, or raise a clear ImportError.
+
+    Parameters
+    ----------
+    what : str
+        What needs RDKit, for the message (e.g. ``"The 'SMILES' domain"``).
+    hint : str
+        Appended to the message (an alternative that needs no RDKit).
+    """
+    try:
+        return importlib.import_module("rdkit")
+    except ImportError as exc:
+        raise RDKitMissingError(
+            f"{what} needs RDKit, which could not be imported ({exc}). "
+            f"Install it with: python -m pip install rdkit{hint}",
+            name="rdkit",
+        ) from exc
+
+
+def _chem():
+    require_rdkit("SMILES parsing")
+    from rdkit import Chem, rdBase
+
+    return Chem, rdBase
+
 
 _TIMESTAMP = re.compile(r"^\[\d\d:\d\d:\d\d\]\s?")
 _POSITION = re.compile(r"check for mistakes around position (\d+)")
@@ -36,6 +72,7 @@ def rdkit_quiet():
     >>> mol is None
     True
     """
+    _, rdBase = _chem()
     blocker = rdBase.BlockLogs()
     try:
         yield
@@ -84,6 +121,7 @@ def _reason_from_log(text):
 
 def _reason_from_sanitization(smiles):
     """Reason for a failure found by re-parsing without sanitization."""
+    Chem, _ = _chem()
     mol = Chem.MolFromSmiles(smiles, sanitize=False)
     if mol is None:
         return "SMILES syntax error"
@@ -121,6 +159,7 @@ def parse_smiles(smiles):
     text = smiles.strip()
     if not text:
         return None, "empty string"
+    Chem, rdBase = _chem()
     with rdkit_quiet():
         mol = Chem.MolFromSmiles(text)
         if mol is not None:

@@ -141,10 +141,11 @@ class TagReadout:
     name = "tag"
     pooled_layers = ()
 
-    def __init__(self, layers=(), n_layers=0):
+    def __init__(self, layers=(), backbone=None):
         pass
 
     def n_features(self, d):
+        """Width of the features given the width ``d`` of the function tag's final state."""
         return d
 
     def features(self, h_tag, pooled):
@@ -156,11 +157,13 @@ class PooledReadout(TagReadout):
 
     name = "pooled"
 
-    def __init__(self, layers="spread5", n_layers=1):
-        self.pooled_layers = tuple(resolve_layers(layers, n_layers))
+    def __init__(self, layers="spread5", backbone=None):
+        widths = backbone.hidden_widths()
+        self.pooled_layers = tuple(resolve_layers(layers, len(widths) - 1))
+        self.pooled_width = sum(widths[i] for i in self.pooled_layers)
 
     def n_features(self, d):
-        return d * (1 + len(self.pooled_layers))
+        return d + self.pooled_width
 
     def features(self, h_tag, pooled):
         return torch.cat([h_tag.float(), pooled.float().to(h_tag.device)], dim=1)

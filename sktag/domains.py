@@ -326,8 +326,10 @@ def validate_strings(
             normalised[i] = out
 
     if validator is _validate_smiles:
-        from ._rdkit import rdkit_quiet
+        from ._rdkit import rdkit_quiet, require_rdkit
 
+        require_rdkit(f"The {display!r} domain (SMILES validation)",
+                      "; or give these columns a plain-text domain such as 'Text'.")
         with rdkit_quiet():
             run()
     else:

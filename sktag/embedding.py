@@ -118,6 +118,8 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
     n_layers_ : int
         Number of blocks of the backbone.
     hidden_size_ : int
+    hidden_widths_ : tuple of int
+        Width of each hidden state (``hidden_size_`` for almost every model).
     n_features_in_ : int
         Number of input columns (1 for a 1-D input).
     feature_names_in_ : ndarray of str
@@ -252,6 +254,7 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
         self.layers_ = layers
         self.n_layers_ = n_layers
         self.hidden_size_ = backbone.hidden_size
+        self.hidden_widths_ = backbone.hidden_widths()
         self.backbone_identity_ = backbone.identity
         self.backbone_fingerprint_ = backbone.fingerprint
 
@@ -354,7 +357,8 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
                              canonicalize=self.canonicalize, on_invalid=self.on_invalid,
                              validators=self._validators())
         n_seg = self.layout_.n_features
-        out = np.full((len(rows), n_seg * len(self.layers_) * self.hidden_size_), np.nan, dtype=np.float64)
+        width = sum(self._layer_widths())
+        out = np.full((len(rows), n_seg * width), np.nan, dtype=np.float64)
         idx = np.flatnonzero(valid)
         if not len(idx):
             return out
@@ -364,7 +368,7 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
         for b in progress(batches, self.verbose > 0, desc="LLMEmbedding", unit="batch"):
             batch = _engine.collate([rows[i] for i in b], device=backbone.device)
             hs = _engine.hidden_states(backbone, batch, table, self.layers_, self.isolate_segments)
-            # hs holds only the chosen layers, in order: [B, n_seg, len(layers_), d]
+            # hs holds only the chosen layers, in order: [B, n_seg, sum of their widths]
             pooled = _engine.pool_states(hs, range(len(hs)), batch, n_seg, self.pooling)
             out[b] = pooled.reshape(len(b), -1).double().cpu().numpy()
         return out
@@ -409,8 +413,13 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
                     f"input_features has {len(input_features)} names, expected {self.n_features_in_}."
                 )
             prefixes = input_features
-        d = self.hidden_size_
+        widths = self._layer_widths()
         return np.asarray(
-            [f"{p}__L{layer}_{self.pooling}_{k}" for p in prefixes for layer in self.layers_ for k in range(d)],
+            [f"{p}__L{layer}_{self.pooling}_{k}" for p in prefixes for layer, d in zip(self.layers_, widths)
+             for k in range(d)],
             dtype=object,
         )
+
+    def _layer_widths(self):
+        """Width of each pooled layer (``hidden_size_`` unless the model changes width)."""
+        return [self.hidden_widths_[i] for i in self.layers_]

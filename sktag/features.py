@@ -18,8 +18,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from ._inputs import column_of_strings
+from ._rdkit import parse_smiles, rdkit_quiet, require_rdkit
 from ._validation import BOOLEAN, COMMON, NONNEG_INT, POS_INT, Instance, validate_params
-from ._rdkit import parse_smiles, rdkit_quiet
 from .domains import InvalidInputError, format_invalid
 
 __all__ = ["MorganFingerprint", "RDKitDescriptors"]
@@ -75,6 +75,7 @@ class _SmilesTransformer(TransformerMixin, BaseEstimator):
         self : object
             The transformer.
         """
+        require_rdkit(type(self).__name__)
         self._validate_params_()
         column_of_strings(X)
         self.n_features_in_ = 1
@@ -105,6 +106,7 @@ class _SmilesTransformer(TransformerMixin, BaseEstimator):
             With ``on_invalid="raise"`` when any string is not a valid SMILES;
             the message names every bad row.
         """
+        require_rdkit(type(self).__name__)
         self._validate_params_()
         values, labels, name = column_of_strings(X)
         mols = _parse_column(values, labels, name, self.on_invalid)
@@ -197,6 +199,7 @@ class MorganFingerprint(_SmilesTransformer):
 
 
 def _descriptor_table():
+    require_rdkit("RDKitDescriptors")
     from rdkit.Chem import Descriptors
 
     return dict(Descriptors._descList)

@@ -14,7 +14,7 @@ import numpy as np
 from sklearn.model_selection import BaseCrossValidator
 from sklearn.utils import check_random_state
 
-from ._rdkit import parse_smiles, rdkit_quiet
+from ._rdkit import parse_smiles, rdkit_quiet, require_rdkit
 from .domains import InvalidInputError, format_invalid
 from ._inputs import column_of_strings
 
@@ -22,6 +22,7 @@ __all__ = ["scaffold_groups", "ScaffoldSplit"]
 
 
 def _scaffold_strings(values, labels, name, include_chirality):
+    require_rdkit("Scaffold splitting (ScaffoldSplit, scaffold_groups)")
     from rdkit.Chem.Scaffolds import MurckoScaffold
 
     scaffolds, bad = [], []

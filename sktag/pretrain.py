@@ -263,9 +263,8 @@ class DomainTagPretrainer(BackboneMixin, BaseEstimator):
             h = _engine.full_forward(backbone, batch, tag, all_positions=True)
             # position t predicts token t + 1; targets are the string's tokens only
             target = (batch.slot[:, 1:] < 0) & batch.valid[:, 1:]
-            head = backbone.model.get_output_embeddings()
-            h_sel = h[:, :-1][target.to(h.device)].to(head.weight.device)
-            logits = head(h_sel).float()
+            h_sel = h[:, :-1][target.to(h.device)]
+            logits = backbone.lm_logits(h_sel).float()  # the model's own head and logit post-processing
         y = batch.ids[:, 1:][target].to(logits.device)
         nll = torch.nn.functional.cross_entropy(logits, y, reduction="sum")
         return nll, int(target.sum())

@@ -257,3 +257,61 @@ def test_bitwise_identical_across_processes(child_run, tiny_model, length_task):
     pred = est.predict(X)
     assert child_run["repr"] == repr(pred.tolist())
     assert child_run["pred"] == pred.tobytes().hex()
+
+def _cpu_flags_from_proc():
+    with open("/proc/cpuinfo") as f:
+        return {w for line in f if line.startswith("flags") for w in line.split(":", 1)[1].split()}
+
+
+def test_auto_dtype_on_cpu_follows_bf16_support(monkeypatch):
+    cpu, cuda = torch.device("cpu"), torch.device("cuda", 0)  # no GPU needed to resolve a dtype
+    monkeypatch.setenv("SKTAG_CPU_BF16", "1")
+    assert bbmod.cpu_supports_bf16()
+    assert resolve_dtype("auto", cpu) == torch.bfloat16
+    assert resolve_dtype("float32", cpu) == torch.float32  # an explicit dtype is never overridden
+    monkeypatch.setenv("SKTAG_CPU_BF16", "0")
+    assert not bbmod.cpu_supports_bf16()
+    assert resolve_dtype("auto", cpu) == torch.float32
+    assert resolve_dtype(None, cpu) == torch.float32
+    assert resolve_dtype("auto", cuda) == torch.bfloat16
+    monkeypatch.setenv("SKTAG_CPU_BF16", "maybe")
+    with pytest.raises(ValueError, match="SKTAG_CPU_BF16"):
+        resolve_dtype("auto", cpu)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/cpuinfo"), reason="reads the Linux CPU flags")
+def test_cpu_bf16_detection_reads_the_cpu_flags(monkeypatch):
+    monkeypatch.delenv("SKTAG_CPU_BF16", raising=False)
+    flags = _cpu_flags_from_proc()
+    native = bool(flags & {"avx512_bf16", "amx_bf16"})
+    if native:
+        assert bbmod.cpu_supports_bf16()
+        assert resolve_dtype("auto", torch.device("cpu")) == torch.bfloat16
+    elif not flags & {"avx512f", "amx_tile"}:  # torch's probe cannot disagree without AVX-512 / AMX
+        assert not bbmod.cpu_supports_bf16()
+        assert resolve_dtype("auto", torch.device("cpu")) == torch.float32
+
+
+def test_bf16_backbone_on_cpu_keeps_tags_and_head_float32(monkeypatch, tiny_model):
+    from sktag import TagRegressor
+
+    rng = np.random.RandomState(0)
+    X = ["".join(rng.choice(list("CNOcn"), size=rng.randint(1, 16))) for _ in range(60)]
+    y = np.array([len(s) for s in X], dtype=float)
+    # the closed-form start (a negligible tag step, no early stopping): what rounding alone does,
+    # not how a 3-epoch trajectory at a high learning rate amplifies it on a random tiny model
+    kw = dict(model=tiny_model, domains="Text", tag_length=3, max_iter=1, batch_size=16,
+              learning_rate_init=1e-8, random_state=0, device="cpu", early_stopping=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        monkeypatch.setenv("SKTAG_CPU_BF16", "0")
+        ref = TagRegressor(**kw).fit(X, y)
+        monkeypatch.setenv("SKTAG_CPU_BF16", "1")
+        est = TagRegressor(**kw).fit(X, y)
+    assert load_backbone(tiny_model, device="cpu", dtype="auto").dtype == torch.bfloat16
+    assert {p.dtype for p in est.module_.parameters()} == {torch.float32}
+    assert np.all(np.isfinite(est.predict(X)))
+    # bfloat16 rounding of the backbone moves the readout features by a few percent, not more
+    # (the closed-form head on them may then pick another ridge penalty: predictions are not compared)
+    f_ref, f_bf16 = ref.transform(X), est.transform(X)
+    assert np.linalg.norm(f_bf16 - f_ref) < 0.05 * np.linalg.norm(f_ref)

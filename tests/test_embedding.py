@@ -3,6 +3,8 @@
 import importlib.util
 import pickle
 
+import types
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -400,5 +402,6 @@ def test_estimators_share_the_layer_spec():
     from sktag._readouts import PooledReadout
 
     assert TagRegressor().readout_layers == LLMEmbedding().layers == "spread5"
-    assert PooledReadout("spread5", 30).pooled_layers == (6, 12, 18, 24, 30)
-    assert PooledReadout("last", 30).pooled_layers == (30,)
+    thirty_layers = types.SimpleNamespace(hidden_widths=lambda: (576,) * 31)  # like SmolLM2-135M
+    assert PooledReadout("spread5", thirty_layers).pooled_layers == (6, 12, 18, 24, 30)
+    assert PooledReadout("last", thirty_layers).pooled_layers == (30,)

@@ -152,3 +152,23 @@ def test_isolate_segments_masks_the_other_segments(backbone, isolate):
     # only without isolation
     first3 = int(torch.nonzero(seg == 3)[0])
     assert differ(h[0][first3], h[1][first3]) != isolate
+
+def test_sliding_window_mask_matches_transformers_pattern():
+    """Key j is visible to query i iff i - window < j <= i, as in transformers' overlay."""
+    from transformers.masking_utils import sliding_window_causal_mask_function
+
+    L, w = 7, 3
+    valid = torch.ones(1, L, dtype=torch.bool)
+    mask = _engine.attention_mask(valid, None, None, L, False, torch.float32, window=w)[0, 0]
+    ref = sliding_window_causal_mask_function(w)
+    t = torch.tensor
+    expected = torch.tensor([[bool(ref(t(0), t(0), t(i), t(j))) for j in range(L)] for i in range(L)])
+    assert torch.equal(mask == 0, expected)
+    assert int((mask == 0).sum(1).max()) == w
+    # queries restricted to the last n_q positions (the cached-prefix path), left padding
+    valid = torch.tensor([[False, False, True, True, True, True, True]])
+    tail = _engine.attention_mask(valid, None, None, 2, False, torch.float32, window=w)[0, 0]
+    assert torch.equal(tail == 0, expected[-2:] & valid[0])
+    # no window: plain causal, as before
+    full = _engine.attention_mask(torch.ones(1, L, dtype=torch.bool), None, None, L, False, torch.float32)
+    assert torch.equal(full[0, 0] == 0, torch.ones(L, L, dtype=torch.bool).tril())

@@ -5,8 +5,9 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
-from rdkit import Chem
-from rdkit.Chem import Descriptors, rdFingerprintGenerator
+pytest.importorskip("rdkit")  # every test here needs RDKit
+from rdkit import Chem  # noqa: E402
+from rdkit.Chem import Descriptors, rdFingerprintGenerator  # noqa: E402
 from sklearn.base import clone
 from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
 from sklearn.model_selection import KFold, cross_val_score

@@ -3,8 +3,9 @@
 import numpy as np
 import pandas as pd
 import pytest
-from rdkit import Chem
-from rdkit.Chem.Scaffolds import MurckoScaffold
+pytest.importorskip("rdkit")  # every test here needs RDKit
+from rdkit import Chem  # noqa: E402
+from rdkit.Chem.Scaffolds import MurckoScaffold  # noqa: E402
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.model_selection import GridSearchCV, GroupKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
