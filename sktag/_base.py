@@ -33,7 +33,7 @@ from ._readouts import LAYERS, READOUTS, TagInit, TagModule, init_tag
 from ._tagio import TagSetMixin
 from ._threads import torch_threads
 from ._training import FitData, History, TrainingLoop, progress
-from ._validation import BOOLEAN, CALLABLE, COMMON, Instance, Options, validate_params
+from ._validation import BOOLEAN, COMMON, Instance, Options, validate_params
 
 _GiB = 1024**3
 
@@ -258,7 +258,8 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
         if y is None:
             task = self._task_class(type(self).__name__)
             task.fit_targets(None, None)  # raises sklearn's "requires y" message
-        n_y = np.shape(y)[0] if np.ndim(y) else 0
+        y_arr = np.asarray(y)  # also array-likes without len() (__array__ only)
+        n_y = y_arr.shape[0] if y_arr.ndim else 0
         if n_y != n:
             raise ValueError(f"X has {n} samples but y has {n_y}; they must match.")
         sw = check_sample_weight(sample_weight, n)

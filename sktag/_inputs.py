@@ -211,7 +211,7 @@ def column_of_strings(X, *, what="X", column=None):
         raise ValueError(f"{what} must be 1-D or have a single column, got {len(columns)} columns{shown}")
     values = columns[j]
     if len(values) == 0:
-        raise ValueError(f"Found array with 0 sample(s) (shape=(0,)) while a minimum of 1 is required.")
+        raise ValueError("Found array with 0 sample(s) (shape=(0,)) while a minimum of 1 is required.")
     values = [v.item() if isinstance(v, np.generic) and not isinstance(v, np.str_) else v for v in values]
     values = [str(v) if isinstance(v, np.str_) else v for v in values]
     return values, labels, (names[j] if names is not None else series_name)

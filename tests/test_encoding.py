@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import small_reg, unchanged
+from conftest import small_clf, small_reg, unchanged
 from sktag._encoding import FUNCTION_SEGMENT, TagLayout, encode, layout_rows
 from sktag.backbone import load_backbone
 from sktag.domains import InvalidInputError
