@@ -307,9 +307,9 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
         refit = self.head_update == "refit"
         w_train = weights[train_idx]
 
-        def solve(standardize):
-            F = self._all_features(backbone, module, readout, layout, rows, train_idx, lengths, store)[train_idx]
-            return self._solve_head(task, module, F, targets[train_idx], w_train, standardize)
+        def solve(standardize, idx=train_idx):
+            F = self._all_features(backbone, module, readout, layout, rows, idx, lengths, store)[idx]
+            return self._solve_head(task, module, F, targets[idx], weights[idx], standardize)
 
         if not continuing:
             gen = torch.Generator().manual_seed(int(rng.randint(0, 2**31 - 1)))
@@ -374,6 +374,10 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
             raise
         if outcome.interrupted and history.n_iter == 0 and not continuing:
             raise KeyboardInterrupt  # nothing learned: the estimator stays as it was
+        if refit and len(val_idx):
+            # the validation part chose the epoch; the final closed-form head uses every row
+            used = np.concatenate([train_idx, val_idx[weights[val_idx] > 0]])
+            head_alpha = solve(standardize=False, idx=np.sort(used))
         commit()
         if outcome.interrupted:
             kept = "the best validation epoch so far" if history.early_stopping else "the last complete epoch"

@@ -37,6 +37,8 @@ class RegressionTask:
         if y is None:
             raise ValueError(f"{self.estimator_name} requires y to be passed, but the target y is None.")
         arr = np.asarray(y)
+        if np.iscomplexobj(arr):
+            raise ValueError("Complex data not supported: y must be real.")
         if arr.dtype == object or arr.dtype.kind in "USb":
             try:
                 arr = arr.astype(np.float64)

@@ -64,8 +64,10 @@ _SHARED_PARAMS = """
         random start.
     head_update : {"refit", "gradient"}, default="refit"
         ``"refit"``: only the tags are trained by gradient; the head is
-        re-solved in closed form after every epoch.  ``"gradient"``: AdamW
-        trains the head with the tags (the paper).
+        re-solved in closed form after every epoch, and once more at the end
+        on every training row (the validation part included) at the kept
+        epoch's tags.  ``"gradient"``: AdamW trains the head with the tags
+        (the paper).
     max_iter : int, default=10
         Maximum number of epochs.
     batch_size : int or "auto", default=32
