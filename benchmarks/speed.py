@@ -169,7 +169,7 @@ def prefix_lengths(backbone, X, domain, p, max_length):
     from sktag.domains import validate_strings
 
     if domain != "Text":  # the estimator tokenizes the normalised strings (canonical SMILES, ...)
-        X, _ = validate_strings(X, domain, errors="raise")
+        X, _ = validate_strings(X, domain)
     ids = backbone.tokenizer(list(X), add_special_tokens=False)["input_ids"]
     return np.array([p + min(len(t), max_length) for t in ids], dtype=np.int64), ids
 

@@ -56,8 +56,8 @@ PER_TEST=()  # a per-test limit where pytest-timeout is installed
 step cuda-tests 60 "$PY" -m pytest -q -p no:cacheprovider -rs -m cuda tests/
 
 step tiny-suite 150 "$PY" -m pytest -q -p no:cacheprovider -rs -m "not integration" ${PER_TEST[@]+"${PER_TEST[@]}"} \
-    tests/test_engine.py tests/test_estimators.py tests/test_reliability.py tests/test_backbone.py \
-    tests/test_threads.py tests/test_optional_rdkit.py
+    tests/test_engine.py tests/test_estimators.py tests/test_training.py tests/test_backbone.py \
+    tests/test_architectures.py tests/test_embedding.py tests/test_threads.py tests/test_optional_rdkit.py
 
 # shellcheck disable=SC2086  # GPU_CHECK_SPEED_ARGS is a list of extra flags
 step speed 210 "$PY" benchmarks/speed.py --device "$DEVICE" --random-llama "$SHAPE" --out "$RESULTS" \
