@@ -323,9 +323,8 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
                     module.head.set_standardization(mean, np.sqrt(np.average((F - mean) ** 2, axis=0,
                                                                              weights=w_train)))
                 bound = 1.0 / np.sqrt(module.head.linear.in_features)
-                with torch.no_grad():
-                    module.head.linear.weight.uniform_(-bound, bound, generator=gen)
-                    module.head.linear.bias.zero_()
+                w0 = torch.empty(module.head.linear.weight.shape).uniform_(-bound, bound, generator=gen)
+                module.head.set_weights(w0, torch.zeros(w0.shape[0]))  # drawn on CPU: the same on any device
 
         y_t = task.target_tensor(targets, backbone.device)
         w_t = torch.as_tensor(weights, dtype=torch.float32, device=backbone.device)

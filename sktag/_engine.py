@@ -442,8 +442,6 @@ def hidden_states(backbone, batch: Batch, tag_table, layers, isolate=False):
     -------
     list of Tensor ``[B, L, d]``
         One per entry of ``layers``, in that order, in the backbone's dtype.
-        Only the requested layers are kept during the pass where the
-        installed transformers supports selecting them.
     """
     layers = [int(i) for i in layers]
     x = embed(backbone, batch, tag_table)
