@@ -1,23 +1,26 @@
-"""Readout and head study on ESOL: the paper's Tag-LLM against the new defaults and baselines.
+"""Readout and head study: the paper's Tag-LLM against the new defaults and the baselines.
 
-One scaffold split (``ScaffoldSplit(n_splits=..., test_size=0.2)``, fold ``i``
-for seed ``i``), the embedded default model, and on the same split:
+For each data set (ESOL regression, BBBP classification) and split seed ``i``
+(fold ``i`` of ``ScaffoldSplit(n_splits=max_seed + 1, test_size=0.2,
+random_state=0)``), the embedded default model, on the same split:
 
-* ``TagRegressor`` with the defaults (pooled readout, closed-form head,
-  head re-solved each epoch, early stopping that can keep epoch 0);
+* ``TagRegressor`` / ``TagClassifier`` with the defaults (pooled readout,
+  closed-form head re-solved each epoch, early stopping that can keep epoch 0);
+* optionally the same with another backbone dtype (``--extra-dtype float32``:
+  the bf16-on-CPU accuracy check);
 * the paper's estimator (``readout="tag", head_init="random",
-  head_update="gradient"``) for ``--paper-epochs`` epochs;
-* ``LLMEmbedding`` (same layers) + StandardScaler + RidgeCV;
+  head_update="gradient"``, no early stopping) for ``--paper-epochs`` epochs;
+* ``LLMEmbedding`` (same five layers) + StandardScaler + RidgeCV / logistic regression;
 * Morgan counts + random forest, RDKit descriptors + HistGradientBoosting;
-* a stack of the Tag-LLM and descriptors + HistGB (``StackingRegressor``,
-  5-fold, only with ``--stack``: it refits the Tag-LLM 5 more times).
+* with ``--stack``: a 5-fold ``StackingRegressor``/``StackingClassifier`` of the
+  Tag-LLM and descriptors + HistGB (refits the Tag-LLM 5 more times).
 
-Usage::
+Metrics: test RMSE (ESOL), test AUROC (BBBP).  Usage::
 
-    python benchmarks/readout_study.py --seeds 0 --threads 2 --out benchmarks/results
+    python benchmarks/readout_study.py --datasets esol bbbp --seeds 0 1 2 --threads 2
 
-Writes ``readout_study_<date>.{md,json}``.  Machine load (``os.getloadavg``)
-is recorded before and after every row.
+Writes ``readout_study_<date>.{md,json}`` into ``--out``.  Machine load
+(``os.getloadavg``) is recorded before and after every row.
 """
 
 from __future__ import annotations
@@ -37,54 +40,75 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def rmse(a, b):
-    return float(np.sqrt(np.mean((np.asarray(a) - np.asarray(b)) ** 2)))
-
-
-def rows_for_seed(seed, args):
-    from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor, StackingRegressor
-    from sklearn.linear_model import RidgeCV
+def _models(kind, seed, args):
+    from sklearn.ensemble import (HistGradientBoostingClassifier, HistGradientBoostingRegressor,
+                                  RandomForestClassifier, RandomForestRegressor, StackingClassifier,
+                                  StackingRegressor)
+    from sklearn.linear_model import LogisticRegressionCV, RidgeCV
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from sktag import LLMEmbedding, TagRegressor
-    from sktag.datasets import load_esol
+    from sktag import LLMEmbedding, TagClassifier, TagRegressor
     from sktag.features import MorganFingerprint, RDKitDescriptors
+
+    reg = kind == "regression"
+    Tag = TagRegressor if reg else TagClassifier
+    common = dict(n_threads=args.threads, random_state=seed)
+    forest = (RandomForestRegressor if reg else RandomForestClassifier)(500, n_jobs=args.threads, random_state=seed)
+    hgb = (HistGradientBoostingRegressor if reg else HistGradientBoostingClassifier)(random_state=seed)
+    linear = RidgeCV(np.logspace(-2, 5, 22)) if reg else LogisticRegressionCV(Cs=np.logspace(-3, 1, 5), max_iter=1000)
+    models = {
+        "Morgan counts + RF(500)": make_pipeline(MorganFingerprint(counts=True), forest),
+        "RDKit descriptors + HistGB": make_pipeline(RDKitDescriptors(), hgb),
+        f"LLMEmbedding(spread5) + {'RidgeCV' if reg else 'LogisticRegressionCV'}": make_pipeline(
+            LLMEmbedding(), StandardScaler(), linear),
+        f"{Tag.__name__} defaults": Tag(**common),
+    }
+    for dt in args.extra_dtype:
+        models[f"{Tag.__name__} defaults, dtype={dt}"] = Tag(dtype=dt, **common)
+    if args.paper_epochs:
+        models[f"{Tag.__name__} paper (tag readout, random head, {args.paper_epochs} epochs)"] = Tag(
+            readout="tag", head_init="random", head_update="gradient", early_stopping=False,
+            max_iter=args.paper_epochs, **common)
+    if args.stack:
+        Stack = StackingRegressor if reg else StackingClassifier
+        models[f"Stack: {Tag.__name__} + descriptors/HistGB"] = Stack(
+            [("tag", Tag(**common)), ("hgb", make_pipeline(RDKitDescriptors(), hgb))],
+            final_estimator=RidgeCV() if reg else None, cv=5)
+    return models
+
+
+def _data(name):
+    from sktag.datasets import load_bbbp, load_esol
+
+    X, y = {"esol": load_esol, "bbbp": load_bbbp}[name](return_X_y=True)
+    return np.asarray(X, dtype=object), np.asarray(y), "regression" if name == "esol" else "classification"
+
+
+def _score(kind, est, X, y):
+    from sklearn.metrics import roc_auc_score
+
+    if kind == "regression":
+        return float(np.sqrt(np.mean((est.predict(X) - y) ** 2)))
+    return float(roc_auc_score(y, est.predict_proba(X)[:, 1]))
+
+
+def rows_for(name, seed, args):
+    from sktag import TagClassifier, TagRegressor
     from sktag.model_selection import ScaffoldSplit
 
-    X, y = load_esol(return_X_y=True)
-    X = np.asarray(X, dtype=object)
+    X, y, kind = _data(name)
     tr, te = list(ScaffoldSplit(n_splits=max(args.seeds) + 1, test_size=0.2, random_state=0).split(X))[seed]
-    Xtr, Xte, ytr, yte = X[tr], X[te], y[tr], y[te]
-    common = dict(dtype=args.dtype, n_threads=args.threads, random_state=seed)
-    models = {
-        "Morgan counts + RF(500)": make_pipeline(MorganFingerprint(counts=True),
-                                                 RandomForestRegressor(500, n_jobs=args.threads, random_state=seed)),
-        "RDKit descriptors + HistGB": make_pipeline(RDKitDescriptors(),
-                                                    HistGradientBoostingRegressor(random_state=seed)),
-        "LLMEmbedding(spread5) + RidgeCV": make_pipeline(LLMEmbedding(dtype=args.dtype),
-                                                         StandardScaler(), RidgeCV(np.logspace(-2, 5, 22))),
-        "TagRegressor defaults": TagRegressor(**common),
-        f"TagRegressor paper (tag readout, random head, {args.paper_epochs} epochs)": TagRegressor(
-            readout="tag", head_init="random", head_update="gradient", early_stopping=False,
-            max_iter=args.paper_epochs, **common),
-    }
-    if args.stack:
-        models["Stack: TagRegressor + descriptors/HistGB"] = StackingRegressor(
-            [("tag", TagRegressor(**common)),
-             ("hgb", make_pipeline(RDKitDescriptors(), HistGradientBoostingRegressor(random_state=seed)))],
-            final_estimator=RidgeCV(), cv=5)
     out = []
-    for name, est in models.items():
+    for label, est in _models(kind, seed, args).items():
         load0 = os.getloadavg()[0]
         t0 = time.perf_counter()
-        est.fit(Xtr, ytr)
-        pred = est.predict(Xte)
-        secs = time.perf_counter() - t0
-        row = dict(seed=seed, model=name, test_rmse=rmse(yte, pred), train_rmse=rmse(ytr, est.predict(Xtr))
-                   if not name.startswith("Stack") else None, seconds=secs, load_before=load0,
+        est.fit(X[tr], y[tr])
+        fit_s = time.perf_counter() - t0
+        row = dict(dataset=name, seed=seed, model=label, metric="RMSE" if kind == "regression" else "AUROC",
+                   test=_score(kind, est, X[te], y[te]), fit_seconds=fit_s, load_before=load0,
                    load_after=os.getloadavg()[0], n_train=len(tr), n_test=len(te))
-        if isinstance(est, TagRegressor):
+        if isinstance(est, (TagRegressor, TagClassifier)):
             row.update(epochs=est.n_iter_, best_epoch=est.best_epoch_, head_alpha=est.head_alpha_,
                        validation_scores=est.validation_scores_, loss_curve=est.loss_curve_,
                        prefix_time=est.prefix_time_, epoch_times=est.epoch_times_)
@@ -93,35 +117,52 @@ def rows_for_seed(seed, args):
     return out
 
 
+def _table(rows):
+    lines = ["| data | model | metric | " + " | ".join(f"seed {s}" for s in sorted({r['seed'] for r in rows}))
+             + " | mean ± sd | fit s (mean) | load before/after |", ""]
+    seeds = sorted({r["seed"] for r in rows})
+    lines[1] = "|---|---|---|" + "---:|" * len(seeds) + "---:|---:|---|"
+    for (data, model) in dict.fromkeys((r["dataset"], r["model"]) for r in rows):
+        rs = {r["seed"]: r for r in rows if r["dataset"] == data and r["model"] == model}
+        vals = np.array([rs[s]["test"] for s in seeds if s in rs])
+        cells = " | ".join(f"{rs[s]['test']:.3f}" if s in rs else "" for s in seeds)
+        sd = f" ± {vals.std(ddof=1):.3f}" if len(vals) > 1 else ""
+        loads = ", ".join(f"{r['load_before']:.1f}/{r['load_after']:.1f}" for r in rs.values())
+        metric = next(iter(rs.values()))["metric"]
+        lines.append(f"| {data} | {model} | {metric} | {cells} | {vals.mean():.3f}{sd} | "
+                     f"{np.mean([r['fit_seconds'] for r in rs.values()]):.0f} | {loads} |")
+    return lines
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--datasets", nargs="+", default=["esol", "bbbp"], choices=["esol", "bbbp"])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--dtype", default="auto")
-    ap.add_argument("--paper-epochs", type=int, default=3)
+    ap.add_argument("--extra-dtype", nargs="*", default=[])
+    ap.add_argument("--paper-epochs", type=int, default=3, help="0 leaves the paper's estimator out")
     ap.add_argument("--stack", action="store_true")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     args = ap.parse_args(argv)
     import torch
 
+    from sktag.backbone import cpu_supports_bf16
+
     torch.set_num_threads(args.threads)
-    rows = [r for s in args.seeds for r in rows_for_seed(s, args)]
+    t0 = time.perf_counter()
+    rows = [r for name in args.datasets for s in args.seeds for r in rows_for(name, s, args)]
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     meta = dict(date=stamp, machine=platform.processor() or platform.machine(), cpus=os.cpu_count(),
-                threads=args.threads, dtype=args.dtype, torch=torch.__version__)
+                threads=args.threads, cpu_bf16=cpu_supports_bf16(), torch=torch.__version__,
+                total_seconds=time.perf_counter() - t0, argv=sys.argv[1:])
     (out / f"readout_study_{stamp}.json").write_text(json.dumps(dict(meta=meta, rows=rows), indent=1))
-    lines = [f"# ESOL readout study ({stamp})", "",
-             f"Scaffold split (ScaffoldSplit test_size=0.2, fold = seed), SmolLM2-135M, dtype={args.dtype}, "
-             f"{args.threads} torch threads, {os.cpu_count()} CPUs.", "",
-             "| seed | model | test RMSE | train RMSE | seconds | load (1-min avg) before/after | epochs (best) |",
-             "|---|---|---:|---:|---:|---|---|"]
-    for r in rows:
-        tr = "" if r["train_rmse"] is None else f"{r['train_rmse']:.3f}"
-        ep = f"{r['epochs']} ({r['best_epoch']})" if "epochs" in r else ""
-        lines.append(f"| {r['seed']} | {r['model']} | {r['test_rmse']:.3f} | {tr} | {r['seconds']:.0f} | "
-                     f"{r['load_before']:.1f}/{r['load_after']:.1f} | {ep} |")
+    lines = [f"# Readout study ({stamp})", "",
+             f"Scaffold splits (fold = seed of ScaffoldSplit(test_size=0.2, random_state=0)), SmolLM2-135M "
+             f"(backbone bfloat16 where the row says nothing else: this CPU has native bf16 = {cpu_supports_bf16()}), "
+             f"{args.threads} torch threads, {os.cpu_count()} CPUs, total {meta['total_seconds'] / 60:.0f} min. "
+             "RMSE: lower is better; AUROC: higher is better.", "", *_table(rows)]
     (out / f"readout_study_{stamp}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
