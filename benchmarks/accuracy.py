@@ -454,6 +454,12 @@ def machine_info():
     return info
 
 
+def _bf16_note():
+    from sktag.backbone import cpu_supports_bf16
+
+    return "bfloat16" if cpu_supports_bf16() else "float32"
+
+
 def package_versions():
     import importlib.metadata as md
     out = {}
@@ -464,7 +470,7 @@ def package_versions():
         except md.PackageNotFoundError:
             if p == "sktag":
                 try:
-                    from sktag._version import __version__
+                    from sktag import __version__
                     out[p] = __version__ + " (source tree)"
                 except Exception:
                     out[p] = "?"
@@ -744,7 +750,8 @@ def main(argv=None):
           f"({m.get('logical_cores')} logical), torch threads {m.get('torch_threads')}, "
           f"GPU: {m.get('cuda') or 'none'}; load average at start {m.get('load_average_at_start')} (shared machine)",
           f"* platform: {m.get('platform')}, Python {m.get('python')}",
-          f"* backbone: `{args.model}` ({info['backbone_identity']}), frozen; float32 on CPU",
+          f"* backbone: `{args.model}` ({info['backbone_identity']}), frozen; dtype \"auto\" "
+          f"(bfloat16 on CUDA and on CPUs with native bf16, here {_bf16_note()})",
           "* versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()),
           f"* seeds: {cfg['seeds']}; wall time: {wall / 60:.1f} min",
           f"* settings: training set cap {cfg['n_train'] or 'none'}, test set cap {cfg['n_test'] or 'none'}, "

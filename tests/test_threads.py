@@ -98,10 +98,6 @@ def test_loky_workers_use_their_share_of_threads(inner):
     assert len({o["pid"] for o in out}) >= 1
 
 
-def _has_n_threads():
-    return "n_threads" in TagRegressor().get_params()
-
-
 class ThreadProbe(TagRegressor):
     """Records torch's thread count while the backbone's layers run inside ``fit``."""
 
@@ -125,7 +121,6 @@ def _max_threads_seen(est, X, y):
 
 
 @pytest.mark.distributed
-@pytest.mark.skipif(not _has_n_threads(), reason="the estimators do not take n_threads yet")
 def test_grid_search_fits_use_the_worker_limit(tiny_model):
     from sklearn.model_selection import GridSearchCV
 
