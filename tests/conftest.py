@@ -215,3 +215,19 @@ def unchanged(*objs):
     yield
     for o, s in zip(objs, snapshots):
         assert_same(o, s)
+
+
+def assert_fit_rejects(case, model):
+    """``case = (id, "reg"|"clf", params, X, y, exception, match)``: fit raises and leaves X, y alone."""
+    _, kind, kw, X, y, exc, match = case
+    est = (small_reg if kind == "reg" else small_clf)(model, **kw)
+    with unchanged(X, y), pytest.raises(exc, match=match):
+        est.fit(X, y)
+
+
+def assert_predict_rejects(case, request):
+    """``case = (id, fixture, X, exception, match)``: predict raises and leaves X alone."""
+    _, fixture, X, exc, match = case
+    est = request.getfixturevalue(fixture)
+    with unchanged(X), pytest.raises(exc, match=match):
+        est.predict(X)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import small_clf, small_reg, unchanged
+from conftest import assert_fit_rejects, assert_predict_rejects, small_reg, unchanged
 from sktag._encoding import FUNCTION_SEGMENT, TagLayout, encode, layout_rows
 from sktag.backbone import load_backbone
 from sktag.domains import InvalidInputError
@@ -77,10 +77,7 @@ FIT_CASES = [
 
 @pytest.mark.parametrize("case", FIT_CASES, ids=[c[0] for c in FIT_CASES])
 def test_fit_rejects_bad_input_without_touching_it(case, tiny_model):
-    _, kind, kw, X, y, exc, match = case
-    est = (small_reg if kind == "reg" else small_clf)(tiny_model, **kw)
-    with unchanged(X, y), pytest.raises(exc, match=match):
-        est.fit(X, y)
+    assert_fit_rejects(case, tiny_model)
 
 
 PREDICT_CASES = [
@@ -93,10 +90,7 @@ PREDICT_CASES = [
 
 @pytest.mark.parametrize("case", PREDICT_CASES, ids=[c[0] for c in PREDICT_CASES])
 def test_predict_rejects_bad_input_without_touching_it(case, request):
-    _, fixture, X, exc, match = case
-    est = request.getfixturevalue(fixture)
-    with unchanged(X), pytest.raises(exc, match=match):
-        est.predict(X)
+    assert_predict_rejects(case, request)
 
 
 def test_invalid_rows_are_listed_with_dataframe_index(tiny_model):

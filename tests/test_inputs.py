@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sklearn.exceptions import ConvergenceWarning
 
-from conftest import small_clf, small_reg, unchanged
+from conftest import assert_fit_rejects, assert_predict_rejects, unchanged
 from sktag import TagRegressor
 from sktag._inputs import as_columns, check_sample_weight, check_strings, column_of_strings, resolve_domains
 from sktag.exceptions import TruncationWarning
@@ -116,10 +116,7 @@ FIT_CASES = [
 
 @pytest.mark.parametrize("case", FIT_CASES, ids=[c[0] for c in FIT_CASES])
 def test_fit_rejects_bad_input_without_touching_it(case, tiny_model):
-    _, kind, kw, X, y, exc, match = case
-    est = (small_reg if kind == "reg" else small_clf)(tiny_model, **kw)
-    with unchanged(X, y), pytest.raises(exc, match=match):
-        est.fit(X, y)
+    assert_fit_rejects(case, tiny_model)
 
 
 # ========================================================== through predict
@@ -140,10 +137,7 @@ PREDICT_CASES = [
 
 @pytest.mark.parametrize("case", PREDICT_CASES, ids=[c[0] for c in PREDICT_CASES])
 def test_predict_rejects_bad_input_without_touching_it(case, request):
-    _, fixture, X, exc, match = case
-    est = request.getfixturevalue(fixture)
-    with unchanged(X), pytest.raises(exc, match=match):
-        est.predict(X)
+    assert_predict_rejects(case, request)
 
 
 @pytest.mark.parametrize("how, match", [

@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 
-from conftest import small_clf, small_reg, unchanged
+from conftest import assert_fit_rejects, small_reg
 from sktag._tasks import ClassificationTask, RegressionTask
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -65,10 +65,7 @@ FIT_CASES = [
 
 @pytest.mark.parametrize("case", FIT_CASES, ids=[c[0] for c in FIT_CASES])
 def test_fit_rejects_bad_input_without_touching_it(case, tiny_model):
-    _, kind, kw, X, y, exc, match = case
-    est = (small_reg if kind == "reg" else small_clf)(tiny_model, **kw)
-    with unchanged(X, y), pytest.raises(exc, match=match):
-        est.fit(X, y)
+    assert_fit_rejects(case, tiny_model)
 
 
 def test_one_sample_regression_is_finite(tiny_model):

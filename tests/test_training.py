@@ -11,7 +11,7 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 import sktag
-from conftest import TEXT, Y_CLF, small_clf, small_reg, unchanged
+from conftest import TEXT, Y_CLF, assert_fit_rejects, small_clf, small_reg, unchanged
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -33,10 +33,7 @@ FIT_CASES = [
 
 @pytest.mark.parametrize("case", FIT_CASES, ids=[c[0] for c in FIT_CASES])
 def test_fit_rejects_bad_input_without_touching_it(case, tiny_model):
-    _, kind, kw, X, y, exc, match = case
-    est = (small_reg if kind == "reg" else small_clf)(tiny_model, **kw)
-    with unchanged(X, y), pytest.raises(exc, match=match):
-        est.fit(X, y)
+    assert_fit_rejects(case, tiny_model)
 
 
 # ======================================================== numerical safety
