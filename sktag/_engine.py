@@ -451,9 +451,9 @@ def hidden_states(backbone, batch: Batch, tag_table, layers, isolate=False):
         attention_mask=mask,
         position_ids=batch.pos,
         use_cache=False,
-        # a list selects these indices (transformers >= 5.x); older versions
-        # read it as True and return all of them, which indexes the same way
-        output_hidden_states=sorted(set(layers)),
+        # all of them: a list of indices selects only those in some transformers 5.x
+        # versions (5.17: the tuple then holds just them) and is read as True in others
+        output_hidden_states=True,
     )
     hs = out.hidden_states
     if hs is None or max(layers) >= len(hs) or min(layers) < 0:

@@ -103,12 +103,12 @@ def test_domain_tags_frozen_by_default_and_tunable(make_reg, length_task):
     # no early stopping: it may keep epoch 0 (the initial tags) as the best
     reg = make_reg(max_iter=2, early_stopping=False).fit(X, y)
     init = reg._get_backbone().tag_init()
-    dom = reg.module_.domain_tags[0].detach()
+    dom = reg.module_.domain_tags[0].detach().cpu()
     assert torch.equal(dom, init.expand_as(dom))
-    func = reg.module_.function_tag.detach()
+    func = reg.module_.function_tag.detach().cpu()
     assert not torch.equal(func, init.expand_as(func))  # the function tag trained
     tuned = make_reg(max_iter=2, tune_domain_tags=True, early_stopping=False).fit(X, y)
-    assert not torch.equal(tuned.module_.domain_tags[0].detach(), init.expand_as(dom))
+    assert not torch.equal(tuned.module_.domain_tags[0].detach().cpu(), init.expand_as(dom))
 
 
 def test_tag_init_is_rescaled_mean_embedding(tiny_model):
@@ -161,10 +161,10 @@ def test_no_cache_and_cached_paths_give_same_model(make_reg, length_task):
 def test_warm_start_continues(make_reg, length_task):
     X, y = length_task
     reg = make_reg(max_iter=2, warm_start=True, early_stopping=False).fit(X, y)
-    first = reg.module_.function_tag.detach().clone()
+    first = reg.module_.function_tag.detach().cpu().clone()
     reg.fit(X, y)
     assert reg.n_iter_ == 4 and len(reg.loss_curve_) == 4
-    assert not torch.equal(first, reg.module_.function_tag.detach())
+    assert not torch.equal(first, reg.module_.function_tag.detach().cpu())
     cold = make_reg(max_iter=2, early_stopping=False).fit(X, y)
     cold.fit(X, y)
     assert cold.n_iter_ == 2
@@ -231,7 +231,7 @@ def test_text_domain_tags_use_the_literal_words(make_reg, length_task):
     bb = reg._get_backbone()
     ids = bb.tokenizer("SMILES: ", add_special_tokens=False)["input_ids"]
     expected = bb.embeddings.weight[ids].detach()
-    assert torch.equal(reg.module_.domain_tags[0].detach(), expected)
+    assert torch.equal(reg.module_.domain_tags[0].detach().cpu(), expected)
 
 
 def test_warm_start_refuses_other_domains(make_reg):

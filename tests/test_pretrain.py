@@ -175,12 +175,12 @@ def test_pretrained_tag_is_used_frozen_by_the_regressor(fitted, make_reg, tmp_pa
     fitted.save(path)
     for source in (fitted.tags_, path, str(path)):
         reg = make_reg(domains="SMILES", domain_tags=source, max_iter=2).fit(X, y)
-        assert torch.equal(reg.module_.domain_tags[0].detach(), tag)
+        assert torch.equal(reg.module_.domain_tags[0].detach().cpu(), tag)
         assert not reg.module_.domain_tags[0].requires_grad
         assert torch.equal(reg.tagset()["SMILES"], tag)
     # without the pretrained tag the regressor starts from the init rule instead
     plain = make_reg(domains="SMILES", max_iter=1).fit(X, y)
-    assert torch.equal(plain.module_.domain_tags[0].detach(), fitted.initial_tag_)
+    assert torch.equal(plain.module_.domain_tags[0].detach().cpu(), fitted.initial_tag_)
 
 
 def test_tag_from_another_backbone_is_rejected(fitted, make_reg, other_tiny_model):

@@ -310,15 +310,15 @@ def test_compose_head_with_another_domain_tag(reg, length_task, tiny_model, tmp_
     for other in (pre.tags_, tmp_path / "dom.safetensors"):
         pre.save(tmp_path / "dom.safetensors")
         est = TagRegressor.from_tags(path, "TagRegressor", domain_tags=other, model=tiny_model)
-        assert torch.equal(est.module_.domain_tags[0].detach(), pre.tags_["Text"])
+        assert torch.equal(est.module_.domain_tags[0].detach().cpu(), pre.tags_["Text"])
         pred = est.predict(X)
         assert pred.shape == (len(X),) and np.all(np.isfinite(pred))
         assert not np.allclose(pred, reg.predict(X))
     # warm_start continues training the loaded function tag and head
-    before = est.module_.function_tag.detach().clone()
+    before = est.module_.function_tag.detach().cpu().clone()
     est.set_params(warm_start=True, max_iter=1).fit(X, y)
-    assert est.n_iter_ == 1 and not torch.equal(before, est.module_.function_tag)
-    assert torch.equal(est.module_.domain_tags[0].detach(), pre.tags_["Text"])  # still frozen
+    assert est.n_iter_ == 1 and not torch.equal(before, est.module_.function_tag.detach().cpu())
+    assert torch.equal(est.module_.domain_tags[0].detach().cpu(), pre.tags_["Text"])  # still frozen
 
 
 def test_compose_head_with_another_column_layout(reg, length_task, tiny_model, tmp_path):
