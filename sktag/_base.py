@@ -237,7 +237,8 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
             scale = np.sqrt(np.average((F - mean) ** 2, axis=0, weights=w))
             module.head.set_standardization(mean, scale)
         Z = (F - module.head.mean.cpu().numpy()) / module.head.scale.cpu().numpy()
-        coef, icpt, penalty = task.closed_form(Z, targets, w, random_state=0)
+        coef, icpt, penalty = task.closed_form(Z, targets, w, random_state=0,
+                                               n_outputs=module.head.linear.out_features)
         module.head.set_weights(coef, icpt)
         return penalty
 
@@ -280,8 +281,9 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
             module = copy.deepcopy(self.module_)
             module.domain_tags.requires_grad_(self.tune_domain_tags)
             readout = self._readout(backbone)
-            history = copy.deepcopy(self._history) if not self.early_stopping or self._history.early_stopping \
-                else History(True)
+            history = copy.deepcopy(self._history)
+            if self.early_stopping and not history.early_stopping and not incremental:
+                history.early_stopping, history.validation_scores = True, []  # from now on
         else:
             layout, pretrained = self._layout_for(columns, names, backbone)
             targets, state = (task.fit_targets(y, sw, classes) if classes is not None

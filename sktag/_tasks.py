@@ -99,14 +99,14 @@ class RegressionTask:
         return None
 
     @staticmethod
-    def closed_form(F, targets, sw, random_state=None):
+    def closed_form(F, targets, sw, random_state=None, n_outputs=None):
         """Ridge on standardised features, penalty by efficient leave-one-out (GCV)."""
         from sklearn.linear_model import Ridge, RidgeCV
 
         if (np.asarray(sw) > 0).sum() < 2:  # leave-one-out needs two rows: a fixed penalty, no 0/0 warnings
             ridge = Ridge(alpha=1.0).fit(F, targets, sample_weight=sw)
             return np.atleast_2d(ridge.coef_), np.atleast_1d(ridge.intercept_), 1.0
-        ridge = RidgeCV(alphas=np.logspace(-2, 5, 22)).fit(F, targets, sample_weight=sw)
+        ridge = RidgeCV(alphas=np.logspace(-2, 5, 22)).fit(F, targets, sample_weight=sw / sw.mean())
         coef = np.atleast_2d(ridge.coef_)
         return coef, np.atleast_1d(ridge.intercept_), float(ridge.alpha_)
 
@@ -206,15 +206,24 @@ class ClassificationTask:
         return targets
 
     @staticmethod
-    def closed_form(F, targets, sw, random_state=None):
-        """L2 logistic regression on standardised features, C by 3-fold log-loss."""
+    def closed_form(F, targets, sw, random_state=None, n_outputs=None):
+        """L2 logistic regression on standardised features, C by 3-fold log-loss.
+
+        Classes absent from ``targets`` (declared through ``partial_fit``) get
+        zero weights and a very low bias; with a single class present the
+        head predicts it with zero weights.
+        """
         from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
 
-        n_classes_seen = len(np.unique(targets))
+        sw = sw / sw.mean()  # only relative weights matter, as in the gradient loss
+        present = np.unique(targets)
+        n_out = max(int(n_outputs or 0), int(targets.max()) + 1)
+        coef_full, icpt_full = np.zeros((n_out, F.shape[1])), np.full(n_out, -10.0)
+        if len(present) < 2:
+            icpt_full[present] = 0.0
+            return coef_full, icpt_full, float("nan")
         counts = np.bincount(targets)
-        if n_classes_seen < 2:
-            raise ValueError("the training part has a single class; cannot fit a head.")
-        if counts[counts > 0].min() >= 3:
+        if counts[present].min() >= 3:
             import warnings
 
             with warnings.catch_warnings():  # sklearn 1.9's FutureWarnings about 1.10 defaults
@@ -226,15 +235,11 @@ class ClassificationTask:
             C = 0.1
             lr = LogisticRegression(C=C, max_iter=500).fit(F, targets, sample_weight=sw)
         coef, icpt = lr.coef_, lr.intercept_
-        n_out = int(targets.max()) + 1 if coef.shape[0] > 1 else 2
         if coef.shape[0] == 1:  # binary: sklearn gives one row; the head has one logit per class
             coef = np.vstack([-coef / 2, coef / 2])
             icpt = np.array([-icpt[0] / 2, icpt[0] / 2])
-        elif coef.shape[0] < n_out:  # pragma: no cover - a class absent from the training part
-            full = np.zeros((n_out, coef.shape[1]))
-            full[lr.classes_] = coef
-            coef = full
-        return coef, icpt, 1.0 / C
+        coef_full[lr.classes_], icpt_full[lr.classes_] = coef, icpt
+        return coef_full, icpt_full, 1.0 / C
 
     @staticmethod
     def attributes(state):

@@ -185,16 +185,21 @@ class TrainingLoop:
         """Train until ``max_iter`` epochs, convergence or interruption.
 
         ``validate()`` returns the validation score (higher is better); with
-        early stopping it is also taken once before the first epoch of a
-        fresh fit, so that the starting weights (epoch 0) can be the best.
+        early stopping it is also taken once before the first epoch, so that
+        the starting weights (epoch 0 of a fresh fit) can be the best.
         ``after_epoch()`` runs after each epoch's steps, before validation
         (the estimators re-solve a closed-form head there).
         """
         outcome = Outcome()
-        if self.early_stopping and history.n_iter == 0 and validate is not None:
-            history.initial_validation_score = score0 = float(validate())
+        if self.early_stopping and validate is not None:
+            # the starting weights compete too (epoch 0 of a fresh fit, or where a warm start begins);
+            # a new run scores a new validation split, so earlier scores are not compared with it
+            score0 = float(validate())
+            if history.n_iter == 0:
+                history.initial_validation_score = score0
             history.best_validation_score = score0
-            history.best_epoch = 0
+            history.best_epoch = history.n_iter
+            history.no_improvement_count = 0
             self.best_state = self._state()
         show = self.verbose > 0
         epochs = progress(range(self.max_iter), show, desc=self.desc, unit="epoch")

@@ -126,6 +126,10 @@ def resolve_device(device) -> torch.device:
             f"device must be 'auto', a string like 'cpu'/'cuda:0' or a torch.device, "
             f"got {device!r}."
         )
+    if dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise ValueError(f"device={device!r} was requested but MPS is not available.")
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device={device!r}: sktag runs on 'cpu', 'cuda' or 'mps'.")
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(f"device={device!r} was requested but CUDA is not available.")

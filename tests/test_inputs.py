@@ -204,3 +204,38 @@ def test_random_unicode_either_documented_error_or_finite(tiny_model, case):
                 continue
             assert pred.shape == (len(data),)
             assert np.isfinite(pred).all()
+
+
+# ================================================= DataFrame-likes, column names
+def test_polars_frame_and_series_are_read_by_name(tiny_model):
+    pl = pytest.importorskip("polars")
+    X = ["CC", "CN", "CO", "NN", "OO", "NC"]
+    y = np.array([len(s) + s.count("N") for s in X], dtype=float)
+    frame = pl.DataFrame({"a": X, "b": X[::-1]})
+    columns, names, labels = as_columns(frame)
+    assert names == ["a", "b"] and columns == [X, X[::-1]] and labels is None
+    assert as_columns(pl.Series("a", X))[0] == [X]
+    est = TagRegressor(model=tiny_model, domains={"b": "Text", "a": "Text"}, tag_length=2, max_iter=1,
+                       early_stopping=False, random_state=0).fit(frame, y)
+    assert list(est.feature_names_in_) == ["a", "b"]
+    same = est.predict(pd.DataFrame({"a": X, "b": X[::-1]}))
+    np.testing.assert_array_equal(est.predict(frame), same)
+    with pytest.raises(ValueError, match="differ from those seen in fit"):
+        est.predict(pl.DataFrame({"b": X[::-1], "a": X}))
+
+
+def test_integer_column_names_take_a_domains_dict(tiny_model):
+    X = pd.DataFrame({0: ["CC", "CN", "CO", "NN"], 1: ["a", "b", "c", "d"]})
+    y = np.arange(4.0)
+    assert resolve_domains({0: "Text", 1: "Other"}, 2, list(X.columns)) == ["Text", "Other"]
+    est = TagRegressor(model=tiny_model, domains={0: "Text", 1: "Other"}, tag_length=2, max_iter=1,
+                       early_stopping=False, random_state=0).fit(X, y)
+    assert est.column_domains_ == ["Text", "Other"]
+    assert not hasattr(est, "feature_names_in_")  # non-string names are not feature names (sklearn's rule)
+    assert est.predict(X).shape == (4,)
+
+
+@pytest.mark.parametrize("X", [{"CC", "CN"}, frozenset({"CC"}), {"a": "CC"}])
+def test_unordered_containers_are_refused(X):
+    with pytest.raises(TypeError, match="ordered sequence"):
+        as_columns(X)
