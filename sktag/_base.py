@@ -3,7 +3,7 @@
 The data path of ``fit``, top to bottom::
 
     X ─ _inputs.as_columns ─ TagLayout (once) ─ _encoding.encode ─ rows
-      ─ prefix pass (_engine, cached in a PrefixStore with pooled states)
+      ─ prefix pass (_engine; cached with pooled states by _cache.PrefixStore)
       ─ function-tag step (_engine.tag_forward) ─ readout ─ head ─ task loss
       ─ _training.TrainingLoop
 
@@ -27,6 +27,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _engine
 from ._encoding import TagLayout, domain_key, encode
+from ._cache import build_store
 from ._inputs import as_columns, check_sample_weight, resolve_domains
 from ._mixins import BackboneMixin, autocast
 from ._readouts import LAYERS, READOUTS, TagInit, TagModule, init_tag
@@ -34,33 +35,6 @@ from ._tagio import TagSetMixin
 from ._threads import torch_threads
 from ._training import FitData, History, TrainingLoop, progress
 from ._validation import BOOLEAN, COMMON, Instance, Options, validate_params
-
-_GiB = 1024**3
-
-
-def _bytes(n) -> str:
-    """``1.2 MiB``-style size."""
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
-        n /= 1024
-
-
-def _memory_budget(spec, device) -> int:
-    """Bytes the cached prefix may take (``prefix_cache`` parameter)."""
-    if spec is False or spec is None:
-        return 0
-    if spec is True or spec == "auto":
-        if device.type == "cuda":
-            free, _ = torch.cuda.mem_get_info(device)
-            return int(0.4 * free)
-        try:
-            total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-        except (ValueError, OSError, AttributeError):  # pragma: no cover
-            total = 8 * _GiB
-        return int(min(0.25 * total, 8 * _GiB))
-    return int(spec)
-
 
 class BaseTagEstimator(TagSetMixin, BackboneMixin):
     """fit / partial_fit / predict plumbing; the task object defines the targets."""
@@ -206,28 +180,10 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
         return out
 
     def _build_store(self, backbone, module, readout, rows, lengths, idx):
-        """Cache the prefix (and pooled states) of the given rows if it fits the budget."""
-        if self.tune_domain_tags:
+        if self.tune_domain_tags:  # the prefix changes with the domain tags: nothing to cache
             return None, 0
-        need = _engine.PrefixStore.nbytes(backbone, lengths[idx].sum())
-        budget = _memory_budget(self.prefix_cache, backbone.device)
-        if need > budget:
-            if self.verbose:
-                print(f"[sktag] prefix cache needs {_bytes(need)} > budget {_bytes(budget)} "
-                      f"(prefix_cache={self.prefix_cache!r}); recomputing prefixes every batch.")
-            return None, 0
-        n_layers, kvh, hd = backbone.kv_geometry()
-        store = _engine.PrefixStore(n_layers, kvh, hd, lengths, backbone.dtype, backbone.device)
-        table = module.tag_table().detach()
-        batches = _engine.length_batches(idx, lengths, self.predict_batch_size)
-        with torch.inference_mode():
-            for b in progress(batches, bool(self.verbose), desc="caching prefixes", leave=False):
-                batch = _engine.collate([rows[i] for i in b], device=backbone.device)
-                with autocast(backbone):
-                    kv, pooled = _engine.prefix_pass(backbone, batch, table, self.isolate_segments,
-                                                     readout.pooled_layers)
-                store.put(b, kv, batch.valid, pooled)
-        return store, need
+        return build_store(backbone, rows, lengths, idx, module.tag_table().detach(), self.isolate_segments,
+                           readout.pooled_layers, self.prefix_cache, self.predict_batch_size, self.verbose)
 
     # --------------------------------------------------------------- heads
     def _solve_head(self, task, module, F, targets, w, standardize):

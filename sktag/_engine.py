@@ -362,61 +362,6 @@ def tag_forward(backbone, kv, prefix_valid, tag):
     return h[:, -1]
 
 
-class PrefixStore:
-    """Prefix key/value caches of a whole data set, packed without padding.
-
-    Memory: ``n_layers x 2 x kv_heads x head_dim x tokens x bytes`` per row,
-    ``tokens`` being the row's prefix length (domain tags + data tokens).
-    """
-
-    def __init__(self, n_layers, kvh, hd, lengths, dtype, device):
-        self.lengths = np.asarray(lengths, dtype=np.int64)
-        self.offsets = np.concatenate([[0], np.cumsum(self.lengths)])
-        total = int(self.offsets[-1])
-        # one extra all-zero token that padding points at
-        self.buf = torch.zeros((n_layers, 2, total + 1, kvh, hd), dtype=dtype, device=device)
-        self.device = device
-        self.pooled = None  # [n_rows, f] pooled data-token states, when a readout needs them
-
-    def gather_pooled(self, rows):
-        """Pooled states of data-set ``rows`` (None when none were stored)."""
-        if self.pooled is None:
-            return None
-        return self.pooled[to_device(np.asarray(rows, dtype=np.int64), self.device)]
-
-    @staticmethod
-    def nbytes(backbone, total_tokens) -> int:
-        return backbone.n_kv_bytes_per_token() * int(total_tokens)
-
-    def put(self, rows, kv, valid, pooled=None):
-        """Store the cache ``kv`` (and pooled states) of a left-padded batch of data-set ``rows``."""
-        if pooled is not None:
-            if self.pooled is None:
-                self.pooled = torch.zeros((len(self.lengths), pooled.shape[1]), dtype=torch.float32,
-                                          device=self.device)
-            self.pooled[torch.as_tensor(np.asarray(rows), device=self.device)] = pooled.float()
-        L = valid.shape[1]
-        for b, r in enumerate(rows):
-            n = int(self.lengths[r])
-            o = int(self.offsets[r])
-            # [n_layers, 2, kvh, n, hd] -> [n_layers, 2, n, kvh, hd]
-            self.buf[:, :, o:o + n] = kv[:, :, b, :, L - n:].transpose(2, 3)
-
-    def gather(self, rows):
-        """Left-padded ``(kv, valid)`` for data-set ``rows``."""
-        lengths = self.lengths[rows]
-        L = int(lengths.max())
-        pad = self.buf.shape[2] - 1
-        idx = np.full((len(rows), L), pad, dtype=np.int64)
-        for b, (r, n) in enumerate(zip(rows, lengths)):
-            idx[b, L - n:] = np.arange(self.offsets[r], self.offsets[r] + n)
-        idx_t = to_device(idx, self.device)
-        kv = self.buf[:, :, idx_t]  # [nl, 2, B, L, kvh, hd]
-        kv = kv.permute(0, 1, 2, 4, 3, 5).contiguous()
-        valid = to_device(idx != pad, self.device)
-        return kv, valid
-
-
 def hidden_states(backbone, batch: Batch, tag_table, layers, isolate=False):
     """Hidden states of chosen layers over the whole (tagged) sequence.
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from sktag import _engine
+from sktag import _cache, _engine
 from sktag._encoding import TagLayout, layout_rows
 from sktag.backbone import load_backbone
 
@@ -72,7 +72,7 @@ def test_prefix_store_round_trip_matches_direct_cache(backbone):
     table = _table(backbone, (3, 5))
     lengths = np.array([len(r) for r in rows])
     cfg = backbone.config
-    store = _engine.PrefixStore(cfg.num_hidden_layers, cfg.num_key_value_heads,
+    store = _cache.PrefixStore(cfg.num_hidden_layers, cfg.num_key_value_heads,
                                 cfg.hidden_size // cfg.num_attention_heads, lengths,
                                 torch.float32, torch.device("cpu"))
     # fill in two batches of a different composition than the one read back

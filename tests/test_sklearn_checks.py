@@ -62,7 +62,6 @@ BOTH = {
 }
 #: regressor only
 REGRESSOR = {
-    "check_complex_data": _NUMERIC,
     "check_regressor_data_not_an_array": _NUMERIC,
     "check_regressor_multioutput": _NUMERIC,
     "check_regressors_int": _NUMERIC,

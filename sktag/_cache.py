@@ -1,0 +1,120 @@
+"""The prefix cache: key/value caches (and pooled states) of a whole training set.
+
+While a function tag trains, everything before it is constant, so its
+key/value cache — and the pooled data-token states the pooled readout
+needs — is computed once per fit, kept here without padding, and gathered
+into left-padded batches every epoch, within the ``prefix_cache`` budget.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+from ._engine import collate, length_batches, prefix_pass, to_device
+from ._mixins import autocast
+from ._training import progress
+
+_GiB = 1024**3
+
+
+def _bytes(n) -> str:
+    """``1.2 MiB``-style size."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
+        n /= 1024
+
+
+def _memory_budget(spec, device) -> int:
+    """Bytes the cached prefix may take (``prefix_cache`` parameter)."""
+    if spec is False or spec is None:
+        return 0
+    if spec is True or spec == "auto":
+        if device.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(device)
+            return int(0.4 * free)
+        try:
+            total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):  # pragma: no cover
+            total = 8 * _GiB
+        return int(min(0.25 * total, 8 * _GiB))
+    return int(spec)
+
+class PrefixStore:
+    """Prefix key/value caches of a whole data set, packed without padding.
+
+    Memory: ``n_layers x 2 x kv_heads x head_dim x tokens x bytes`` per row,
+    ``tokens`` being the row's prefix length (domain tags + data tokens).
+    """
+
+    def __init__(self, n_layers, kvh, hd, lengths, dtype, device):
+        self.lengths = np.asarray(lengths, dtype=np.int64)
+        self.offsets = np.concatenate([[0], np.cumsum(self.lengths)])
+        total = int(self.offsets[-1])
+        # one extra all-zero token that padding points at
+        self.buf = torch.zeros((n_layers, 2, total + 1, kvh, hd), dtype=dtype, device=device)
+        self.device = device
+        self.pooled = None  # [n_rows, f] pooled data-token states, when a readout needs them
+
+    def gather_pooled(self, rows):
+        """Pooled states of data-set ``rows`` (None when none were stored)."""
+        if self.pooled is None:
+            return None
+        return self.pooled[to_device(np.asarray(rows, dtype=np.int64), self.device)]
+
+    @staticmethod
+    def nbytes(backbone, total_tokens) -> int:
+        return backbone.n_kv_bytes_per_token() * int(total_tokens)
+
+    def put(self, rows, kv, valid, pooled=None):
+        """Store the cache ``kv`` (and pooled states) of a left-padded batch of data-set ``rows``."""
+        if pooled is not None:
+            if self.pooled is None:
+                self.pooled = torch.zeros((len(self.lengths), pooled.shape[1]), dtype=torch.float32,
+                                          device=self.device)
+            self.pooled[torch.as_tensor(np.asarray(rows), device=self.device)] = pooled.float()
+        L = valid.shape[1]
+        for b, r in enumerate(rows):
+            n = int(self.lengths[r])
+            o = int(self.offsets[r])
+            # [n_layers, 2, kvh, n, hd] -> [n_layers, 2, n, kvh, hd]
+            self.buf[:, :, o:o + n] = kv[:, :, b, :, L - n:].transpose(2, 3)
+
+    def gather(self, rows):
+        """Left-padded ``(kv, valid)`` for data-set ``rows``."""
+        lengths = self.lengths[rows]
+        L = int(lengths.max())
+        pad = self.buf.shape[2] - 1
+        idx = np.full((len(rows), L), pad, dtype=np.int64)
+        for b, (r, n) in enumerate(zip(rows, lengths)):
+            idx[b, L - n:] = np.arange(self.offsets[r], self.offsets[r] + n)
+        idx_t = to_device(idx, self.device)
+        kv = self.buf[:, :, idx_t]  # [nl, 2, B, L, kvh, hd]
+        kv = kv.permute(0, 1, 2, 4, 3, 5).contiguous()
+        valid = to_device(idx != pad, self.device)
+        return kv, valid
+
+
+def build_store(backbone, rows, lengths, idx, tag_table, isolate, pooled_layers, budget_spec, batch_size,
+                verbose=0):
+    """Cache the prefix of rows ``idx`` if it fits the budget; returns ``(store or None, bytes)``."""
+    need = PrefixStore.nbytes(backbone, lengths[idx].sum())
+    budget = _memory_budget(budget_spec, backbone.device)
+    if need > budget:
+        if verbose:
+            print(f"[sktag] prefix cache needs {_bytes(need)} > budget {_bytes(budget)} "
+                  f"(prefix_cache={budget_spec!r}); recomputing prefixes every batch.")
+        return None, 0
+    n_layers, kvh, hd = backbone.kv_geometry()
+    store = PrefixStore(n_layers, kvh, hd, lengths, backbone.dtype, backbone.device)
+    with torch.inference_mode():
+        for b in progress(length_batches(idx, lengths, batch_size), bool(verbose), desc="caching prefixes",
+                          leave=False):
+            batch = collate([rows[i] for i in b], device=backbone.device)
+            with autocast(backbone):
+                kv, pooled = prefix_pass(backbone, batch, tag_table, isolate, pooled_layers)
+            store.put(b, kv, batch.valid, pooled)
+    return store, need
