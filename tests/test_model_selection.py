@@ -136,6 +136,9 @@ def test_dataframe_column_selection(bbbp):
     assert all(np.array_equal(r, g) for r, g in zip(ref, got))
     with pytest.raises(ValueError, match="single column"):
         next(ScaffoldSplit(2).split(df))
+    pl = pytest.importorskip("polars")  # any DataFrame narwhals reads, by column name
+    got_pl = [te for _, te in ScaffoldSplit(2, random_state=0, smiles_column="smiles").split(pl.DataFrame({"id": df["id"].to_numpy(), "smiles": list(X)}))]
+    assert all(np.array_equal(r, g) for r, g in zip(ref, got_pl))
 
 
 @pytest.mark.parametrize(
