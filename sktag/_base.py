@@ -186,7 +186,7 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
                            readout.pooled_layers, self.prefix_cache, self.predict_batch_size, self.verbose)
 
     # --------------------------------------------------------------- heads
-    def _solve_head(self, task, module, F, targets, w, standardize):
+    def _solve_head(self, task, module, F, targets, w, standardize, penalty=None):
         """Closed-form head on features ``F`` of the training rows; returns its penalty."""
         if standardize:
             mean = np.average(F, axis=0, weights=w)
@@ -194,7 +194,7 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
             module.head.set_standardization(mean, scale)
         Z = (F - module.head.mean.cpu().numpy()) / module.head.scale.cpu().numpy()
         coef, icpt, penalty = task.closed_form(Z, targets, w, random_state=0,
-                                               n_outputs=module.head.linear.out_features)
+                                               n_outputs=module.head.linear.out_features, penalty=penalty)
         module.head.set_weights(coef, icpt)
         return penalty
 
@@ -265,9 +265,9 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
         refit = self.head_update == "refit"
         w_train = weights[train_idx]
 
-        def solve(standardize, idx=train_idx):
+        def solve(standardize, idx=train_idx, penalty=None):
             F = self._all_features(backbone, module, readout, layout, rows, idx, lengths, store)[idx]
-            return self._solve_head(task, module, F, targets[idx], weights[idx], standardize)
+            return self._solve_head(task, module, F, targets[idx], weights[idx], standardize, penalty)
 
         if not continuing:
             gen = torch.Generator().manual_seed(int(rng.randint(0, 2**31 - 1)))
@@ -305,7 +305,7 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
         class _Refit:  # re-solve the head after each epoch, before validation
             def on_epoch_trained(self_):
                 nonlocal head_alpha
-                head_alpha = solve(standardize=False)
+                head_alpha = solve(standardize=False, penalty=head_alpha)
 
         batch_size = (64 if backbone.device.type == "cuda" else 32) if self.batch_size == "auto" else self.batch_size
         loop = TrainingLoop(module, opt, max_iter=1 if incremental else self.max_iter, batch_size=batch_size,
@@ -334,7 +334,7 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
         if refit and len(val_idx):
             # the validation part chose the epoch; the final closed-form head uses every row
             used = np.concatenate([train_idx, val_idx[weights[val_idx] > 0]])
-            head_alpha = solve(standardize=False, idx=np.sort(used))
+            head_alpha = solve(standardize=False, idx=np.sort(used), penalty=head_alpha)
         commit()
         if outcome.interrupted:
             kept = "the best validation epoch so far" if history.early_stopping else "the last complete epoch"

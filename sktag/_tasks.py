@@ -99,8 +99,11 @@ class RegressionTask:
         return None
 
     @staticmethod
-    def closed_form(F, targets, sw, random_state=None, n_outputs=None):
-        """Ridge on standardised features, penalty by efficient leave-one-out (GCV)."""
+    def closed_form(F, targets, sw, random_state=None, n_outputs=None, penalty=None):
+        """Ridge on standardised features, penalty by efficient leave-one-out (GCV).
+
+        GCV is cheap, so every solve chooses the penalty anew (``penalty`` is ignored).
+        """
         from sklearn.linear_model import Ridge, RidgeCV
 
         if (np.asarray(sw) > 0).sum() < 2:  # leave-one-out needs two rows: a fixed penalty, no 0/0 warnings
@@ -206,10 +209,12 @@ class ClassificationTask:
         return targets
 
     @staticmethod
-    def closed_form(F, targets, sw, random_state=None, n_outputs=None):
+    def closed_form(F, targets, sw, random_state=None, n_outputs=None, penalty=None):
         """L2 logistic regression on standardised features, C by 3-fold log-loss.
 
-        Classes absent from ``targets`` (declared through ``partial_fit``) get
+        With ``penalty`` (``1 / C`` of an earlier solve) the cross-validation
+        is skipped: the estimators choose ``C`` once, at the initial tags, and
+        keep it for the re-solves after each epoch.  Classes absent from ``targets`` (declared through ``partial_fit``) get
         zero weights and a very low bias; with a single class present the
         head predicts it with zero weights.
         """
@@ -223,7 +228,10 @@ class ClassificationTask:
             icpt_full[present] = 0.0
             return coef_full, icpt_full, float("nan")
         counts = np.bincount(targets)
-        if counts[present].min() >= 3:
+        if penalty is not None and np.isfinite(penalty):
+            C = 1.0 / penalty
+            lr = LogisticRegression(C=C, max_iter=500).fit(F, targets, sample_weight=sw)
+        elif counts[present].min() >= 3:
             import warnings
 
             with warnings.catch_warnings():  # sklearn 1.9's FutureWarnings about 1.10 defaults

@@ -66,7 +66,9 @@ _SHARED_PARAMS = """
         ``"refit"``: only the tags are trained by gradient; the head is
         re-solved in closed form after every epoch, and once more at the end
         on every training row (the validation part included) at the kept
-        epoch's tags.  ``"gradient"``: AdamW trains the head with the tags
+        epoch's tags (the ridge penalty is chosen anew by GCV each time; the
+        classifier's ``C``, chosen by cross-validation at the initial tags,
+        is kept).  ``"gradient"``: AdamW trains the head with the tags
         (the paper).
     max_iter : int, default=10
         Maximum number of epochs.
