@@ -1,0 +1,93 @@
+"""Readouts and closed-form heads: what the pooled readout and the closed-form start compute."""
+
+import copy
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import RidgeCV
+
+from sktag import Callback, TagRegressor, _engine
+from sktag._encoding import TagLayout, layout_rows
+from sktag._readouts import init_tag
+from sktag.backbone import load_backbone
+
+TEXT = ["CCNO", "CN", "CONN", "NNC", "OOCN", "NC", "CCN", "NCOO", "OCN", "CCO", "NNO", "OOC", "CNCN", "OONN"]
+Y = np.array([s.count("N") / len(s) for s in TEXT])
+
+
+class Snapshot(Callback):
+    """Keeps the module as it is when the first epoch begins (after the closed-form start)."""
+
+    def on_epoch_begin(self, loop, epoch):
+        if epoch == 1:
+            self.state = copy.deepcopy(loop.module.state_dict())
+
+
+def test_closed_form_start_equals_a_ridge_fitted_by_hand(tiny_model):
+    snap = Snapshot()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = TagRegressor(model=tiny_model, domains="Text", tag_length=2, max_iter=1, early_stopping=False,
+                           random_state=0, callbacks=[snap]).fit(TEXT, Y)
+    est.module_.load_state_dict(snap.state)  # back to the start: initial tags, closed-form head
+    F = est.transform(TEXT)
+    head = est.module_.head
+    mean, scale = F.mean(axis=0), F.std(axis=0)
+    np.testing.assert_allclose(head.mean.cpu().numpy(), mean, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(head.scale.cpu().numpy(), np.where(scale > 1e-6, scale, 1), rtol=1e-4, atol=1e-6)
+    Z = (F - head.mean.cpu().numpy()) / head.scale.cpu().numpy()
+    ridge = RidgeCV(alphas=np.logspace(-2, 5, 22)).fit(Z, (Y - est.y_mean_[0]) / est.y_scale_[0])
+    np.testing.assert_allclose(head.linear.weight.detach().cpu().numpy()[0], ridge.coef_, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(head.linear.bias.detach().cpu().numpy()[0], ridge.intercept_, atol=1e-4)
+    # and the function tag was still the init rule's
+    init = init_tag(est._get_backbone(), "mean", 2)
+    torch.testing.assert_close(est.module_.function_tag.detach().cpu(), init)
+
+
+class Wreck(Callback):
+    """Zeroes the head after every step: every trained epoch predicts a constant, worse than the start."""
+
+    def on_batch_end(self, loop, batch_rows, loss):
+        with torch.no_grad():
+            loop.module.head.linear.weight.zero_()
+
+
+def test_epoch_0_is_restorable(tiny_model):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = TagRegressor(model=tiny_model, domains="Text", tag_length=2, max_iter=3, validation_fraction=0.3,
+                           n_iter_no_change=3, head_update="gradient", random_state=0,
+                           callbacks=[Wreck()]).fit(TEXT, Y)
+    assert est.best_epoch_ == 0 and est.n_iter_ == 3
+    assert est.best_validation_score_ > max(est.validation_scores_)
+    init = init_tag(est._get_backbone(), "mean", 2)
+    torch.testing.assert_close(est.module_.function_tag.detach().cpu(), init)  # the start, restored
+    assert est.module_.head.linear.weight.abs().sum() > 0  # with its closed-form head
+
+
+@pytest.mark.parametrize("isolate", [False, True])
+def test_cached_pooled_states_equal_those_of_a_full_forward(tiny_model, isolate):
+    bb = load_backbone(tiny_model, device="cpu", dtype="float32")
+    tok = bb.tokenizer
+    cols = [TEXT[:5], TEXT[5:10]]
+    layout = TagLayout(("a", "b"), (3, 2), 4)
+    rows = layout_rows([tok(c, add_special_tokens=False)["input_ids"] for c in cols], layout)
+    table = torch.randn(int(layout.offsets[-1]), bb.hidden_size, generator=torch.Generator().manual_seed(0))
+    layers = (0, 1, 2)
+    pbatch = _engine.collate(rows)
+    _, pooled_prefix = _engine.prefix_pass(bb, pbatch, table, isolate, layers)
+    fbatch = _engine.collate(rows, tail=layout.function_slots)
+    with torch.no_grad():
+        _, pooled_full = _engine.full_forward_pooled(bb, fbatch, table, isolate, layers)
+    torch.testing.assert_close(pooled_prefix, pooled_full, rtol=1e-5, atol=1e-5)
+    # by hand: the mean over each row's data tokens of the model's hidden states, row by row
+    with torch.no_grad():
+        for i, r in enumerate(rows):
+            single = _engine.collate([r])
+            hs = _engine.hidden_states(bb, single, table, list(layers), isolate)
+            data = torch.as_tensor(r.slot < 0)
+            expect = torch.cat([h[0][data].mean(dim=0) for h in hs])
+            torch.testing.assert_close(pooled_prefix[i], expect, rtol=1e-5, atol=1e-5)
