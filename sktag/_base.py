@@ -36,6 +36,12 @@ from ._threads import torch_threads
 from ._training import FitData, History, TrainingLoop, progress
 from ._validation import BOOLEAN, COMMON, Instance, Options, validate_params
 
+def _standardize(head, F, w):
+    """Set the head's input standardisation to the weighted mean and std of features ``F``."""
+    mean = np.average(F, axis=0, weights=w)
+    head.set_standardization(mean, np.sqrt(np.average((F - mean) ** 2, axis=0, weights=w)))
+
+
 class BaseTagEstimator(TagSetMixin, BackboneMixin):
     """fit / partial_fit / predict plumbing; the task object defines the targets."""
 
@@ -189,9 +195,7 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
     def _solve_head(self, task, module, F, targets, w, standardize, penalty=None):
         """Closed-form head on features ``F`` of the training rows; returns its penalty."""
         if standardize:
-            mean = np.average(F, axis=0, weights=w)
-            scale = np.sqrt(np.average((F - mean) ** 2, axis=0, weights=w))
-            module.head.set_standardization(mean, scale)
+            _standardize(module.head, F, w)
         Z = (F - module.head.mean.cpu().numpy()) / module.head.scale.cpu().numpy()
         coef, icpt, penalty = task.closed_form(Z, targets, w, random_state=0,
                                                n_outputs=module.head.linear.out_features, penalty=penalty)
@@ -276,20 +280,16 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
             else:
                 if readout.name != "tag":  # pooled features have very different scales: standardise
                     F = self._all_features(backbone, module, readout, layout, rows, train_idx, lengths, store)
-                    F = F[train_idx]
-                    mean = np.average(F, axis=0, weights=w_train)
-                    module.head.set_standardization(mean, np.sqrt(np.average((F - mean) ** 2, axis=0,
-                                                                             weights=w_train)))
+                    _standardize(module.head, F[train_idx], w_train)
                 bound = 1.0 / np.sqrt(module.head.linear.in_features)
                 w0 = torch.empty(module.head.linear.weight.shape).uniform_(-bound, bound, generator=gen)
                 module.head.set_weights(w0, torch.zeros(w0.shape[0]))  # drawn on CPU: the same on any device
 
         y_t = task.target_tensor(targets, backbone.device)
         w_t = torch.as_tensor(weights, dtype=torch.float32, device=backbone.device)
-        trained = [p for p in module.parameters() if p.requires_grad]
-        if refit:
+        if refit:  # the head is solved in closed form, not trained
             module.head.requires_grad_(False)
-            trained = [p for p in module.parameters() if p.requires_grad]
+        trained = [p for p in module.parameters() if p.requires_grad]
         opt = torch.optim.AdamW(trained, lr=self.learning_rate_init, weight_decay=self.alpha)
 
         def step(b):
