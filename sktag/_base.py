@@ -86,46 +86,43 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
 
     # ---------------------------------------------------------------- layout
     def _layout_for(self, columns, names, backbone):
-        """The TagLayout of ``X`` for a fresh fit (and the pretrained domain tags to use)."""
+        """The TagLayout of ``X`` for a fresh fit and the initial domain tags, sized alike.
+
+        Every domain tag is made first (pretrained, the literal words of
+        ``domain_tags="text"``, or the init rule), and the layout takes its
+        lengths from those tensors, so the slots always match the tag table.
+        """
         column_domains = resolve_domains(self.domains, len(columns), names)
-        pretrained = self._pretrained_domain_tags(backbone)
-        lengths = {}
-        if isinstance(pretrained, dict):
-            lengths = {d: t.shape[0] for d, t in pretrained.items()}
-        layout = TagLayout.build(column_domains, self.tag_length, names, lengths)
-        if isinstance(pretrained, dict):
-            missing = [d for d in layout.domains if domain_key(d) not in {domain_key(k) for k in pretrained}]
+        domains = TagLayout.build(column_domains, self.tag_length).domains  # distinct, case-insensitive
+        spec = self.domain_tags
+        if spec is None:
+            tags = {d: init_tag(backbone, TagInit.MEAN, self.tag_length) for d in domains}
+        elif isinstance(spec, str) and spec == TagInit.TEXT.value and not os.path.exists(spec):
+            tags = {d: init_tag(backbone, TagInit.TEXT, self.tag_length, d) for d in domains}
+        else:
+            ts = self._pretrained_tagset(backbone)
+            found = {d: ts.find(d) for d in domains}
+            missing = [d for d, n in found.items() if n is None or ts.info(n)["kind"] != "domain"]
             if missing:
+                held = [n for n in ts if ts.info(n)["kind"] == "domain"]
                 raise ValueError(
                     f"domain_tags has no tag for the domain(s) {missing} of X; it holds the domain tags "
-                    f"{list(pretrained)}. Pretrain those domains or pass domain_tags=None."
+                    f"{held}. Pretrain those domains or pass domain_tags=None."
                 )
-        return layout, pretrained
+            tags = {d: ts[n].clone() for d, n in found.items()}
+        layout = TagLayout.build(column_domains, self.tag_length, names, {d: t.shape[0] for d, t in tags.items()})
+        return layout, [tags[d] for d in layout.domains]
 
-    def _pretrained_domain_tags(self, backbone):
-        """``{domain: tensor}`` from ``domain_tags`` (a TagSet or path), "text", or None."""
+    def _pretrained_tagset(self, backbone):
+        """The TagSet of ``domain_tags`` (an object or a path), checked against ``backbone``."""
         from .tags import TagSet
 
         spec = self.domain_tags
-        if spec is None or (isinstance(spec, str) and spec == TagInit.TEXT.value and not os.path.exists(spec)):
-            return spec
         ts = TagSet.load(spec, backbone=backbone) if isinstance(spec, (str, os.PathLike)) else spec
         if not isinstance(ts, TagSet):
             raise ValueError(f'domain_tags must be None, "text", a TagSet or a path, got {type(spec).__name__}.')
         ts.check_backbone(backbone)
-        return {n: ts[n] for n in ts if ts.info(n)["kind"] == "domain"}
-
-    def _initial_tags(self, backbone, layout, pretrained):
-        out = []
-        for d, n in zip(layout.domains, layout.tag_lengths):
-            if isinstance(pretrained, dict):
-                name = next(k for k in pretrained if domain_key(k) == domain_key(d))
-                out.append(pretrained[name].clone())
-            elif pretrained == TagInit.TEXT.value:
-                out.append(init_tag(backbone, TagInit.TEXT, n, d))
-            else:
-                out.append(init_tag(backbone, TagInit.MEAN, n))
-        return out
+        return ts
 
     def _readout(self, backbone):
         return READOUTS[self.readout](self.readout_layers, backbone)
@@ -245,11 +242,11 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
             if self.early_stopping and not history.early_stopping and not incremental:
                 history.early_stopping, history.validation_scores = True, []  # from now on
         else:
-            layout, pretrained = self._layout_for(columns, names, backbone)
+            layout, domain_tags = self._layout_for(columns, names, backbone)
             targets, state = (task.fit_targets(y, sw, classes) if classes is not None
                               else task.fit_targets(y, sw))
             readout = self._readout(backbone)
-            module = TagModule(self._initial_tags(backbone, layout, pretrained),
+            module = TagModule(domain_tags,
                                init_tag(backbone, TagInit.MEAN, self.tag_length),
                                readout.n_features(backbone.hidden_size), task.n_outputs(state),
                                tune_domain_tags=self.tune_domain_tags)

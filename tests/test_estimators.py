@@ -234,6 +234,25 @@ def test_text_domain_tags_use_the_literal_words(make_reg, length_task):
     assert torch.equal(reg.module_.domain_tags[0].detach().cpu(), expected)
 
 
+@pytest.mark.parametrize("domain_tags", [None, "text", "pretrained-4"])
+def test_layout_slots_match_the_tag_table(make_reg, tiny_model, domain_tags):
+    """Domain tags whose length differs from ``tag_length`` (the words of "text", a pretrained tag) still
+    sit where the layout says, and the function tag is the table's last ``tag_length`` rows."""
+    from sktag import DomainTagPretrainer
+
+    if domain_tags == "pretrained-4":
+        domain_tags = DomainTagPretrainer(model=tiny_model, domain="Text", tag_length=4, max_iter=1,
+                                          random_state=0).fit(["CC", "CN", "NO"]).tags_
+    X = pd.DataFrame({"a": ["CCO", "CCN", "CO"] * 4, "b": ["NN", "C", "OC"] * 4})
+    reg = make_reg(max_iter=1, tag_length=3, domains={"a": "Text", "b": "Text"}, domain_tags=domain_tags,
+                   early_stopping=False).fit(X, np.arange(12.0))
+    layout, table = reg.layout_, reg.module_.tag_table().detach().cpu()
+    assert [t.shape[0] for t in reg.module_.domain_tags] == list(layout.tag_lengths)
+    assert layout.offsets[-1] == table.shape[0]
+    torch.testing.assert_close(table[layout.function_slots], reg.module_.function_tag.detach().cpu())
+    torch.testing.assert_close(table[layout.domain_slots("Text")], reg.module_.domain_tags[0].detach().cpu())
+
+
 def test_warm_start_refuses_other_domains(make_reg):
     df = pd.DataFrame({"a": ["CCO", "CN", "CO", "CC"] * 3})
     reg = make_reg(max_iter=1, warm_start=True, domains={"a": "Text"}).fit(df, np.arange(12.0))
