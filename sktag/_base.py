@@ -128,14 +128,15 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
         return READOUTS[self.readout](self.readout_layers, backbone)
 
     # ------------------------------------------------------------ encoding
-    def _encode(self, X, backbone, layout, on_invalid):
-        columns, names, labels = as_columns(X)
+    def _encode(self, columns, labels, backbone, layout, on_invalid):
+        """Rows of the already split ``columns`` (see :func:`sktag._inputs.as_columns`)."""
         return encode(columns, layout, backbone.tokenizer, row_labels=labels, max_length=self.max_length,
                       truncation=self.truncation, canonicalize=self.canonicalize, on_invalid=on_invalid,
                       validators=self._validators())
 
     def _check_predict_columns(self, X):
-        columns, names, _ = as_columns(X)
+        """Split ``X`` and check its columns against ``fit``'s; returns ``(columns, row_labels)``."""
+        columns, names, labels = as_columns(X)
         if len(columns) != self.n_features_in_:
             raise ValueError(
                 f"X has {len(columns)} features, but {type(self).__name__} is expecting "
@@ -150,6 +151,7 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
                           "are matched by position.", UserWarning, stacklevel=4)
         if len(columns[0]) == 0:
             raise ValueError("Found array with 0 sample(s) (shape=(0,)) while a minimum of 1 is required.")
+        return columns, labels
 
     # ------------------------------------------------------------- forward
     def _features(self, backbone, module, readout, layout, rows, b, store=None):
@@ -208,21 +210,20 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
     def _fit_checked(self, X, y, sample_weight, incremental, classes):
         fitted = hasattr(self, "module_")
         continuing = fitted and (self.warm_start or incremental)
-        columns, names, _ = as_columns(X)
+        columns, names, labels = as_columns(X)
         n = len(columns[0])
         if n == 0:
             raise ValueError(f"Found array with 0 sample(s) (shape=(0, {len(columns)})) while a minimum of 1 "
                              "is required.")
+        task = self._task_class(type(self).__name__)
         if y is None:
-            task = self._task_class(type(self).__name__)
             task.fit_targets(None, None)  # raises sklearn's "requires y" message
         y_arr = np.asarray(y)  # also array-likes without len() (__array__ only)
         n_y = y_arr.shape[0] if y_arr.ndim else 0
         if n_y != n:
             raise ValueError(f"X has {n} samples but y has {n_y}; they must match.")
         sw = check_sample_weight(sample_weight, n)
-        backbone = self._get_backbone()
-        task = self._task_class(type(self).__name__)
+        backbone = self._get_backbone(refit=not continuing)
         rng = check_random_state(self.random_state)
         if continuing:
             layout = self.layout_
@@ -252,7 +253,7 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
                                tune_domain_tags=self.tune_domain_tags)
             history = History(self.early_stopping and not incremental)
         weights = sw * task.class_weights(targets, state, getattr(self, "class_weight", None))
-        rows, _ = self._encode(X, backbone, layout, "raise")
+        rows, _ = self._encode(columns, labels, backbone, layout, "raise")
         module.to(backbone.device)
 
         train_idx, val_idx = self._split(n, targets, weights, rng, incremental)
@@ -407,11 +408,11 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
     def _predict_path(self, X, head):
         check_is_fitted(self, "module_")
         self._check_params()
-        self._check_predict_columns(X)
+        columns, labels = self._check_predict_columns(X)
         with torch_threads(self.n_threads), torch.inference_mode():
             backbone = self._get_backbone()
             self.module_.to(backbone.device)
-            rows, valid = self._encode(X, backbone, self.layout_, self.on_invalid)
+            rows, valid = self._encode(columns, labels, backbone, self.layout_, self.on_invalid)
             idx = np.flatnonzero(valid)
             lengths = np.array([len(r) if r is not None else 0 for r in rows])
             readout = self._readout(backbone)

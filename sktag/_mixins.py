@@ -55,7 +55,13 @@ class BackboneMixin:
             return ident
         return model
 
-    def _get_backbone(self):
+    def _get_backbone(self, refit=False):
+        """The backbone the parameters name.
+
+        ``refit=True`` (a fresh ``fit``) accepts another model than the one
+        this estimator was fitted on; otherwise a different embedding
+        fingerprint is refused.
+        """
         bb = getattr(self, "_backbone", None)
         device = resolve_device(self.device)
         dtype = resolve_dtype(self.dtype, device)
@@ -70,7 +76,7 @@ class BackboneMixin:
             bb = load_backbone(model, dtype=dtype, device=device, device_map=device_map,
                                trust_remote_code=self.trust_remote_code,
                                attn_implementation=getattr(self, "attn_implementation", "auto"))
-            fp = getattr(self, "backbone_fingerprint_", None)
+            fp = None if refit else getattr(self, "backbone_fingerprint_", None)
             if fp is not None and fp != bb.fingerprint:
                 raise ValueError(
                     f"This {type(self).__name__} was fitted on backbone {self.backbone_identity_!r} "

@@ -15,6 +15,7 @@ then ``encode``) → ``_engine.hidden_states`` → ``_engine.pool_states``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 
@@ -226,12 +227,9 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fitting
     def _fit(self, columns, names):
-        """Validate the parameters, load the backbone and record the layout of ``X``."""
+        """Validate the parameters, load the backbone; the fitted attributes for the layout of ``X``."""
         self._validate_params()
-        # a refit may name another model: forget the backbone the last fit recorded
-        for key in ("backbone_fingerprint_", "backbone_identity_"):
-            self.__dict__.pop(key, None)
-        backbone = self._get_backbone()
+        backbone = self._get_backbone(refit=True)  # a refit may name another model
         if len(columns[0]) == 0:
             raise ValueError("X has 0 samples; at least one is required.")
         column_domains = resolve_domains(self.domains, len(columns), names)
@@ -241,22 +239,35 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
         layout = TagLayout.build(column_domains, 0, names,
                                  None if tags is None else {d: t.shape[0] for d, t in tags.items()})
 
-        self.n_features_in_ = len(columns)
-        if names is not None:
-            self.feature_names_in_ = np.asarray(names, dtype=object)
-        else:
-            self.__dict__.pop("feature_names_in_", None)
-        self.layout_ = layout
-        self.column_domains_ = list(layout.column_domains)
-        self.domains_ = layout.domains
-        self.tag_lengths_ = list(layout.tag_lengths)
-        self.tag_table_ = None if tags is None else torch.cat([tags[d] for d in layout.domains], dim=0)
-        self.layers_ = layers
-        self.n_layers_ = n_layers
-        self.hidden_size_ = backbone.hidden_size
-        self.hidden_widths_ = backbone.hidden_widths()
-        self.backbone_identity_ = backbone.identity
-        self.backbone_fingerprint_ = backbone.fingerprint
+        return dict(
+            n_features_in_=len(columns),
+            feature_names_in_=None if names is None else np.asarray(names, dtype=object),
+            layout_=layout,
+            column_domains_=list(layout.column_domains),
+            domains_=layout.domains,
+            tag_lengths_=list(layout.tag_lengths),
+            tag_table_=None if tags is None else torch.cat([tags[d] for d in layout.domains], dim=0),
+            layers_=layers,
+            n_layers_=n_layers,
+            hidden_size_=backbone.hidden_size,
+            hidden_widths_=backbone.hidden_widths(),
+            backbone_identity_=backbone.identity,
+            backbone_fingerprint_=backbone.fingerprint,
+        )
+
+    @contextlib.contextmanager
+    def _fitted_state(self, attrs):
+        """Install the fitted attributes ``attrs``; on an exception, restore the estimator as it was."""
+        old = dict(self.__dict__)
+        self.__dict__.update(attrs)
+        if attrs["feature_names_in_"] is None:
+            del self.feature_names_in_
+        try:
+            yield
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(old)
+            raise
 
     def fit(self, X, y=None):
         """Check the parameters and ``X``, and record the column layout.
@@ -277,9 +288,9 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
         self : LLMEmbedding
         """
         columns, names, row_labels = as_columns(X)
-        self._fit(columns, names)
-        validate(columns, self.layout_, row_labels=row_labels, canonicalize=self.canonicalize,
-                 on_invalid=self.on_invalid, validators=self._validators())
+        with self._fitted_state(self._fit(columns, names)):
+            validate(columns, self.layout_, row_labels=row_labels, canonicalize=self.canonicalize,
+                     on_invalid=self.on_invalid, validators=self._validators())
         return self
 
     def fit_transform(self, X, y=None):
@@ -296,8 +307,8 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
         X_new : ndarray of float64, shape (n_samples, n_features_out)
         """
         columns, names, row_labels = as_columns(X)
-        self._fit(columns, names)
-        return self._embed(columns, row_labels)
+        with self._fitted_state(self._fit(columns, names)):
+            return self._embed(columns, row_labels)
 
     # --------------------------------------------------------------- transform
     def _check_columns(self, columns, names):

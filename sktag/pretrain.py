@@ -309,9 +309,9 @@ class DomainTagPretrainer(BackboneMixin, BaseEstimator):
             return self._fit(X)
 
     def _fit(self, X):
-        backbone = self._get_backbone()
-        rng = check_random_state(self.random_state)
         continuing = self.warm_start and hasattr(self, "tags_")
+        backbone = self._get_backbone(refit=not continuing)
+        rng = check_random_state(self.random_state)
         if continuing:
             start = self.tags_[self.domain_].clone() if self.domain_ == self.domain else None
             if start is None or start.shape[0] != self.tag_length:

@@ -186,3 +186,14 @@ def test_partial_fit(tiny_model):
         clf.partial_fit(TEXT, LABELS)
     clf.partial_fit(TEXT[:6], ["a"] * 6, classes=["a", "b"]).partial_fit(TEXT[6:], ["b"] * 6)
     assert list(clf.classes_) == ["a", "b"] and clf.n_iter_ == 2
+
+
+def test_refit_on_another_model_is_a_fresh_fit(tiny_model, other_tiny_model):
+    est = reg(tiny_model).fit(TEXT, Y)
+    est.set_params(model=other_tiny_model)
+    with pytest.raises(ValueError, match="now loads a different model"):
+        est.predict(TEXT)  # fitted on the first model: never silently applied to another
+    est.fit(TEXT, Y)  # but a fresh fit may use any model
+    assert est.backbone_identity_ != reg(tiny_model).fit(TEXT, Y).backbone_identity_
+    with pytest.raises(ValueError, match="now loads a different model"):
+        est.set_params(model=tiny_model, warm_start=True).fit(TEXT, Y)  # a warm start may not

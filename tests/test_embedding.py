@@ -405,3 +405,15 @@ def test_estimators_share_the_layer_spec():
     thirty_layers = types.SimpleNamespace(hidden_widths=lambda: (576,) * 31)  # like SmolLM2-135M
     assert PooledReadout("spread5", thirty_layers).pooled_layers == (6, 12, 18, 24, 30)
     assert PooledReadout("last", thirty_layers).pooled_layers == (30,)
+
+
+def test_failed_fit_leaves_the_transformer_as_it_was(tiny_model):
+    emb = make(tiny_model, domains="Protein").fit(["MKV", "ACD"])
+    before = dict(emb.__dict__)
+    ref = emb.transform(["MKV", "ACD"])
+    for call in (emb.fit, emb.fit_transform):
+        with pytest.raises(InvalidInputError):
+            call(pd.DataFrame({"a": ["MKV", "MK1"], "b": ["ACD", "AAA"]}))
+        assert emb.layout_ is before["layout_"] and emb.n_features_in_ == 1
+        assert not hasattr(emb, "feature_names_in_")
+        np.testing.assert_array_equal(emb.transform(["MKV", "ACD"]), ref)
