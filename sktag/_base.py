@@ -263,7 +263,7 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
                                                np.concatenate([train_idx, val_idx]))
         prefix_time = time.perf_counter() - t0 if store is not None else 0.0
 
-        head_alpha = getattr(self, "head_alpha_", None)
+        head_alpha = getattr(self, "head_alpha_", None) if continuing else None  # a refit chooses anew
         refit = self.head_update == "refit"
         w_train = weights[train_idx]
 

@@ -178,11 +178,6 @@ def as_columns(X):
     raise ValueError(f"X must be 1-D or 2-D, got an array with {arr.ndim} dimensions.")
 
 
-def n_rows(X) -> int:
-    """Number of rows of ``X`` (as :func:`as_columns` sees it)."""
-    return len(as_columns(X)[0][0])
-
-
 def column_of_strings(X, *, what="X", column=None):
     """One column of raw values from 1-D input or a (chosen column of a) 2-D input.
 

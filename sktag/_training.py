@@ -71,7 +71,6 @@ class History:
     validation_scores: list | None = None
     best_loss: float = np.inf
     best_validation_score: float | None = None
-    initial_validation_score: float | None = None
     best_epoch: int | None = None
     n_iter: int = 0
     t: int = 0
@@ -194,10 +193,7 @@ class TrainingLoop:
         if self.early_stopping and validate is not None:
             # the starting weights compete too (epoch 0 of a fresh fit, or where a warm start begins);
             # a new run scores a new validation split, so earlier scores are not compared with it
-            score0 = float(validate())
-            if history.n_iter == 0:
-                history.initial_validation_score = score0
-            history.best_validation_score = score0
+            history.best_validation_score = float(validate())
             history.best_epoch = history.n_iter
             history.no_improvement_count = 0
             self.best_state = self._state()

@@ -239,7 +239,7 @@ class DomainTagPretrainer(BackboneMixin, BaseEstimator):
         return list(norm)
 
     def _encode(self, X, backbone, tag_length):
-        """``(rows, n_targets)``: one :class:`~sktag._engine.EncodedRow` per string."""
+        """``(rows, n_targets)``: one :class:`~sktag._encoding.EncodedRow` per string."""
         strings = self._check_strings(X)
         tok = backbone.tokenizer
         ids = tokenize(tok, [strings], self.max_length, self.truncation)[0]
