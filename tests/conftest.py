@@ -231,3 +231,24 @@ def assert_predict_rejects(case, request):
     est = request.getfixturevalue(fixture)
     with unchanged(X), pytest.raises(exc, match=match):
         est.predict(X)
+
+
+def encoded_rows(backbone, strings_per_col, tag_lengths=(3, 4)):
+    """Rows of ``strings_per_col`` with ``len(tag_lengths) - 1`` domain tags (cycled over columns)."""
+    from sktag._encoding import TagLayout, layout_rows
+
+    tok = backbone.tokenizer
+    tokenized = [tok(list(col), add_special_tokens=False)["input_ids"] for col in strings_per_col]
+    n_tags = len(tag_lengths) - 1
+    layout = TagLayout(tuple(f"d{j % n_tags}" for j in range(len(strings_per_col))), tuple(tag_lengths[:-1]),
+                       tag_lengths[-1])
+    return layout_rows(tokenized, layout)
+
+
+#: scikit-learn checks that need no data (parameters, cloning, tags): every sktag estimator passes them
+DATA_FREE_CHECKS = [
+    "check_get_params_invariance", "check_set_params", "check_no_attributes_set_in_init",
+    "check_estimator_cloneable", "check_parameters_default_constructible", "check_estimator_repr",
+    "check_mixin_order", "check_estimator_tags_renamed", "check_valid_tag_types",
+    "check_do_not_raise_errors_in_init_or_set_params",
+]

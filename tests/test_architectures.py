@@ -20,7 +20,7 @@ import torch
 
 import sktag.backbone as bbmod
 from sktag import _engine
-from sktag._encoding import TagLayout, layout_rows
+from conftest import encoded_rows as _rows
 from sktag.backbone import Backbone, load_backbone
 from sktag.testing import TINY_SLIDING_WINDOW, make_tiny_model
 
@@ -52,15 +52,6 @@ def arch_path(tmp_path_factory):
 
 def _load(path, **kw):
     return load_backbone(path, dtype="float32", device="cpu", **kw)
-
-
-def _rows(bb, cols, tag_lengths):
-    tok = bb.tokenizer
-    tokenized = [tok(list(c), add_special_tokens=False)["input_ids"] for c in cols]
-    n_tags = len(tag_lengths) - 1
-    layout = TagLayout(tuple(f"d{j % n_tags}" for j in range(len(cols))), tuple(tag_lengths[:-1]),
-                       tag_lengths[-1])
-    return layout_rows(tokenized, layout)
 
 
 def _table(bb, tag_lengths, seed=0):

@@ -16,6 +16,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import estimator_checks as ec
 
+from conftest import DATA_FREE_CHECKS
 from sktag import LLMEmbedding, TagSet, load_backbone
 from sktag.backbone import backbone_cache_info
 from sktag.domains import InvalidInputError
@@ -231,18 +232,7 @@ def test_resolve_layers():
 
 @pytest.mark.parametrize(
     "check",
-    [
-        ec.check_get_params_invariance,
-        ec.check_set_params,
-        ec.check_no_attributes_set_in_init,
-        ec.check_estimator_cloneable,
-        ec.check_parameters_default_constructible,
-        ec.check_estimator_repr,
-        ec.check_mixin_order,
-        ec.check_estimator_tags_renamed,
-        ec.check_valid_tag_types,
-        ec.check_do_not_raise_errors_in_init_or_set_params,
-    ],
+    [getattr(ec, name) for name in DATA_FREE_CHECKS],
     ids=lambda c: getattr(c, "__name__", str(c)),
 )
 def test_sklearn_common_checks(check):

@@ -4,19 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import encoded_rows as _rows
 from sktag import _cache, _engine
-from sktag._encoding import TagLayout, layout_rows
 from sktag.backbone import load_backbone
-
-
-def _rows(backbone, strings_per_col, tag_lengths=(3, 4)):
-    """Rows of ``strings_per_col`` with ``len(tag_lengths) - 1`` domain tags (cycled over columns)."""
-    tok = backbone.tokenizer
-    tokenized = [tok(list(col), add_special_tokens=False)["input_ids"] for col in strings_per_col]
-    n_tags = len(tag_lengths) - 1
-    layout = TagLayout(tuple(f"d{j % n_tags}" for j in range(len(strings_per_col))), tuple(tag_lengths[:-1]),
-                       tag_lengths[-1])
-    return layout_rows(tokenized, layout)
 
 
 def _table(backbone, tag_lengths, seed=0):

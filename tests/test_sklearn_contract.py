@@ -19,7 +19,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils import estimator_checks as ec
 
-from conftest import TEXT, Y_CLF
+from conftest import TEXT, Y_CLF, DATA_FREE_CHECKS
 from sktag import TagClassifier, TagRegressor
 
 ESTIMATORS = [TagRegressor, TagClassifier]
@@ -35,18 +35,7 @@ def _quiet():
 @pytest.mark.parametrize("Est", ESTIMATORS)
 @pytest.mark.parametrize(
     "check",
-    [
-        ec.check_get_params_invariance,
-        ec.check_set_params,
-        ec.check_no_attributes_set_in_init,
-        ec.check_estimator_cloneable,
-        ec.check_parameters_default_constructible,
-        ec.check_estimator_repr,
-        ec.check_mixin_order,
-        ec.check_estimator_tags_renamed,
-        ec.check_valid_tag_types,
-        ec.check_do_not_raise_errors_in_init_or_set_params,
-    ],
+    [getattr(ec, name) for name in DATA_FREE_CHECKS],
     ids=lambda c: getattr(c, "__name__", str(c)),
 )
 def test_sklearn_common_checks(Est, check):
