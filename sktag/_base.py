@@ -85,14 +85,14 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
         return tags
 
     # ---------------------------------------------------------------- layout
-    def _layout_for(self, columns, names, backbone):
+    def _layout_for(self, n_columns, names, backbone):
         """The TagLayout of ``X`` for a fresh fit and the initial domain tags, sized alike.
 
         Every domain tag is made first (pretrained, the literal words of
         ``domain_tags="text"``, or the init rule), and the layout takes its
         lengths from those tensors, so the slots always match the tag table.
         """
-        column_domains = resolve_domains(self.domains, len(columns), names)
+        column_domains = resolve_domains(self.domains, n_columns, names)
         domains = TagLayout.build(column_domains, self.tag_length).domains  # distinct, case-insensitive
         spec = self.domain_tags
         if spec is None:
@@ -106,8 +106,8 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
             if missing:
                 held = [n for n in ts if ts.info(n)["kind"] == "domain"]
                 raise ValueError(
-                    f"domain_tags has no tag for the domain(s) {missing} of X; it holds the domain tags "
-                    f"{held}. Pretrain those domains or pass domain_tags=None."
+                    f"no domain tag for the domain(s) {missing} of X in domain_tags; it holds the domain "
+                    f"tags {held}. Pretrain those domains or pass domain_tags=None."
                 )
             tags = {d: ts[n].clone() for d, n in found.items()}
         layout = TagLayout.build(column_domains, self.tag_length, names, {d: t.shape[0] for d, t in tags.items()})
@@ -243,7 +243,7 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
             if self.early_stopping and not history.early_stopping and not incremental:
                 history.early_stopping, history.validation_scores = True, []  # from now on
         else:
-            layout, domain_tags = self._layout_for(columns, names, backbone)
+            layout, domain_tags = self._layout_for(len(columns), names, backbone)
             targets, state = (task.fit_targets(y, sw, classes) if classes is not None
                               else task.fit_targets(y, sw))
             readout = self._readout(backbone)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from sklearn.utils.validation import check_is_fitted
 
 from ._encoding import TagLayout
-from ._inputs import resolve_domains
 from ._readouts import TagModule
 from ._training import History
 
@@ -94,34 +93,27 @@ class TagSetMixin:
             domain_tags if isinstance(domain_tags, TagSet) else TagSet.load(domain_tags))
         saved = TagLayout.from_dict(meta["layout"])
         if domains is None:
-            names = saved.feature_names
+            names, n_cols = saved.feature_names, saved.n_features
             column_domains = list(saved.column_domains)
             domains_param = dict(zip(names, column_domains)) if names is not None else column_domains
         else:
             n_cols = len(domains) if isinstance(domains, (list, tuple, dict)) else saved.n_features
             names = tuple(domains) if isinstance(domains, dict) and not all(
                 isinstance(k, int) for k in domains) else None
-            column_domains = resolve_domains(domains, n_cols, names)
             domains_param = domains
-        found = {d: doms.find(d) for d in dict.fromkeys(column_domains)}
-        missing = [d for d, n in found.items() if n is None]
-        if missing:
-            raise ValueError(f"no domain tag for {missing} in the given tags ({list(doms)}).")
-        layout = TagLayout.build(column_domains, ts.info(function_tag)["tag_length"], names,
-                                 {d: doms[n].shape[0] for d, n in found.items()})
         params.setdefault("model", ts.backbone)
         params.setdefault("readout", meta["readout"])
         params.setdefault("readout_layers", list(meta["readout_layers"]) or "spread5")
         params.setdefault("isolate_segments", meta.get("isolate_segments", False))
-        est = cls(domains=domains_param, tag_length=layout.function_length, domain_tags=doms, **params)
+        est = cls(domains=domains_param, tag_length=ts.info(function_tag)["tag_length"], domain_tags=doms,
+                  **params)
         est._check_params()
         backbone = est._get_backbone()
         ts.check_backbone(backbone)
-        if doms is not ts:
-            doms.check_backbone(backbone)
+        layout, domain_tags = est._layout_for(n_cols, names, backbone)  # checks doms too
         task = cls._task_class(cls.__name__)
         state = meta["task_state"]
-        module = TagModule([doms[found[d]] for d in layout.domains], ts[function_tag],
+        module = TagModule(domain_tags, ts[function_tag],
                            head["weight"].shape[1], head["weight"].shape[0])
         module.head.set_weights(head["weight"], head["bias"])
         module.head.set_standardization(head["mean"].numpy(), head["scale"].numpy())

@@ -105,7 +105,7 @@ def test_pretrained_domain_tags_match_case_insensitively_and_missing_ones_are_re
     pre.fit(TEXT)
     est = reg(tiny_model, domains="text", domain_tags=pre.tags_).fit(TEXT, Y)
     assert torch.equal(est.module_.domain_tags[0].detach().cpu(), pre.tags_["TEXT"])
-    with pytest.raises(ValueError, match=r"no tag for the domain\(s\) \['Other'\].*holds the domain tags \['TEXT'\]"):
+    with pytest.raises(ValueError, match=r"no domain tag for the domain\(s\) \['Other'\].*holds the domain tags \['TEXT'\]"):
         reg(tiny_model, domains="Other", domain_tags=pre.tags_).fit(TEXT, Y)
 
 
