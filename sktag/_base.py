@@ -58,6 +58,7 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
         "head_update": [Options("refit", "gradient")],
         "callbacks": [Instance(list, tuple), None],
         "class_weight": [Options("balanced"), Instance(dict), None],
+        "scoring": [Options("accuracy", "loss")],
     }
 
     # ------------------------------------------------------------ parameters
@@ -296,9 +297,11 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
             wb = w_t[b_t]
             return (task.loss(out, y_t[b_t]) * wb).sum(), wb.sum()
 
+        score = task.neg_log_loss if getattr(self, "scoring", None) == "loss" else task.score
+
         def validate():
             raw = self._head_outputs(backbone, module, readout, layout, rows, val_idx, lengths, store)
-            return task.score(raw[val_idx], targets[val_idx], weights[val_idx])
+            return score(raw[val_idx], targets[val_idx], weights[val_idx])
 
         class _Refit:  # re-solve the head after each epoch, before validation
             def on_epoch_trained(self_):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from scipy.special import logsumexp
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
@@ -203,6 +204,14 @@ class ClassificationTask:
     @staticmethod
     def score(raw, targets, sw):
         return float(accuracy_score(targets, raw.argmax(axis=1), sample_weight=sw))
+
+    @staticmethod
+    def neg_log_loss(raw, targets, sw):
+        """Minus the weighted mean cross-entropy of the logits ``raw`` (higher is better)."""
+        raw = np.asarray(raw, dtype=np.float64)
+        log_p = raw - logsumexp(raw, axis=1, keepdims=True)
+        nll = -log_p[np.arange(len(targets)), np.asarray(targets)]
+        return float(-np.average(nll, weights=sw))
 
     @staticmethod
     def stratify(targets):

@@ -77,6 +77,27 @@ def test_class_weight(tiny_model):
         TagClassifier(class_weight={5: 1.0}, **kw).fit(TEXT, y)
 
 
+@pytest.mark.parametrize("scoring", ["accuracy", "loss"])
+def test_classifier_scoring_is_the_early_stopping_score(tiny_model, scoring):
+    """best_validation_score_ is the chosen score of the kept state on the held-out rows."""
+    from sklearn.metrics import accuracy_score, log_loss
+    from sklearn.utils import check_random_state
+
+    X = TEXT * 2
+    y = np.array([0, 1, 1, 0, 1, 0, 0, 1, 1, 0, 1, 0] * 2)
+    # head_update="gradient": no final closed-form refit, so predict_proba is what validation saw
+    est = TagClassifier(model=tiny_model, domains="Text", tag_length=2, max_iter=2, head_update="gradient",
+                        validation_fraction=0.25, scoring=scoring, random_state=0).fit(X, y)
+    _, val = est._split(len(X), y, np.ones(len(X)), check_random_state(0), False)
+    proba = est.predict_proba([X[i] for i in val])
+    expected = (-log_loss(y[val], proba, labels=[0, 1]) if scoring == "loss"
+                else accuracy_score(y[val], proba.argmax(axis=1)))
+    assert est.best_validation_score_ == pytest.approx(expected, abs=1e-5)
+    assert max(est.validation_scores_) <= (0 if scoring == "loss" else 1)
+    with pytest.raises(ValueError, match="scoring"):
+        TagClassifier(model=tiny_model, domains="Text", scoring="auc").fit(X, y)
+
+
 # 3 ------------------------------------------------------- custom domains travel
 def only_cn(s, canonicalize):
     """A custom validator (module level: pickled by reference, as a user's would be)."""

@@ -21,6 +21,16 @@ def test_regression_targets_are_standardised_with_weights():
     assert task.attributes(state)["n_outputs_"] == 1
 
 
+def test_neg_log_loss_equals_sklearn_log_loss():
+    from sklearn.metrics import log_loss
+    from scipy.special import softmax
+
+    rng = np.random.RandomState(0)
+    raw, targets, w = rng.normal(size=(7, 3)) * 3, np.array([0, 2, 1, 1, 0, 2, 2]), rng.uniform(0.1, 2, 7)
+    expected = -log_loss(targets, softmax(raw, axis=1), sample_weight=w, labels=[0, 1, 2])
+    assert ClassificationTask.neg_log_loss(raw, targets, w) == pytest.approx(expected, rel=1e-10)
+
+
 def test_classification_labels_and_class_weight():
     task = ClassificationTask()
     targets, state = task.fit_targets(["b", "a", "b", "b"], None)
