@@ -10,7 +10,7 @@ random_state=0)``), the embedded default model, on the same split:
   the bf16-on-CPU accuracy check);
 * the paper's estimator (``readout="tag", head_init="random",
   head_update="gradient"``, no early stopping) for ``--paper-epochs`` epochs;
-* ``LLMEmbedding`` (same five layers) + StandardScaler + RidgeCV / logistic regression;
+* ``LLMEmbedding`` (the default readout's layers) + StandardScaler + RidgeCV / logistic regression;
 * Morgan counts + random forest, RDKit descriptors + HistGradientBoosting;
 * with ``--stack``: a 5-fold ``StackingRegressor``/``StackingClassifier`` of the
   Tag-LLM and descriptors + HistGB (refits the Tag-LLM 5 more times).
@@ -60,7 +60,7 @@ def _models(kind, seed, args):
     models = {
         "Morgan counts + RF(500)": make_pipeline(MorganFingerprint(counts=True), forest),
         "RDKit descriptors + HistGB": make_pipeline(RDKitDescriptors(), hgb),
-        f"LLMEmbedding(spread5) + {'RidgeCV' if reg else 'LogisticRegressionCV'}": make_pipeline(
+        f"LLMEmbedding({LLMEmbedding().layers}) + {'RidgeCV' if reg else 'LogisticRegressionCV'}": make_pipeline(
             LLMEmbedding(), StandardScaler(), linear),
         f"{Tag.__name__} defaults": Tag(**common),
     }

@@ -157,7 +157,7 @@ class PooledReadout(TagReadout):
 
     name = "pooled"
 
-    def __init__(self, layers="spread5", backbone=None):
+    def __init__(self, layers="spread10", backbone=None):
         widths = backbone.hidden_widths()
         self.pooled_layers = tuple(resolve_layers(layers, len(widths) - 1))
         self.pooled_width = sum(widths[i] for i in self.pooled_layers)

@@ -103,7 +103,8 @@ class TagSetMixin:
             domains_param = domains
         params.setdefault("model", ts.backbone)
         params.setdefault("readout", meta["readout"])
-        params.setdefault("readout_layers", list(meta["readout_layers"]) or "spread5")
+        if meta["readout_layers"]:  # a "tag" readout has none: the estimator's default then
+            params.setdefault("readout_layers", list(meta["readout_layers"]))
         params.setdefault("isolate_segments", meta.get("isolate_segments", False))
         est = cls(domains=domains_param, tag_length=ts.info(function_tag)["tag_length"], domain_tags=doms,
                   **params)

@@ -48,9 +48,9 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
     one block of features per column and layer.  Nothing is trained: ``fit``
     checks the parameters and records the input layout.
 
-    The default reproduces the frozen-feature baseline of issue 13: the mean
-    over tokens of layers 6, 12, 18, 24 and 30 of SmolLM2-135M, concatenated
-    (5 x 576 = 2880 features per column).  Put a
+    The default is the frozen-feature baseline next to the estimators'
+    default readout: the mean over tokens of layers 3, 6, ..., 30 of
+    SmolLM2-135M, concatenated (10 x 576 = 5760 features per column).  Put a
     :class:`~sklearn.preprocessing.StandardScaler` before a linear model:
     intermediate hidden states are not normalised and their scales differ a
     lot from feature to feature.
@@ -70,17 +70,19 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
         ``"mean"``: average over the segment's data tokens (tag positions and
         padding excluded).  ``"last"``: the hidden state at the segment's last
         data token, which has seen the whole segment.
-    layers : int, list of int or str, default="spread5"
+    layers : int, list of int or str, default="spread10"
         Which hidden states, as indices into transformers' ``hidden_states``
         (0 = input embeddings, ``i`` = output of block ``i``, the last =
         final hidden state after the final norm; negative ints count from the
         end), or a rule: ``"last"``, ``"all"`` (every block), ``"everyK"``
         (blocks K, 2K, ...), ``"spreadK"`` (K blocks spread evenly over the
-        depth, ending at the last).  ``"spread5"`` adapts to any depth and is
-        6, 12, 18, 24, 30 on SmolLM2-135M: the fixed, untuned spread that
-        gave the best frozen features in issue 13 (test RMSE 0.95 on an ESOL
-        scaffold split, against 1.06 for the final layer alone).  See
-        :func:`resolve_layers`; the resolved list is ``layers_``.
+        depth, ending at the last).  ``"spread10"`` adapts to any depth and
+        is 3, 6, ..., 30 on SmolLM2-135M; it had the best mean rank over
+        ESOL, BBBP and Lipophilicity in the inner cross-validation of
+        ``benchmarks/choose_defaults.py`` (mean pooling, closed-form ridge /
+        logistic head), ahead of ``"spread5"``, ``"spread3"`` and the last
+        layer alone.  The estimators' ``readout_layers`` default is the same.
+        See :func:`resolve_layers`; the resolved list is ``layers_``.
     domain_tags : TagSet, str, path-like or None, default=None
         ``None``: the segments are not tagged.  A :class:`~sktag.TagSet` or
         the path of a saved one: each segment is preceded by the vectors of
@@ -167,7 +169,7 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
         domains="SMILES",
         *,
         pooling="mean",
-        layers="spread5",
+        layers="spread10",
         domain_tags=None,
         isolate_segments=False,
         max_length=512,

