@@ -2,20 +2,26 @@
 
 Usage::
 
-    python benchmarks/accuracy.py --quick                 # ~10 min on 2 idle CPU cores, ~20 shared
-    python benchmarks/accuracy.py --medium                # ~1 h on 2 CPU cores
-    python benchmarks/accuracy.py                         # full mode (hours on CPU)
+    python benchmarks/accuracy.py --standard --threads 2  # full training sets, ~2 h on 2 idle CPU cores
+    python benchmarks/accuracy.py --quick                 # ~10 min: 100 training molecules per set
+    python benchmarks/accuracy.py --medium                # ~1 h: 2 seeds, 120 training molecules
     python benchmarks/accuracy.py --quick --datasets esol bbbp --out /tmp/res
     python benchmarks/accuracy.py --freesolv path/to/freesolv_sampl.csv   # optional FreeSolv
 
 On the same splits and seeds it compares
 
 * ``TagRegressor`` / ``TagClassifier`` on the default model (SmolLM2-135M):
-  ``tag_init`` (learned function tag, init-rule domain tag),
-  ``tag_pretrained`` (domain tag pretrained with ``DomainTagPretrainer`` on
-  the *training* strings of that split; skipped when the pretrainer is not
-  available) and ``tag_text`` (the paper's text-prompt control,
-  ``domain_tags="text"``);
+  ``tag_default`` (the library's defaults: pooled readout, closed-form head
+  re-solved each epoch, early stopping that may keep epoch 0) and
+  ``tag_paper`` (the paper's estimator: readout at the last function-tag
+  position, random linear head trained by gradient, no early stopping);
+  optionally ``tag_pretrained`` (defaults plus a domain tag pretrained with
+  ``DomainTagPretrainer`` on the *training* strings of that split) and
+  ``tag_text`` (the paper's text-prompt control, ``domain_tags="text"``);
+* ``LLMEmbedding`` (the frozen model's pooled states, same layers) +
+  StandardScaler + RidgeCV / LogisticRegressionCV;
+* a ``StackingRegressor`` / ``StackingClassifier`` of ``tag_default`` with
+  RDKit descriptors + HistGradientBoosting (on the mode's ``stack_datasets``);
 * Morgan fingerprint + random forest, Morgan fingerprint + ridge / logistic
   regression, RDKit descriptors + histogram gradient boosting, and a
   mean / prior dummy;
@@ -50,9 +56,21 @@ sys.path.insert(0, str(ROOT))
 # --------------------------------------------------------------------------- modes
 
 MODES = {
+    # full training sets; ~2 hours on 2 idle CPU cores.  ESOL, BBBP: 3 split seeds; the others one.
+    "standard": dict(
+        seeds=[0, 1, 2], seeds_by_dataset={"lipophilicity": [0], "caco2_wang": [0], "hia_hou": [0], "davis": [0]},
+        n_train=None, n_test=None, max_iter=None, batch_size=None, rf_trees=500,
+        paper_epochs=3, paper_datasets=["esol", "bbbp", "caco2_wang", "hia_hou"],
+        stack_datasets=["esol"], stack_cv=3,
+        pretrain_iter=1, pretrain_n=None,
+        davis_train=2000, davis_test=500, davis_max_length=128, davis_prefix_cache=12 * 2**30,
+        taglen_datasets=["esol"], taglen_lengths=[1, 10, 20], taglen_cv=2,
+        datasets=["esol", "bbbp", "lipophilicity", "caco2_wang", "hia_hou", "davis"],
+    ),
     # ~10 minutes on 2 idle CPU cores (~25 min when the cores are shared with other jobs)
     "quick": dict(
         seeds=[0], n_train=100, n_test=100, max_iter=3, batch_size=32, rf_trees=200,
+        paper_epochs=3, stack_datasets=[], stack_cv=3,
         pretrain_iter=1, pretrain_n=100,
         davis_train=60, davis_test=60, davis_max_length=96,
         taglen_datasets=["esol"], taglen_lengths=[1, 5, 10], taglen_cv=2,
@@ -61,14 +79,16 @@ MODES = {
     # ~1 hour on 2 (shared) CPU cores
     "medium": dict(
         seeds=[0, 1], n_train=120, n_test=100, max_iter=3, batch_size=16, rf_trees=300,
+        paper_epochs=3, stack_datasets=[], stack_cv=3,
         pretrain_iter=1, pretrain_n=120,
         davis_train=70, davis_test=70, davis_max_length=128,
         taglen_datasets=["esol"], taglen_lengths=[1, 2, 5, 10, 20], taglen_cv=2,
         datasets=["esol", "lipophilicity", "bbbp", "caco2_wang", "hia_hou", "davis"],
     ),
-    # hours on CPU; minutes to an hour on a GPU
+    # the standard mode with every row on every data set and 3 seeds everywhere: many hours on CPU
     "full": dict(
-        seeds=[0, 1, 2], n_train=None, n_test=None, max_iter=30, batch_size=32, rf_trees=500,
+        seeds=[0, 1, 2], n_train=None, n_test=None, max_iter=None, batch_size=None, rf_trees=500,
+        paper_epochs=10, stack_datasets=["esol", "lipophilicity", "bbbp", "caco2_wang", "hia_hou"], stack_cv=5,
         pretrain_iter=5, pretrain_n=None,
         davis_train=3000, davis_test=1000, davis_max_length=512,
         taglen_datasets=["esol", "caco2_wang"], taglen_lengths=[1, 2, 5, 10, 20], taglen_cv=3,
@@ -79,16 +99,22 @@ MODES = {
 ALL_DATASETS = ["esol", "lipophilicity", "bbbp", "caco2_wang", "hia_hou", "davis", "freesolv"]
 
 MODEL_LABELS = {
-    "tag_init": "Tag-LLM: function tag, init domain tag",
-    "tag_pretrained": "Tag-LLM: function tag, pretrained domain tag",
-    "tag_text": "Tag-LLM: function tag, text domain prompt",
+    "tag_default": "Tag-LLM, sktag defaults (pooled readout, closed-form head)",
+    "tag_paper": "Tag-LLM, paper (function-tag readout, random head, gradient)",
+    "tag_pretrained": "Tag-LLM defaults + pretrained domain tag",
+    "tag_text": "Tag-LLM defaults + text domain prompt",
+    "llm_embedding": "LLMEmbedding (frozen, same layers) + ridge / logistic",
+    "stack": "Stack: Tag-LLM defaults + descriptors/HistGB",
     "rf_morgan": "Morgan FP + random forest",
     "linear_morgan": "Morgan FP + ridge / logistic regression",
     "hgb_rdkit": "RDKit descriptors + hist. gradient boosting",
     "dummy": "Dummy (mean / prior)",
 }
-TAG_MODELS = ["tag_init", "tag_pretrained", "tag_text"]
+TAG_MODELS = ["tag_default", "tag_paper", "tag_pretrained", "tag_text"]
+LLM_MODELS = TAG_MODELS + ["llm_embedding", "stack"]
 CLASSICAL_MODELS = ["rf_morgan", "linear_morgan", "hgb_rdkit", "dummy"]
+#: what runs without ``--models`` (the pretrained / text variants cost extra fits and are opt-in)
+DEFAULT_MODELS = ["tag_default", "tag_paper", "llm_embedding", "stack"] + CLASSICAL_MODELS
 
 # --------------------------------------------------------------------------- metrics
 
@@ -183,11 +209,15 @@ def make_task(name, seed, cfg, freesolv_path=None):
         ok = valid_smiles_mask(X)
         dropped = int((~ok).sum())
         X, y = X[ok], y[ok]
-        train, test = next(ScaffoldSplit(n_splits=1, test_size=0.2, random_state=seed).split(X))
+        # split "seed" = fold seed of ScaffoldSplit(n_splits=3, random_state=0): the splits of
+        # readout_study.py, and those whose common training part choose_defaults.py uses
+        splits = ScaffoldSplit(n_splits=max(3, seed + 1), test_size=0.2, random_state=0).split(X)
+        train, test = list(splits)[seed]
         n_tr_full, n_te_full = len(train), len(test)
         train = _subsample(train, n_train, rng)
         test = _subsample(test, n_test, np.random.RandomState(2000 + seed))
-        note = (f"scaffold split 80/20 (seed {seed}): {n_tr_full} train / {n_te_full} test"
+        note = (f"scaffold split 80/20 (fold {seed} of ScaffoldSplit(n_splits={max(3, seed + 1)}, "
+                f"random_state=0)): {n_tr_full} train / {n_te_full} test"
                 + (f"; used {len(train)} / {len(test)}" if (len(train), len(test)) != (n_tr_full, n_te_full) else "")
                 + (f"; {dropped} unparsable SMILES dropped" if dropped else ""))
         kind = "classification" if name == "bbbp" else "regression"
@@ -224,6 +254,30 @@ def make_task(name, seed, cfg, freesolv_path=None):
                     domains={"drug": "SMILES", "target": "Protein"}, note=note,
                     max_length=cfg["davis_max_length"])
     raise ValueError(f"unknown data set {name!r}")
+
+
+def inner_folds(X, y, kind, k):
+    """Scaffold-grouped inner K-fold in which the few very large scaffold sets are split up.
+
+    The common training part of the three outer splits holds a handful of big
+    scaffold sets (ESOL: ring-free molecules 317, benzenes 254 of 714) and many
+    small ones.  Kept whole, a big set either lands in one validation fold
+    (where every readout extrapolates badly, a situation no outer test part
+    has) or -- with ``ScaffoldSplit`` -- always in train, so every repetition
+    is the same split.  Sets larger than half a fold are therefore split into
+    single molecules; every other scaffold stays within one fold.
+    """
+    from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
+
+    from sktag.model_selection import scaffold_groups
+
+    groups = scaffold_groups(list(X["drug"]) if hasattr(X, "columns") else X)
+    counts = np.bincount(groups)
+    big = counts[groups] > len(X) / (2 * k)
+    groups = np.where(big, groups.max() + 1 + np.arange(len(X)), groups)
+    cv = (StratifiedGroupKFold(k, shuffle=True, random_state=0) if kind == "classification"
+          else GroupKFold(k, shuffle=True, random_state=0))
+    return list(cv.split(X, y, groups))
 
 
 # --------------------------------------------------------------------------- classical models
@@ -297,12 +351,52 @@ def pretrainer_available():
         return False, f"{type(exc).__name__}: {exc}"
 
 
-def tag_estimator(task, seed, cfg, model, *, tag_length=10, domain_tags=None):
+def tag_estimator(task, seed, cfg, model, *, variant="default", tag_length=10, domain_tags=None):
+    """``TagRegressor``/``TagClassifier``: the library defaults, or the paper's estimator (``variant="paper"``).
+
+    The defaults are left alone unless the mode caps ``max_iter`` / sets ``batch_size`` (quick, medium).
+    """
     from sktag import TagClassifier, TagRegressor
     cls = TagClassifier if task.kind == "classification" else TagRegressor
-    return cls(model=model, domains=task.domains, tag_length=tag_length, domain_tags=domain_tags,
-               max_iter=cfg["max_iter"], batch_size=cfg.get("batch_size", 32), max_length=task.max_length,
-               random_state=seed, verbose=0)
+    kw = dict(model=model, domains=task.domains, tag_length=tag_length, domain_tags=domain_tags,
+              max_length=task.max_length, random_state=seed, verbose=0)
+    if cfg.get("batch_size"):
+        kw["batch_size"] = cfg["batch_size"]
+    if task.name == "davis" and cfg.get("davis_prefix_cache"):
+        # 2,000 pairs of ~210 tokens need ~9 GiB of key/value cache, over the "auto" budget (a quarter of RAM)
+        kw["prefix_cache"] = cfg["davis_prefix_cache"]
+    if variant == "paper":
+        return cls(readout="tag", head_init="random", head_update="gradient", early_stopping=False,
+                   max_iter=cfg["paper_epochs"], **kw)
+    if cfg.get("max_iter"):
+        kw["max_iter"] = cfg["max_iter"]
+    return cls(**kw)
+
+
+def embedding_model(task, cfg, model):
+    """``LLMEmbedding`` (the estimators' default layers) + StandardScaler + RidgeCV / LogisticRegressionCV."""
+    from sklearn.linear_model import LogisticRegressionCV, RidgeCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from sktag import LLMEmbedding
+
+    head = (LogisticRegressionCV(Cs=np.logspace(-3, 1, 5), max_iter=2000) if task.kind == "classification"
+            else RidgeCV(alphas=np.logspace(-2, 5, 22)))
+    return make_pipeline(LLMEmbedding(model=model, domains=task.domains, max_length=task.max_length),
+                         StandardScaler(), head)
+
+
+def stack_model(task, seed, cfg, model):
+    """Stacking of the Tag-LLM defaults with RDKit descriptors + HistGB (``cfg["stack_cv"]`` folds)."""
+    from sklearn.ensemble import StackingClassifier, StackingRegressor
+    from sklearn.linear_model import RidgeCV
+
+    hgb = classical_model("hgb_rdkit", task, seed, cfg)
+    tag = tag_estimator(task, seed, cfg, model)
+    if task.kind == "classification":
+        return StackingClassifier([("tag", tag), ("hgb", hgb)], cv=cfg["stack_cv"])
+    return StackingRegressor([("tag", tag), ("hgb", hgb)], final_estimator=RidgeCV(), cv=cfg["stack_cv"])
 
 
 def pretrain_tag(task, seed, cfg, model, tag_length=10):
@@ -340,11 +434,16 @@ def run_one(key, task, seed, cfg, model):
     """Fit model ``key`` on ``task``; returns a result row (dict)."""
     from threadpoolctl import threadpool_limits
     row = {"dataset": task.name, "seed": seed, "model": key, "n_train": len(task.y_train),
-           "n_test": len(task.y_test)}
+           "n_test": len(task.y_test), "load_before": round(os.getloadavg()[0], 2)}
     t0 = time.perf_counter()
     extra = {}
     with quiet():
-        if key in TAG_MODELS:
+        if key in ("llm_embedding", "stack"):
+            est = embedding_model(task, cfg, model) if key == "llm_embedding" else stack_model(task, seed, cfg, model)
+            est.fit(task.X_train, task.y_train)
+            t1 = time.perf_counter()
+            pred = predict_scores(est, task)
+        elif key in TAG_MODELS:
             domain_tags = None
             if key == "tag_text":
                 domain_tags = "text"
@@ -355,9 +454,10 @@ def run_one(key, task, seed, cfg, model):
                 extra = {"pretrain_s": time.perf_counter() - tp,
                          "pretrain_nll_init": _safe(lambda: float(pre.initial_nll(task.train_smiles[:16]))),
                          "pretrain_nll": _safe(lambda: float(pre.nll(task.train_smiles[:16])))}
-            est = tag_estimator(task, seed, cfg, model, domain_tags=domain_tags)
+            est = tag_estimator(task, seed, cfg, model, domain_tags=domain_tags,
+                                variant="paper" if key == "tag_paper" else "default")
             est.fit(task.X_train, task.y_train)
-            extra["n_iter"] = int(est.n_iter_)
+            extra.update(n_iter=int(est.n_iter_), best_epoch=est.best_epoch_, prefix_s=est.prefix_time_)
             t1 = time.perf_counter()
             pred = predict_scores(est, task)
         else:
@@ -366,7 +466,7 @@ def run_one(key, task, seed, cfg, model):
                 est.fit(task.X_train, task.y_train)
                 t1 = time.perf_counter()
                 pred = predict_scores(est, task)
-    row.update(fit_s=t1 - t0, predict_s=time.perf_counter() - t1, **extra)
+    row.update(fit_s=t1 - t0, predict_s=time.perf_counter() - t1, load_after=round(os.getloadavg()[0], 2), **extra)
     row.update(compute_metrics(task.kind, task.y_test, pred))
     return row
 
@@ -379,23 +479,19 @@ def _safe(fn):
 
 
 def tag_length_study(task, seed, cfg, model, lengths, n_folds, pbar=None, known=None):
-    """GridSearchCV over tag_length (inner scaffold-grouped CV) + test metric of every length."""
-    from sklearn.model_selection import GridSearchCV, GroupKFold, StratifiedGroupKFold
-
-    from sktag.model_selection import scaffold_groups
+    """GridSearchCV over tag_length (scaffold-grouped inner CV, :func:`inner_folds`) + test metric of every length."""
+    from sklearn.model_selection import GridSearchCV
 
     metric, higher = PRIMARY[task.name]
     scoring = {"RMSE": "neg_root_mean_squared_error", "MAE": "neg_mean_absolute_error",
                "MSE": "neg_mean_squared_error", "AUROC": "roc_auc"}[metric]
-    X_for_groups = task.X_train["drug"] if task.name == "davis" else task.X_train
-    groups = scaffold_groups(list(X_for_groups))
     base = tag_estimator(task, seed, cfg, model)
-    search = GridSearchCV(base, {"tag_length": list(lengths)}, cv=(StratifiedGroupKFold(n_splits=n_folds) if task.kind == "classification"
-                             else GroupKFold(n_splits=n_folds)),
+    search = GridSearchCV(base, {"tag_length": list(lengths)},
+                          cv=inner_folds(task.X_train, task.y_train, task.kind, n_folds),
                           scoring=scoring, refit=False, n_jobs=1, error_score="raise")
     t0 = time.perf_counter()
     with quiet():
-        search.fit(task.X_train, task.y_train, groups=groups)
+        search.fit(task.X_train, task.y_train)
     if pbar is not None:
         pbar.update(1)
     cv_time = time.perf_counter() - t0
@@ -404,7 +500,7 @@ def tag_length_study(task, seed, cfg, model, lengths, n_folds, pbar=None, known=
     rows = []
     for i, p in enumerate(res["param_tag_length"]):
         t1 = time.perf_counter()
-        if known and int(p) in known:  # the same fit was already run as ``tag_init`` (tag_length=10)
+        if known and int(p) in known:  # the same fit was already run as ``tag_default`` (tag_length=10)
             m = known[int(p)]
         else:
             with quiet():
@@ -559,7 +655,7 @@ def plot_results(rows, datasets, models, path):
         ks = [k for k in models if any(r["model"] == k and r["dataset"] == d for r in rows)]
         means = [np.mean([r[metric] for r in rows if r["model"] == k and r["dataset"] == d]) for k in ks]
         stds = [np.std([r[metric] for r in rows if r["model"] == k and r["dataset"] == d]) for k in ks]
-        colors = ["tab:blue" if k in TAG_MODELS else ("tab:gray" if k == "dummy" else "tab:orange") for k in ks]
+        colors = ["tab:blue" if k in LLM_MODELS else ("tab:gray" if k == "dummy" else "tab:orange") for k in ks]
         ax.barh(range(len(ks)), means, xerr=stds, color=colors)
         ax.set_yticks(range(len(ks)))
         ax.set_yticklabels(ks if ax is axes[0][0] else [""] * len(ks), fontsize=8)
@@ -609,6 +705,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     g = p.add_mutually_exclusive_group()
+    g.add_argument("--standard", action="store_const", dest="mode", const="standard",
+                   help="full training sets (DAVIS 2000 pairs), seeds 0-2 for ESOL and BBBP: ~2 h on 2 idle cores")
     g.add_argument("--quick", action="store_const", dest="mode", const="quick",
                    help="~10 min on 2 idle CPU cores (~20 shared): 1 seed, 100 training molecules, 3 epochs")
     g.add_argument("--medium", action="store_const", dest="mode", const="medium",
@@ -616,8 +714,8 @@ def parse_args(argv=None):
     p.set_defaults(mode="full")
     p.add_argument("--datasets", nargs="+", choices=ALL_DATASETS, default=None,
                    help="data sets to run (default: all of the mode; freesolv needs --freesolv)")
-    p.add_argument("--models", nargs="+", choices=TAG_MODELS + CLASSICAL_MODELS, default=None,
-                   help="models to run (default: all)")
+    p.add_argument("--models", nargs="+", choices=LLM_MODELS + CLASSICAL_MODELS, default=None,
+                   help=f"models to run (default: {' '.join(DEFAULT_MODELS)})")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="output directory")
     p.add_argument("--model", default="smollm2-135m", help="backbone of the Tag-LLM estimators")
     p.add_argument("--freesolv", metavar="PATH", default=None,
@@ -635,6 +733,7 @@ def parse_args(argv=None):
         p.add_argument(name, type=typ, default=None, help=argparse.SUPPRESS)
     p.add_argument("--seeds", type=int, nargs="+", default=None, help=argparse.SUPPRESS)
     p.add_argument("--taglen-lengths", type=int, nargs="+", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--stack-datasets", nargs="*", choices=ALL_DATASETS, default=None, help=argparse.SUPPRESS)
     p.add_argument("--tag", default="", help=argparse.SUPPRESS)  # extra file-name suffix
     return p.parse_args(argv)
 
@@ -652,7 +751,8 @@ def main(argv=None):
 
     cfg = dict(MODES[args.mode])
     for k in ["n_train", "n_test", "max_iter", "davis_train", "davis_test", "davis_max_length",
-              "pretrain_iter", "pretrain_n", "rf_trees", "taglen_cv", "seeds", "taglen_lengths", "batch_size"]:
+              "pretrain_iter", "pretrain_n", "rf_trees", "taglen_cv", "seeds", "taglen_lengths", "batch_size",
+              "stack_datasets"]:
         if getattr(args, k) is not None:
             cfg[k] = getattr(args, k)
     datasets = args.datasets or list(cfg["datasets"])
@@ -661,7 +761,7 @@ def main(argv=None):
     if "freesolv" in datasets and not args.freesolv:
         sys.exit("--datasets freesolv needs --freesolv PATH (FreeSolv is not shipped: CC BY-NC-SA 4.0)")
     taglen_datasets = [] if args.no_taglen else [d for d in (args.taglen_datasets or cfg["taglen_datasets"])]
-    models = args.models or TAG_MODELS + CLASSICAL_MODELS
+    models = args.models or list(DEFAULT_MODELS)
     has_pre, why_no_pre = pretrainer_available()
     if "tag_pretrained" in models and not has_pre:
         print(f"DomainTagPretrainer not available ({why_no_pre}); skipping tag_pretrained", file=sys.stderr)
@@ -683,7 +783,13 @@ def main(argv=None):
     bb = load_backbone(args.model)
     info["backbone_identity"] = getattr(bb, "identity", args.model)
 
-    jobs = [(d, s, k) for d in datasets for s in cfg["seeds"] for k in models]
+    def runs(d, k):
+        if k == "stack" and d not in cfg["stack_datasets"]:
+            return False
+        return k != "tag_paper" or d in cfg.get("paper_datasets", [d])
+
+    jobs = [(d, s, k) for d in datasets for s in cfg.get("seeds_by_dataset", {}).get(d, cfg["seeds"])
+            for k in models if runs(d, k)]
     n_taglen = sum(len(cfg["taglen_lengths"]) + 1 for d in taglen_datasets for _ in cfg["seeds"][:1])
     rows, trows, notes, errors = [], [], {}, []
     json_path = out / f"{stem}.json"
@@ -714,12 +820,14 @@ def main(argv=None):
             task = make_task(d, s, cfg, args.freesolv)
             try:
                 known = {10: r for r in rows if r["dataset"] == d and r["seed"] == s
-                         and r["model"] == "tag_init"}
+                         and r["model"] == "tag_default"}
                 tr, cv_time = tag_length_study(task, s, cfg, args.model, cfg["taglen_lengths"],
                                                cfg["taglen_cv"], pbar=bar, known=known)
                 trows.extend(tr)
-                notes[f"tag-length study {d}"] = (f"seed {s}; {task.note}; (Stratified)GroupKFold({cfg['taglen_cv']}) over "
-                                                  f"scaffolds of the training part; inner search {cv_time:.0f} s")
+                notes[f"tag-length study {d}"] = (f"seed {s}; {task.note}; scaffold-grouped inner {cfg['taglen_cv']}-fold "
+                                                  f"CV of the training part (big scaffold sets split up); "
+                                                  f"inner search "
+                                                  f"{cv_time:.0f} s")
             except Exception as exc:
                 errors.append({"dataset": d, "seed": s, "model": "tag_length_study",
                                "error": f"{type(exc).__name__}: {exc}"})
@@ -754,11 +862,15 @@ def main(argv=None):
           f"(bfloat16 on CUDA and on CPUs with native bf16, here {_bf16_note()})",
           "* versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()),
           f"* seeds: {cfg['seeds']}; wall time: {wall / 60:.1f} min",
-          f"* settings: training set cap {cfg['n_train'] or 'none'}, test set cap {cfg['n_test'] or 'none'}, "
-          f"Tag-LLM max_iter {cfg['max_iter']} (tag_length 10, lr 3e-3, batch {cfg.get('batch_size', 32)}, no early stopping), "
-          f"DomainTagPretrainer {cfg['pretrain_iter']} epoch(s) on ≤{cfg['pretrain_n'] or 'all'} training SMILES, "
-          f"random forest {cfg['rf_trees']} trees",
-          f"* DomainTagPretrainer: {info['pretrainer']}", "",
+          f"* settings: training set cap {cfg['n_train'] or 'none'}, test set cap {cfg['n_test'] or 'none'}; "
+          f"Tag-LLM defaults {'as shipped' if not cfg.get('max_iter') else 'with max_iter ' + str(cfg['max_iter'])}"
+          f"{', batch ' + str(cfg['batch_size']) if cfg.get('batch_size') else ''}; paper estimator "
+          f"{cfg['paper_epochs']} epochs on {', '.join(cfg.get('paper_datasets', datasets))}; stacking "
+          f"({cfg['stack_cv']}-fold) on {', '.join(cfg['stack_datasets']) or 'none'}; "
+          f"random forest {cfg['rf_trees']} trees; seeds per data set "
+          + ", ".join(f"{d} {cfg.get('seeds_by_dataset', {}).get(d, cfg['seeds'])}" for d in datasets),
+          "* machine load: the load average before and after every fit is in the JSON/CSV "
+          "(`load_before`, `load_after`)", "",
           "## Test metric (mean ± std over seeds; best per column in bold)", "",
           summary_table(rows, ds_done, models), "",
           "Metrics: ESOL/Lipophilicity RMSE (log units), BBBP ROC-AUC, TDC sets with TDC's metric "
@@ -768,8 +880,8 @@ def main(argv=None):
           "## Splits", ""]
     md += [f"* {k}: {v}" for k, v in notes.items() if not k.startswith("tag-length")]
     if trows:
-        md += ["", "## Tag-length study (tag_init variant)", "",
-               "GridSearchCV(refit=False) over `tag_length` with an inner scaffold-grouped CV on the "
+        md += ["", "## Tag-length study (Tag-LLM defaults)", "",
+               "GridSearchCV(refit=False) over `tag_length` with a scaffold-grouped inner CV on the "
                "training part; then every length refitted on the whole training part and scored on the test set.",
                ""] + [f"* {k}: {v}" for k, v in notes.items() if k.startswith("tag-length")] + [
                "", taglen_table(trows), "", f"![tag length]({tpng.name})"]
