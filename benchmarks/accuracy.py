@@ -105,14 +105,15 @@ MODEL_LABELS = {
     "tag_text": "Tag-LLM defaults + text domain prompt",
     "llm_embedding": "LLMEmbedding (frozen, same layers) + ridge / logistic",
     "stack": "Stack: Tag-LLM defaults + descriptors/HistGB",
-    "rf_morgan": "Morgan FP + random forest",
+    "rf_morgan": "Morgan bits + random forest",
+    "rf_morgan_counts": "Morgan counts + random forest",
     "linear_morgan": "Morgan FP + ridge / logistic regression",
     "hgb_rdkit": "RDKit descriptors + hist. gradient boosting",
     "dummy": "Dummy (mean / prior)",
 }
 TAG_MODELS = ["tag_default", "tag_paper", "tag_pretrained", "tag_text"]
 LLM_MODELS = TAG_MODELS + ["llm_embedding", "stack"]
-CLASSICAL_MODELS = ["rf_morgan", "linear_morgan", "hgb_rdkit", "dummy"]
+CLASSICAL_MODELS = ["rf_morgan", "rf_morgan_counts", "linear_morgan", "hgb_rdkit", "dummy"]
 #: what runs without ``--models`` (the pretrained / text variants cost extra fits and are opt-in)
 DEFAULT_MODELS = ["tag_default", "tag_paper", "llm_embedding", "stack"] + CLASSICAL_MODELS
 
@@ -317,8 +318,8 @@ def classical_model(key, task, seed, cfg):
     clf = task.kind == "classification"
 
     def feats(which):
-        mol = (MorganFingerprint(radius=2, n_bits=2048) if which == "morgan"
-               else make_pipeline(RDKitDescriptors(), FunctionTransformer(_finite)))
+        mol = (MorganFingerprint(radius=2, n_bits=2048, counts=which == "morgan_counts")
+               if which.startswith("morgan") else make_pipeline(RDKitDescriptors(), FunctionTransformer(_finite)))
         if task.name != "davis":
             return mol
         return ColumnTransformer([("drug", mol, ["drug"]),
@@ -326,10 +327,10 @@ def classical_model(key, task, seed, cfg):
 
     if key == "dummy":
         return DummyClassifier(strategy="prior") if clf else DummyRegressor(strategy="mean")
-    if key == "rf_morgan":
+    if key in ("rf_morgan", "rf_morgan_counts"):
         est = (RandomForestClassifier if clf else RandomForestRegressor)(
             n_estimators=cfg["rf_trees"], random_state=seed, n_jobs=2)
-        return make_pipeline(feats("morgan"), est)
+        return make_pipeline(feats("morgan_counts" if key == "rf_morgan_counts" else "morgan"), est)
     if key == "linear_morgan":
         est = (LogisticRegressionCV(Cs=np.logspace(-3, 1, 5), cv=3, scoring="roc_auc", max_iter=2000)
                if clf else RidgeCV(alphas=np.logspace(-1, 3, 9)))
