@@ -374,18 +374,25 @@ def tag_estimator(task, seed, cfg, model, *, variant="default", tag_length=10, d
     return cls(**kw)
 
 
-def embedding_model(task, cfg, model):
-    """``LLMEmbedding`` (the estimators' default layers) + StandardScaler + RidgeCV / LogisticRegressionCV."""
+def frozen_feature_head(kind):
+    """StandardScaler + RidgeCV (GCV) / LogisticRegressionCV: the linear model on frozen LLM features."""
     from sklearn.linear_model import LogisticRegressionCV, RidgeCV
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    head = (LogisticRegressionCV(Cs=np.logspace(-3, 1, 5), max_iter=2000) if kind == "classification"
+            else RidgeCV(alphas=np.logspace(-2, 5, 22)))
+    return make_pipeline(StandardScaler(), head)
+
+
+def embedding_model(task, cfg, model):
+    """``LLMEmbedding`` (the estimators' default layers) + :func:`frozen_feature_head`."""
+    from sklearn.pipeline import make_pipeline
+
     from sktag import LLMEmbedding
 
-    head = (LogisticRegressionCV(Cs=np.logspace(-3, 1, 5), max_iter=2000) if task.kind == "classification"
-            else RidgeCV(alphas=np.logspace(-2, 5, 22)))
     return make_pipeline(LLMEmbedding(model=model, domains=task.domains, max_length=task.max_length),
-                         StandardScaler(), head)
+                         *frozen_feature_head(task.kind).named_steps.values())
 
 
 def stack_model(task, seed, cfg, model):
@@ -827,8 +834,7 @@ def main(argv=None):
                 trows.extend(tr)
                 notes[f"tag-length study {d}"] = (f"seed {s}; {task.note}; scaffold-grouped inner {cfg['taglen_cv']}-fold "
                                                   f"CV of the training part (big scaffold sets split up); "
-                                                  f"inner search "
-                                                  f"{cv_time:.0f} s")
+                                                  f"inner search {cv_time:.0f} s")
             except Exception as exc:
                 errors.append({"dataset": d, "seed": s, "model": "tag_length_study",
                                "error": f"{type(exc).__name__}: {exc}"})

@@ -49,7 +49,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from accuracy import inner_folds  # noqa: E402  (the inner CV shared with the tag-length study)
+# the inner CV shared with the tag-length study, the frozen-feature head and the metrics of accuracy.py
+from accuracy import compute_metrics, frozen_feature_head, inner_folds  # noqa: E402
 
 KIND = {"esol": "regression", "lipophilicity": "regression", "bbbp": "classification"}
 
@@ -90,21 +91,8 @@ def _data(name):
 
 
 def _score(kind, y, pred):
-    from sklearn.metrics import roc_auc_score
-
-    if kind == "regression":
-        return float(np.sqrt(np.mean((pred - y) ** 2)))
-    return float(roc_auc_score(y, pred))
-
-
-def _closed_form(kind):
-    from sklearn.linear_model import LogisticRegressionCV, RidgeCV
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    head = (RidgeCV(np.logspace(-2, 5, 22)) if kind == "regression"
-            else LogisticRegressionCV(Cs=np.logspace(-3, 1, 5), max_iter=2000))
-    return make_pipeline(StandardScaler(), head)
+    """RMSE for regression, AUROC for classification (``accuracy.compute_metrics``)."""
+    return compute_metrics(kind, y, pred)["RMSE" if kind == "regression" else "AUROC"]
 
 
 def stage_a(name, X, y, args):
@@ -129,7 +117,7 @@ def stage_a(name, X, y, args):
         load0 = os.getloadavg()[0]
         scores = []
         for tr, va in folds:
-            model = _closed_form(kind).fit(F[tr][:, cols], y[tr])
+            model = frozen_feature_head(kind).fit(F[tr][:, cols], y[tr])
             pred = model.predict(F[va][:, cols]) if kind == "regression" else model.predict_proba(F[va][:, cols])[:, 1]
             scores.append(_score(kind, y[va], pred))
         row = dict(stage="A", dataset=name, setting=label, layers=[int(w) for w in wanted], scores=scores,
