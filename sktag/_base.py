@@ -21,6 +21,7 @@ import warnings
 
 import numpy as np
 import torch
+from sklearn.base import TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
@@ -42,8 +43,12 @@ def _standardize(head, F, w):
     head.set_standardization(mean, np.sqrt(np.average((F - mean) ** 2, axis=0, weights=w)))
 
 
-class BaseTagEstimator(TagSetMixin, BackboneMixin):
-    """fit / partial_fit / predict plumbing; the task object defines the targets."""
+class BaseTagEstimator(TransformerMixin, TagSetMixin, BackboneMixin):
+    """fit / partial_fit / predict plumbing; the task object defines the targets.
+
+    Also a transformer of strings to the readout features (``transform``,
+    ``fit_transform``, ``get_feature_names_out``, ``set_output``).
+    """
 
     _task_class = None
     _parameter_constraints = {
@@ -79,10 +84,8 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
         tags.input_tags.two_d_array = True
         tags.input_tags.sparse = False
         tags.non_deterministic = False
-        # ``transform`` gives the readout features: a transformer too, of strings to float64
-        from sklearn.utils import TransformerTags
-
-        tags.transformer_tags = TransformerTags(preserves_dtype=[])
+        # ``transform`` gives the readout features: a transformer too (TransformerMixin), of strings to float64
+        tags.transformer_tags.preserves_dtype = []
         return tags
 
     # ---------------------------------------------------------------- layout
@@ -126,28 +129,50 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
         return ts
 
     def _readout(self, backbone):
+        """The readout the parameters name (for a fresh fit)."""
         return READOUTS[self.readout](self.readout_layers, backbone)
 
+    def _fitted_readout(self, backbone):
+        """The readout of the fitted model (``readout_``, ``readout_layers_``), whatever the parameters say now."""
+        return READOUTS[self.readout_](self.readout_layers_, backbone)
+
+    def _check_continuable(self, backbone):
+        """A warm start continues the fitted model: its structural parameters must not have changed."""
+        now = self._readout(backbone)
+        changed = [f"{name}={new!r} (fitted: {old!r})" for name, new, old in (
+            ("readout", now.name, self.readout_),
+            ("readout_layers", list(now.pooled_layers), self.readout_layers_),
+            ("isolate_segments", bool(self.isolate_segments), self.isolate_segments_),
+            ("canonicalize", bool(self.canonicalize), self.canonicalize_),
+        ) if new != old]
+        if changed:
+            raise ValueError(f"warm_start: {', '.join(changed)} changed since the fit; refit with "
+                             "warm_start=False.")
+
     # ------------------------------------------------------------ encoding
-    def _encode(self, columns, labels, backbone, layout, on_invalid):
+    def _encode(self, columns, labels, backbone, layout, on_invalid, canonicalize):
         """Rows of the already split ``columns`` (see :func:`sktag._inputs.as_columns`)."""
         return encode(columns, layout, backbone.tokenizer, row_labels=labels, max_length=self.max_length,
-                      truncation=self.truncation, canonicalize=self.canonicalize, on_invalid=on_invalid,
-                      validators=self._validators())
+                      truncation=self.truncation, canonicalize=canonicalize, on_invalid=on_invalid,
+                      validators=self._validators(), max_positions=backbone.max_positions)
 
     def _check_predict_columns(self, X):
-        """Split ``X`` and check its columns against ``fit``'s; returns ``(columns, row_labels)``."""
+        """Split ``X`` and check its columns against ``fit``'s; returns ``(columns, row_labels)``.
+
+        Columns are matched by the names ``fit`` saw (``layout_.feature_names``),
+        whatever their type: a different order or other names are refused.
+        """
         columns, names, labels = as_columns(X)
         if len(columns) != self.n_features_in_:
             raise ValueError(
                 f"X has {len(columns)} features, but {type(self).__name__} is expecting "
                 f"{self.n_features_in_} features as input."
             )
-        fitted = getattr(self, "feature_names_in_", None)
-        if fitted is not None and names is not None and [str(n) for n in names] != list(fitted):
-            raise ValueError(f"The column names of X {names} differ from those seen in fit {list(fitted)}; "
+        fitted = self.layout_.feature_names
+        if fitted is not None and names is not None and [str(n) for n in names] != [str(n) for n in fitted]:
+            raise ValueError(f"The column names of X {list(names)} differ from those seen in fit {list(fitted)}; "
                              "pass the same columns in the same order.")
-        if fitted is not None and names is None:
+        if fitted is not None and names is None and hasattr(self, "feature_names_in_"):
             warnings.warn("X has no column names, but this estimator was fitted with a DataFrame; columns "
                           "are matched by position.", UserWarning, stacklevel=4)
         if len(columns[0]) == 0:
@@ -155,12 +180,12 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
         return columns, labels
 
     # ------------------------------------------------------------- forward
-    def _features(self, backbone, module, readout, layout, rows, b, store=None):
+    def _features(self, backbone, module, readout, layout, rows, b, store=None, isolate=False):
         """Readout features ``[B, f]`` of rows ``b`` (gradient to the trainable tags)."""
         with autocast(backbone):
-            if self.tune_domain_tags and torch.is_grad_enabled():
+            if torch.is_grad_enabled() and any(t.requires_grad for t in module.domain_tags):
                 batch = _engine.collate([rows[i] for i in b], tail=layout.function_slots, device=backbone.device)
-                h, pooled = _engine.full_forward_pooled(backbone, batch, module.tag_table(), self.isolate_segments,
+                h, pooled = _engine.full_forward_pooled(backbone, batch, module.tag_table(), isolate,
                                                         readout.pooled_layers)
             else:
                 if store is not None:
@@ -168,27 +193,28 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
                     pooled = store.gather_pooled(b)
                 else:
                     batch = _engine.collate([rows[i] for i in b], device=backbone.device)
-                    kv, pooled = _engine.prefix_pass(backbone, batch, module.tag_table().detach(),
-                                                     self.isolate_segments, readout.pooled_layers)
+                    kv, pooled = _engine.prefix_pass(backbone, batch, module.tag_table().detach(), isolate,
+                                                     readout.pooled_layers)
                     valid = batch.valid
                 h = _engine.tag_forward(backbone, kv, valid, module.function_tag)
         return readout.features(h, pooled).to(module.head.mean.device)
 
     @torch.no_grad()
-    def _all_features(self, backbone, module, readout, layout, rows, idx, lengths, store=None, desc=None):
+    def _all_features(self, backbone, module, readout, layout, rows, idx, lengths, store=None, desc=None,
+                      isolate=False):
         out = None
         batches = _engine.length_batches(idx, lengths, self.predict_batch_size)
         for b in progress(batches, bool(self.verbose) and desc is not None, desc=desc, leave=False):
-            f = self._features(backbone, module, readout, layout, rows, b, store).double().cpu().numpy()
+            f = self._features(backbone, module, readout, layout, rows, b, store, isolate).double().cpu().numpy()
             if out is None:
                 out = np.full((len(rows), f.shape[1]), np.nan)
             out[b] = f
         return out
 
-    def _build_store(self, backbone, module, readout, rows, lengths, idx):
+    def _build_store(self, backbone, module, readout, rows, lengths, idx, isolate):
         if self.tune_domain_tags:  # the prefix changes with the domain tags: nothing to cache
             return None, 0
-        return build_store(backbone, rows, lengths, idx, module.tag_table().detach(), self.isolate_segments,
+        return build_store(backbone, rows, lengths, idx, module.tag_table().detach(), isolate,
                            readout.pooled_layers, self.prefix_cache, self.predict_batch_size, self.verbose)
 
     # --------------------------------------------------------------- heads
@@ -235,11 +261,12 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
             if self.tag_length != layout.function_length:
                 raise ValueError(f"warm_start: tag_length is now {self.tag_length} but the fitted function tag "
                                  f"has {layout.function_length} vectors; refit with warm_start=False.")
+            self._check_continuable(backbone)
             state = self._task_state_
             targets = task.encode(y, state)
             module = copy.deepcopy(self.module_)
             module.domain_tags.requires_grad_(self.tune_domain_tags)
-            readout = self._readout(backbone)
+            readout, isolate, canonicalize = self._fitted_readout(backbone), self.isolate_segments_, self.canonicalize_
             history = copy.deepcopy(self._history)
             if self.early_stopping and not history.early_stopping and not incremental:
                 history.early_stopping, history.validation_scores = True, []  # from now on
@@ -247,21 +274,21 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
             layout, domain_tags = self._layout_for(len(columns), names, backbone)
             targets, state = (task.fit_targets(y, sw, classes) if classes is not None
                               else task.fit_targets(y, sw))
-            readout = self._readout(backbone)
+            readout, isolate, canonicalize = self._readout(backbone), self.isolate_segments, self.canonicalize
             module = TagModule(domain_tags,
                                init_tag(backbone, TagInit.MEAN, self.tag_length),
                                readout.n_features(backbone.hidden_size), task.n_outputs(state),
                                tune_domain_tags=self.tune_domain_tags)
             history = History(self.early_stopping and not incremental)
-        weights = sw * task.class_weights(targets, state, getattr(self, "class_weight", None))
-        rows, _ = self._encode(columns, labels, backbone, layout, "raise")
+        weights = sw * task.class_weights(targets, state, getattr(self, "class_weight", None), sw)
+        rows, _ = self._encode(columns, labels, backbone, layout, "raise", canonicalize)
         module.to(backbone.device)
 
         train_idx, val_idx = self._split(n, targets, weights, rng, incremental)
         lengths = np.array([len(r) for r in rows])
         t0 = time.perf_counter()
         store, store_bytes = self._build_store(backbone, module, readout, rows, lengths,
-                                               np.concatenate([train_idx, val_idx]))
+                                               np.concatenate([train_idx, val_idx]), isolate)
         prefix_time = time.perf_counter() - t0 if store is not None else 0.0
 
         head_alpha = getattr(self, "head_alpha_", None) if continuing else None  # a refit chooses anew
@@ -269,7 +296,8 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
         w_train = weights[train_idx]
 
         def solve(standardize, idx=train_idx, penalty=None):
-            F = self._all_features(backbone, module, readout, layout, rows, idx, lengths, store)[idx]
+            F = self._all_features(backbone, module, readout, layout, rows, idx, lengths, store,
+                                   isolate=isolate)[idx]
             return self._solve_head(task, module, F, targets[idx], weights[idx], standardize, penalty)
 
         if not continuing:
@@ -278,7 +306,8 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
                 head_alpha = solve(standardize=True)
             else:
                 if readout.name != "tag":  # pooled features have very different scales: standardise
-                    F = self._all_features(backbone, module, readout, layout, rows, train_idx, lengths, store)
+                    F = self._all_features(backbone, module, readout, layout, rows, train_idx, lengths, store,
+                                           isolate=isolate)
                     _standardize(module.head, F[train_idx], w_train)
                 bound = 1.0 / np.sqrt(module.head.linear.in_features)
                 w0 = torch.empty(module.head.linear.weight.shape).uniform_(-bound, bound, generator=gen)
@@ -292,7 +321,7 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
         opt = torch.optim.AdamW(trained, lr=self.learning_rate_init, weight_decay=self.alpha)
 
         def step(b):
-            out = module.head(self._features(backbone, module, readout, layout, rows, b, store))
+            out = module.head(self._features(backbone, module, readout, layout, rows, b, store, isolate))
             b_t = _engine.to_device(b, backbone.device)
             wb = w_t[b_t]
             return (task.loss(out, y_t[b_t]) * wb).sum(), wb.sum()
@@ -300,7 +329,8 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
         score = task.neg_log_loss if getattr(self, "scoring", None) == "loss" else task.score
 
         def validate():
-            raw = self._head_outputs(backbone, module, readout, layout, rows, val_idx, lengths, store)
+            raw = self._head_outputs(backbone, module, readout, layout, rows, val_idx, lengths, store,
+                                     isolate=isolate)
             return score(raw[val_idx], targets[val_idx], weights[val_idx])
 
         class _Refit:  # re-solve the head after each epoch, before validation
@@ -318,9 +348,10 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
 
         def commit():
             module.head.requires_grad_(not refit)
-            self._commit(backbone, layout, module, task, state, history, names, dict(
-                prefix_time_=prefix_time, fit_time_=time.perf_counter() - t1, batch_size_=loop.batch_size,
-                prefix_cache_bytes_=int(store_bytes), head_alpha_=head_alpha))
+            self._commit(backbone, layout, module, task, state, history, names, readout, isolate, canonicalize,
+                         dict(prefix_time_=prefix_time, fit_time_=time.perf_counter() - t1,
+                              batch_size_=loop.batch_size, prefix_cache_bytes_=int(store_bytes),
+                              head_alpha_=head_alpha))
 
         try:
             outcome = loop.run(data, step, rng, history, validate if history.early_stopping else None,
@@ -334,8 +365,8 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
             raise KeyboardInterrupt  # nothing learned: the estimator stays as it was
         if refit and len(val_idx):
             # the validation part chose the epoch; the final closed-form head uses every row
-            used = np.concatenate([train_idx, val_idx[weights[val_idx] > 0]])
-            head_alpha = solve(standardize=False, idx=np.sort(used), penalty=head_alpha)
+            head_alpha = solve(standardize=False, idx=np.sort(np.concatenate([train_idx, val_idx])),
+                               penalty=head_alpha)
         commit()
         if outcome.interrupted:
             kept = "the best validation epoch so far" if history.early_stopping else "the last complete epoch"
@@ -346,9 +377,21 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
             self._warn_not_converged(history)
         return self
 
-    def _commit(self, backbone, layout, module, task, state, history, names, extra):
-        """Replace the fitted state in one go."""
+    def _commit(self, backbone, layout, module, task, state, history, names, readout, isolate, canonicalize,
+                extra):
+        """Replace the fitted state in one go.
+
+        Everything a prediction depends on is recorded here (layout, readout
+        and its layers, isolation, canonicalisation, dtype), so that
+        ``predict``, ``transform`` and ``tagset`` read the fitted state, never
+        parameters changed after ``fit``.
+        """
+        widths = backbone.hidden_widths()
         attrs = dict(module_=module, layout_=layout, n_features_in_=layout.n_features,
+                     readout_=readout.name, readout_layers_=list(readout.pooled_layers),
+                     isolate_segments_=bool(isolate), canonicalize_=bool(canonicalize), dtype_=backbone.dtype,
+                     _readout_widths=[int(module.function_tag.shape[1])]
+                     + [int(widths[i]) for i in readout.pooled_layers],
                      column_domains_=list(layout.column_domains), domains_=layout.domains,
                      backbone_identity_=backbone.identity, backbone_fingerprint_=backbone.fingerprint,
                      _task_state_=state, _history=history, _carried_validators=self._validators(),
@@ -364,11 +407,15 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
 
     def _warn_not_converged(self, history):
         curve = history.loss_curve
+        if curve and curve[-1] == 0:
+            return  # a training loss of zero has nothing left to settle
         if len(curve) >= 2 and curve[-1] < curve[-2]:
             trend = f"the training loss was still falling ({curve[-2]:.4g} -> {curve[-1]:.4g})"
-        elif len(curve) >= 2:
+        elif len(curve) >= 2 and curve[-1] > curve[-2]:
             trend = (f"the training loss rose in the last epoch ({curve[-2]:.4g} -> {curve[-1]:.4g}; lowest "
                      f"{history.best_loss:.4g}); a lower learning_rate_init may help")
+        elif len(curve) >= 2:
+            trend = f"the training loss did not change in the last epoch ({curve[-1]:.4g})"
         else:
             trend = f"the training loss was {curve[-1]:.4g}"
         warnings.warn(f"Stopped after max_iter={self.max_iter} epochs before the training loss settled: {trend}. "
@@ -377,29 +424,36 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
                       ConvergenceWarning, stacklevel=4)
 
     def _split(self, n, targets, weights, rng, incremental):
-        """Training and validation rows; rows of weight zero are left out of training."""
-        idx = np.arange(n)
+        """Training and validation rows, both drawn from the rows of positive weight.
+
+        Rows of weight zero take no part in the fit at all, so a fit with them
+        is the fit without them (same split, same batches).
+        """
+        idx = np.flatnonzero(weights > 0)
         if not self.early_stopping or incremental:
-            return idx[weights > 0], idx[:0]
+            return idx, idx[:0]
         from sklearn.model_selection import train_test_split
 
-        n_val = int(np.ceil(self.validation_fraction * n))
-        if n_val < 2 or n - n_val < 1:
-            raise ValueError(f"early_stopping needs at least one training and two validation samples; with {n} "
-                             f"samples and validation_fraction={self.validation_fraction} there are {n_val} "
+        n_pos = len(idx)
+        n_val = int(np.ceil(self.validation_fraction * n_pos))
+        if n_val < 2 or n_pos - n_val < 1:
+            weighted = " of positive weight" if n_pos < n else ""
+            raise ValueError(f"early_stopping needs at least one training and two validation samples; with {n_pos} "
+                             f"samples{weighted} and validation_fraction={self.validation_fraction} there are {n_val} "
                              "validation samples. Use more samples or early_stopping=False.")
+        strata = self._task_class.stratify(targets)
         try:
             tr, va = train_test_split(idx, test_size=n_val, random_state=rng.randint(0, 2**31 - 1),
-                                      stratify=self._task_class.stratify(targets))
+                                      stratify=None if strata is None else strata[idx])
         except ValueError as exc:
             raise ValueError(f"Cannot hold out a stratified validation set of {n_val} samples: {exc}. Use more "
                              "samples, a larger validation_fraction or early_stopping=False.") from exc
-        tr = np.sort(tr)
-        return tr[weights[tr] > 0], np.sort(va)
+        return np.sort(tr), np.sort(va)
 
     # ----------------------------------------------------------- inference
-    def _head_outputs(self, backbone, module, readout, layout, rows, idx, lengths, store=None, desc=None):
-        F = self._all_features(backbone, module, readout, layout, rows, idx, lengths, store, desc)
+    def _head_outputs(self, backbone, module, readout, layout, rows, idx, lengths, store=None, desc=None,
+                      isolate=False):
+        F = self._all_features(backbone, module, readout, layout, rows, idx, lengths, store, desc, isolate)
         out = np.full((len(rows), module.head.linear.out_features), np.nan)
         if F is not None:
             ok = np.asarray(idx)
@@ -409,22 +463,22 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
         return out
 
     def _predict_path(self, X, head):
+        """Head outputs (``head=True``) or readout features of ``X``, from the fitted state only."""
         check_is_fitted(self, "module_")
         self._check_params()
         columns, labels = self._check_predict_columns(X)
         with torch_threads(self.n_threads), torch.inference_mode():
             backbone = self._get_backbone()
             self.module_.to(backbone.device)
-            rows, valid = self._encode(columns, labels, backbone, self.layout_, self.on_invalid)
+            rows, valid = self._encode(columns, labels, backbone, self.layout_, self.on_invalid, self.canonicalize_)
             idx = np.flatnonzero(valid)
             lengths = np.array([len(r) if r is not None else 0 for r in rows])
-            readout = self._readout(backbone)
+            readout = self._fitted_readout(backbone)
+            args = (backbone, self.module_, readout, self.layout_, rows, idx, lengths)
             if head:
-                return self._head_outputs(backbone, self.module_, readout, self.layout_, rows, idx, lengths,
-                                          desc="predict")
-            F = self._all_features(backbone, self.module_, readout, self.layout_, rows, idx, lengths,
-                                   desc="transform")
-            return F if F is not None else np.full((len(rows), readout.n_features(backbone.hidden_size)), np.nan)
+                return self._head_outputs(*args, desc="predict", isolate=self.isolate_segments_)
+            F = self._all_features(*args, desc="transform", isolate=self.isolate_segments_)
+            return F if F is not None else np.full((len(rows), sum(self._readout_widths)), np.nan)
 
     def _raw_predict(self, X):
         """Head outputs for ``X`` in the original row order (NaN for invalid rows)."""
@@ -446,3 +500,35 @@ class BaseTagEstimator(TagSetMixin, BackboneMixin):
         ndarray of shape (n_samples, n_features)
         """
         return self._predict_path(X, head=False)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the columns :meth:`transform` gives.
+
+        ``function_tag_<k>`` for the final hidden state at the last
+        function-tag position, then, with ``readout="pooled"``,
+        ``data_L<layer>_mean_<k>`` for the mean data-token state of each
+        pooled layer (``readout_layers_``).
+
+        Parameters
+        ----------
+        input_features : array-like of str, optional
+            Ignored apart from a check: when given it must name the input
+            columns seen in ``fit``.
+
+        Returns
+        -------
+        ndarray of str
+        """
+        check_is_fitted(self, "module_")
+        if input_features is not None:
+            given = [str(c) for c in input_features]
+            fitted = self.layout_.feature_names
+            expected = [str(c) for c in fitted] if fitted is not None else None
+            if (expected is not None and given != expected) or len(given) != self.n_features_in_:
+                raise ValueError(f"input_features {given} do not match the {self.n_features_in_} input columns "
+                                 f"seen in fit{'' if expected is None else f' {expected}'}.")
+        tag_width, *layer_widths = self._readout_widths
+        names = [f"function_tag_{k}" for k in range(tag_width)]
+        for layer, width in zip(self.readout_layers_, layer_widths):
+            names += [f"data_L{layer}_mean_{k}" for k in range(width)]
+        return np.asarray(names, dtype=object)

@@ -104,6 +104,12 @@ class TagLayout:
         return np.arange(self.offsets[i], self.offsets[i + 1])
 
     @property
+    def tag_positions(self) -> int:
+        """Positions the tags take in one row: each column's domain tag and the function tag."""
+        lengths = dict(zip(self.domains, self.tag_lengths))
+        return int(sum(lengths[d] for d in self.column_domains) + self.function_length)
+
+    @property
     def function_slots(self) -> np.ndarray:
         o = self.offsets
         return np.arange(o[-2], o[-1])
@@ -124,11 +130,37 @@ class TagLayout:
                    int(d["function_length"]), None if names is None else tuple(names))
 
 
-def tokenize(tokenizer, columns, max_length, truncation, rows=None):
+def token_limit(max_length, n_columns, tag_positions, max_positions):
+    """Tokens one string may keep: ``max_length``, or fewer where a row would not fit the model.
+
+    A row holds ``tag_positions`` tag vectors and ``n_columns`` strings, and
+    must fit in the ``max_positions`` positions of the model (None: no
+    limit).  Returns ``(limit, why)``, ``why`` saying what set the limit (for
+    messages).  Raises ``ValueError`` naming the limit when the tags alone
+    leave no room for one token per string.
+    """
+    if max_positions is None or tag_positions + n_columns * max_length <= max_positions:
+        return int(max_length), f"max_length={max_length} tokens"
+    room = int(max_positions) - int(tag_positions)
+    if room < n_columns:
+        raise ValueError(
+            f"The tags take {tag_positions} positions of every row, but this model takes at most "
+            f"{max_positions} positions (its max_position_embeddings), which leaves no room for "
+            f"{'the string' if n_columns == 1 else f'the {n_columns} strings'}. Use a shorter tag_length "
+            "(or shorter domain tags)."
+        )
+    limit = room // n_columns
+    shared = f", shared by {n_columns} strings" if n_columns > 1 else ""
+    return limit, (f"{limit} tokens (the model takes {max_positions} positions and the tags take "
+                   f"{tag_positions}{shared})")
+
+
+def tokenize(tokenizer, columns, max_length, truncation, rows=None, why=None):
     """Token ids of every cell (no special tokens), truncated to ``max_length``.
 
     ``rows`` (a boolean mask) limits the length check and warning to those
-    rows.  Raises (``truncation="raise"``) or warns once, counting rows.
+    rows; ``why`` says what set ``max_length`` (see :func:`token_limit`).
+    Raises (``truncation="raise"``) or warns once, counting rows.
     """
     n = len(columns[0])
     check = np.ones(n, dtype=bool) if rows is None else rows
@@ -145,15 +177,16 @@ def tokenize(tokenizer, columns, max_length, truncation, rows=None):
         tokenized.append(ids)
     if rows_long.any():
         bad = np.flatnonzero(rows_long)
+        why = why or f"max_length={max_length} tokens"
         if truncation == "raise":
+            advice = "Raise max_length" if why.startswith("max_length") else "Shorten the strings or the tags"
             raise ValueError(
-                f"{len(bad)} rows have strings longer than max_length={max_length} tokens "
+                f"{len(bad)} rows have strings longer than {why} "
                 f"(rows {bad[:MAX_REPORT].tolist()}{' ...' if len(bad) > MAX_REPORT else ''}; "
-                f"longest {longest} tokens). Raise max_length or set truncation='warn'."
+                f"longest {longest} tokens). {advice} or set truncation='warn'."
             )
         warnings.warn(
-            f"{len(bad)} of {n} rows had strings longer than max_length={max_length} tokens and were "
-            "truncated.",
+            f"{len(bad)} of {n} rows had strings longer than {why} and were truncated.",
             TruncationWarning,
             stacklevel=4,
         )
@@ -200,19 +233,23 @@ def validate(columns, layout, *, row_labels=None, canonicalize=True, on_invalid=
     out = []
     for j, (col, dom) in enumerate(zip(columns, layout.column_domains)):
         colname = names[j] if names is not None else (j if len(columns) > 1 else None)
-        col, missing = check_strings(col, row_labels, colname, allow_missing=on_invalid == "nan")
+        col, bad = check_strings(col, row_labels, colname, on_invalid=on_invalid)
         norm, valid = validate_strings(
             col, dom, row_labels=row_labels, column=colname, canonicalize=canonicalize,
             on_invalid=on_invalid, validator=(validators or {}).get(domain_key(dom)),
         )
         out.append(list(norm))
-        ok &= np.asarray(valid, dtype=bool) & ~missing
+        ok &= np.asarray(valid, dtype=bool) & ~bad
     return out, ok
 
 
 def encode(columns, layout, tokenizer, *, row_labels=None, max_length=512, truncation="warn",
-           canonicalize=True, on_invalid="raise", validators=None):
+           canonicalize=True, on_invalid="raise", validators=None, max_positions=None):
     """Validate, tokenise and lay out ``columns`` (from :func:`sktag._inputs.as_columns`).
+
+    ``max_positions`` is the model's position limit
+    (:attr:`sktag.backbone.Backbone.max_positions`): strings are truncated
+    so that a row with its tags fits (:func:`token_limit`).
 
     Returns
     -------
@@ -222,7 +259,8 @@ def encode(columns, layout, tokenizer, *, row_labels=None, max_length=512, trunc
     """
     if len(columns) != layout.n_features:
         raise ValueError(f"X has {len(columns)} columns, but the layout has {layout.n_features}.")
+    limit, why = token_limit(max_length, layout.n_features, layout.tag_positions, max_positions)
     cols, valid = validate(columns, layout, row_labels=row_labels, canonicalize=canonicalize,
                            on_invalid=on_invalid, validators=validators)
-    tokenized = tokenize(tokenizer, cols, max_length, truncation, rows=valid)
+    tokenized = tokenize(tokenizer, cols, limit, truncation, rows=valid, why=why)
     return layout_rows(tokenized, layout, valid), valid

@@ -165,12 +165,17 @@ def attention_mask(valid_k, seg_q, seg_k, n_q, isolate, dtype, window=None):
     return mask.unsqueeze(1)
 
 
-def _layer_masks(backbone, valid_k, seg_q, seg_k, n_q, isolate, dtype):
-    """The mask(s) to pass as ``attention_mask``: one tensor, or one per layer type.
+def build_masks(backbone, valid_k, seg_q, seg_k, n_q, isolate, dtype):
+    """The ``attention_mask`` of every forward: one 4-D tensor, or one per layer type.
 
-    ``backbone.mask_windows`` says which sliding window each layer type has
-    (:attr:`sktag.backbone.Backbone.mask_windows`); models that mix global
-    and local layers take a dict keyed by layer type.
+    The one place masks are built, for the whole-sequence passes (training
+    with tuned domain tags, the prefix cache, pooled states, LLMEmbedding,
+    pretraining) and the function-tag step alike: causal, padding never
+    attended to, segment isolation (``isolate``) and the sliding window of
+    each layer type.  ``backbone.mask_windows`` says which window each layer
+    type has (:attr:`sktag.backbone.Backbone.mask_windows`); models that mix
+    global and local layers take a dict keyed by layer type.  See
+    :func:`attention_mask` for the arguments.
     """
     windows = getattr(backbone, "mask_windows", None) or {None: None}
     built = {}
@@ -206,14 +211,32 @@ def _run_decoder(backbone, inputs_embeds, mask, pos, cache=None, use_cache=False
     return out.last_hidden_state, new_cache
 
 
+def _forward(backbone, batch: Batch, tag_table, isolate, *, cache=False, hidden_states=False):
+    """Embed ``batch`` with the tags spliced in and run the decoder over the whole sequence.
+
+    Returns ``(last_hidden_state, kv or None, hidden_states or None)``; ``kv``
+    is the key/value cache as a tensor ``[n_layers, 2, B, kvh, L, hd]``.
+    """
+    x = embed(backbone, batch, tag_table)
+    mask = build_masks(backbone, batch.valid, batch.seg, batch.seg, batch.ids.shape[1], isolate, x.dtype)
+    kv_cache = None
+    if cache:
+        from transformers import DynamicCache
+
+        kv_cache = DynamicCache()
+    out = _run_decoder(backbone, x, mask, batch.pos, cache=kv_cache, use_cache=bool(cache),
+                       hidden_states=hidden_states)
+    h, new_cache = out[0], out[1]
+    kv = None if new_cache is None else torch.stack([torch.stack(kv) for kv in _cache_layers(new_cache)])
+    return h, kv, (out[2] if hidden_states else None)
+
+
 def full_forward(backbone, batch: Batch, tag_table, isolate=False, all_positions=False):
     """Run the whole tagged sequence; hidden state at the last position ``[B, d]``.
 
     With ``all_positions=True`` returns the full ``[B, L, d]`` hidden states.
     """
-    x = embed(backbone, batch, tag_table)
-    mask = _layer_masks(backbone, batch.valid, batch.seg, batch.seg, batch.ids.shape[1], isolate, x.dtype)
-    h, _ = _run_decoder(backbone, x, mask, batch.pos)
+    h, _, _ = _forward(backbone, batch, tag_table, isolate)
     return h if all_positions else h[:, -1]
 
 
@@ -297,37 +320,20 @@ def prefix_pass(backbone, batch: Batch, tag_table, isolate=False, layers=()):
 
     Returns ``(kv, pooled)``; ``pooled`` is None without ``layers``.
     """
-    if not layers:
-        return prefix_kv(backbone, batch, tag_table, isolate), None
-    from transformers import DynamicCache
-
-    x = embed(backbone, batch, tag_table)
-    mask = attention_mask(batch.valid, batch.seg, batch.seg, batch.ids.shape[1], isolate, x.dtype)
-    _, cache, hs = _run_decoder(backbone, x, mask, batch.pos, cache=DynamicCache(), use_cache=True,
-                                hidden_states=True)
-    kv = torch.stack([torch.stack(kv) for kv in _cache_layers(cache)])
-    return kv, pooled_means(hs, layers, batch)
+    _, kv, hs = _forward(backbone, batch, tag_table, isolate, cache=True, hidden_states=bool(layers))
+    return kv, (pooled_means(hs, layers, batch) if layers else None)
 
 
 def full_forward_pooled(backbone, batch: Batch, tag_table, isolate=False, layers=()):
     """:func:`full_forward` (with autograd) plus pooled data-token states: ``(h_last, pooled)``."""
-    if not layers:
-        return full_forward(backbone, batch, tag_table, isolate), None
-    x = embed(backbone, batch, tag_table)
-    mask = attention_mask(batch.valid, batch.seg, batch.seg, batch.ids.shape[1], isolate, x.dtype)
-    h, _, hs = _run_decoder(backbone, x, mask, batch.pos, hidden_states=True)
-    return h[:, -1], pooled_means(hs, layers, batch)
+    h, _, hs = _forward(backbone, batch, tag_table, isolate, hidden_states=bool(layers))
+    return h[:, -1], (pooled_means(hs, layers, batch) if layers else None)
 
 
 @torch.no_grad()
 def prefix_kv(backbone, batch: Batch, tag_table, isolate=False):
     """Key/value cache of a prefix batch: a tensor ``[n_layers, 2, B, kvh, L, hd]``."""
-    from transformers import DynamicCache
-
-    x = embed(backbone, batch, tag_table)
-    mask = _layer_masks(backbone, batch.valid, batch.seg, batch.seg, batch.ids.shape[1], isolate, x.dtype)
-    _, cache = _run_decoder(backbone, x, mask, batch.pos, cache=DynamicCache(), use_cache=True)
-    return torch.stack([torch.stack(kv) for kv in _cache_layers(cache)])
+    return _forward(backbone, batch, tag_table, isolate, cache=True)[1]
 
 
 def tag_forward(backbone, kv, prefix_valid, tag):
@@ -354,7 +360,7 @@ def tag_forward(backbone, kv, prefix_valid, tag):
     start = prefix_valid.sum(dim=1, keepdim=True)
     pos = start + torch.arange(p, device=kv.device)
     valid_k = torch.cat([prefix_valid, torch.ones(B, p, dtype=torch.bool, device=kv.device)], 1)
-    mask = _layer_masks(backbone, valid_k, None, None, p, False, dtype)
+    mask = build_masks(backbone, valid_k, None, None, p, False, dtype)
     cache = DynamicCache()
     for i in range(kv.shape[0]):
         cache.update(kv[i, 0], kv[i, 1], i)
@@ -389,18 +395,9 @@ def hidden_states(backbone, batch: Batch, tag_table, layers, isolate=False):
         One per entry of ``layers``, in that order, in the backbone's dtype.
     """
     layers = [int(i) for i in layers]
-    x = embed(backbone, batch, tag_table)
-    mask = attention_mask(batch.valid, batch.seg, batch.seg, batch.ids.shape[1], isolate, x.dtype)
-    out = backbone.decoder(
-        inputs_embeds=x,
-        attention_mask=mask,
-        position_ids=batch.pos,
-        use_cache=False,
-        # all of them: a list of indices selects only those in some transformers 5.x
-        # versions (5.17: the tuple then holds just them) and is read as True in others
-        output_hidden_states=True,
-    )
-    hs = out.hidden_states
+    # all of them: a list of indices selects only those in some transformers 5.x versions (5.17:
+    # the tuple then holds just them) and is read as True in others
+    _, _, hs = _forward(backbone, batch, tag_table, isolate, hidden_states=True)
     if hs is None or max(layers) >= len(hs) or min(layers) < 0:
         n = 0 if hs is None else len(hs)
         raise ValueError(f"layers {layers} are not all among the {n} hidden states this model returns.")

@@ -61,34 +61,41 @@ def is_missing(value) -> bool:
     return value is pd.NA or value is pd.NaT
 
 
-def check_strings(values, row_labels=None, column=None, *, allow_missing=False):
-    """Every entry a non-empty ``str`` (missing entries allowed with ``allow_missing``).
+def check_strings(values, row_labels=None, column=None, *, on_invalid="raise"):
+    """Every entry a non-empty ``str``, or (``on_invalid="nan"``) a mask of the entries that are not.
 
-    Returns ``(strings, missing_mask)``: a new list (the caller's data is
-    never modified) and where the missing entries are.  Raises
-    ``ValueError`` for missing values (unless allowed) and empty strings,
-    ``TypeError`` for non-string values, naming every bad row (up to a cap).
+    Returns ``(strings, invalid_mask)``: a new list (the caller's data is
+    never modified) and where the missing values (None, NaN, ``pd.NA``),
+    non-string values and empty strings are.  With ``on_invalid="raise"``
+    any of them raises, naming every bad row (up to a cap): ``ValueError``
+    for missing values and empty strings, ``TypeError`` for non-string
+    values.  With ``on_invalid="nan"`` nothing raises: the caller gives those
+    rows NaN outputs, as it does for strings its domain finds invalid.
     """
     out = [str(v) if isinstance(v, np.str_) else v for v in values]
-    missing_mask = np.zeros(len(out), dtype=bool)
-    wrong, empty = [], []
+    invalid = np.zeros(len(out), dtype=bool)
+    missing, wrong, empty = [], [], []
     for i, v in enumerate(out):
         if is_missing(v):
-            missing_mask[i] = True
+            missing.append((i, repr(v)))
         elif not isinstance(v, str):
             wrong.append((i, f"{short_repr(v)} of type {type(v).__name__}"))
         elif not v.strip():
             empty.append((i, short_repr(v)))
-    if missing_mask.any() and not allow_missing:
-        bad = [(int(i), repr(out[i])) for i in np.flatnonzero(missing_mask)]
-        raise ValueError(describe_rows(bad, "missing values (None/NaN)", row_labels=row_labels, column=column)
+        else:
+            continue
+        invalid[i] = True
+    if on_invalid == "nan":
+        return out, invalid
+    if missing:
+        raise ValueError(describe_rows(missing, "missing values (None/NaN)", row_labels=row_labels, column=column)
                          + ". sktag needs a string in every cell (or on_invalid='nan' at predict time).")
     if wrong:
         raise TypeError(describe_rows(wrong, "non-string values", row_labels=row_labels, column=column)
                         + ". Convert them to str if they are meant as text.")
     if empty:
         raise ValueError(describe_rows(empty, "empty strings", row_labels=row_labels, column=column))
-    return out, missing_mask
+    return out, invalid
 
 
 def _dataframe_columns(X):
@@ -162,6 +169,8 @@ def as_columns(X):
         return columns, names, labels
     if hasattr(X, "__array__") and not isinstance(X, (list, tuple)):
         arr = np.asarray(X, dtype=object)
+    elif len(X) and any(_is_row(r) for r in X):
+        return _rows_to_columns(X), None, None
     else:
         arr = np.empty(len(X), dtype=object)
         try:
@@ -176,6 +185,33 @@ def as_columns(X):
                              "required.")
         return [arr[:, j].tolist() for j in range(arr.shape[1])], None, None
     raise ValueError(f"X must be 1-D or 2-D, got an array with {arr.ndim} dimensions.")
+
+
+def _is_row(value) -> bool:
+    """A row of a 2-D input given as a sequence of rows (a list, tuple or 1-D array, not a string)."""
+    return isinstance(value, (list, tuple)) or (isinstance(value, np.ndarray) and value.ndim == 1)
+
+
+def _rows_to_columns(X):
+    """Columns of ``X`` given as rows (``[["CCO", "MKT"], ...]``), read as scikit-learn reads them.
+
+    Every row must be a sequence of the same length; a row that is not (a
+    bare string among rows, or a row of another length) is named.
+    """
+    rows = list(X)
+    not_rows = [(i, short_repr(r)) for i, r in enumerate(rows) if not _is_row(r)]
+    if not_rows:
+        raise ValueError(describe_rows(not_rows, "rows that are not sequences of cells")
+                         + ". X given as a list of rows needs a list (or tuple) of cells in every row.")
+    width = len(rows[0])
+    ragged = [(i, f"{len(r)} cells") for i, r in enumerate(rows) if len(r) != width]
+    if ragged:
+        raise ValueError(describe_rows(ragged, f"rows whose length differs from row 0 ({width} cells)")
+                         + ". Every row must have one cell per column.")
+    if width == 0:
+        raise ValueError(f"Found array with 0 feature(s) (shape=({len(rows)}, 0)) while a minimum of 1 is "
+                         "required.")
+    return [[r[j] for r in rows] for j in range(width)]
 
 
 def column_of_strings(X, *, what="X", column=None):

@@ -64,7 +64,9 @@ class BackboneMixin:
         """
         bb = getattr(self, "_backbone", None)
         device = resolve_device(self.device)
-        dtype = resolve_dtype(self.dtype, device)
+        # a fitted model predicts (and continues) in the dtype it was fitted in, whatever ``dtype`` says now
+        fitted_dtype = None if refit else getattr(self, "dtype_", None)
+        dtype = fitted_dtype if fitted_dtype is not None else resolve_dtype(self.dtype, device)
         device_map = getattr(self, "device_map", None)
         model = self._model_location()
         spec = (_identity(model)[0], device, dtype, repr(device_map), bool(self.trust_remote_code),

@@ -35,14 +35,14 @@ class TagSetMixin:
         for dom, t in zip(self.layout_.domains, m.domain_tags):
             ts.add(dom, t.detach().cpu(), kind="domain")
         ts.add(name, m.function_tag.detach().cpu(), kind="function", description=description)
-        readout = self._readout(self._get_backbone())
         meta = {
             "task": self._task_class.name,
             "task_state": self._task_state_,
             "layout": self.layout_.to_dict(),
-            "readout": readout.name,
-            "readout_layers": list(readout.pooled_layers),
-            "isolate_segments": bool(self.isolate_segments),
+            "readout": self.readout_,
+            "readout_layers": list(self.readout_layers_),
+            "isolate_segments": bool(self.isolate_segments_),
+            "canonicalize": bool(self.canonicalize_),
         }
         h = m.head
         ts.add_head(name, h.linear.weight.detach().cpu(), h.linear.bias.detach().cpu(), meta,
@@ -106,6 +106,7 @@ class TagSetMixin:
         if meta["readout_layers"]:  # a "tag" readout has none: the estimator's default then
             params.setdefault("readout_layers", list(meta["readout_layers"]))
         params.setdefault("isolate_segments", meta.get("isolate_segments", False))
+        params.setdefault("canonicalize", meta.get("canonicalize", True))
         est = cls(domains=domains_param, tag_length=ts.info(function_tag)["tag_length"], domain_tags=doms,
                   **params)
         est._check_params()
@@ -118,8 +119,8 @@ class TagSetMixin:
                            head["weight"].shape[1], head["weight"].shape[0])
         module.head.set_weights(head["weight"], head["bias"])
         module.head.set_standardization(head["mean"].numpy(), head["scale"].numpy())
-        est._commit(backbone, layout, module, task, state, History(False), names,
-                    dict(prefix_time_=0.0, fit_time_=0.0, head_alpha_=None))
+        est._commit(backbone, layout, module, task, state, History(False), names, est._readout(backbone),
+                    est.isolate_segments, est.canonicalize, dict(prefix_time_=0.0, fit_time_=0.0, head_alpha_=None))
         est.function_tag_name_ = function_tag
         return est
 

@@ -16,6 +16,20 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 
 
+def _internal():
+    """Context for scikit-learn estimators sktag fits internally (the closed-form heads).
+
+    They are handed ``sample_weight`` directly, as an estimator's own part,
+    not routed from a user's meta-estimator: with
+    ``sklearn.set_config(enable_metadata_routing=True)`` a
+    ``LogisticRegressionCV`` would otherwise refuse the weights its scorer did
+    not request.  Routing off inside gives the same computation either way.
+    """
+    from sklearn import config_context
+
+    return config_context(enable_metadata_routing=False)
+
+
 def _check_finite(y, what="y"):
     bad = ~np.isfinite(y)
     if bad.any():
@@ -79,7 +93,7 @@ class RegressionTask:
         return len(state["y_mean"])
 
     @staticmethod
-    def class_weights(targets, state, class_weight):
+    def class_weights(targets, state, class_weight, sample_weight=None):
         return np.ones(len(targets))
 
     @staticmethod
@@ -108,9 +122,11 @@ class RegressionTask:
         from sklearn.linear_model import Ridge, RidgeCV
 
         if (np.asarray(sw) > 0).sum() < 2:  # leave-one-out needs two rows: a fixed penalty, no 0/0 warnings
-            ridge = Ridge(alpha=1.0).fit(F, targets, sample_weight=sw)
+            with _internal():
+                ridge = Ridge(alpha=1.0).fit(F, targets, sample_weight=sw)
             return np.atleast_2d(ridge.coef_), np.atleast_1d(ridge.intercept_), 1.0
-        ridge = RidgeCV(alphas=np.logspace(-2, 5, 22)).fit(F, targets, sample_weight=sw / sw.mean())
+        with _internal():
+            ridge = RidgeCV(alphas=np.logspace(-2, 5, 22)).fit(F, targets, sample_weight=sw / sw.mean())
         coef = np.atleast_2d(ridge.coef_)
         return coef, np.atleast_1d(ridge.intercept_), float(ridge.alpha_)
 
@@ -177,12 +193,17 @@ class ClassificationTask:
         return len(state["classes"])
 
     @staticmethod
-    def class_weights(targets, state, class_weight):
-        """Per-row multiplier of ``sample_weight`` from ``class_weight`` (None, "balanced", dict)."""
+    def class_weights(targets, state, class_weight, sample_weight=None):
+        """Per-row multiplier of ``sample_weight`` from ``class_weight`` (None, "balanced", dict).
+
+        ``"balanced"`` counts the rows of positive ``sample_weight`` only: rows
+        of weight zero are absent rows.
+        """
         if class_weight is None:
             return np.ones(len(targets))
         classes = np.asarray(state["classes"])
-        present = np.unique(targets)
+        counted = targets if sample_weight is None else targets[np.asarray(sample_weight) > 0]
+        present = np.unique(counted)
         if isinstance(class_weight, dict):
             unknown = [k for k in class_weight if k not in set(classes.tolist())]
             if unknown:
@@ -190,7 +211,7 @@ class ClassificationTask:
             per_class = np.array([float(class_weight.get(c, 1.0)) for c in classes.tolist()])
         else:
             per_class = np.ones(len(classes))
-            per_class[present] = compute_class_weight("balanced", classes=present, y=targets)
+            per_class[present] = compute_class_weight("balanced", classes=present, y=counted)
         return per_class[targets]
 
     @staticmethod
@@ -227,8 +248,6 @@ class ClassificationTask:
         zero weights and a very low bias; with a single class present the
         head predicts it with zero weights.
         """
-        from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
-
         sw = sw / sw.mean()  # only relative weights matter, as in the gradient loss
         present = np.unique(targets)
         n_out = max(int(n_outputs or 0), int(targets.max()) + 1)
@@ -237,10 +256,24 @@ class ClassificationTask:
             icpt_full[present] = 0.0
             return coef_full, icpt_full, float("nan")
         counts = np.bincount(targets)
+        with _internal():
+            lr, C = ClassificationTask._logistic(F, targets, sw, penalty, counts[present].min() >= 3, random_state)
+        coef, icpt = lr.coef_, lr.intercept_
+        if coef.shape[0] == 1:  # binary: sklearn gives one row; the head has one logit per class
+            coef = np.vstack([-coef / 2, coef / 2])
+            icpt = np.array([-icpt[0] / 2, icpt[0] / 2])
+        coef_full[lr.classes_], icpt_full[lr.classes_] = coef, icpt
+        return coef_full, icpt_full, 1.0 / C
+
+    @staticmethod
+    def _logistic(F, targets, sw, penalty, can_cross_validate, random_state):
+        """The fitted logistic regression and its ``C``: ``1 / penalty``, else chosen by 3-fold log-loss."""
+        from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+
         if penalty is not None and np.isfinite(penalty):
             C = 1.0 / penalty
             lr = LogisticRegression(C=C, max_iter=500).fit(F, targets, sample_weight=sw)
-        elif counts[present].min() >= 3:
+        elif can_cross_validate:
             import warnings
 
             with warnings.catch_warnings():  # sklearn 1.9's FutureWarnings about 1.10 defaults
@@ -251,12 +284,7 @@ class ClassificationTask:
         else:
             C = 0.1
             lr = LogisticRegression(C=C, max_iter=500).fit(F, targets, sample_weight=sw)
-        coef, icpt = lr.coef_, lr.intercept_
-        if coef.shape[0] == 1:  # binary: sklearn gives one row; the head has one logit per class
-            coef = np.vstack([-coef / 2, coef / 2])
-            icpt = np.array([-icpt[0] / 2, icpt[0] / 2])
-        coef_full[lr.classes_], icpt_full[lr.classes_] = coef, icpt
-        return coef_full, icpt_full, 1.0 / C
+        return lr, C
 
     @staticmethod
     def attributes(state):

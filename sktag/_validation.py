@@ -89,7 +89,7 @@ class _RandomState:
             v, np.random.RandomState)
 
     def __str__(self):
-        return "an int in the range [0, 2**32), a numpy RandomState or None"
+        return "an int in the range [0, 2**32) or a numpy RandomState"
 
 
 BOOLEAN = _Boolean()

@@ -117,6 +117,22 @@ class Backbone:
         return int(self.embeddings.weight.shape[1])
 
     @property
+    def max_positions(self) -> int | None:
+        """How many positions the model takes (``max_position_embeddings``, GPT-2's ``n_positions``).
+
+        Tags occupy positions like tokens, so a row of tags and tokens must fit
+        in them: models with learned positions (GPT-2, OPT) fail past it, and
+        rotary models were never trained there.  ``None`` when the config
+        states no limit.
+        """
+        cfg = self.config.get_text_config(decoder=True)
+        for name in ("max_position_embeddings", "n_positions", "n_ctx", "max_sequence_length"):
+            value = getattr(cfg, name, None)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                return value
+        return None
+
+    @property
     def embeddings(self) -> torch.nn.Embedding:
         return self.model.get_input_embeddings()
 

@@ -25,10 +25,11 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from . import _engine
-from ._encoding import TagLayout, domain_key, encode, validate
+from ._encoding import TagLayout, domain_key, encode, token_limit, validate
 from ._inputs import as_columns, resolve_domains
 from ._mixins import BackboneMixin
 from ._readouts import LAYERS, TagInit, init_tag, resolve_layers
+from ._threads import torch_threads
 from ._training import progress
 from ._validation import BOOLEAN, COMMON, POS_INT, Instance, Options, validate_params
 from .backbone import resolve_device, resolve_dtype
@@ -108,9 +109,17 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
         are also capped at ``batch_size x 128`` padded tokens.
     device : {"auto", "cpu", "cuda", "cuda:N"} or torch.device, default="auto"
     dtype : {"auto", "float32", "bfloat16", "float16"} or torch.dtype, default="auto"
-        Of the backbone; ``"auto"`` is bfloat16 on CUDA, float32 on CPU.
-        Pooling is done in float32 either way.
+        Of the backbone; ``"auto"`` is bfloat16 on CUDA and on CPUs with
+        native bfloat16 (AVX512-BF16 or AMX; ``SKTAG_CPU_BF16=0/1``
+        overrides the detection), float32 on other CPUs.  Pooling is done in
+        float32 either way.  ``transform`` runs in the dtype ``fit`` resolved
+        (``dtype_``).
     trust_remote_code : bool, default=False
+    n_threads : int, default=None
+        Torch threads used by ``transform`` (restored after); ``None`` keeps
+        torch's setting, except inside joblib/Dask/Ray workers, where the
+        parallel backend's inner thread limit is honoured (as for
+        :class:`~sktag.TagRegressor`).
     verbose : int, default=0
         ``> 0`` shows a tqdm progress bar over the batches of ``transform``.
 
@@ -118,6 +127,14 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
     ----------
     layers_ : list of int
         The resolved hidden-state indices.
+    pooling_ : str
+    isolate_segments_ : bool
+    canonicalize_ : bool
+        ``pooling``, ``isolate_segments`` and ``canonicalize`` as ``fit``
+        saw them: ``transform`` uses these, never parameters changed after
+        ``fit``.
+    dtype_ : torch.dtype
+        The backbone dtype ``fit`` resolved; ``transform`` runs in it.
     n_layers_ : int
         Number of blocks of the backbone.
     hidden_size_ : int
@@ -161,6 +178,7 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
         "domain_tags": [Instance(TagSet, str, os.PathLike, what="a TagSet, a path or 'text'"), None],
         "isolate_segments": [BOOLEAN],
         "batch_size": [POS_INT],
+        "n_threads": COMMON["n_threads"],
     }
 
     def __init__(
@@ -180,6 +198,7 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
         device="auto",
         dtype="auto",
         trust_remote_code=False,
+        n_threads=None,
         verbose=0,
     ):
         self.model = model
@@ -196,6 +215,7 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
         self.device = device
         self.dtype = dtype
         self.trust_remote_code = trust_remote_code
+        self.n_threads = n_threads
         self.verbose = verbose
 
     def __sklearn_tags__(self):
@@ -250,6 +270,10 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
             tag_lengths_=list(layout.tag_lengths),
             tag_table_=None if tags is None else torch.cat([tags[d] for d in layout.domains], dim=0),
             layers_=layers,
+            pooling_=self.pooling,
+            isolate_segments_=bool(self.isolate_segments),
+            canonicalize_=bool(self.canonicalize),
+            dtype_=backbone.dtype,
             n_layers_=n_layers,
             hidden_size_=backbone.hidden_size,
             hidden_widths_=backbone.hidden_widths(),
@@ -291,8 +315,10 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
         """
         columns, names, row_labels = as_columns(X)
         with self._fitted_state(self._fit(columns, names)):
-            validate(columns, self.layout_, row_labels=row_labels, canonicalize=self.canonicalize,
+            validate(columns, self.layout_, row_labels=row_labels, canonicalize=self.canonicalize_,
                      on_invalid=self.on_invalid, validators=self._validators())
+            token_limit(self.max_length, self.layout_.n_features, self.layout_.tag_positions,
+                        self._get_backbone().max_positions)  # domain tags past the model's positions
         return self
 
     def fit_transform(self, X, y=None):
@@ -309,7 +335,7 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
         X_new : ndarray of float64, shape (n_samples, n_features_out)
         """
         columns, names, row_labels = as_columns(X)
-        with self._fitted_state(self._fit(columns, names)):
+        with self._fitted_state(self._fit(columns, names)), torch_threads(self.n_threads):
             return self._embed(columns, row_labels)
 
     # --------------------------------------------------------------- transform
@@ -359,7 +385,8 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
         self._check_columns(columns, names)
         if len(columns[0]) == 0:
             raise ValueError("X has 0 samples; at least one is required.")
-        return self._embed(columns, row_labels)
+        with torch_threads(self.n_threads):
+            return self._embed(columns, row_labels)
 
     @torch.inference_mode()
     def _embed(self, columns, row_labels):
@@ -367,8 +394,8 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
         backbone = self._get_backbone()
         rows, valid = encode(columns, self.layout_, backbone.tokenizer, row_labels=row_labels,
                              max_length=self.max_length, truncation=self.truncation,
-                             canonicalize=self.canonicalize, on_invalid=self.on_invalid,
-                             validators=self._validators())
+                             canonicalize=self.canonicalize_, on_invalid=self.on_invalid,
+                             validators=self._validators(), max_positions=backbone.max_positions)
         n_seg = self.layout_.n_features
         width = sum(self._layer_widths())
         out = np.full((len(rows), n_seg * width), np.nan, dtype=np.float64)
@@ -380,9 +407,9 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
         batches = _engine.length_batches(idx, lengths, int(self.batch_size))
         for b in progress(batches, self.verbose > 0, desc="LLMEmbedding", unit="batch"):
             batch = _engine.collate([rows[i] for i in b], device=backbone.device)
-            hs = _engine.hidden_states(backbone, batch, table, self.layers_, self.isolate_segments)
+            hs = _engine.hidden_states(backbone, batch, table, self.layers_, self.isolate_segments_)
             # hs holds only the chosen layers, in order: [B, n_seg, sum of their widths]
-            pooled = _engine.pool_states(hs, range(len(hs)), batch, n_seg, self.pooling)
+            pooled = _engine.pool_states(hs, range(len(hs)), batch, n_seg, self.pooling_)
             out[b] = pooled.reshape(len(b), -1).double().cpu().numpy()
         return out
 
@@ -428,7 +455,7 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
             prefixes = input_features
         widths = self._layer_widths()
         return np.asarray(
-            [f"{p}__L{layer}_{self.pooling}_{k}" for p in prefixes for layer, d in zip(self.layers_, widths)
+            [f"{p}__L{layer}_{self.pooling_}_{k}" for p in prefixes for layer, d in zip(self.layers_, widths)
              for k in range(d)],
             dtype=object,
         )

@@ -27,7 +27,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from . import _engine
-from ._encoding import TagLayout, layout_rows, tokenize
+from ._encoding import TagLayout, layout_rows, token_limit, tokenize
 from ._inputs import as_columns, check_strings
 from ._mixins import BackboneMixin, autocast
 from ._readouts import TagInit, init_tag
@@ -88,12 +88,16 @@ class DomainTagPretrainer(BackboneMixin, BaseEstimator):
     device : str, default="auto"
         ``"auto"`` is CUDA when available, else CPU.
     dtype : str, default="auto"
-        Backbone dtype: ``"auto"`` is bfloat16 on CUDA, float32 on CPU.  The
-        tag is kept in float32.
+        Backbone dtype: ``"auto"`` is bfloat16 on CUDA and on CPUs with
+        native bfloat16 (AVX512-BF16 or AMX; ``SKTAG_CPU_BF16=0/1`` overrides
+        the detection), float32 on other CPUs.  The tag is kept in float32.
+        :meth:`nll` and :meth:`score` run in the dtype ``fit`` resolved
+        (``dtype_``).
     trust_remote_code : bool, default=False
         Passed to ``transformers`` when loading ``model``.
     n_threads : int, default=None
-        Torch threads during ``fit`` (see :class:`~sktag.TagRegressor`).
+        Torch threads during ``fit``, :meth:`nll`, :meth:`initial_nll` and
+        :meth:`score` (see :class:`~sktag.TagRegressor`).
     callbacks : list of sktag.Callback, default=None
         Hooks called by the training loop.
     random_state : int, RandomState instance or None, default=None
@@ -114,6 +118,8 @@ class DomainTagPretrainer(BackboneMixin, BaseEstimator):
         <sktag.backbone.Backbone.tag_init>` repeated ``tag_length`` times.
     backbone_identity_, backbone_fingerprint_ : str
         Which backbone the tag was learned on.
+    dtype_ : torch.dtype
+        The backbone dtype of the fit.
     loss_curve_ : list of float
         Mean per-token training NLL (nats) of each epoch, averaged over the
         epoch's steps while the tag changed.
@@ -242,14 +248,16 @@ class DomainTagPretrainer(BackboneMixin, BaseEstimator):
         """``(rows, n_targets)``: one :class:`~sktag._encoding.EncodedRow` per string."""
         strings = self._check_strings(X)
         tok = backbone.tokenizer
-        ids = tokenize(tok, [strings], self.max_length, self.truncation)[0]
         eos = getattr(tok, "eos_token_id", None) if self.add_eos else None
+        # the tag and the EOS token take positions of the model too
+        limit, why = token_limit(self.max_length, 1, tag_length + (eos is not None), backbone.max_positions)
+        ids = tokenize(tok, [strings], limit, self.truncation, why=why)[0]
         cut = set()
         if eos is not None:
-            # a string cut at max_length does not end there: no EOS after it
-            at_limit = [i for i, t in enumerate(ids) if len(t) == self.max_length]
+            # a string cut at the limit does not end there: no EOS after it
+            at_limit = [i for i, t in enumerate(ids) if len(t) == limit]
             full = tok([strings[i] for i in at_limit], add_special_tokens=False)["input_ids"] if at_limit else []
-            cut = {i for i, f in zip(at_limit, full) if len(f) > self.max_length}
+            cut = {i for i, f in zip(at_limit, full) if len(f) > limit}
         layout = TagLayout.build([self.domain], 0, domain_lengths={self.domain: tag_length})
         suffix = (lambda i: [] if i in cut else [int(eos)]) if eos is not None else None
         rows = layout_rows([ids], layout, suffix=suffix)
@@ -271,6 +279,10 @@ class DomainTagPretrainer(BackboneMixin, BaseEstimator):
 
     @torch.inference_mode()
     def _mean_nll(self, X, tag, batch_size=None):
+        with torch_threads(self.n_threads):
+            return self._mean_nll_threads(X, tag, batch_size)
+
+    def _mean_nll_threads(self, X, tag, batch_size):
         backbone = self._get_backbone()
         tag = tag.to(backbone.device, torch.float32)
         rows, _ = self._encode(X, backbone, tag.shape[0])
@@ -365,6 +377,7 @@ class DomainTagPretrainer(BackboneMixin, BaseEstimator):
         self.fit_time_ = time.perf_counter() - t0
         self.backbone_identity_ = backbone.identity
         self.backbone_fingerprint_ = backbone.fingerprint
+        self.dtype_ = backbone.dtype
         self.initial_tag_ = initial
         self._history = history
         self.loss_curve_ = history.loss_curve

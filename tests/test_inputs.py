@@ -23,14 +23,14 @@ pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceW
 
 
 # ---------------------------------------------------------------- the helpers
-def test_check_strings_returns_strings_and_missing_mask():
-    values = ["a", None, np.str_("b"), float("nan")]
-    out, missing = check_strings(values, allow_missing=True)
-    assert out == ["a", None, "b", out[3]] and type(out[2]) is str
-    assert missing.tolist() == [False, True, False, True]
+def test_check_strings_returns_strings_and_invalid_mask():
+    values = ["a", None, np.str_("b"), float("nan"), "", 3]
+    out, invalid = check_strings(values, on_invalid="nan")
+    assert out[:3] == ["a", None, "b"] and type(out[2]) is str
+    assert invalid.tolist() == [False, True, False, True, True, True]  # missing, empty, non-string alike
     assert values[2].__class__ is np.str_  # a new list: the caller's is untouched
     with pytest.raises(ValueError, match=r"2 missing values \(None/NaN\): row 1: None; row 3: nan"):
-        check_strings(values)
+        check_strings(values[:4])
     with pytest.raises(ValueError, match=r"in column 'c': row 0 \(index 'x'\)"):
         check_strings([" "], row_labels=["x"], column="c")
 
