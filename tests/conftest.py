@@ -68,6 +68,34 @@ def real_model_threads():
     yield
     torch.set_num_threads(old)
 
+# ------------------------------------------------------------------ tolerances
+from sktag.backbone import resolve_dtype  # noqa: E402
+
+#: The dtype the suite's backbones run in with ``dtype="auto"``: float32 (the default above), or bfloat16 with
+#: ``SKTAG_CPU_BF16=1`` on a CPU with native bfloat16.
+SUITE_DTYPE = resolve_dtype("auto", torch.device("cpu"))
+
+
+def tol(dtype=None, *, kind="values", scale=1.0):
+    """``dict(rtol=..., atol=...)`` for two computations of one quantity that differ only in rounding.
+
+    Another batch composition, left padding, a cached prefix against a full pass, or another CPU's kernels
+    (AVX2 against AVX-512) change the order of floating-point sums, never the math.  Such results agree to
+    about half the significant digits of the dtype they were computed in: ``sqrt(eps)``, 3.5e-4 in float32 and
+    8.8e-2 in bfloat16.  Gradients (``kind="gradients"``) are one product further and get ten times that.
+    ``scale`` is the magnitude of the compared values: the absolute tolerance is relative to it (predictions
+    in the units of ``y``, say).  The one place tolerances are set: tests never loosen them one by one.
+
+    Parameters
+    ----------
+    dtype : torch.dtype, optional
+        The dtype the compared values were computed in; default :data:`SUITE_DTYPE`.
+    """
+    eps = torch.finfo(dtype or SUITE_DTYPE).eps
+    t = float(np.sqrt(eps)) * {"values": 1.0, "gradients": 10.0}[kind]
+    return dict(rtol=t, atol=t * float(scale))
+
+
 def build_tiny_model(path, **kwargs):
     """Save a tiny random Llama and a character tokenizer to ``path``."""
     return make_tiny_model(path, **kwargs)

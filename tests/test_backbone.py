@@ -16,6 +16,7 @@ import torch
 import sktag
 import sktag.backbone as bbmod
 from conftest import TEXT, small_reg
+from conftest import SUITE_DTYPE, tol
 from sktag import TagClassifier, TagRegressor
 from sktag.backbone import load_backbone, resolve_device, resolve_dtype
 
@@ -28,9 +29,10 @@ pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceW
 def test_cache_is_keyed_by_identity_dtype_device(tiny_model, other_tiny_model):
     a = load_backbone(tiny_model, device="cpu", dtype="float32")
     assert load_backbone(tiny_model, device="cpu", dtype="float32") is a
-    assert load_backbone(tiny_model + "/", device="cpu", dtype="auto") is a  # same folder, auto=fp32 on CPU
     b = load_backbone(tiny_model, device="cpu", dtype="bfloat16")
     assert b is not a and b.dtype == torch.bfloat16
+    # the same folder; "auto" is the suite's dtype (float32 unless SKTAG_CPU_BF16=1 on a bf16 CPU)
+    assert load_backbone(tiny_model + "/", device="cpu", dtype="auto") is (a if SUITE_DTYPE == torch.float32 else b)
     c = load_backbone(other_tiny_model, device="cpu")
     assert c is not a and c.fingerprint != a.fingerprint
 
@@ -49,7 +51,8 @@ def test_fingerprint_is_dtype_independent(tiny_model):
 
 def test_resolve_device_and_dtype():
     assert resolve_device("cpu").type == "cpu"
-    assert resolve_dtype("auto", torch.device("cpu")) == torch.float32
+    pinned = torch.bfloat16 if os.environ["SKTAG_CPU_BF16"] == "1" else torch.float32  # conftest's pin
+    assert resolve_dtype("auto", torch.device("cpu")) == pinned
     assert resolve_dtype("bf16", torch.device("cpu")) == torch.bfloat16
     with pytest.raises(ValueError, match="dtype"):
         resolve_dtype("int8", torch.device("cpu"))
@@ -112,7 +115,7 @@ def test_default_model_prefix_path_matches_full_path(real_model_threads):
     full = _engine.full_forward(bb, _engine.collate(rows, tail=np.arange(4, 7)), table)
     pb = _engine.collate(rows)
     fast = _engine.tag_forward(bb, _engine.prefix_kv(bb, pb, table), pb.valid, table[4:])
-    torch.testing.assert_close(fast, full, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(fast, full, **tol(torch.float32))
 
 
 @pytest.mark.integration

@@ -17,6 +17,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils import estimator_checks as ec
 
 from conftest import DATA_FREE_CHECKS
+from conftest import tol
 from sktag import LLMEmbedding, TagSet, load_backbone
 from sktag.backbone import backbone_cache_info
 from sktag.domains import InvalidInputError
@@ -68,16 +69,16 @@ def test_equals_direct_transformers_computation(tiny_model, hf_model, pooling, l
     got = emb.fit_transform(STRINGS)
     assert emb.layers_ == resolved
     assert got.dtype == np.float64 and got.shape == (len(STRINGS), len(resolved) * 32)
-    np.testing.assert_allclose(got, direct(hf_model, STRINGS, resolved, pooling), atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(got, direct(hf_model, STRINGS, resolved, pooling), **tol())
 
 
 def test_padding_batch_size_and_order_do_not_change_features(tiny_model):
     ref = make(tiny_model, batch_size=1).fit_transform(STRINGS)
     for bs in (3, 64):
-        np.testing.assert_allclose(make(tiny_model, batch_size=bs).fit_transform(STRINGS), ref, atol=1e-5)
+        np.testing.assert_allclose(make(tiny_model, batch_size=bs).fit_transform(STRINGS), ref, **tol())
     perm = np.random.RandomState(0).permutation(len(STRINGS))
     shuffled = make(tiny_model, batch_size=64).fit_transform([STRINGS[i] for i in perm])
-    np.testing.assert_allclose(shuffled, ref[perm], atol=1e-5)
+    np.testing.assert_allclose(shuffled, ref[perm], **tol())
 
 
 def test_two_column_dataframe_gives_one_block_per_column(tiny_model):
@@ -90,12 +91,12 @@ def test_two_column_dataframe_gives_one_block_per_column(tiny_model):
     names = both.get_feature_names_out()
     assert names[0] == "a__L1_mean_0" and names[64] == "b__L1_mean_0" and len(names) == out.shape[1]
     # the first segment comes first: the second cannot change it (causal attention)
-    np.testing.assert_allclose(out[:, :64], single_a, atol=1e-5)
+    np.testing.assert_allclose(out[:, :64], single_a, **tol())
     # the second segment sees the first ...
     assert np.abs(out[:, 64:] - single_b).max() > 1e-3
     # ... unless segments are isolated; RoPE is relative, so it is then the column on its own
     iso = make(tiny_model, domains={"a": "Text", "b": "Other"}, isolate_segments=True).fit_transform(df)
-    np.testing.assert_allclose(iso[:, 64:], single_b, atol=1e-4)
+    np.testing.assert_allclose(iso[:, 64:], single_b, **tol())
 
 
 def _tagset(backbone, tags):
@@ -112,10 +113,10 @@ def test_domain_tags_change_features_and_equal_manual_inputs_embeds(tiny_model, 
     plain = make(tiny_model).fit_transform(STRINGS)
     tagged = make(tiny_model, domain_tags=ts).fit_transform(STRINGS)
     assert np.abs(tagged - plain).max() > 1e-3
-    np.testing.assert_allclose(tagged, direct(hf_model, STRINGS, [1, 2], prefix_embeds=tag), atol=1e-5)
+    np.testing.assert_allclose(tagged, direct(hf_model, STRINGS, [1, 2], prefix_embeds=tag), **tol())
     ts.save(tmp_path / "tags.safetensors")
     from_path = make(tiny_model, domain_tags=str(tmp_path / "tags.safetensors")).fit_transform(STRINGS)
-    np.testing.assert_allclose(from_path, tagged, atol=1e-6)
+    np.testing.assert_allclose(from_path, tagged, **tol())
 
 
 def test_text_domain_tags_are_the_words_of_the_domain(tiny_model, hf_model):
@@ -123,7 +124,7 @@ def test_text_domain_tags_are_the_words_of_the_domain(tiny_model, hf_model):
     words = model.get_input_embeddings()(torch.tensor(tok("Text: ", add_special_tokens=False)["input_ids"]))
     got = make(tiny_model, domain_tags="text", pooling="last").fit_transform(STRINGS)
     np.testing.assert_allclose(got, direct(hf_model, STRINGS, [1, 2], "last", prefix_embeds=words.detach()),
-                               atol=1e-5)
+                               **tol())
 
 
 def test_domain_tags_must_cover_every_domain_and_match_the_backbone(tiny_model, other_tiny_model):
@@ -144,7 +145,7 @@ def test_on_invalid_nan_keeps_order_and_valid_rows(tiny_model):
     assert bad.tolist() == [False, True, False, True, False]
     assert not np.isnan(out[~bad]).any()
     valid_only = make(tiny_model, domains="SMILES").fit_transform(["CCO", "c1ccccc1", "CCN"])
-    np.testing.assert_allclose(out[~bad], valid_only, atol=1e-5)
+    np.testing.assert_allclose(out[~bad], valid_only, **tol())
     all_bad = emb.transform(["C1CC"])
     assert all_bad.shape == (1, out.shape[1]) and np.isnan(all_bad).all()
 
@@ -164,7 +165,7 @@ def test_bad_strings_raise_naming_the_row(tiny_model):
 def test_truncation_warns_and_equals_the_truncated_strings(tiny_model):
     with pytest.warns(TruncationWarning):
         got = make(tiny_model, max_length=3).fit_transform(STRINGS)
-    np.testing.assert_allclose(got, make(tiny_model).fit_transform([s[:3] for s in STRINGS]), atol=1e-5)
+    np.testing.assert_allclose(got, make(tiny_model).fit_transform([s[:3] for s in STRINGS]), **tol())
     with pytest.raises(ValueError, match="longer than max_length"):
         make(tiny_model, max_length=3, truncation="raise").fit_transform(STRINGS)
 
@@ -369,7 +370,7 @@ def test_default_model_equals_transformers(real_model_threads):
         with torch.no_grad():
             hs = bb.model(input_ids=ids, output_hidden_states=True).hidden_states
         ref.append(np.concatenate([hs[i][0].mean(0).numpy() for i in emb.layers_]))
-    np.testing.assert_allclose(got, np.array(ref), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(got, np.array(ref), **tol())
 
 
 def test_column_transformer_with_rdkit_descriptors(tiny_model):
@@ -384,7 +385,7 @@ def test_column_transformer_with_rdkit_descriptors(tiny_model):
     n_desc = len(RDKitDescriptors().fit(STRINGS).get_feature_names_out())
     assert out.shape == (len(STRINGS), 64 + n_desc)
     assert ct.get_feature_names_out()[0] == "llm__smiles__L1_mean_0"
-    np.testing.assert_allclose(out[:, :64], make(tiny_model, domains="SMILES").fit_transform(STRINGS), atol=1e-6)
+    np.testing.assert_allclose(out[:, :64], make(tiny_model, domains="SMILES").fit_transform(STRINGS), **tol())
 
 
 def test_estimators_share_the_layer_spec():

@@ -9,6 +9,7 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 
 from conftest import SMILES, Y_CLF, small_clf
+from conftest import tol
 from sktag import TagClassifier, TagRegressor
 from sktag.exceptions import TruncationWarning
 
@@ -115,7 +116,7 @@ def test_tag_init_is_rescaled_mean_embedding(tiny_model):
     from sktag.backbone import load_backbone
 
     bb = load_backbone(tiny_model, device="cpu")
-    w = bb.embeddings.weight.detach()
+    w = bb.embeddings.weight.detach().float()
     v = bb.tag_init()
     cos = torch.nn.functional.cosine_similarity(v, w.mean(0), dim=0)
     assert cos > 0.9999
@@ -155,7 +156,7 @@ def test_no_cache_and_cached_paths_give_same_model(make_reg, length_task):
     a = make_reg(max_iter=2, prefix_cache="auto").fit(X, y)
     b = make_reg(max_iter=2, prefix_cache=False).fit(X, y)
     assert a.prefix_cache_bytes_ > 0 and b.prefix_cache_bytes_ == 0
-    np.testing.assert_allclose(a.predict(X), b.predict(X), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(a.predict(X), b.predict(X), **tol(scale=np.std(y)))
 
 
 def test_warm_start_continues(make_reg, length_task):
@@ -190,9 +191,9 @@ def test_predict_order_is_preserved(make_reg, length_task):
     reg = make_reg(max_iter=2).fit(X, y)
     full = reg.predict(X)
     perm = np.random.RandomState(0).permutation(len(X))
-    np.testing.assert_allclose(reg.predict([X[i] for i in perm]), full[perm], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(reg.predict([X[i] for i in perm]), full[perm], **tol(scale=np.std(y)))
     one_by_one = np.array([reg.predict([x])[0] for x in X[:5]])
-    np.testing.assert_allclose(one_by_one, full[:5], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(one_by_one, full[:5], **tol(scale=np.std(y)))
 
 
 def test_isolate_segments_changes_outputs(make_reg):

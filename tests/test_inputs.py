@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from sklearn.exceptions import ConvergenceWarning
 
 from conftest import assert_fit_rejects, assert_predict_rejects, unchanged
+from conftest import tol
 from sktag import TagRegressor
 from sktag._inputs import as_columns, check_sample_weight, check_strings, column_of_strings, resolve_domains
 from sktag.exceptions import TruncationWarning
@@ -159,7 +160,7 @@ def test_predict_without_names_after_dataframe_fit_warns(frame_reg, frame):
     arr = frame.to_numpy()
     with unchanged(arr), pytest.warns(UserWarning, match="X has no column names"):
         pred = frame_reg.predict(arr)
-    np.testing.assert_allclose(pred, frame_reg.predict(frame), rtol=1e-6)
+    np.testing.assert_allclose(pred, frame_reg.predict(frame), **tol())
 
 
 # ===================================================== property-based test

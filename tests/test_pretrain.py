@@ -9,6 +9,7 @@ import torch
 from sklearn.base import clone
 from sklearn.model_selection import cross_val_score
 
+from conftest import tol
 from sktag import TagMismatchError, TagSet
 from sktag.exceptions import TruncationWarning
 from sktag.backbone import load_backbone
@@ -23,7 +24,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceW
 
 @pytest.fixture
 def backbone(tiny_model):
-    return load_backbone(tiny_model, dtype="float32", device="cpu")
+    """The backbone the pretrainers below use (the suite's dtype): the same object, the same tokenizer."""
+    return load_backbone(tiny_model, dtype="auto", device="cpu")
 
 
 @pytest.fixture
@@ -54,7 +56,7 @@ def _reference_nll(backbone, strings, tag, eos=None):
         ids_t = torch.tensor(ids)
         with torch.no_grad():
             emb = lm.get_input_embeddings()(ids_t)
-            x = torch.cat([tag.float(), emb], 0).unsqueeze(0)
+            x = torch.cat([tag.to(emb.dtype), emb], 0).unsqueeze(0)
             logits = lm(inputs_embeds=x).logits[0]
         p = tag.shape[0]
         pred = logits[p - 1:-1]  # last tag position predicts the first token, ...
@@ -95,8 +97,8 @@ def test_nll_matches_an_independent_computation(fitted, backbone, which):
     tag = fitted.initial_tag_ if which == "initial" else fitted.tags_["SMILES"]
     expected = _reference_nll(backbone, strings, tag)
     got = pre._mean_nll(strings, tag)
-    assert got == pytest.approx(expected, rel=1e-5)
-    assert pre._mean_nll(strings, tag, batch_size=1) == pytest.approx(expected, rel=1e-5)
+    assert got == pytest.approx(expected, rel=tol()["rtol"])
+    assert pre._mean_nll(strings, tag, batch_size=1) == pytest.approx(expected, rel=tol()["rtol"])
 
 
 def test_backbone_is_frozen_and_its_real_embeddings_are_used(make_pre, backbone):
@@ -150,7 +152,7 @@ def test_eos_is_a_target_unless_truncated(make_pre, backbone):
         pre = make_pre(domain="Text", max_iter=1).fit(SMILES)
         assert pre.n_tokens_ == sum(len(s) + 1 for s in SMILES)
         assert pre.nll(HELD_OUT) == pytest.approx(
-            _reference_nll(backbone, HELD_OUT, pre.tags_["Text"], eos=eos), rel=1e-5)
+            _reference_nll(backbone, HELD_OUT, pre.tags_["Text"], eos=eos), rel=tol()["rtol"])
         assert make_pre(domain="Text", max_iter=1, add_eos=False).fit(SMILES).n_tokens_ == sum(
             len(s) for s in SMILES)
         with pytest.warns(TruncationWarning):
