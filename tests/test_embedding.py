@@ -369,7 +369,7 @@ def test_default_model_equals_transformers(real_model_threads):
                                          add_special_tokens=False)["input_ids"]])
         with torch.no_grad():
             hs = bb.model(input_ids=ids, output_hidden_states=True).hidden_states
-        ref.append(np.concatenate([hs[i][0].mean(0).numpy() for i in emb.layers_]))
+        ref.append(np.concatenate([hs[i][0].float().mean(0).numpy() for i in emb.layers_]))
     np.testing.assert_allclose(got, np.array(ref), **tol())
 
 
