@@ -61,6 +61,30 @@ class BenchmarkResult:
             test, pred = test[rows], pred[rows]
         return metric(self._y[test], pred, rec.get("classes"))
 
+    def predictions(self):
+        """The test predictions of every fit, one row per (model, fold, test row).
+
+        Returns
+        -------
+        predictions : DataFrame
+            Columns ``model``, ``fold``, ``row`` (position in ``X``), ``y_true`` and
+            ``y_pred`` (regression) or ``proba_<class>`` per class (classification).
+        """
+        frames = []
+        for rec in self._records:
+            if rec.get("pred") is None:
+                continue
+            test = np.asarray(rec["test"])
+            df = pd.DataFrame({"model": rec["model"], "fold": rec["fold"], "row": test, "y_true": self._y[test]})
+            pred = np.asarray(rec["pred"], dtype=float)
+            if self.task == "regression":
+                df["y_pred"] = pred
+            else:
+                for j, c in enumerate(rec["classes"]):
+                    df[f"proba_{c}"] = pred[:, j]
+            frames.append(df)
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
     @property
     def primary(self):
         """The metric that ranks the models (the first of ``scoring``)."""
