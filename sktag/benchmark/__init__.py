@@ -18,6 +18,7 @@ Examples
 """
 
 from ._compare import compare
+from ._env import environment
 from ._metrics import DEFAULT_SCORING, METRICS, Metric, concordance_index, get_metric
 from ._models import DEFAULT_MODELS, LLM_MODELS, MODELS, PretrainedTag, make_model
 from ._result import BenchmarkResult
@@ -25,4 +26,4 @@ from ._stats import bootstrap_ci, corrected_ttest
 
 __all__ = ["compare", "BenchmarkResult", "make_model", "MODELS", "DEFAULT_MODELS", "LLM_MODELS", "Metric",
            "METRICS", "DEFAULT_SCORING", "get_metric", "concordance_index", "corrected_ttest", "bootstrap_ci",
-           "PretrainedTag"]
+           "PretrainedTag", "environment"]

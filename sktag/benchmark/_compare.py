@@ -103,9 +103,10 @@ def compare(X, y, *, models="default", cv=None, task="auto", scoring=None, n_job
                                                    random_state=random_state)
     _data.check_splits(splits, y_arr, task, partition=partition)
     if smiles_column is not None and isinstance(X, pd.DataFrame) and X.shape[1] > 1:
-        classical = [n for n, (_, llm) in estimators.items() if not llm]
+        sources = _sources(models)
+        classical = [n for n in estimators if sources.get(n) in SMILES_MODELS and sources.get(n) not in LLM_MODELS]
         if classical:
-            notes.append(f"classical models ({', '.join(classical)}) see only the SMILES column "
+            notes.append(f"the classical models {', '.join(classical)} see only the SMILES column "
                          f"{smiles_column!r}; the LLM models see {list(domains)}")
     store = _Store(checkpoint_dir, X, y_arr, task) if checkpoint_dir is not None else None
     jobs = [(name, k) for k in range(len(splits)) for name in estimators]
@@ -158,12 +159,12 @@ def _metrics(scoring, task, n_classes):
 
 
 def _sources(models):
-    """``{row name: named model or the row name}`` (for the descriptions)."""
+    """``{row name: named model, or None for an estimator object}``."""
     if isinstance(models, dict):
-        return {n: (v if isinstance(v, str) else n) for n, v in models.items()}
+        return {n: (v if isinstance(v, str) else None) for n, v in models.items()}
     if isinstance(models, str):
-        return {m: m for m in MODELS}
-    return {(m if isinstance(m, str) else m[0]): (m if isinstance(m, str) else m[0]) for m in models}
+        return {m: m for m in MODELS} if models in ("default", "all") else {models: models}
+    return {(m if isinstance(m, str) else m[0]): (m if isinstance(m, str) else None) for m in models}
 
 
 def _resolve_models(models, task, model, domains, smiles_column, has_smiles, random_state, model_params, notes):

@@ -35,12 +35,17 @@ class BenchmarkResult:
         Description of the folds.
     notes : list of str
         What the reader of a table should know (columns used, reused fits, ...).
+    environment : dict
+        Machine (CPU, cores, load average, torch threads, GPU) and package versions.
     """
 
     def __init__(self, records, y, *, task, metrics, models, llm_models, descriptions, cv, notes, reference=None):
         self.task, self.metrics, self.models = task, metrics, models
         self.llm_models, self.descriptions, self.cv, self.notes = llm_models, descriptions, cv, notes
         self._records, self._y = records, np.asarray(y)
+        from ._env import environment
+
+        self.environment = environment()
         rows = []
         for rec in records:
             row = {c: rec.get(c) for c in _COLUMNS}
@@ -160,7 +165,8 @@ class BenchmarkResult:
             One row per other model: ``difference`` (mean over folds of model
             minus reference), ``t``, ``p_value`` and/or ``ci_low``, ``ci_high``,
             ``n_folds`` and ``verdict`` ("better", "worse" or
-            "indistinguishable" than the reference, in the metric's direction).
+            "indistinguishable" than the reference, in the metric's direction;
+            "not tested (1 fold)" for the t-test on a single split).
         """
         if test not in ("corrected_t", "bootstrap", "both"):
             raise ValueError(f"test must be 'corrected_t', 'bootstrap' or 'both', got {test!r}")
@@ -179,7 +185,8 @@ class BenchmarkResult:
             row = {"model": name, "reference": ref, "metric": m.name}
             diff, t, p = corrected_ttest(a.loc[common, m.name], a_ref.loc[common, m.name],
                                          a.loc[common, "n_train"], a.loc[common, "n_test"])
-            row.update(difference=diff, n_folds=int(np.isfinite(a.loc[common, m.name] - a_ref.loc[common, m.name]).sum()))
+            n_ok = int(np.isfinite(a.loc[common, m.name].to_numpy() - a_ref.loc[common, m.name].to_numpy()).sum())
+            row.update(difference=diff, n_folds=n_ok)
             if test in ("corrected_t", "both"):
                 row.update(t=t, p_value=p)
             if test in ("bootstrap", "both"):
@@ -190,7 +197,8 @@ class BenchmarkResult:
             else:
                 significant = np.isfinite(p) and p < alpha
             better = (diff > 0) == m.greater_is_better
-            row["verdict"] = ("better" if better else "worse") if significant else "indistinguishable"
+            row["verdict"] = (("better" if better else "worse") if significant else "indistinguishable"
+                              ) if row["n_folds"] >= 2 or test == "bootstrap" else "not tested (1 fold)"
             rows.append(row)
         return pd.DataFrame(rows)
 
@@ -221,12 +229,12 @@ class BenchmarkResult:
         ref = self.reference
         paired = self.paired(test=test).set_index("model") if ref is not None and len(self.models) > 1 else None
         head = ["model"] + [m.display for m in self.metrics] + ["fit + predict s"]
+        stat_cols = {"corrected_t": ["p"], "bootstrap": ["95% CI"], "both": ["p", "95% CI"]}[test]
         if paired is not None:
-            head += [f"Δ{self.primary.label or self.primary.name} vs {ref}", "p" if test != "bootstrap" else "95% CI",
-                     "verdict"]
+            head += [f"Δ{self.primary.label or self.primary.name} vs {ref}", *stat_cols, "verdict"]
         lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
         for name in self.models:
-            cells = [f"{name}" + (f" ({self.descriptions[name]})" if self.descriptions.get(name, name) != name else "")]
+            cells = [f"{name}" + (f": {self.descriptions[name]}" if self.descriptions.get(name, name) != name else "")]
             for m in self.metrics:
                 mean, sd = s.loc[name, f"{m.name}_mean"], s.loc[name, f"{m.name}_sd"]
                 c = "–" if not np.isfinite(mean) else (f"{mean:.{digits}f}" if not np.isfinite(sd)
@@ -236,20 +244,25 @@ class BenchmarkResult:
             cells.append("–" if not np.isfinite(t) else f"{t:.1f}")
             if paired is not None:
                 if name == ref:
-                    cells += ["reference", "", ""]
+                    cells += ["reference"] + [""] * (len(stat_cols) + 1)
                 else:
                     r = paired.loc[name]
                     cells.append(f"{r['difference']:+.{digits}f}" if np.isfinite(r["difference"]) else "–")
-                    cells.append(_fmt_p(r["p_value"]) if test != "bootstrap"
-                                 else f"[{r['ci_low']:+.{digits}f}, {r['ci_high']:+.{digits}f}]")
+                    if "p" in stat_cols:
+                        cells.append(_fmt_p(r["p_value"]))
+                    if "95% CI" in stat_cols:
+                        cells.append(f"[{r['ci_low']:+.{digits}f}, {r['ci_high']:+.{digits}f}]"
+                                     if np.isfinite(r["ci_low"]) else "–")
                     cells.append(r["verdict"])
             lines.append("| " + " | ".join(cells) + " |")
         n = int(self.folds["fold"].max()) + 1 if len(self.folds) else 0
-        out = [f"Task: {self.task}; {len(self._y)} rows; folds: {self.cv}. Mean ± sd over {n} folds.", ""] + lines
+        out = [f"Task: {self.task}; {len(self._y)} rows; folds: {self.cv}. Mean ± sd over {n} fold{'s' if n != 1 else ''}.", ""] + lines
         if paired is not None:
-            how = ("Nadeau-Bengio corrected resampled t-test on the per-fold differences, two-sided, α = 0.05"
-                   if test != "bootstrap" else "paired bootstrap of the test rows within folds, 95% percentile interval")
-            out += ["", f"Paired statistics against {ref} (the best classical row unless chosen): {how}."]
+            how = {"corrected_t": _T_TEST, "bootstrap": _BOOTSTRAP,
+                   "both": f"{_T_TEST} (decides the verdict); {_BOOTSTRAP}"}[test]
+            chosen = "chosen by the caller" if self._reference is not None else "the best classical row"
+            out += ["", f"Paired statistics against {ref} ({chosen}): {how}. Δ is the model's mean over folds "
+                        "minus the reference's."]
         errors = self.folds[self.folds["error"].notna()]
         out += [""] + [f"* {note}" for note in self.notes] if self.notes else []
         if len(errors):
@@ -296,11 +309,12 @@ class BenchmarkResult:
         return ax
 
     def to_dict(self):
-        """JSON-ready dict: task, folds, metrics, notes, per-fold rows, summary and paired statistics."""
+        """JSON-ready dict: task, folds, metrics, notes, environment, per-fold rows, summary, paired statistics."""
         s = self.summary().reset_index()
         p = self.paired() if self.reference is not None and len(self.models) > 1 else pd.DataFrame()
         return {"task": self.task, "cv": self.cv, "metrics": [m.name for m in self.metrics],
                 "reference": self.reference, "notes": self.notes, "descriptions": self.descriptions,
+                "environment": self.environment,
                 "folds": _records(self.folds.astype({"model": str})), "summary": _records(s),
                 "paired": _records(p)}
 
@@ -332,6 +346,10 @@ class BenchmarkResult:
     def __repr__(self):
         return (f"BenchmarkResult(task={self.task!r}, models={self.models}, folds={self.folds['fold'].nunique()}, "
                 f"metrics={[m.name for m in self.metrics]})")
+
+
+_T_TEST = "Nadeau-Bengio corrected resampled t-test on the per-fold differences, two-sided, α = 0.05"
+_BOOTSTRAP = "paired bootstrap of the test rows within folds, 95% percentile interval"
 
 
 def _pyplot(backend=None):
