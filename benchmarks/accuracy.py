@@ -119,6 +119,8 @@ def models_for(name, kind, keys, cfg):
 
 def run_dataset(name, args, cfg, out, keys, info):
     """One ``compare`` call: rows of this script's JSON/CSV, the result, and the tag-length rows."""
+    import pandas as pd
+
     from sktag.benchmark import compare
 
     seeds = cfg.get("seeds_by_dataset", {}).get(name, cfg["seeds"])
@@ -151,7 +153,8 @@ def run_dataset(name, args, cfg, out, keys, info):
     for r in res.folds.itertuples():
         row = {"dataset": name, "seed": seeds[r.fold], "model": r.model, "n_train": r.n_train, "n_test": r.n_test,
                "fit_s": r.fit_seconds, "predict_s": r.predict_seconds, "load_before": r.load_before,
-               "load_after": r.load_after, "n_iter": r.n_iter, "best_epoch": r.best_epoch, "resumed": r.resumed}
+               "load_after": r.load_after, "resumed": r.resumed,
+               **{k: None if pd.isna(getattr(r, k)) else int(getattr(r, k)) for k in ("n_iter", "best_epoch")}}
         rows.append(dict(row, **{COLUMN[m.name]: getattr(r, m.name) for m in res.metrics}, error=r.error))
     return rows, res, trows
 
