@@ -106,7 +106,7 @@ def _csv(tmp_path, **columns):
     (lambda t: _csv(t, smiles=["CCO", "c1ccccc1", "C1CC1"] * 4, y=np.arange(12.0)), ["--cv", "scaffold:5"],
      "12 rows in 3 Bemis-Murcko scaffold group(s): 5 scaffold folds need at least 5 groups"),
     (lambda t: _csv(t, smiles=["CCO", "C1CC", "CCN"] * 4, y=np.arange(12.0)), [],
-     "'C1CC'"),
+     "4 SMILES in column 'smiles' that RDKit cannot parse: line 3 'C1CC' (unclosed ring); line 6 'C1CC'"),
     (lambda t: _csv(t, smiles=["CCO", "CCN"] * 10, y=["a", "b"] * 9 + ["c", "d"]), ["--task", "regression"],
      "target 'y' is not numeric: line 2 ('a')"),
     (lambda t: _csv(t, smiles=["CCO", "CCN"] * 10, y=np.arange(20.0)), ["--column", "seq=Protein"],

@@ -122,6 +122,20 @@ def load_csv(path, smiles_column, target, columns, task, sep=","):
     return X, y
 
 
+def _check_smiles(smiles, path):
+    """One ``ValueError`` naming the line of every SMILES that RDKit cannot parse."""
+    from sktag.exceptions import InvalidInputError
+    from sktag.model_selection import scaffold_groups
+
+    try:
+        scaffold_groups(smiles)
+    except InvalidInputError as exc:
+        lines = smiles.index[list(exc.rows)]
+        shown = "; ".join(f"line {ln} {smiles[ln]!r} ({why})" for ln, why in list(zip(lines, exc.reasons))[:10])
+        raise ValueError(f"{path}: {len(lines)} SMILES in column {smiles.name!r} that RDKit cannot parse: {shown}"
+                         + (" ..." if len(lines) > 10 else "")) from None
+
+
 def _lines(index):
     return ", ".join(map(str, list(index[:10]))) + (" ..." if len(index) > 10 else "")
 
@@ -150,11 +164,8 @@ def main(argv=None):
             return fail("the PNG plot needs matplotlib: pip install 'sktag[bench]' (or pass --no-plot)")
     try:
         X, y = load_csv(args.csv, args.smiles_column, args.target, list(columns), args.task, args.sep)
-        X_check = X[args.smiles_column] if columns else X
-        from sktag.model_selection import scaffold_groups
-
-        scaffold_groups(X_check)  # one clear error naming every unparsable SMILES (rows are CSV lines)
-    except ValueError as exc:  # InvalidInputError is a ValueError
+        _check_smiles(X[args.smiles_column] if columns else X, args.csv)
+    except (ValueError, ImportError) as exc:  # ImportError: RDKit is missing
         return fail(str(exc))
     models = args.models
     if len(models) == 1 and models[0] in ("default", "all"):
