@@ -155,7 +155,8 @@ def run_dataset(name, args, cfg, out, keys, info):
                "fit_s": r.fit_seconds, "predict_s": r.predict_seconds, "load_before": r.load_before,
                "load_after": r.load_after, "resumed": r.resumed,
                **{k: None if pd.isna(getattr(r, k)) else int(getattr(r, k)) for k in ("n_iter", "best_epoch")}}
-        rows.append(dict(row, **{COLUMN[m.name]: getattr(r, m.name) for m in res.metrics}, error=r.error))
+        rows.append(dict(row, **{COLUMN[m.name]: getattr(r, m.name) for m in res.metrics},
+                         error=None if pd.isna(r.error) else r.error))
     return rows, res, trows
 
 

@@ -328,3 +328,32 @@ def test_metrics():
     with pytest.raises(ValueError, match="unknown metric"):
         get_metric("rmsle")
     assert copy.deepcopy(rmse) == rmse
+
+
+def test_other_named_models_and_llm_detection(tiny_model, esol30):
+    from sklearn.linear_model import RidgeCV
+
+    from sktag import LLMEmbedding
+
+    X, y = esol30
+    one = {"max_iter": 1}
+    models = {"paper": "tag_paper", "stack": "stack", "pretrained": "tag_pretrained", "text": "tag_text",
+              "mine": make_pipeline(LLMEmbedding(model=tiny_model), RidgeCV()), "fp": "linear_morgan"}
+    res = compare(X, y, models=models, cv=2, model=tiny_model, random_state=0,
+                  model_params={"paper": one, "text": one, "stack": {"cv": 2, "tag__max_iter": 1, "tag__early_stopping": False},
+                                "pretrained": {"estimator__max_iter": 1, "max_samples": 8}})
+    assert res.folds["error"].isna().all(), res.folds["error"].tolist()
+    assert sorted(res.llm_models) == ["mine", "paper", "pretrained", "stack", "text"]
+    assert res.reference == "fp"  # the only classical row
+    assert res.descriptions["paper"].startswith("Tag-LLM, paper") and res.descriptions["mine"] == "mine"
+
+
+def test_one_split_is_not_tested_and_parallel_fits_match(esol30):
+    X, y = esol30
+    res = compare(X, y, models=["hgb_descriptors", "dummy"], cv=[(np.arange(20), np.arange(20, 30))])
+    assert res.paired().loc[0, "verdict"] == "not tested (1 fold)"
+    seq = compare(X, y, models=["rf_morgan", "dummy"], cv=3, random_state=0,
+                  model_params={"rf_morgan": {"model__n_estimators": 5}})
+    par = compare(X, y, models=["rf_morgan", "dummy"], cv=3, random_state=0, n_jobs=2,
+                  model_params={"rf_morgan": {"model__n_estimators": 5}})
+    pd.testing.assert_frame_equal(seq.folds[["model", "fold", "rmse"]], par.folds[["model", "fold", "rmse"]])

@@ -54,6 +54,7 @@ class BenchmarkResult:
             rows.append(row)
         self.folds = pd.DataFrame(rows, columns=_COLUMNS[:4] + [m.name for m in metrics] + _COLUMNS[4:])
         self.folds["model"] = pd.Categorical(self.folds["model"], categories=models)
+        self.folds["error"] = pd.Series([rec.get("error") for rec in records], dtype=object)  # None or the message
         for c in ("n_iter", "best_epoch"):
             self.folds[c] = self.folds[c].astype("Int64")  # None where the estimator has no such attribute
         if reference is not None and reference not in models:
