@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._models import MODELS
+from ._models import DEFAULT_MODELS, MODELS
 
 EPILOG = """\
 examples:
@@ -167,9 +167,11 @@ def main(argv=None):
         _check_smiles(X[args.smiles_column] if columns else X, args.csv)
     except (ValueError, ImportError) as exc:  # ImportError: RDKit is missing
         return fail(str(exc))
-    models = args.models
-    if len(models) == 1 and models[0] in ("default", "all"):
-        models = models[0]
+    models = []
+    for m in args.models:  # "default" and "all" may be combined with names: --models default stack
+        for name in DEFAULT_MODELS if m == "default" else list(MODELS) if m == "all" else [m]:
+            if name not in models:
+                models.append(name)
     domains = {args.smiles_column: "SMILES", **columns} if columns else "SMILES"
     if args.restart and (out / "fits").exists():
         shutil.rmtree(out / "fits")

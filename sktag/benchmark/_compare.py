@@ -75,8 +75,10 @@ def compare(X, y, *, models="default", cv=None, task="auto", scoring=None, n_job
     reference : str or None, default=None
         Row the paired statistics compare against (default: the best
         classical row).
-    error_score : "raise" or float, default=np.nan
-        What a failed fit scores; "raise" re-raises the error.
+    error_score : "raise" or np.nan, default=np.nan
+        np.nan: a failed fit scores NaN, with a warning and its error in
+        ``folds["error"]`` (it is not kept in ``checkpoint_dir``, so a rerun tries
+        it again); "raise" re-raises the error.
     checkpoint_dir : str, Path or None, default=None
         Keep every finished fit in this folder (one JSON file each: scores,
         times, test predictions) and reuse those of an earlier, interrupted
@@ -86,6 +88,9 @@ def compare(X, y, *, models="default", cv=None, task="auto", scoring=None, n_job
     -------
     result : BenchmarkResult
     """
+    if not (isinstance(error_score, str) and error_score == "raise") and not (
+            isinstance(error_score, float) and np.isnan(error_score)):
+        raise ValueError(f"error_score must be 'raise' or np.nan, got {error_score!r}")
     X = _data.as_input(X)
     if len(X) != len(y):
         raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
@@ -99,6 +104,8 @@ def compare(X, y, *, models="default", cv=None, task="auto", scoring=None, n_job
     notes = []
     estimators = _resolve_models(models, task, model, domains, smiles_column, has_smiles, random_state,
                                  model_params, notes)
+    if reference is not None and reference not in estimators:
+        raise ValueError(f"reference {reference!r} is not one of the models {list(estimators)}")
     splits, cv_desc, partition = _data.make_splits(cv, X, y_arr, task, smiles, groups=groups,
                                                    random_state=random_state)
     _data.check_splits(splits, y_arr, task, partition=partition)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +51,7 @@ class BenchmarkResult:
         for rec in records:
             row = {c: rec.get(c) for c in _COLUMNS}
             for m in metrics:
-                row[m.name] = self._score(rec, m) if rec.get("pred") is not None else np.nan
+                row[m.name] = self._safe_score(rec, m) if rec.get("pred") is not None else np.nan
             rows.append(row)
         self.folds = pd.DataFrame(rows, columns=_COLUMNS[:4] + [m.name for m in metrics] + _COLUMNS[4:])
         self.folds["model"] = pd.Categorical(self.folds["model"], categories=models)
@@ -62,6 +63,14 @@ class BenchmarkResult:
         self._reference = reference
 
     # ------------------------------------------------------------------ scores
+    def _safe_score(self, rec, metric):
+        try:
+            return self._score(rec, metric)
+        except Exception as exc:  # a metric undefined on these predictions must not lose the other results
+            warnings.warn(f"{metric.name} of {rec['model']} on fold {rec['fold']} is NaN: {type(exc).__name__}: "
+                          f"{exc}", RuntimeWarning, stacklevel=3)
+            return np.nan
+
     def _score(self, rec, metric, rows=None):
         test = np.asarray(rec["test"])
         pred = np.asarray(rec["pred"], dtype=float)
