@@ -145,3 +145,30 @@ def test_console_script_is_declared():
 def test_no_benchmark_module_over_450_lines():
     for f in (ROOT / "sktag" / "benchmark").glob("*.py"):
         assert len(f.read_text().splitlines()) <= 450, f
+
+
+def test_killed_run_resumes(tmp_path, esol_csv, tiny_model):
+    """A run killed with SIGKILL (no clean-up at all) keeps its finished fits; the rerun does only the rest."""
+    import signal
+    import time
+
+    args = [str(esol_csv), "--target", "logS", "--models", "tag", "dummy", "--model", str(tiny_model),
+            "--param", "tag:max_iter=15", "--param", "tag:early_stopping=False", "--cv", "scaffold:3",
+            "--out", "out", "--quiet", "--no-plot"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", SKTAG_CPU_BF16="0", OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-m", "sktag.benchmark", *args], cwd=tmp_path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    fits = tmp_path / "out" / "fits"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None and not list(fits.glob("*.json")):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read()
+    done = {f.name: f.read_text() for f in fits.glob("*.json")}
+    assert 1 <= len(done) < 6
+    res = _run(args, tmp_path)
+    assert res.returncode == 0, res.stderr
+    folds = pd.read_csv(tmp_path / "out" / "benchmark.csv")
+    assert folds["resumed"].sum() == len(done) and len(folds) == 6
+    assert all((fits / name).read_text() == text for name, text in done.items())
