@@ -139,7 +139,8 @@ def run_dataset(name, args, cfg, out, keys, info):
         if name in info["taglen_datasets"]:
             lengths = cfg["taglen_lengths"]
             grid = {f"tag_length={p}": "tag" for p in lengths}
-            gp = {f"tag_length={p}": dict(params.get("tag_default", {}), tag_length=p) for p in lengths}
+            tag = models_for(name, kind, ["tag_default"], cfg)[1]["tag_default"]
+            gp = {f"tag_length={p}": dict(tag, tag_length=p) for p in lengths}
             tr = splits[0][0]
             X_tr = X.iloc[tr] if hasattr(X, "iloc") else X[tr]
             inner = compare(X_tr, y[tr], models=grid, model_params=gp,
@@ -225,7 +226,8 @@ def main(argv=None):
     torch.set_num_threads(args.threads or (1 if os.getloadavg()[0] >= 0.75 * cores else cores))
     cfg = dict(MODES[args.mode])
     cfg.update({k: v for k, v in vars(args).items() if k in cfg and v is not None})
-    datasets = (args.datasets or list(cfg["datasets"])) + (["freesolv"] if args.freesolv and not args.datasets else [])
+    datasets = list(args.datasets or cfg["datasets"])
+    datasets += ["freesolv"] if args.freesolv and "freesolv" not in datasets else []
     if "freesolv" in datasets and not args.freesolv:
         sys.exit("--datasets freesolv needs --freesolv PATH (FreeSolv is not shipped: CC BY-NC-SA 4.0)")
     keys = args.models or DEFAULT_MODELS

@@ -305,7 +305,7 @@ def test_plot_and_save(tmp_path, esol30):
     assert pd.read_csv(paths["csv"]).shape[0] == 6
 
 
-def test_plot_without_matplotlib_names_the_extra(monkeypatch, esol30):
+def test_plot_without_matplotlib_names_the_extra(monkeypatch, tmp_path, esol30):
     import sys
 
     X, y = esol30
@@ -313,8 +313,10 @@ def test_plot_without_matplotlib_names_the_extra(monkeypatch, esol30):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(ImportError, match=r"sktag\[bench\]"):
         res.plot()
-    paths_none = res.save  # saving without a plot needs no matplotlib
-    assert paths_none(__import__("tempfile").mkdtemp(), plot=False)["png"] is None
+    with pytest.raises(ImportError, match=r"sktag\[bench\]"):
+        res.save(tmp_path)
+    paths = res.save(tmp_path, plot=False)  # without the plot no matplotlib is needed
+    assert paths["png"] is None and paths["md"].exists()
 
 
 def test_metrics():

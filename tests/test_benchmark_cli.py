@@ -172,3 +172,14 @@ def test_killed_run_resumes(tmp_path, esol_csv, tiny_model):
     folds = pd.read_csv(tmp_path / "out" / "benchmark.csv")
     assert folds["resumed"].sum() == len(done) and len(folds) == 6
     assert all((fits / name).read_text() == text for name, text in done.items())
+
+
+def test_missing_matplotlib_is_reported_before_any_fit(tmp_path, capsys, monkeypatch, esol_csv):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    out = tmp_path / "out"
+    assert main([str(esol_csv), "--target", "logS", "--models", "dummy", "--out", str(out), "--quiet"]) == 2
+    assert "pip install 'sktag[bench]' (or pass --no-plot)" in capsys.readouterr().err
+    assert not out.exists()
+    assert main([str(esol_csv), "--target", "logS", "--models", "dummy", "--out", str(out), "--quiet",
+                 "--no-plot"]) == 0
+    assert (out / "benchmark.md").exists() and not (out / "benchmark.png").exists()
