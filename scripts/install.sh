@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${SKTAG_VENV:-.venv}"
 PY="${PYTHON:-python3}"
-EXTRAS="${1:-}"  # e.g. "[test,distributed]"
+EXTRAS="${1:-}"  # e.g. "[bench]" (matplotlib, for the plots of sktag-benchmark) or "[test,distributed,bench]"
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 LOG="$VENV/install.log"
 pip_install() {

@@ -1,0 +1,189 @@
+"""The named models of :func:`sktag.benchmark.compare`."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, clone
+
+__all__ = ["make_model", "MODELS", "DEFAULT_MODELS", "LLM_MODELS", "SMILES_MODELS", "uses_llm"]
+
+#: name -> description of every named model
+MODELS = {
+    "tag": "Tag-LLM, sktag defaults (pooled readout, closed-form head)",
+    "tag_paper": "Tag-LLM, paper (function-tag readout, random head, gradient)",
+    "tag_text": "Tag-LLM defaults + text domain prompt",
+    "tag_pretrained": "Tag-LLM defaults + domain tag pretrained on the training SMILES",
+    "llm_embedding": "LLMEmbedding (frozen) + ridge / logistic",
+    "stack": "Stack: Tag-LLM defaults + descriptors/HistGB",
+    "rf_morgan_counts": "Morgan counts + random forest",
+    "rf_morgan": "Morgan bits + random forest",
+    "linear_morgan": "Morgan bits + ridge / logistic regression",
+    "hgb_descriptors": "RDKit descriptors + hist. gradient boosting",
+    "dummy": "Dummy (mean / prior)",
+}
+#: what ``models="default"`` runs
+DEFAULT_MODELS = ["tag", "llm_embedding", "rf_morgan_counts", "hgb_descriptors", "dummy"]
+#: models that run the LLM (the others are "classical")
+LLM_MODELS = ["tag", "tag_paper", "tag_text", "tag_pretrained", "llm_embedding", "stack"]
+#: models that need a SMILES column
+SMILES_MODELS = ["tag_pretrained", "stack", "rf_morgan_counts", "rf_morgan", "linear_morgan", "hgb_descriptors"]
+
+
+def uses_llm(estimator):
+    """Whether ``estimator`` (or anything inside it) runs a language model of sktag."""
+    from sktag import DomainTagPretrainer, LLMEmbedding, TagClassifier, TagRegressor
+
+    llm = (TagRegressor, TagClassifier, LLMEmbedding, DomainTagPretrainer, PretrainedTag)
+    if isinstance(estimator, llm):
+        return True
+    if not hasattr(estimator, "get_params"):
+        return False
+    params = estimator.get_params(deep=True)
+    for v in params.values():
+        if isinstance(v, llm):
+            return True
+        if isinstance(v, (list, tuple)):  # Stacking*/Voting*/Pipeline steps: (name, estimator) pairs
+            for item in v:
+                est = item[-1] if isinstance(item, tuple) else item
+                if isinstance(est, llm) or (isinstance(est, BaseEstimator) and est is not estimator
+                                            and uses_llm(est)):
+                    return True
+    return False
+
+
+def make_model(name, task, *, model="smollm2-135m", domains="SMILES", smiles_column=None, random_state=None):
+    """Build the named model ``name`` as an unfitted scikit-learn estimator.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`MODELS`.
+    task : {"regression", "classification"}
+    model : str or path, default="smollm2-135m"
+        LLM of the Tag-LLM and ``LLMEmbedding`` models (a name or a local folder).
+    domains : str or dict, default="SMILES"
+        ``domains`` of the LLM models (a dict ``{column: domain}`` for a DataFrame).
+    smiles_column : str or None, default=None
+        For a DataFrame ``X``: the SMILES column, the only one the classical
+        featurisers (Morgan, RDKit descriptors) see.  None when ``X`` is one
+        column of SMILES.
+    random_state : int or None, default=None
+
+    Returns
+    -------
+    estimator : estimator
+        Pipelines have the steps ``"features"`` (or ``"embedding"``, ``"scale"``)
+        and ``"model"``, so ``set_params(model__n_estimators=100)`` works.
+    """
+    from sklearn.compose import ColumnTransformer
+    from sklearn.dummy import DummyClassifier, DummyRegressor
+    from sklearn.ensemble import (HistGradientBoostingClassifier, HistGradientBoostingRegressor,
+                                  RandomForestClassifier, RandomForestRegressor, StackingClassifier,
+                                  StackingRegressor)
+    from sklearn.linear_model import LogisticRegressionCV, RidgeCV
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from sktag import LLMEmbedding, TagClassifier, TagRegressor
+    from sktag.features import MorganFingerprint, RDKitDescriptors
+
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; named models: {list(MODELS)} (or pass {{'name': estimator}})")
+    if task not in ("regression", "classification"):
+        raise ValueError(f"task must be 'regression' or 'classification', got {task!r}")
+    clf = task == "classification"
+
+    def smiles_features(featuriser):
+        if smiles_column is None:
+            return featuriser
+        return ColumnTransformer([("smiles", featuriser, [smiles_column])])
+
+    def tag(**kw):
+        return (TagClassifier if clf else TagRegressor)(model=model, domains=domains, random_state=random_state, **kw)
+
+    def hgb():
+        est = (HistGradientBoostingClassifier if clf else HistGradientBoostingRegressor)(random_state=random_state)
+        return Pipeline([("features", smiles_features(RDKitDescriptors())), ("model", est)])
+
+    if name == "tag":
+        return tag()
+    if name == "tag_paper":
+        return tag(readout="tag", head_init="random", head_update="gradient", early_stopping=False)
+    if name == "tag_text":
+        return tag(domain_tags="text")
+    if name == "tag_pretrained":
+        return PretrainedTag(tag(), column=smiles_column, random_state=random_state)
+    if name == "llm_embedding":
+        head = (LogisticRegressionCV(Cs=np.logspace(-3, 1, 5), max_iter=2000) if clf
+                else RidgeCV(alphas=np.logspace(-2, 5, 22)))
+        return Pipeline([("embedding", LLMEmbedding(model=model, domains=domains)), ("scale", StandardScaler()),
+                         ("model", head)])
+    if name == "stack":
+        if clf:
+            return StackingClassifier([("tag", tag()), ("hgb", hgb())], cv=5)
+        return StackingRegressor([("tag", tag()), ("hgb", hgb())], final_estimator=RidgeCV(), cv=5)
+    if name in ("rf_morgan", "rf_morgan_counts"):
+        est = (RandomForestClassifier if clf else RandomForestRegressor)(n_estimators=500, random_state=random_state)
+        fp = MorganFingerprint(radius=2, n_bits=2048, counts=name == "rf_morgan_counts")
+        return Pipeline([("features", smiles_features(fp)), ("model", est)])
+    if name == "linear_morgan":
+        est = (LogisticRegressionCV(Cs=np.logspace(-3, 1, 5), cv=3, max_iter=2000) if clf
+               else RidgeCV(alphas=np.logspace(-1, 3, 9)))
+        return Pipeline([("features", smiles_features(MorganFingerprint(radius=2, n_bits=2048))), ("model", est)])
+    if name == "hgb_descriptors":
+        return hgb()
+    return DummyClassifier(strategy="prior") if clf else DummyRegressor(strategy="mean")
+
+
+class PretrainedTag(BaseEstimator):
+    """A Tag-LLM estimator whose domain tag is first pretrained on the training SMILES.
+
+    ``fit`` learns the ``<SMILES>`` domain tag with
+    :class:`~sktag.DomainTagPretrainer` (stage 1 of Tag-LLM) on the distinct
+    training SMILES only, then fits a clone of ``estimator`` with
+    ``domain_tags`` set to it (the pretraining time counts as fit time).
+
+    Parameters
+    ----------
+    estimator : TagRegressor or TagClassifier
+    column : str or None, default=None
+        The SMILES column when ``X`` is a DataFrame.
+    max_iter : int, default=1
+        Pretraining epochs.
+    max_samples : int or None, default=None
+        Pretrain on at most this many distinct SMILES (drawn with ``random_state``).
+    random_state : int or None, default=None
+    """
+
+    def __init__(self, estimator, *, column=None, max_iter=1, max_samples=None, random_state=None):
+        self.estimator = estimator
+        self.column = column
+        self.max_iter = max_iter
+        self.max_samples = max_samples
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        """Pretrain the domain tag on the SMILES of ``X``, then fit the estimator."""
+        from sktag import DomainTagPretrainer
+
+        smiles = X[self.column] if self.column is not None else X
+        smiles = np.unique(np.asarray(smiles, dtype=object).astype(str))
+        if self.max_samples is not None and self.max_samples < len(smiles):
+            rng = np.random.RandomState(self.random_state)
+            smiles = smiles[np.sort(rng.choice(len(smiles), self.max_samples, replace=False))]
+        est = self.estimator
+        self.pretrainer_ = DomainTagPretrainer(model=est.model, domain="SMILES", tag_length=est.tag_length,
+                                               max_iter=self.max_iter, random_state=self.random_state, verbose=0)
+        self.pretrainer_.fit(list(smiles))
+        self.estimator_ = clone(est).set_params(domain_tags=self.pretrainer_.tags_).fit(X, y)
+        if hasattr(self.estimator_, "classes_"):
+            self.classes_ = self.estimator_.classes_
+        return self
+
+    def predict(self, X):
+        """Predictions of the fitted estimator."""
+        return self.estimator_.predict(X)
+
+    def predict_proba(self, X):
+        """Class probabilities of the fitted classifier."""
+        return self.estimator_.predict_proba(X)
