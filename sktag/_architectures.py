@@ -40,7 +40,7 @@ def _forward_source(decoder) -> str | None:
         return None
 
 
-def _mask_windows(model, decoder) -> dict:
+def mask_windows(model, decoder) -> dict:
     """Attention pattern per layer type; see :attr:`Backbone.mask_windows`.
 
     Follows the rule transformers itself states in
@@ -83,7 +83,7 @@ def _mask_windows(model, decoder) -> dict:
     return {None: None}
 
 
-def _check_attn_implementation(attn_implementation) -> str:
+def check_attn_implementation(attn_implementation) -> str:
     if not isinstance(attn_implementation, str) or not attn_implementation:
         raise ValueError(
             f"attn_implementation must be one of {', '.join(map(repr, ATTN_IMPLEMENTATIONS))} "
@@ -100,7 +100,7 @@ def _check_attn_implementation(attn_implementation) -> str:
     return attn_implementation
 
 
-def _refuse_config(config, model) -> None:
+def refuse_config(config, model) -> None:
     """Refuse, before loading any weights, what sktag knows it cannot run."""
     from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
@@ -132,7 +132,7 @@ def _rel_err(a, b) -> float:
     return float((a - b).norm() / b.norm().clamp_min(1e-12))
 
 
-def _check_masks(bb, model) -> None:
+def check_masks(bb, model) -> None:
     """Refuse a model that does not honour sktag's masks the way its own.
 
     Runs 8 tokens (and a left-padded copy of the last 6) three ways: the
@@ -188,7 +188,7 @@ def _check_masks(bb, model) -> None:
     bb._kv_geometry = (int(kv.shape[0]), int(kv.shape[3]), int(kv.shape[5]))
 
 
-def _from_pretrained(folder, config, dt, attn_implementation, device_map, kwargs):
+def from_pretrained(folder, config, dt, attn_implementation, device_map, kwargs):
     """``AutoModelForCausalLM.from_pretrained``; ``"auto"`` is SDPA, else eager."""
     from transformers import AutoModelForCausalLM
 

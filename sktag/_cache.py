@@ -1,9 +1,11 @@
-"""The prefix cache: key/value caches (and pooled states) of a whole training set.
+"""The prefix cache: storage for the key/value caches (and pooled states) of a whole training set.
 
 While a function tag trains, everything before it is constant, so its
-key/value cache — and the pooled data-token states the pooled readout
-needs — is computed once per fit, kept here without padding, and gathered
-into left-padded batches every epoch, within the ``prefix_cache`` budget.
+key/value cache — and the pooled data-token states a readout needs — is
+computed once per fit (by :class:`sktag._states.StateSource`), kept here
+without padding, and gathered into left-padded batches every epoch, within
+the ``prefix_cache`` budget (:func:`memory_budget`).  Nothing here runs the
+model.
 """
 
 from __future__ import annotations
@@ -13,14 +15,12 @@ import os
 import numpy as np
 import torch
 
-from ._engine import collate, length_batches, prefix_pass, to_device
-from ._mixins import autocast
-from ._training import progress
+from ._engine import to_device
 
 _GiB = 1024**3
 
 
-def _bytes(n) -> str:
+def format_bytes(n) -> str:
     """``1.2 MiB``-style size."""
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
@@ -28,7 +28,7 @@ def _bytes(n) -> str:
         n /= 1024
 
 
-def _memory_budget(spec, device) -> int:
+def memory_budget(spec, device) -> int:
     """Bytes the cached prefix may take (``prefix_cache`` parameter)."""
     if spec is False or spec is None:
         return 0
@@ -57,7 +57,7 @@ class PrefixStore:
         # one extra all-zero token that padding points at
         self.buf = torch.zeros((n_layers, 2, total + 1, kvh, hd), dtype=dtype, device=device)
         self.device = device
-        self.pooled = None  # [n_rows, f] pooled data-token states, when a readout needs them
+        self.pooled = None  # [n_rows, G, width] pooled data-token states, when a readout needs them
 
     def gather_pooled(self, rows):
         """Pooled states of data-set ``rows`` (None when none were stored)."""
@@ -73,7 +73,7 @@ class PrefixStore:
         """Store the cache ``kv`` (and pooled states) of a left-padded batch of data-set ``rows``."""
         if pooled is not None:
             if self.pooled is None:
-                self.pooled = torch.zeros((len(self.lengths), pooled.shape[1]), dtype=torch.float32,
+                self.pooled = torch.zeros((len(self.lengths), *pooled.shape[1:]), dtype=torch.float32,
                                           device=self.device)
             self.pooled[torch.as_tensor(np.asarray(rows), device=self.device)] = pooled.float()
         L = valid.shape[1]
@@ -96,25 +96,3 @@ class PrefixStore:
         kv = kv.permute(0, 1, 2, 4, 3, 5).contiguous()
         valid = to_device(idx != pad, self.device)
         return kv, valid
-
-
-def build_store(backbone, rows, lengths, idx, tag_table, isolate, pooled_layers, budget_spec, batch_size,
-                verbose=0):
-    """Cache the prefix of rows ``idx`` if it fits the budget; returns ``(store or None, bytes)``."""
-    need = PrefixStore.nbytes(backbone, lengths[idx].sum())
-    budget = _memory_budget(budget_spec, backbone.device)
-    if need > budget:
-        if verbose:
-            print(f"[sktag] prefix cache needs {_bytes(need)} > budget {_bytes(budget)} "
-                  f"(prefix_cache={budget_spec!r}); recomputing prefixes every batch.")
-        return None, 0
-    n_layers, kvh, hd = backbone.kv_geometry()
-    store = PrefixStore(n_layers, kvh, hd, lengths, backbone.dtype, backbone.device)
-    with torch.inference_mode():
-        for b in progress(length_batches(idx, lengths, batch_size), bool(verbose), desc="caching prefixes",
-                          leave=False):
-            batch = collate([rows[i] for i in b], device=backbone.device)
-            with autocast(backbone):
-                kv, pooled = prefix_pass(backbone, batch, tag_table, isolate, pooled_layers)
-            store.put(b, kv, batch.valid, pooled)
-    return store, need

@@ -49,6 +49,21 @@ def to_device(array, device) -> torch.Tensor:
 
 
 @dataclass
+class States:
+    """What one forward gives a readout (see :class:`sktag._readouts.Needs`): one record.
+
+    ``tag`` is ``[B, len(tag_layers), d]``, the hidden states at the last
+    function-tag position at the readout's tag layers; ``pooled`` is ``[B, G,
+    width]``, data-token states pooled at its pooled layers (layer blocks
+    side by side; ``G`` is 1, or one group per segment).  Either is None when
+    the readout does not need it.
+    """
+
+    tag: torch.Tensor | None = None
+    pooled: torch.Tensor | None = None
+
+
+@dataclass
 class Batch:
     """A left-padded batch of positions, on a device."""
 
@@ -305,29 +320,35 @@ def pool_states(hidden_states, layers, batch: Batch, n_segments=None, how="mean"
     return torch.cat(pooled, dim=-1)
 
 
-def pooled_means(hidden_states, layers, batch: Batch) -> torch.Tensor:
-    """Mean hidden state over each row's data tokens (not tags, not padding) at ``layers``.
-
-    Returns ``[B, len(layers) * d]`` (float32), layer blocks side by side
-    (:func:`pool_states` over all segments together).
-    """
-    return pool_states(hidden_states, layers, batch).flatten(1)
+def _pooled(hs, batch, needs):
+    """The pooled states ``needs`` asks for, ``[B, G, width]`` (None when it asks for none)."""
+    if needs is None or not needs.pooled_layers:
+        return None
+    groups = int(batch.seg.max()) if needs.per_segment else None
+    return pool_states(hs, needs.pooled_layers, batch, groups, needs.pooling)
 
 
 @torch.no_grad()
-def prefix_pass(backbone, batch: Batch, tag_table, isolate=False, layers=()):
-    """:func:`prefix_kv` and, for ``layers``, the pooled data-token states of the same pass.
+def prefix_pass(backbone, batch: Batch, tag_table, isolate=False, needs=None):
+    """:func:`prefix_kv` and the pooled data-token states ``needs`` asks for, from the same pass.
 
-    Returns ``(kv, pooled)``; ``pooled`` is None without ``layers``.
+    Returns ``(kv, pooled)``; ``pooled`` (``[B, G, width]``, see
+    :class:`States`) is None when ``needs`` asks for no pooled states.
     """
-    _, kv, hs = _forward(backbone, batch, tag_table, isolate, cache=True, hidden_states=bool(layers))
-    return kv, (pooled_means(hs, layers, batch) if layers else None)
+    pooling = needs is not None and bool(needs.pooled_layers)
+    _, kv, hs = _forward(backbone, batch, tag_table, isolate, cache=True, hidden_states=pooling)
+    return kv, _pooled(hs, batch, needs)
 
 
-def full_forward_pooled(backbone, batch: Batch, tag_table, isolate=False, layers=()):
-    """:func:`full_forward` (with autograd) plus pooled data-token states: ``(h_last, pooled)``."""
-    h, _, hs = _forward(backbone, batch, tag_table, isolate, hidden_states=bool(layers))
-    return h[:, -1], (pooled_means(hs, layers, batch) if layers else None)
+def full_states(backbone, batch: Batch, tag_table, isolate=False, needs=None) -> States:
+    """The :class:`States` ``needs`` asks for from one pass over the whole sequence, function tag included.
+
+    The path with autograd to every tag (tuned domain tags): ``batch`` ends
+    with the function tag (``collate(..., tail=...)``).
+    """
+    _, _, hs = _forward(backbone, batch, tag_table, isolate, hidden_states=True)
+    tag = torch.stack([hs[i][:, -1] for i in needs.tag_layers], dim=1) if needs.tag_layers else None
+    return States(tag=tag, pooled=_pooled(hs, batch, needs))
 
 
 @torch.no_grad()
@@ -337,6 +358,11 @@ def prefix_kv(backbone, batch: Batch, tag_table, isolate=False):
 
 
 def tag_forward(backbone, kv, prefix_valid, tag):
+    """Hidden state ``[B, d]`` at the last function-tag position (the final state): :func:`tag_states`."""
+    return tag_states(backbone, kv, prefix_valid, tag)[:, -1]
+
+
+def tag_states(backbone, kv, prefix_valid, tag, layers=None):
     """Run only the function-tag positions against a prefix cache.
 
     Parameters
@@ -346,10 +372,13 @@ def tag_forward(backbone, kv, prefix_valid, tag):
     prefix_valid : Tensor ``[B, L]`` bool
     tag : Tensor ``[p, d]``
         The function tag (gradient flows into it).
+    layers : sequence of int, optional
+        Hidden-state indices to return (``n_layers``: the final state, after
+        the final norm); default: the final state only.
 
     Returns
     -------
-    Tensor ``[B, d]``: hidden state at the last function-tag position.
+    Tensor ``[B, len(layers), d]``: the states at the last function-tag position.
     """
     from transformers import DynamicCache
 
@@ -364,8 +393,11 @@ def tag_forward(backbone, kv, prefix_valid, tag):
     cache = DynamicCache()
     for i in range(kv.shape[0]):
         cache.update(kv[i, 0], kv[i, 1], i)
-    h, _ = _run_decoder(backbone, x, mask, pos, cache=cache, use_cache=True)
-    return h[:, -1]
+    final_only = layers is None or list(layers) == [len(backbone.hidden_widths()) - 1]
+    out = _run_decoder(backbone, x, mask, pos, cache=cache, use_cache=True, hidden_states=not final_only)
+    if final_only:
+        return out[0][:, -1:]
+    return torch.stack([out[2][i][:, -1] for i in layers], dim=1)
 
 
 def hidden_states(backbone, batch: Batch, tag_table, layers, isolate=False):

@@ -22,6 +22,34 @@ class Head(torch.nn.Module):
             self.mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
             self.scale.copy_(torch.as_tensor(np.where(scale > 1e-6, scale, 1.0), dtype=torch.float32))
 
+    def standardize(self, F, w):
+        """Standardise with the weighted mean and std of features ``F`` (rows weighted by ``w``)."""
+        mean = np.average(F, axis=0, weights=w)
+        self.set_standardization(mean, np.sqrt(np.average((F - mean) ** 2, axis=0, weights=w)))
+
+    def solve(self, task, F, targets, w, *, standardize=False, penalty=None):
+        """Fit the head in closed form (``task.closed_form``) on features ``F``; returns its penalty.
+
+        With ``standardize`` the standardisation is first set from ``F``.
+        """
+        if standardize:
+            self.standardize(F, w)
+        Z = (F - self.mean.cpu().numpy()) / self.scale.cpu().numpy()
+        coef, icpt, penalty = task.closed_form(Z, targets, w, random_state=0, n_outputs=self.linear.out_features,
+                                               penalty=penalty)
+        self.set_weights(coef, icpt)
+        return penalty
+
+    @torch.no_grad()
+    def outputs(self, F, idx):
+        """Head outputs (float64 array) of the rows ``idx`` of features ``F``; NaN elsewhere."""
+        out = np.full((len(F), self.linear.out_features), np.nan)
+        idx = np.asarray(idx)
+        if len(idx):
+            x = torch.as_tensor(F[idx], dtype=torch.float32, device=self.mean.device)
+            out[idx] = self(x).double().cpu().numpy()
+        return out
+
     def set_weights(self, weight, bias):
         with torch.no_grad():
             self.linear.weight.copy_(torch.as_tensor(weight, dtype=torch.float32))

@@ -1,214 +1,192 @@
-"""The trainable module: tags, readout and head.
+"""Readouts: what the head reads, and what each one needs the engine to compute.
 
-* **Tag init rules** (:class:`TagInit`): how a new tag starts — the mean
-  vocabulary embedding rescaled to the mean token norm (``"mean"``), or the
-  embeddings of the literal words ``"<domain>: "`` (``"text"``, the Tag-LLM
-  paper's text-prompt ablation).
-* **Readouts** turn the backbone's states into the head's input features.
-  ``"tag"`` is the paper's: the final hidden state at the last function-tag
-  position.  ``"pooled"`` concatenates it with the mean hidden state of the
-  data tokens at several layers; those means do not depend on the function
-  tag, so they come from the same frozen prefix pass that fills the
-  key/value cache.  A new readout is one new class in :data:`READOUTS`.
-* **Layer specs** (:func:`resolve_layers`, constraint :data:`LAYERS`): which
-  hidden states are pooled, for the pooled readout and for
-  :class:`~sktag.LLMEmbedding` alike (``"spread5"``, ``"everyK"``, ...).
-* :class:`TagModule` holds the tags and a linear head on standardised
-  readout features.
+A readout declares its needs (:class:`Needs`): the hidden states at the last
+function-tag position at some layers, and data-token states pooled at some
+layers, over all data tokens or per segment (input column), by their mean or
+the last one.  The engine computes exactly those, once, into one record
+(:class:`sktag._engine.States`); the pooled states do not depend on the
+function tag, so they come from the frozen prefix pass that fills the
+key/value cache and are cached with it.  The readout turns the record into
+the head's input features, names them, and saves and loads its own metadata
+in a :class:`~sktag.TagSet`.
+
+A new readout is one subclass of :class:`Readout` with a ``name``: it
+registers itself, and ``readout="<name>"`` (or the class itself) then works in
+the estimators, ``tagset``/``from_tags`` included.  The head takes any width.
 """
 
 from __future__ import annotations
 
-import enum
-import math
-import numbers
-import re
+from dataclasses import dataclass
 
-import numpy as np
 import torch
 
+from ._layers import LAYERS, resolve_layers
 
-class TagInit(str, enum.Enum):
-    """How a new tag is initialised."""
-
-    MEAN = "mean"
-    TEXT = "text"
+__all__ = ["Needs", "Readout", "TagReadout", "PooledReadout", "READOUTS", "ReadoutSpec", "make_readout", "LAYERS"]
 
 
-def init_tag(backbone, rule, length, name=None) -> torch.Tensor:
-    """Initial ``[n, d]`` float32 tag on CPU for ``rule`` (a :class:`TagInit`).
+@dataclass(frozen=True)
+class Needs:
+    """What a readout needs from a forward pass.
 
-    ``"mean"`` repeats :meth:`Backbone.tag_init <sktag.backbone.Backbone.tag_init>`
-    ``length`` times; ``"text"`` is the token embeddings of ``"<name>: "``
-    (its own length, whatever ``length`` says).
-    """
-    rule = TagInit(rule)
-    if rule is TagInit.TEXT:
-        ids = backbone.tokenizer(f"{name}: ", add_special_tokens=False)["input_ids"]
-        with torch.no_grad():
-            emb = backbone.embeddings(torch.as_tensor(ids, device=backbone.device))
-        return emb.float().cpu()
-    return backbone.tag_init().expand(int(length), -1).clone()
-
-
-_LAYER_RULE = re.compile(r"^(every|spread)(\d+)$")
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
-
-
-class LayerSpec:
-    """Parameter constraint: a layer spec :func:`resolve_layers` reads (syntax only).
-
-    Whether the layers exist is checked once the depth is known, by
-    :func:`resolve_layers`.  Used for ``LLMEmbedding(layers=...)`` and the
-    estimators' ``readout_layers``.
+    Attributes
+    ----------
+    tag_layers : tuple of int
+        Hidden-state indices (0 = embeddings, ``n_layers`` = final state after
+        the final norm) read at the last function-tag position.
+    pooled_layers : tuple of int
+        Hidden-state indices pooled over the data tokens (never tag positions
+        or padding).
+    per_segment : bool
+        Pool each segment (input column) on its own instead of all data
+        tokens together.
+    pooling : {"mean", "last"}
     """
 
-    def __call__(self, v) -> bool:
-        if isinstance(v, str):
-            m = _LAYER_RULE.match(v)
-            return v in ("last", "all") or (m is not None and int(m.group(2)) >= 1)
-        if _is_int(v):
-            return True
-        return isinstance(v, (list, tuple, np.ndarray)) and len(v) > 0 and all(_is_int(i) for i in v)
-
-    def __str__(self):
-        return ("an int, a non-empty list of ints, 'last', 'all', 'everyK' or 'spreadK' "
-                "(K a positive integer, e.g. 'spread5')")
+    tag_layers: tuple = ()
+    pooled_layers: tuple = ()
+    per_segment: bool = False
+    pooling: str = "mean"
 
 
-#: The constraint of every layer-spec parameter.
-LAYERS = LayerSpec()
+#: Readout classes by name (filled by :meth:`Readout.__init_subclass__`).
+READOUTS: dict = {}
 
 
-def resolve_layers(layers, n_layers):
-    """Indices into the ``hidden_states`` of a model with ``n_layers`` blocks.
-
-    Index 0 is the input embeddings, ``i`` the output of block ``i`` and
-    ``n_layers`` the final hidden state (after the final norm).
+class Readout:
+    """Base class of readouts; a subclass with a ``name`` registers itself in :data:`READOUTS`.
 
     Parameters
     ----------
-    layers : int, list of int or str
-        * an int or a list of ints: those indices, negative ones counted from
-          the end (``-1`` is the final hidden state); kept in the given order;
-        * ``"last"``: ``[n_layers]``;
-        * ``"all"``: ``1 .. n_layers`` (every block, not the embeddings);
-        * ``"everyK"``: ``K, 2K, ...`` up to ``n_layers``;
-        * ``"spreadK"``: ``K`` layers spread evenly over the depth and ending
-          at the last, ``ceil(i * n_layers / K)`` for ``i = 1..K`` (fewer when
-          the model has fewer than ``K`` blocks).  For SmolLM2-135M (30
-          blocks) ``"spread5"`` and ``"every6"`` are both 6, 12, 18, 24, 30.
-    n_layers : int
+    widths : sequence of int
+        Width of every hidden state of the backbone, index 0 (embeddings) to
+        ``n_layers`` (:meth:`sktag.backbone.Backbone.hidden_widths`).
+    layers : int, list of int or str, default="spread10"
+        The estimator's ``readout_layers``; what it means is the readout's
+        choice (see :func:`sktag._layers.resolve_layers`).
+    n_segments : int, default=1
+        Number of input columns.
 
-    Returns
-    -------
-    list of int, each in ``0 .. n_layers``.
+    Subclasses define :attr:`needs`, :meth:`features` and
+    :meth:`feature_names`, and may override :meth:`to_meta`.
     """
-    if not LAYERS(layers):
-        raise ValueError(f"layers must be {LAYERS}, got {layers!r}.")
-    n = int(n_layers)
-    if isinstance(layers, str):
-        if layers == "last":
-            return [n]
-        if layers == "all":
-            return list(range(1, n + 1))
-        rule, k = _LAYER_RULE.match(layers).groups()
-        k = int(k)
-        if rule == "every":
-            if k > n:
-                raise ValueError(f"layers={layers!r} selects no layer of a model with {n} layers.")
-            return list(range(k, n + 1, k))
-        return sorted({math.ceil(i * n / k) for i in range(1, k + 1)})
-    idx = [int(layers)] if _is_int(layers) else [int(i) for i in layers]
-    bad = [i for i in idx if not -(n + 1) <= i <= n]
-    if bad:
-        raise ValueError(
-            f"layers {bad} out of range: this model has {n} layers, so hidden-state indices go from "
-            f"0 (embeddings) to {n} (final), or -{n + 1} to -1."
-        )
-    out = [i % (n + 1) for i in idx]
-    if len(set(out)) != len(out):
-        raise ValueError(f"layers={layers!r} names a layer twice (resolved: {out}).")
-    return out
+
+    name = None
+    #: Standardise the features under a random (``head_init="random"``) head; the paper's readout does not.
+    standardize_random_head = True
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("name"):
+            READOUTS[cls.name] = cls
+
+    def __init__(self, widths, layers="spread10", n_segments=1):
+        self.widths = tuple(int(w) for w in widths)
+        self.n_layers = len(self.widths) - 1
+        self.n_segments = int(n_segments)
+        self.layers = layers
+
+    @property
+    def needs(self) -> Needs:  # pragma: no cover - every readout defines it
+        raise NotImplementedError
+
+    def features(self, states) -> torch.Tensor:  # pragma: no cover - every readout defines it
+        """Head input ``[B, n_features]`` (float32) from :class:`sktag._engine.States`."""
+        raise NotImplementedError
+
+    def feature_names(self) -> list:  # pragma: no cover - every readout defines it
+        """One name per feature, in the order of :meth:`features`."""
+        raise NotImplementedError
+
+    @property
+    def n_features(self) -> int:
+        return len(self.feature_names())
+
+    @property
+    def fitted_layers(self) -> list:
+        """The resolved layers this readout reads, stored as the estimators' ``readout_layers_``."""
+        return list(self.needs.pooled_layers)
+
+    def to_meta(self) -> dict:
+        """JSON-serialisable metadata saved with a head in a TagSet (see :meth:`from_meta`)."""
+        return {"readout": self.name, "readout_layers": self.fitted_layers}
+
+    @classmethod
+    def from_meta(cls, meta, widths, n_segments=1):
+        """The readout a TagSet head was saved with."""
+        layers = meta.get("readout_layers") or "spread10"
+        return cls(widths, layers, n_segments)
+
+    # helpers for subclasses
+    def _tag_names(self):
+        return [f"function_tag_L{layer}_{k}" if len(self.needs.tag_layers) > 1 else f"function_tag_{k}"
+                for layer in self.needs.tag_layers for k in range(self.widths[layer])]
+
+    def _pooled_names(self):
+        needs = self.needs
+        segs = [f"seg{j + 1}_" for j in range(self.n_segments)] if needs.per_segment else [""]
+        return [f"data_{s}L{layer}_{needs.pooling}_{k}" for s in segs for layer in needs.pooled_layers
+                for k in range(self.widths[layer])]
 
 
-class TagReadout:
-    """The paper's readout: final hidden state at the last function-tag position."""
+class TagReadout(Readout):
+    """The paper's readout: the final hidden state at the last function-tag position."""
 
     name = "tag"
-    pooled_layers = ()
+    standardize_random_head = False
 
-    def __init__(self, layers=(), backbone=None):
-        pass
+    @property
+    def needs(self):
+        return Needs(tag_layers=(self.n_layers,))
 
-    def n_features(self, d):
-        """Width of the features given the width ``d`` of the function tag's final state."""
-        return d
+    def features(self, states):
+        return states.tag[:, 0].float()
 
-    def features(self, h_tag, pooled):
-        return h_tag.float()
+    def feature_names(self):
+        return self._tag_names()
+
+    @property
+    def fitted_layers(self):
+        return []
 
 
-class PooledReadout(TagReadout):
-    """Function-tag state and the mean data-token state of several layers."""
+class PooledReadout(Readout):
+    """The function tag's final state and the mean data-token state of ``layers``."""
 
     name = "pooled"
 
-    def __init__(self, layers="spread10", backbone=None):
-        widths = backbone.hidden_widths()
-        self.pooled_layers = tuple(resolve_layers(layers, len(widths) - 1))
-        self.pooled_width = sum(widths[i] for i in self.pooled_layers)
+    def __init__(self, widths, layers="spread10", n_segments=1):
+        super().__init__(widths, layers, n_segments)
+        self.pooled_layers = tuple(resolve_layers(layers, self.n_layers))
 
-    def n_features(self, d):
-        return d + self.pooled_width
+    @property
+    def needs(self):
+        return Needs(tag_layers=(self.n_layers,), pooled_layers=self.pooled_layers)
 
-    def features(self, h_tag, pooled):
-        return torch.cat([h_tag.float(), pooled.float().to(h_tag.device)], dim=1)
+    def features(self, states):
+        return torch.cat([states.tag[:, 0].float(), states.pooled.flatten(1).float().to(states.tag.device)], dim=1)
 
-
-READOUTS = {cls.name: cls for cls in (TagReadout, PooledReadout)}
-
-
-class Head(torch.nn.Module):
-    """Linear layer on standardised features: ``W (x - mean) / scale + b``."""
-
-    def __init__(self, n_features, n_outputs):
-        super().__init__()
-        self.linear = torch.nn.Linear(n_features, n_outputs)
-        self.register_buffer("mean", torch.zeros(n_features))
-        self.register_buffer("scale", torch.ones(n_features))
-
-    def forward(self, x):
-        return self.linear((x.float() - self.mean) / self.scale)
-
-    def set_standardization(self, mean, scale):
-        with torch.no_grad():
-            self.mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
-            self.scale.copy_(torch.as_tensor(np.where(scale > 1e-6, scale, 1.0), dtype=torch.float32))
-
-    def set_weights(self, weight, bias):
-        with torch.no_grad():
-            self.linear.weight.copy_(torch.as_tensor(weight, dtype=torch.float32))
-            self.linear.bias.copy_(torch.as_tensor(bias, dtype=torch.float32))
+    def feature_names(self):
+        return self._tag_names() + self._pooled_names()
 
 
-class TagModule(torch.nn.Module):
-    """Domain tags (frozen unless tuned), one function tag and the head.
+class ReadoutSpec:
+    """Parameter constraint of ``readout``: a registered name or a :class:`Readout` subclass."""
 
-    The tag table (all tags stacked) is what the engine splices into the
-    input embeddings, in the order :class:`~sktag._encoding.TagLayout` gives.
-    """
+    def __call__(self, v) -> bool:
+        return (isinstance(v, str) and v in READOUTS) or (isinstance(v, type) and issubclass(v, Readout)
+                                                           and v.name is not None)
 
-    def __init__(self, domain_tags, function_tag, n_features, n_outputs, tune_domain_tags=False):
-        super().__init__()
-        self.domain_tags = torch.nn.ParameterList(
-            [torch.nn.Parameter(t.clone().float(), requires_grad=tune_domain_tags) for t in domain_tags]
-        )
-        self.function_tag = torch.nn.Parameter(function_tag.clone().float())
-        self.head = Head(n_features, n_outputs)
+    def __str__(self):
+        return "a str among {" + ", ".join(repr(n) for n in READOUTS) + "} or a Readout subclass"
 
-    def tag_table(self):
-        return torch.cat([*self.domain_tags, self.function_tag], dim=0)
+
+def make_readout(readout, widths, layers, n_segments=1) -> Readout:
+    """The readout ``readout`` (a name or a class) for a backbone of hidden-state ``widths``."""
+    cls = readout if isinstance(readout, type) else READOUTS.get(readout)
+    if cls is None:
+        raise ValueError(f"unknown readout {readout!r}; known: {sorted(READOUTS)}. Define a Readout subclass "
+                         "with that name (and import it) before loading a TagSet saved with it.")
+    return cls(widths, layers, n_segments)
+

@@ -32,3 +32,42 @@ def init_tag(backbone, rule, length, name=None) -> torch.Tensor:
             emb = backbone.embeddings(torch.as_tensor(ids, device=backbone.device))
         return emb.float().cpu()
     return backbone.tag_init().expand(int(length), -1).clone()
+
+
+def domain_tag_vectors(spec, domains, backbone, length, *, untagged=TagInit.MEAN):
+    """The starting vectors of each domain's tag, ``{domain: [n, d] float32 CPU tensor}``, or None.
+
+    Parameters
+    ----------
+    spec : None, "text", TagSet or path
+        The ``domain_tags`` parameter: ``None`` gives every domain the
+        ``untagged`` rule (``None`` there: no domain tags at all); ``"text"``
+        (unless a file of that name exists) the words ``"<domain>: "``; a
+        TagSet or the path of a saved one its domain tags, matched
+        case-insensitively and checked against ``backbone``.
+    domains : list of str
+        The distinct domains of the input.
+    backbone : Backbone
+    length : int
+        Vectors per tag of the init rule (``tag_length``).
+    untagged : TagInit or None, default=TagInit.MEAN
+    """
+    import os
+
+    from .tags import TagSet
+
+    if spec is None:
+        return None if untagged is None else {d: init_tag(backbone, untagged, length) for d in domains}
+    if isinstance(spec, str) and spec == TagInit.TEXT.value and not os.path.exists(spec):
+        return {d: init_tag(backbone, TagInit.TEXT, length, d) for d in domains}
+    ts = TagSet.load(spec, backbone=backbone) if isinstance(spec, (str, os.PathLike)) else spec
+    if not isinstance(ts, TagSet):
+        raise ValueError(f'domain_tags must be None, "text", a TagSet or a path, got {type(spec).__name__}.')
+    ts.check_backbone(backbone)
+    found = {d: ts.find(d) for d in domains}
+    missing = [d for d, n in found.items() if n is None or ts.info(n)["kind"] != "domain"]
+    if missing:
+        held = [n for n in ts if ts.info(n)["kind"] == "domain"]
+        raise ValueError(f"no domain tag for the domain(s) {missing} of X in domain_tags; it holds the domain "
+                         f"tags {held}. Pretrain those domains or pass domain_tags=None.")
+    return {d: ts[n].detach().float().cpu().clone() for d, n in found.items()}

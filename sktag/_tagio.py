@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import torch
 from sklearn.utils.validation import check_is_fitted
 
 from ._encoding import TagLayout
-from ._readouts import TagModule
+from ._inputs import resolve_domains
+from ._readouts import READOUTS, make_readout
 from ._training import History
+from ._validation import validate_params
+from .exceptions import TagMismatchError
 
 
 class TagSetMixin:
@@ -39,8 +43,7 @@ class TagSetMixin:
             "task": self._task_class.name,
             "task_state": self._task_state_,
             "layout": self.layout_.to_dict(),
-            "readout": self.readout_,
-            "readout_layers": list(self.readout_layers_),
+            **self._fitted_readout().to_meta(),
             "isolate_segments": bool(self.isolate_segments_),
             "canonicalize": bool(self.canonicalize_),
         }
@@ -103,24 +106,38 @@ class TagSetMixin:
             domains_param = domains
         params.setdefault("model", ts.backbone)
         params.setdefault("readout", meta["readout"])
-        if meta["readout_layers"]:  # a "tag" readout has none: the estimator's default then
+        if meta.get("readout_layers"):  # a "tag" readout has none: the estimator's default then
             params.setdefault("readout_layers", list(meta["readout_layers"]))
         params.setdefault("isolate_segments", meta.get("isolate_segments", False))
         params.setdefault("canonicalize", meta.get("canonicalize", True))
         est = cls(domains=domains_param, tag_length=ts.info(function_tag)["tag_length"], domain_tags=doms,
                   **params)
-        est._check_params()
-        backbone = est._get_backbone()
-        ts.check_backbone(backbone)
-        layout, domain_tags = est._layout_for(n_cols, names, backbone)  # checks doms too
-        task = cls._task_class(cls.__name__)
-        state = meta["task_state"]
-        module = TagModule(domain_tags, ts[function_tag],
-                           head["weight"].shape[1], head["weight"].shape[0])
-        module.head.set_weights(head["weight"], head["bias"])
-        module.head.set_standardization(head["mean"].numpy(), head["scale"].numpy())
-        est._commit(backbone, layout, module, task, state, History(False), names, est._readout(backbone),
-                    est.isolate_segments, est.canonicalize, dict(prefix_time_=0.0, fit_time_=0.0, head_alpha_=None))
-        est.function_tag_name_ = function_tag
-        return est
+        validate_params(est)
+        return est._install_tags(ts, function_tag, n_cols, names)
 
+    def _install_tags(self, ts, function_tag, n_columns, names):
+        """The fitted state of ``from_tags``: the fit steps' layout and commit, with the saved tensors."""
+        from ._base import FitState
+
+        head, meta = ts.heads[function_tag], ts.heads[function_tag]["task"]
+        bb = self.get_backbone()
+        ts.check_backbone(bb)
+        task = self._task_class.from_params(self)
+        state = FitState(None, names, None, resolve_domains(self.domains, n_columns, names), task, None,
+                         meta["task_state"], None, bb)
+        if meta["readout"] == self.readout and meta["readout"] in READOUTS:  # the readout's own metadata
+            state.readout = READOUTS[meta["readout"]].from_meta(meta, bb.hidden_widths(), n_columns)
+        else:
+            state.readout = make_readout(self.readout, bb.hidden_widths(), self.readout_layers, n_columns)
+        self.initialize_layout(state)  # checks the domain tags too
+        if head["weight"].shape[1] != state.readout.n_features:
+            raise TagMismatchError(f"the head of {function_tag!r} reads {head['weight'].shape[1]} features but the "
+                                   f"{state.readout.name!r} readout gives {state.readout.n_features}.")
+        with torch.no_grad():
+            state.module.function_tag.copy_(ts[function_tag].to(state.module.function_tag.device))
+        state.module.head.set_weights(head["weight"], head["bias"])
+        state.module.head.set_standardization(head["mean"].numpy(), head["scale"].numpy())
+        state.history = History(False)
+        self.commit_fit(state)
+        self.function_tag_name_ = function_tag
+        return self

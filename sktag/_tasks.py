@@ -1,9 +1,12 @@
 """Task objects: what differs between regression and classification.
 
-A task owns target encoding, the head's output width, the loss, the
-validation score, the closed-form head and the metadata a TagSet stores
-with a head.  A new kind of target (ordinal, multi-label, ...) is one new
-class here; the estimator core only calls the methods below.
+A task is built from the estimator's parameters (:meth:`from_params`) and
+owns the parameters that only it reads (``class_weight``, ``scoring``) with
+their constraints (:attr:`parameter_constraints`), target encoding, the
+head's output width, the loss, the validation score, the closed-form head
+and the metadata a TagSet stores with a head.  A new kind of target
+(ordinal, multi-label, ...) is one new class here; the estimator core only
+calls the methods below.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from scipy.special import logsumexp
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
+
+from ._validation import Instance, Options
 
 
 def _internal():
@@ -44,9 +49,16 @@ class RegressionTask:
     """Standardised targets (weighted mean and std), MSE, R², ridge head."""
 
     name = "regression"
+    #: Constraints of the estimator parameters this task owns.
+    parameter_constraints = {}
 
     def __init__(self, estimator_name="TagRegressor"):
         self.estimator_name = estimator_name
+
+    @classmethod
+    def from_params(cls, estimator):
+        """The task of ``estimator`` (its class name in messages, its task parameters)."""
+        return cls(type(estimator).__name__)
 
     def _as_2d(self, y):
         if y is None:
@@ -92,9 +104,9 @@ class RegressionTask:
     def n_outputs(state):
         return len(state["y_mean"])
 
-    @staticmethod
-    def class_weights(targets, state, class_weight, sample_weight=None):
-        return np.ones(len(targets))
+    def row_weights(self, targets, state, sample_weight):
+        """Per-row weights of the loss: ``sample_weight`` (regression weighs no row further)."""
+        return np.asarray(sample_weight, dtype=np.float64)
 
     @staticmethod
     def target_tensor(targets, device):
@@ -108,6 +120,10 @@ class RegressionTask:
     @staticmethod
     def score(raw, targets, sw):
         return float(r2_score(targets, raw, sample_weight=sw))
+
+    def validation_score(self, raw, targets, sw):
+        """The early-stopping score (higher is better): R²."""
+        return self.score(raw, targets, sw)
 
     @staticmethod
     def stratify(targets):
@@ -139,12 +155,24 @@ class RegressionTask:
 
 
 class ClassificationTask:
-    """Class labels, cross-entropy, accuracy, logistic-regression head."""
+    """Class labels, cross-entropy, accuracy, logistic-regression head; ``class_weight`` and ``scoring``."""
 
     name = "classification"
+    #: Constraints of the estimator parameters this task owns.
+    parameter_constraints = {
+        "class_weight": [Options("balanced"), Instance(dict), None],
+        "scoring": [Options("accuracy", "loss")],
+    }
 
-    def __init__(self, estimator_name="TagClassifier"):
+    def __init__(self, estimator_name="TagClassifier", class_weight=None, scoring="accuracy"):
         self.estimator_name = estimator_name
+        self.class_weight = class_weight
+        self.scoring = scoring
+
+    @classmethod
+    def from_params(cls, estimator):
+        """The task of ``estimator``: its ``class_weight`` and ``scoring``."""
+        return cls(type(estimator).__name__, estimator.class_weight, estimator.scoring)
 
     def _labels(self, y):
         if y is None:
@@ -192,13 +220,19 @@ class ClassificationTask:
     def n_outputs(state):
         return len(state["classes"])
 
+    def row_weights(self, targets, state, sample_weight):
+        """Per-row weights of the loss: ``sample_weight`` times the weight of each row's class.
+
+        ``class_weight`` is None, ``"balanced"`` or a dict; ``"balanced"``
+        counts the rows of positive ``sample_weight`` only (rows of weight zero
+        are absent rows).
+        """
+        sample_weight = np.asarray(sample_weight, dtype=np.float64)
+        return sample_weight * self.class_weights(targets, state, self.class_weight, sample_weight)
+
     @staticmethod
     def class_weights(targets, state, class_weight, sample_weight=None):
-        """Per-row multiplier of ``sample_weight`` from ``class_weight`` (None, "balanced", dict).
-
-        ``"balanced"`` counts the rows of positive ``sample_weight`` only: rows
-        of weight zero are absent rows.
-        """
+        """Per-row multiplier of ``sample_weight`` from ``class_weight`` (None, "balanced", dict)."""
         if class_weight is None:
             return np.ones(len(targets))
         classes = np.asarray(state["classes"])
@@ -225,6 +259,10 @@ class ClassificationTask:
     @staticmethod
     def score(raw, targets, sw):
         return float(accuracy_score(targets, raw.argmax(axis=1), sample_weight=sw))
+
+    def validation_score(self, raw, targets, sw):
+        """The early-stopping score (higher is better): accuracy, or minus the log-loss (``scoring``)."""
+        return self.neg_log_loss(raw, targets, sw) if self.scoring == "loss" else self.score(raw, targets, sw)
 
     @staticmethod
     def neg_log_loss(raw, targets, sw):

@@ -7,7 +7,10 @@ of tags, heads or tasks.  It owns the bookkeeping scikit-learn's MLP keeps:
 the loss curve, validation scores, early stopping with best-state restore,
 and also what a long fit on a shared machine needs: rollback on a
 non-finite loss, ``batch_size="auto"`` halving on CUDA out-of-memory,
-``KeyboardInterrupt`` handling and per-epoch timings.
+``KeyboardInterrupt`` handling and per-epoch timings.  It also owns the end
+of every fit (:meth:`TrainingLoop.run`): commit on success, keep the last
+good epoch or leave the estimator as it was on a non-finite loss or an
+interrupt, and the warnings that go with each.
 
 The loss of an epoch is ``Σ wᵢ lᵢ / Σ wᵢ`` over the whole training set: each
 batch's summed weighted loss is scaled by the same constant, so a row's
@@ -18,12 +21,25 @@ from __future__ import annotations
 
 import copy
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from ._engine import length_batches
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning point at the first caller outside sktag (call it where you warn)."""
+    import os
+    import sys
+
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def progress(iterable, enabled, **kwargs):
@@ -36,20 +52,46 @@ def progress(iterable, enabled, **kwargs):
 
 
 class Callback:
-    """Hooks into :class:`TrainingLoop` (skorch style); override what you need.
+    """Hooks into a fit (skorch style); override what you need.
 
-    Pass instances through the estimators' ``callbacks`` parameter.  Raising
-    ``KeyboardInterrupt`` from a hook stops the fit as a Ctrl-C would.
+    Pass instances through the ``callbacks`` parameter of the estimators and
+    of :class:`~sktag.DomainTagPretrainer`.  Every hook receives the
+    estimator being fitted first.  While it trains, the fit in progress is
+    ``estimator.fit_state_`` (``.module`` holds the tags and head being
+    trained, ``.optimizer`` the optimiser, ``.history`` the loss curve and
+    scores so far); it is removed when ``fit`` returns, and the fitted
+    attributes are set only then.  Raising ``KeyboardInterrupt`` from a hook
+    stops the fit as a Ctrl-C would.
     """
 
-    def on_epoch_begin(self, loop, epoch):
+    def on_train_begin(self, estimator):
+        """Before the first epoch (after the head's closed-form start)."""
+
+    def on_epoch_begin(self, estimator, epoch):
         """Before epoch ``epoch`` (counted from 1 over the estimator's life)."""
 
-    def on_batch_end(self, loop, batch_rows, loss):
+    def on_batch_begin(self, estimator, batch_rows):
+        """Before the forward pass of one batch (``batch_rows``: row indices into ``X``)."""
+
+    def on_batch_end(self, estimator, batch_rows, loss):
         """After the optimiser step of one batch; ``loss`` is the batch's scaled loss."""
 
-    def on_epoch_end(self, loop, epoch, history):
+    def on_epoch_end(self, estimator, epoch, history):
         """After epoch ``epoch`` and its bookkeeping (``history`` is up to date)."""
+
+    def on_train_end(self, estimator, history):
+        """After the last epoch, before the fitted attributes are set (not after a non-finite loss)."""
+
+
+#: The hooks a callback must have.
+HOOKS = tuple(name for name in vars(Callback) if name.startswith("on_"))
+
+
+def check_callbacks(callbacks):
+    """Every entry of ``callbacks`` has every hook of :class:`Callback` (a subclass has)."""
+    for cb in callbacks or ():
+        if not all(callable(getattr(cb, h, None)) for h in HOOKS):
+            raise ValueError(f"callbacks must be sktag Callback instances, got {cb!r}.")
 
 
 @dataclass
@@ -90,14 +132,17 @@ class Outcome:
 
 
 class TrainingLoop:
-    """Epochs of mini-batch AdamW steps with sklearn-MLP-style stopping.
+    """Epochs of mini-batch steps with sklearn-MLP-style stopping, and the end of the fit.
 
     Parameters
     ----------
-    module : torch.nn.Module
-        Holds the trained parameters; its ``state_dict`` is what is
-        restored (best epoch, rollback).
-    optimizer : torch.optim.Optimizer
+    estimator : BaseEstimator
+        The estimator being fitted: what callbacks receive, and where the fit
+        in progress is shown (``estimator.fit_state_``) while it trains.
+    state : object
+        The fit in progress, with ``module`` (its ``state_dict`` is what is
+        restored: best epoch, rollback), ``optimizer`` and ``history``
+        (:class:`History`).
     max_iter, n_iter_no_change, tol, early_stopping
         As in :class:`sklearn.neural_network.MLPRegressor`.
     batch_size : int
@@ -109,10 +154,10 @@ class TrainingLoop:
         Label of the progress bar.
     """
 
-    def __init__(self, module, optimizer, *, max_iter, batch_size, n_iter_no_change=10, tol=1e-4,
+    def __init__(self, estimator, state, *, max_iter, batch_size, n_iter_no_change=10, tol=1e-4,
                  early_stopping=False, auto_batch=False, verbose=0, callbacks=(), desc="fit"):
-        self.module = module
-        self.optimizer = optimizer
+        self.estimator, self.state = estimator, state
+        self.module, self.optimizer, self.history = state.module, state.optimizer, state.history
         self.max_iter = max_iter
         self.batch_size = batch_size
         self.n_iter_no_change = n_iter_no_change
@@ -129,7 +174,7 @@ class TrainingLoop:
 
     def _notify(self, hook, *args):
         for cb in self.callbacks:
-            getattr(cb, hook)(self, *args)
+            getattr(cb, hook)(self.estimator, *args)
 
     # ------------------------------------------------------------ one epoch
     def run_epoch(self, data, step, rng):
@@ -139,6 +184,7 @@ class TrainingLoop:
         scale = len(data.train_idx) / (data.weight_total * self.batch_size)
         batches = length_batches(data.train_idx, data.lengths, self.batch_size, rng)
         for b in progress(batches, self.verbose > 1, desc="batches", leave=False):
+            self._notify("on_batch_begin", b)
             loss_sum, _ = step(b)
             loss = loss_sum * scale
             self.optimizer.zero_grad(set_to_none=True)
@@ -156,18 +202,17 @@ class TrainingLoop:
             except torch.cuda.OutOfMemoryError:
                 if not self.auto_batch or self.batch_size == 1:
                     raise
-                import warnings
-
                 self.batch_size //= 2
                 self.module.load_state_dict(start)
                 self.optimizer.load_state_dict(start_opt)
                 torch.cuda.empty_cache()
                 warnings.warn(f"CUDA out of memory; batch_size='auto' retries with {self.batch_size}.",
-                              UserWarning, stacklevel=4)
+                              UserWarning, stacklevel=user_stacklevel())
 
     # ------------------------------------------------------- bookkeeping
-    def _update_no_improvement_count(self, history, epoch_loss, score):
+    def _update_no_improvement_count(self, epoch_loss, score):
         """MLP's rule: improvement means beating the best by more than ``tol``."""
+        history = self.history
         if self.early_stopping:
             improved = score > history.best_validation_score + self.tol
             if score > history.best_validation_score:
@@ -179,9 +224,29 @@ class TrainingLoop:
         history.best_loss = min(history.best_loss, epoch_loss)
         history.no_improvement_count = 0 if improved else history.no_improvement_count + 1
 
+    def _record_epoch(self, data, epoch_loss, score, seconds):
+        history = self.history
+        history.epoch_times.append(seconds)
+        history.n_iter += 1
+        history.t += len(data.train_idx)
+        history.loss_curve.append(epoch_loss)
+        if self.early_stopping:
+            history.validation_scores.append(score)
+        self._update_no_improvement_count(epoch_loss, score)
+
+    def _check_finite(self, epoch_loss, start):
+        if np.isfinite(epoch_loss):
+            return
+        self.module.load_state_dict(start)
+        lr = self.optimizer.param_groups[0]["lr"]
+        kept = ("the weights of the last finite epoch were kept" if self.history.n_iter
+                else "nothing was learned, so the estimator is left as it was")
+        raise FloatingPointError(f"The training loss became {epoch_loss} in epoch {self.history.n_iter + 1}; "
+                                 f"{kept}. Lower learning_rate_init (now {lr}) or check the targets.")
+
     # ------------------------------------------------------------- the run
-    def run(self, data, step, rng, history, validate=None, after_epoch=None):
-        """Train until ``max_iter`` epochs, convergence or interruption.
+    def epochs(self, data, step, rng, validate=None, after_epoch=None):
+        """Train until ``max_iter`` epochs, convergence or interruption; returns an :class:`Outcome`.
 
         ``validate()`` returns the validation score (higher is better); with
         early stopping it is also taken once before the first epoch, so that
@@ -189,7 +254,7 @@ class TrainingLoop:
         ``after_epoch()`` runs after each epoch's steps, before validation
         (the estimators re-solve a closed-form head there).
         """
-        outcome = Outcome()
+        outcome, history = Outcome(), self.history
         if self.early_stopping and validate is not None:
             # the starting weights compete too (epoch 0 of a fresh fit, or where a warm start begins);
             # a new run scores a new validation split, so earlier scores are not compared with it
@@ -198,38 +263,21 @@ class TrainingLoop:
             history.no_improvement_count = 0
             self.best_state = self._state()
         show = self.verbose > 0
-        epochs = progress(range(self.max_iter), show, desc=self.desc, unit="epoch")
+        bar = progress(range(self.max_iter), show, desc=self.desc, unit="epoch")
         start = self._state()
         try:
-            for _ in epochs:
+            for _ in bar:
                 self._notify("on_epoch_begin", history.n_iter + 1)
                 t0 = time.perf_counter()
                 total, start = self._epoch_with_oom_retry(data, step, rng)
                 epoch_loss = float(total) / data.weight_total  # the one host-device sync per epoch
-                if not np.isfinite(epoch_loss):
-                    self.module.load_state_dict(start)
-                    lr = self.optimizer.param_groups[0]["lr"]
-                    kept = ("the weights of the last finite epoch were kept" if history.n_iter
-                            else "nothing was learned, so the estimator is left as it was")
-                    raise FloatingPointError(
-                        f"The training loss became {epoch_loss} in epoch {history.n_iter + 1}; {kept}. "
-                        f"Lower learning_rate_init (now {lr}) or check the targets."
-                    )
+                self._check_finite(epoch_loss, start)
                 if after_epoch is not None:
                     after_epoch()
                 score = float(validate()) if self.early_stopping else None
-                history.epoch_times.append(time.perf_counter() - t0)
-                history.n_iter += 1
-                history.t += len(data.train_idx)
-                history.loss_curve.append(epoch_loss)
-                if self.early_stopping:
-                    history.validation_scores.append(score)
-                self._update_no_improvement_count(history, epoch_loss, score)
+                self._record_epoch(data, epoch_loss, score, time.perf_counter() - t0)
                 if show:
-                    post = {"loss": f"{epoch_loss:.4f}"}
-                    if score is not None:
-                        post["val"] = f"{score:.4f}"
-                    epochs.set_postfix(post)
+                    bar.set_postfix({"loss": f"{epoch_loss:.4f}", **({} if score is None else {"val": f"{score:.4f}"})})
                 self._notify("on_epoch_end", history.n_iter, history)
                 start = self._state()
                 if history.no_improvement_count >= self.n_iter_no_change:
@@ -243,4 +291,43 @@ class TrainingLoop:
             return outcome
         if self.early_stopping and self.best_state is not None:
             self.module.load_state_dict(self.best_state)
+        return outcome
+
+    def run(self, data, step, rng, *, commit, continuing, validate=None, after_epoch=None, finish=None,
+            warn_not_converged=None):
+        """The whole training phase of a fit, and its end.
+
+        ``commit()`` sets the estimator's fitted attributes from ``state``; it
+        runs on success, after ``finish()`` (the estimators' final head), and
+        after a non-finite loss only when something was learned (the last
+        finite epoch is then kept, and the error raised).  An interrupt before
+        the first complete epoch of a fresh fit leaves the estimator as it
+        was and re-raises; a later one keeps the best (or last complete)
+        epoch with a warning.  ``warn_not_converged(history)`` runs when
+        ``max_iter`` ended the fit.
+        """
+        self.estimator.fit_state_ = self.state
+        try:
+            self._notify("on_train_begin")
+            try:
+                outcome = self.epochs(data, step, rng, validate, after_epoch)
+            except FloatingPointError:
+                if self.history.n_iter > 0 or continuing:
+                    commit()
+                raise
+            if outcome.interrupted and self.history.n_iter == 0 and not continuing:
+                raise KeyboardInterrupt  # nothing learned: the estimator stays as it was
+            self._notify("on_train_end", self.history)
+            if finish is not None:
+                finish()
+        finally:
+            del self.estimator.fit_state_
+        commit()
+        if outcome.interrupted:
+            kept = "the best validation epoch so far" if self.early_stopping else "the last complete epoch"
+            warnings.warn(f"fit was interrupted after {self.history.n_iter} complete epochs; the estimator keeps "
+                          f"the weights of {kept} and can be used, or trained further with warm_start=True.",
+                          UserWarning, stacklevel=user_stacklevel())
+        elif not outcome.converged and warn_not_converged is not None:
+            warn_not_converged(self.history)
         return outcome

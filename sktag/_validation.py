@@ -156,3 +156,22 @@ def _holds(constraint, value):
         kind = "device" if "device" in constraint.what else "dtype"
         return type(value).__module__ == "torch" and type(value).__name__ == kind
     return constraint(value)
+
+
+def string_input_tags(tags, *, two_d=True, requires_fit=None, target_required=None):
+    """Set the scikit-learn tags of an estimator of strings (the one ``__sklearn_tags__`` body of sktag).
+
+    Every sktag estimator, transformer and featuriser takes strings, 1-D
+    (and, with ``two_d``, one column per segment); none takes sparse input or
+    is non-deterministic with a fixed ``random_state``.
+    """
+    tags.input_tags.string = True
+    tags.input_tags.one_d_array = True
+    tags.input_tags.two_d_array = bool(two_d)
+    tags.input_tags.sparse = False
+    tags.non_deterministic = False
+    if requires_fit is not None:
+        tags.requires_fit = requires_fit
+    if target_required is not None:
+        tags.target_tags.required = target_required
+    return tags

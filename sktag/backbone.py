@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._architectures import (ATTN_IMPLEMENTATIONS, _check_attn_implementation, _check_masks, _from_pretrained,
-                             _mask_windows, _refuse_config)
+from ._architectures import (ATTN_IMPLEMENTATIONS, check_attn_implementation, check_masks, from_pretrained,
+                             mask_windows, refuse_config)
 from ._device import cpu_supports_bf16, resolve_device, resolve_dtype
 
 __all__ = [
@@ -158,7 +158,7 @@ class Backbone:
         Raises ``ValueError`` for layer types the engine cannot reproduce.
         """
         if self._mask_windows is None:
-            self._mask_windows = _mask_windows(self.model, self.decoder)
+            self._mask_windows = mask_windows(self.model, self.decoder)
         return dict(self._mask_windows)
 
     @property
@@ -291,7 +291,7 @@ def backbone_cache_info() -> dict:
         return {"pid": os.getpid(), "loads": dict(_LOAD_COUNTS), "cached": list(_CACHE)}
 
 
-def _identity(model) -> tuple[str, str]:
+def model_identity(model) -> tuple[str, str]:
     """Return ``(identity, kind)`` with kind in {'alias', 'local', 'hub'}."""
     if not isinstance(model, (str, os.PathLike)):
         raise ValueError(
@@ -387,10 +387,10 @@ def load_backbone(model=DEFAULT_MODEL, *, dtype="auto", device="auto", trust_rem
     -------
     Backbone
     """
-    attn = _check_attn_implementation(attn_implementation)
+    attn = check_attn_implementation(attn_implementation)
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
-    identity, kind = _identity(model)
+    identity, kind = model_identity(model)
     key = (identity, str(dt), str(dev), bool(trust_remote_code), repr(device_map), attn)
     with _LOCK:
         if key in _CACHE:
@@ -413,10 +413,10 @@ def load_backbone(model=DEFAULT_MODEL, *, dtype="auto", device="auto", trust_rem
                 config = AutoConfig.from_pretrained(folder, **kwargs)
             except (OSError, ValueError) as exc:
                 raise ValueError(f"Could not load model={model!r}: {exc}") from exc
-            _refuse_config(config, model)  # before any weights are read
+            refuse_config(config, model)  # before any weights are read
             try:
                 tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
-                lm = _from_pretrained(folder, config, dt, attn, device_map, kwargs)
+                lm = from_pretrained(folder, config, dt, attn, device_map, kwargs)
             except (OSError, ValueError) as exc:
                 raise ValueError(f"Could not load model={model!r}: {exc}") from exc
         finally:
@@ -429,7 +429,7 @@ def load_backbone(model=DEFAULT_MODEL, *, dtype="auto", device="auto", trust_rem
         lm.eval()
         lm.requires_grad_(False)
         bb = Backbone(identity=identity, model=lm, tokenizer=tokenizer, device=dev, dtype=dt)
-        _check_masks(bb, model)
+        check_masks(bb, model)
         _CACHE[key] = bb
         _LOAD_COUNTS[key] = _LOAD_COUNTS.get(key, 0) + 1
         return bb

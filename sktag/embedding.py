@@ -27,11 +27,12 @@ from sklearn.utils.validation import check_is_fitted
 from . import _engine
 from ._encoding import TagLayout, domain_key, encode, token_limit, validate
 from ._inputs import as_columns, resolve_domains
-from ._mixins import BackboneMixin
-from ._readouts import LAYERS, TagInit, init_tag, resolve_layers
+from ._backbone_access import BackboneMixin
+from ._layers import LAYERS, resolve_layers
+from ._taginit import domain_tag_vectors
 from ._threads import torch_threads
 from ._training import progress
-from ._validation import BOOLEAN, COMMON, POS_INT, Instance, Options, validate_params
+from ._validation import BOOLEAN, COMMON, POS_INT, Instance, Options, string_input_tags, validate_params
 from .backbone import resolve_device, resolve_dtype
 from .tags import TagSet
 
@@ -219,45 +220,26 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
         self.verbose = verbose
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.string = True
-        tags.input_tags.one_d_array = True
-        tags.input_tags.two_d_array = True
-        tags.requires_fit = True  # fit records the column layout and the layers
-        tags.non_deterministic = False
-        return tags
+        # fit records the column layout and the layers
+        return string_input_tags(super().__sklearn_tags__(), requires_fit=True)
 
     # ------------------------------------------------------------------ params
-    def _validate_params(self):
+    def _check_params(self):
         validate_params(self)
         resolve_dtype(self.dtype, resolve_device(self.device))
-
-    def _load_tags(self, backbone, domains):
-        """``{domain: [n, d] float32 CPU tensor}`` for ``domains``, or None without tags."""
-        spec = self.domain_tags
-        if spec is None:
-            return None
-        if isinstance(spec, str) and spec == TagInit.TEXT.value and not os.path.exists(spec):
-            return {d: init_tag(backbone, TagInit.TEXT, 0, d) for d in domains}
-        ts = TagSet.load(spec, backbone=backbone) if isinstance(spec, (str, os.PathLike)) else spec
-        ts.check_backbone(backbone)
-        held = {domain_key(n): n for n in ts if ts.info(n)["kind"] == "domain"}
-        missing = [d for d in domains if domain_key(d) not in held]
-        if missing:
-            raise ValueError(f"domain_tags has no tag for the domains {missing}; it holds {list(ts)}.")
-        return {d: ts[held[domain_key(d)]].detach().float().cpu() for d in domains}
 
     # ------------------------------------------------------------------ fitting
     def _fit(self, columns, names):
         """Validate the parameters, load the backbone; the fitted attributes for the layout of ``X``."""
-        self._validate_params()
-        backbone = self._get_backbone(refit=True)  # a refit may name another model
+        self._check_params()
+        backbone = self.get_backbone(refit=True)  # a refit may name another model
         if len(columns[0]) == 0:
             raise ValueError("X has 0 samples; at least one is required.")
         column_domains = resolve_domains(self.domains, len(columns), names)
         n_layers = int(backbone.config.get_text_config(decoder=True).num_hidden_layers)
         layers = resolve_layers(self.layers, n_layers)
-        tags = self._load_tags(backbone, TagLayout.build(column_domains, 0, names).domains)
+        tags = domain_tag_vectors(self.domain_tags, TagLayout.build(column_domains, 0, names).domains, backbone, 0,
+                                  untagged=None)
         layout = TagLayout.build(column_domains, 0, names,
                                  None if tags is None else {d: t.shape[0] for d, t in tags.items()})
 
@@ -316,9 +298,9 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
         columns, names, row_labels = as_columns(X)
         with self._fitted_state(self._fit(columns, names)):
             validate(columns, self.layout_, row_labels=row_labels, canonicalize=self.canonicalize_,
-                     on_invalid=self.on_invalid, validators=self._validators())
+                     on_invalid=self.on_invalid, validators=self.domain_validators())
             token_limit(self.max_length, self.layout_.n_features, self.layout_.tag_positions,
-                        self._get_backbone().max_positions)  # domain tags past the model's positions
+                        self.get_backbone().max_positions)  # domain tags past the model's positions
         return self
 
     def fit_transform(self, X, y=None):
@@ -380,7 +362,7 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
             domain; the message names every bad row.
         """
         check_is_fitted(self, "layers_")
-        self._validate_params()
+        self._check_params()
         columns, names, row_labels = as_columns(X)
         self._check_columns(columns, names)
         if len(columns[0]) == 0:
@@ -391,11 +373,11 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
     @torch.inference_mode()
     def _embed(self, columns, row_labels):
         """Encode ``columns`` with ``layout_`` and pool the hidden states of the valid rows."""
-        backbone = self._get_backbone()
+        backbone = self.get_backbone()
         rows, valid = encode(columns, self.layout_, backbone.tokenizer, row_labels=row_labels,
                              max_length=self.max_length, truncation=self.truncation,
                              canonicalize=self.canonicalize_, on_invalid=self.on_invalid,
-                             validators=self._validators(), max_positions=backbone.max_positions)
+                             validators=self.domain_validators(), max_positions=backbone.max_positions)
         n_seg = self.layout_.n_features
         width = sum(self._layer_widths())
         out = np.full((len(rows), n_seg * width), np.nan, dtype=np.float64)

@@ -10,6 +10,13 @@ from ._tasks import ClassificationTask, RegressionTask
 
 __all__ = ["TagRegressor", "TagClassifier"]
 
+def _store_params(estimator, params):
+    """What ``__init__`` does (scikit-learn's rule): store every parameter as given, nothing else."""
+    for name, value in params.items():
+        if name not in ("self", "__class__"):
+            setattr(estimator, name, value)
+
+
 _SHARED_PARAMS = """
     model : str or path-like, default="smollm2-135m"
         The frozen causal LM: the alias of the embedded default model
@@ -234,40 +241,7 @@ class TagRegressor(RegressorMixin, BaseTagEstimator, BaseEstimator):
                  on_invalid="raise", predict_batch_size=64, prefix_cache="auto", device="auto", dtype="auto",
                  device_map=None, attn_implementation="auto", trust_remote_code=False, n_threads=None,
                  callbacks=None, random_state=None, verbose=0, warm_start=False):
-        self.model = model
-        self.domains = domains
-        self.tag_length = tag_length
-        self.domain_tags = domain_tags
-        self.tune_domain_tags = tune_domain_tags
-        self.isolate_segments = isolate_segments
-        self.readout = readout
-        self.readout_layers = readout_layers
-        self.head_init = head_init
-        self.head_update = head_update
-        self.max_iter = max_iter
-        self.batch_size = batch_size
-        self.learning_rate_init = learning_rate_init
-        self.alpha = alpha
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.max_length = max_length
-        self.truncation = truncation
-        self.canonicalize = canonicalize
-        self.on_invalid = on_invalid
-        self.predict_batch_size = predict_batch_size
-        self.prefix_cache = prefix_cache
-        self.device = device
-        self.dtype = dtype
-        self.device_map = device_map
-        self.attn_implementation = attn_implementation
-        self.trust_remote_code = trust_remote_code
-        self.n_threads = n_threads
-        self.callbacks = callbacks
-        self.random_state = random_state
-        self.verbose = verbose
-        self.warm_start = warm_start
+        _store_params(self, locals())
 
     def fit(self, X, y, sample_weight=None):
         """Train the function tag and the head.
@@ -351,6 +325,7 @@ class TagClassifier(ClassifierMixin, BaseTagEstimator, BaseEstimator):
     """
 
     _task_class = ClassificationTask
+    _parameter_constraints = {**BaseTagEstimator._parameter_constraints, **ClassificationTask.parameter_constraints}
 
     def __init__(self, model="smollm2-135m", domains="SMILES", *, tag_length=10, domain_tags=None,
                  tune_domain_tags=False, isolate_segments=False, readout="pooled", readout_layers="spread10",
@@ -361,10 +336,7 @@ class TagClassifier(ClassifierMixin, BaseTagEstimator, BaseEstimator):
                  device_map=None, attn_implementation="auto", trust_remote_code=False, n_threads=None,
                  callbacks=None, random_state=None, verbose=0, warm_start=False, class_weight=None,
                  scoring="accuracy"):
-        TagRegressor.__init__(**{k: v for k, v in locals().items()
-                                 if k not in ("class_weight", "scoring", "__class__")})
-        self.class_weight = class_weight
-        self.scoring = scoring
+        _store_params(self, locals())
 
     def fit(self, X, y, sample_weight=None):
         """Train the function tag and the head.

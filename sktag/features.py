@@ -19,7 +19,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from ._inputs import column_of_strings
 from ._rdkit import parse_smiles, rdkit_quiet, require_rdkit
-from ._validation import BOOLEAN, COMMON, NONNEG_INT, POS_INT, Instance, validate_params
+from ._validation import BOOLEAN, COMMON, NONNEG_INT, POS_INT, Instance, string_input_tags, validate_params
 from .domains import InvalidInputError, format_invalid
 
 __all__ = ["MorganFingerprint", "RDKitDescriptors"]
@@ -49,16 +49,11 @@ class _SmilesTransformer(TransformerMixin, BaseEstimator):
 
     _parameter_constraints = {"on_invalid": COMMON["on_invalid"]}
 
-    def _validate_params_(self):
+    def _check_params(self):
         validate_params(self)
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.string = True
-        tags.input_tags.two_d_array = False
-        tags.input_tags.one_d_array = True
-        tags.requires_fit = False
-        return tags
+        return string_input_tags(super().__sklearn_tags__(), two_d=False, requires_fit=False)
 
     def fit(self, X, y=None):
         """Check the parameters and the input; nothing is learned.
@@ -76,7 +71,7 @@ class _SmilesTransformer(TransformerMixin, BaseEstimator):
             The transformer.
         """
         require_rdkit(type(self).__name__)
-        self._validate_params_()
+        self._check_params()
         column_of_strings(X)
         self.n_features_in_ = 1
         self.n_features_out_ = len(self.get_feature_names_out())
@@ -107,7 +102,7 @@ class _SmilesTransformer(TransformerMixin, BaseEstimator):
             the message names every bad row.
         """
         require_rdkit(type(self).__name__)
-        self._validate_params_()
+        self._check_params()
         values, labels, name = column_of_strings(X)
         mols = _parse_column(values, labels, name, self.on_invalid)
         n_out = len(self.get_feature_names_out())
@@ -282,7 +277,7 @@ exclude them through ``descriptors`` if that matters.
 
     _parameter_constraints = {"descriptors": [Instance(list, tuple), None], "on_invalid": COMMON["on_invalid"]}
 
-    def _validate_params_(self):
+    def _check_params(self):
         validate_params(self)
         self._names()
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import copy
 import time
-import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -29,11 +29,11 @@ from sklearn.utils.validation import check_is_fitted
 from . import _engine
 from ._encoding import TagLayout, layout_rows, token_limit, tokenize
 from ._inputs import as_columns, check_strings
-from ._mixins import BackboneMixin, autocast
-from ._readouts import TagInit, init_tag
+from ._backbone_access import BackboneMixin, autocast
+from ._taginit import TagInit, init_tag
 from ._threads import torch_threads
-from ._training import FitData, History, TrainingLoop, progress
-from ._validation import BOOLEAN, COMMON, Instance, validate_params
+from ._training import FitData, History, TrainingLoop, check_callbacks, progress
+from ._validation import BOOLEAN, COMMON, Instance, string_input_tags, validate_params
 from .backbone import resolve_device, resolve_dtype
 from .tags import TagSet
 
@@ -211,20 +211,15 @@ class DomainTagPretrainer(BackboneMixin, BaseEstimator):
         "callbacks": [Instance(list, tuple), None],
     }
 
-    def _validate_params(self):
+    def _check_params(self):
         validate_params(self)
         if not self.domain.strip() or "/" in self.domain:
             raise ValueError(f"domain must be a non-empty name without '/', such as 'SMILES'; got {self.domain!r}.")
+        check_callbacks(self.callbacks)
         resolve_dtype(self.dtype, resolve_device(self.device))
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.string = True
-        tags.input_tags.one_d_array = True
-        tags.input_tags.two_d_array = False
-        tags.target_tags.required = False
-        tags.non_deterministic = False
-        return tags
+        return string_input_tags(super().__sklearn_tags__(), two_d=False, target_required=False)
 
     # ------------------------------------------------------------------ inputs
     def _check_strings(self, X):
@@ -241,7 +236,7 @@ class DomainTagPretrainer(BackboneMixin, BaseEstimator):
         if not strings:
             raise ValueError("Found array with 0 sample(s) (shape=(0,)) while a minimum of 1 is required.")
         norm, _ = validate_strings(strings, self.domain, row_labels=row_labels, canonicalize=self.canonicalize,
-                                   validator=self._validators().get(self.domain.strip().lower()))
+                                   validator=self.domain_validators().get(self.domain.strip().lower()))
         return list(norm)
 
     def _encode(self, X, backbone, tag_length):
@@ -283,7 +278,7 @@ class DomainTagPretrainer(BackboneMixin, BaseEstimator):
             return self._mean_nll_threads(X, tag, batch_size)
 
     def _mean_nll_threads(self, X, tag, batch_size):
-        backbone = self._get_backbone()
+        backbone = self.get_backbone()
         tag = tag.to(backbone.device, torch.float32)
         rows, _ = self._encode(X, backbone, tag.shape[0])
         lengths = np.array([len(r) for r in rows])
@@ -316,13 +311,14 @@ class DomainTagPretrainer(BackboneMixin, BaseEstimator):
         -------
         self
         """
-        self._validate_params()
+        self._check_params()
         with torch_threads(self.n_threads):
             return self._fit(X)
 
     def _fit(self, X):
+        """Encode, then train the tag in the :class:`~sktag._training.TrainingLoop` (which ends the fit)."""
         continuing = self.warm_start and hasattr(self, "tags_")
-        backbone = self._get_backbone(refit=not continuing)
+        backbone = self.get_backbone(refit=not continuing)
         rng = check_random_state(self.random_state)
         if continuing:
             start = self.tags_[self.domain_].clone() if self.domain_ == self.domain else None
@@ -343,34 +339,19 @@ class DomainTagPretrainer(BackboneMixin, BaseEstimator):
             raise ValueError("X has no tokens to predict.")
         module = torch.nn.Module()
         module.tag = torch.nn.Parameter(start.to(backbone.device, torch.float32))
-        opt = torch.optim.AdamW([module.tag], lr=self.learning_rate_init, weight_decay=self.alpha)
-
-        def step(b):
-            return self._batch_nll(backbone, rows, b, module.tag)
-
-        loop = TrainingLoop(module, opt, max_iter=self.max_iter, batch_size=self.batch_size,
+        state = SimpleNamespace(module=module, history=history, optimizer=self.build_optimizer(module))
+        loop = TrainingLoop(self, state, max_iter=self.max_iter, batch_size=self.batch_size,
                             n_iter_no_change=self.max_iter + 1, verbose=self.verbose, callbacks=self.callbacks,
                             desc=f"pretrain <{self.domain}>")
         t0 = time.perf_counter()
-        try:
-            outcome = loop.run(FitData(np.arange(len(rows)), np.arange(0), lengths, float(n_tokens)), step, rng,
-                               history)
-        except FloatingPointError:
-            # the loop restored the last finite epoch: keep it (as documented) unless nothing was learned
-            if history.n_iter > 0 or continuing:
-                self._commit(backbone, module, history, initial, n_tokens, len(rows), t0)
-            raise
-        if outcome.interrupted and history.n_iter == 0 and not continuing:
-            raise KeyboardInterrupt  # nothing learned: the pretrainer stays as it was
-        self._commit(backbone, module, history, initial, n_tokens, len(rows), t0)
-        if outcome.interrupted:
-            warnings.warn(
-                f"fit was interrupted after {self.n_iter_} complete epochs; the tag of the last "
-                "complete epoch is kept and can be trained further with warm_start=True.",
-                UserWarning,
-                stacklevel=2,
-            )
+        loop.run(FitData(np.arange(len(rows)), np.arange(0), lengths, float(n_tokens)),
+                 lambda b: self._batch_nll(backbone, rows, b, module.tag), rng, continuing=continuing,
+                 commit=lambda: self._commit(backbone, module, history, initial, n_tokens, len(rows), t0))
         return self
+
+    def build_optimizer(self, module):
+        """AdamW over the tag (override to train it with another optimiser)."""
+        return torch.optim.AdamW([module.tag], lr=self.learning_rate_init, weight_decay=self.alpha)
 
     def _commit(self, backbone, module, history, initial, n_tokens, n_strings, t0):
         """Replace the fitted state in one go (at the end of ``fit``)."""
@@ -384,7 +365,7 @@ class DomainTagPretrainer(BackboneMixin, BaseEstimator):
         self.n_iter_ = history.n_iter
         self.epoch_times_ = history.epoch_times
         self.n_tokens_ = n_tokens
-        self._carried_validators = self._validators()
+        self._carried_validators = self.domain_validators()
         self._set_tags(backbone, module.tag.detach(), n_strings)
 
     def _set_tags(self, backbone, tag, n_strings):
@@ -431,8 +412,8 @@ class DomainTagPretrainer(BackboneMixin, BaseEstimator):
         if hasattr(self, "initial_tag_"):
             init = self.initial_tag_
         else:
-            self._validate_params()
-            init = self._init_tag(self._get_backbone())
+            self._check_params()
+            init = self._init_tag(self.get_backbone())
         return self._mean_nll(X, init)
 
     def score(self, X, y=None):

@@ -111,15 +111,15 @@ class TagSet(Mapping):
         """Attach a task head to function tag ``name``.
 
         The head computes ``weight @ ((x - mean) / scale) + bias`` on the
-        readout features ``x`` of the function tag (``hidden_size`` wide for
-        the paper's readout, a multiple of it for pooled readouts); ``mean``
-        and ``scale`` default to 0 and 1.
+        readout features ``x`` of the function tag (any width: ``hidden_size``
+        for the paper's readout, more for pooled ones, whatever a custom
+        readout gives); ``mean`` and ``scale`` default to 0 and 1.
         """
         if name not in self._tags or self._info[name]["kind"] != "function":
             raise ValueError(f"{name!r} is not a function tag of this TagSet.")
         w = torch.as_tensor(np.asarray(weight), dtype=torch.float32).clone()
         b = torch.as_tensor(np.asarray(bias), dtype=torch.float32).clone()
-        if w.ndim != 2 or w.shape[1] % self.hidden_size or b.shape != (w.shape[0],):
+        if w.ndim != 2 or w.shape[1] < 1 or b.shape != (w.shape[0],):
             raise TagMismatchError(f"head of {name!r} has weight {tuple(w.shape)} and bias {tuple(b.shape)}.")
         f = w.shape[1]
         m = torch.zeros(f) if mean is None else torch.as_tensor(np.asarray(mean), dtype=torch.float32).clone()

@@ -22,6 +22,7 @@ import sktag.backbone as bbmod
 from sktag import _engine
 from conftest import encoded_rows as _rows
 from conftest import tol
+from sktag._readouts import Needs
 from sktag.backbone import Backbone, load_backbone
 from sktag.testing import TINY_SLIDING_WINDOW, make_tiny_model
 
@@ -160,7 +161,8 @@ def test_pooled_states_and_llm_embedding_are_the_models_own(arch, arch_path):
     table = _table(bb, (3, 5))
     batch = _engine.collate(rows)
     assert batch.ids.shape[1] > 4 * TINY_SLIDING_WINDOW
-    _, pooled = _engine.prefix_pass(bb, batch, table, False, layers)
+    _, pooled = _engine.prefix_pass(bb, batch, table, False, Needs(pooled_layers=tuple(layers)))
+    pooled = pooled[:, 0]
     with torch.no_grad():
         own = _own_pooled(bb, batch, _engine.embed(bb, batch, table), layers)
     torch.testing.assert_close(pooled, own, **tol(torch.float32))
@@ -255,7 +257,7 @@ def test_refused_architectures_say_why(arch, reason, arch_path):
 @pytest.mark.parametrize("arch", ["bloom", "falcon_alibi", "bert"])
 def test_load_check_refuses_what_cannot_take_4d_masks(arch, arch_path, monkeypatch):
     """Without the up-front refusal, the load-time check still refuses."""
-    monkeypatch.setattr(bbmod, "_refuse_config", lambda config, model: None)
+    monkeypatch.setattr(bbmod, "refuse_config", lambda config, model: None)
     with pytest.raises(ValueError, match="cannot run with sktag's 4-D attention masks"):
         _load(arch_path(arch))
 

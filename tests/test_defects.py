@@ -145,7 +145,7 @@ def test_warm_start_then_early_stopping_and_changed_tag_length(tiny_model):
 # 8 ------------------------------------------------------- convergence warning
 def test_convergence_warning_says_the_loss_rose(tiny_model):
     class Rising(Callback):  # make the last epoch's loss the highest, whatever training did
-        def on_epoch_end(self, loop, epoch, history):
+        def on_epoch_end(self, estimator, epoch, history):
             if epoch == 2:
                 history.loss_curve[-1] = history.loss_curve[0] * 10
 

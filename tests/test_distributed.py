@@ -102,8 +102,8 @@ def test_worker_context_detection(monkeypatch):
 
 
 def test_estimator_checks_policy_before_loading(make_reg, monkeypatch, length_task):
-    """_get_backbone asks the policy; a refusal surfaces from fit."""
-    import sktag._mixins as mixins  # where BackboneMixin._get_backbone looks the policy up
+    """get_backbone asks the policy; a refusal surfaces from fit."""
+    import sktag._backbone_access as mixins  # where BackboneMixin.get_backbone looks the policy up
 
     seen = []
 

@@ -129,7 +129,7 @@ def test_text_domain_tags_are_the_words_of_the_domain(tiny_model, hf_model):
 
 def test_domain_tags_must_cover_every_domain_and_match_the_backbone(tiny_model, other_tiny_model):
     bb = load_backbone(tiny_model, device="cpu")
-    with pytest.raises(ValueError, match=r"no tag for the domains \['Text'\]"):
+    with pytest.raises(ValueError, match=r"no domain tag for the domain\(s\) \['Text'\]"):
         make(tiny_model, domain_tags=_tagset(bb, {"SMILES": torch.zeros(2, 32)})).fit(STRINGS)
     other = load_backbone(other_tiny_model, device="cpu")
     with pytest.raises(ValueError):
@@ -323,11 +323,11 @@ def test_pickle_round_trip_without_weights(tiny_model, other_tiny_model):
 
 
 def test_held_backbone_follows_a_changed_model(tiny_model, other_tiny_model):
-    """BackboneMixin._get_backbone reloads when ``model`` changed, not only device / dtype."""
+    """BackboneMixin.get_backbone reloads when ``model`` changed, not only device / dtype."""
     emb = make(tiny_model)
-    assert emb._get_backbone().identity == load_backbone(tiny_model, device="cpu").identity
+    assert emb.get_backbone().identity == load_backbone(tiny_model, device="cpu").identity
     emb.set_params(model=other_tiny_model)
-    assert emb._get_backbone().identity == load_backbone(other_tiny_model, device="cpu").identity
+    assert emb.get_backbone().identity == load_backbone(other_tiny_model, device="cpu").identity
     fitted = make(tiny_model).fit(STRINGS)  # holds its backbone: another model must not be used silently
     with pytest.raises(ValueError, match="different model"):
         fitted.set_params(model=other_tiny_model).transform(STRINGS)
@@ -393,10 +393,10 @@ def test_estimators_share_the_layer_spec():
     from sktag._readouts import PooledReadout
 
     assert TagRegressor().readout_layers == LLMEmbedding().layers == "spread10"
-    thirty_layers = types.SimpleNamespace(hidden_widths=lambda: (576,) * 31)  # like SmolLM2-135M
-    assert PooledReadout("spread5", thirty_layers).pooled_layers == (6, 12, 18, 24, 30)
-    assert PooledReadout(backbone=thirty_layers).pooled_layers == tuple(range(3, 31, 3))
-    assert PooledReadout("last", thirty_layers).pooled_layers == (30,)
+    thirty_layers = (576,) * 31  # hidden-state widths like SmolLM2-135M's
+    assert PooledReadout(thirty_layers, "spread5").pooled_layers == (6, 12, 18, 24, 30)
+    assert PooledReadout(thirty_layers).pooled_layers == tuple(range(3, 31, 3))
+    assert PooledReadout(thirty_layers, "last").pooled_layers == (30,)
 
 
 def test_failed_fit_leaves_the_transformer_as_it_was(tiny_model):

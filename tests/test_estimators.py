@@ -103,7 +103,7 @@ def test_domain_tags_frozen_by_default_and_tunable(make_reg, length_task):
     X, y = length_task
     # no early stopping: it may keep epoch 0 (the initial tags) as the best
     reg = make_reg(max_iter=2, early_stopping=False).fit(X, y)
-    init = reg._get_backbone().tag_init()
+    init = reg.get_backbone().tag_init()
     dom = reg.module_.domain_tags[0].detach().cpu()
     assert torch.equal(dom, init.expand_as(dom))
     func = reg.module_.function_tag.detach().cpu()
@@ -229,7 +229,7 @@ def test_cuda_fit_predict_matches_cpu_roughly(tiny_model, length_task):
 def test_text_domain_tags_use_the_literal_words(make_reg, length_task):
     X, y = length_task
     reg = make_reg(max_iter=1, domain_tags="text", domains="SMILES").fit(["CCO", "CCN", "CO"] * 4, np.arange(12.0))
-    bb = reg._get_backbone()
+    bb = reg.get_backbone()
     ids = bb.tokenizer("SMILES: ", add_special_tokens=False)["input_ids"]
     expected = bb.embeddings.weight[ids].detach()
     assert torch.equal(reg.module_.domain_tags[0].detach().cpu(), expected)

@@ -1,4 +1,4 @@
-"""Backbone access and persistence (``sktag._mixins.BackboneMixin``).
+"""Backbone access and persistence (``sktag._backbone_access.BackboneMixin``).
 
 Pickles are small and hold no backbone weights, load on a CPU-only machine
 after a CUDA fit, and refuse a backbone whose weights changed.
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceW
 
 def test_pickle_holds_no_backbone_weights(smiles_reg):
     data = pickle.dumps(smiles_reg)
-    model = smiles_reg._get_backbone().model
+    model = smiles_reg.get_backbone().model
     emb = model.get_input_embeddings().weight.detach().float().numpy()
     model_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
     assert len(data) < 200_000

@@ -13,7 +13,8 @@ from sklearn.linear_model import RidgeCV
 
 from sktag import Callback, TagRegressor, _engine
 from sktag._encoding import TagLayout, layout_rows
-from sktag._readouts import init_tag
+from sktag._readouts import Needs
+from sktag._taginit import init_tag
 from sktag.backbone import load_backbone
 
 TEXT = ["CCNO", "CN", "CONN", "NNC", "OOCN", "NC", "CCN", "NCOO", "OCN", "CCO", "NNO", "OOC", "CNCN", "OONN"]
@@ -23,9 +24,9 @@ Y = np.array([s.count("N") / len(s) for s in TEXT])
 class Snapshot(Callback):
     """Keeps the module as it is when the first epoch begins (after the closed-form start)."""
 
-    def on_epoch_begin(self, loop, epoch):
+    def on_epoch_begin(self, estimator, epoch):
         if epoch == 1:
-            self.state = copy.deepcopy(loop.module.state_dict())
+            self.state = copy.deepcopy(estimator.fit_state_.module.state_dict())
 
 
 def test_closed_form_start_equals_a_ridge_fitted_by_hand(tiny_model):
@@ -45,16 +46,16 @@ def test_closed_form_start_equals_a_ridge_fitted_by_hand(tiny_model):
     np.testing.assert_allclose(head.linear.weight.detach().cpu().numpy()[0], ridge.coef_, rtol=1e-3, atol=1e-4)
     np.testing.assert_allclose(head.linear.bias.detach().cpu().numpy()[0], ridge.intercept_, atol=1e-4)
     # and the function tag was still the init rule's
-    init = init_tag(est._get_backbone(), "mean", 2)
+    init = init_tag(est.get_backbone(), "mean", 2)
     torch.testing.assert_close(est.module_.function_tag.detach().cpu(), init)
 
 
 class Wreck(Callback):
     """Zeroes the head after every step: every trained epoch predicts a constant, worse than the start."""
 
-    def on_batch_end(self, loop, batch_rows, loss):
+    def on_batch_end(self, estimator, batch_rows, loss):
         with torch.no_grad():
-            loop.module.head.linear.weight.zero_()
+            estimator.fit_state_.module.head.linear.weight.zero_()
 
 
 def test_epoch_0_is_restorable(tiny_model):
@@ -65,7 +66,7 @@ def test_epoch_0_is_restorable(tiny_model):
                            callbacks=[Wreck()]).fit(TEXT, Y)
     assert est.best_epoch_ == 0 and est.n_iter_ == 3
     assert est.best_validation_score_ > max(est.validation_scores_)
-    init = init_tag(est._get_backbone(), "mean", 2)
+    init = init_tag(est.get_backbone(), "mean", 2)
     torch.testing.assert_close(est.module_.function_tag.detach().cpu(), init)  # the start, restored
     assert est.module_.head.linear.weight.abs().sum() > 0  # with its closed-form head
 
@@ -80,10 +81,12 @@ def test_cached_pooled_states_equal_those_of_a_full_forward(tiny_model, isolate)
     table = torch.randn(int(layout.offsets[-1]), bb.hidden_size, generator=torch.Generator().manual_seed(0))
     layers = (0, 1, 2)
     pbatch = _engine.collate(rows)
-    _, pooled_prefix = _engine.prefix_pass(bb, pbatch, table, isolate, layers)
+    needs = Needs(tag_layers=(2,), pooled_layers=layers)
+    _, pooled_prefix = _engine.prefix_pass(bb, pbatch, table, isolate, needs)
+    pooled_prefix = pooled_prefix[:, 0]  # one group: all data tokens
     fbatch = _engine.collate(rows, tail=layout.function_slots)
     with torch.no_grad():
-        _, pooled_full = _engine.full_forward_pooled(bb, fbatch, table, isolate, layers)
+        pooled_full = _engine.full_states(bb, fbatch, table, isolate, needs).pooled[:, 0]
     torch.testing.assert_close(pooled_prefix, pooled_full, **tol(torch.float32))
     # by hand: the mean over each row's data tokens of the model's hidden states, row by row
     with torch.no_grad():

@@ -141,7 +141,8 @@ def test_add_checks(backbone):
     with pytest.raises(ValueError, match="function tag"):
         ts.add_head("SMILES", torch.zeros(1, 32), torch.zeros(1), {})
     with pytest.raises(TagMismatchError):
-        ts.add_head("ESOL", torch.zeros(1, 16), torch.zeros(1), {})
+        ts.add_head("ESOL", torch.zeros(1, 16), torch.zeros(2), {})  # bias of another width
+    ts.add_head("ESOL", torch.zeros(1, 16), torch.zeros(1), {})  # any head width: the readout decides
 
 
 def test_load_on_another_backbone_fails(backbone, other_tiny_model, tmp_path):

@@ -68,7 +68,7 @@ class _InterruptAfterBatch(sktag.Callback):
     def __init__(self, n):
         self.n, self.seen = n, 0
 
-    def on_batch_end(self, loop, batch_rows, loss):
+    def on_batch_end(self, estimator, batch_rows, loss):
         self.seen += 1
         if self.seen == self.n:
             raise KeyboardInterrupt
@@ -79,7 +79,7 @@ class _InterruptAtEpoch(sktag.Callback):
     def __init__(self, epoch):
         self.epoch = epoch
 
-    def on_epoch_begin(self, loop, epoch):
+    def on_epoch_begin(self, estimator, epoch):
         if epoch == self.epoch:
             raise KeyboardInterrupt
 
@@ -175,14 +175,14 @@ class _Recorder(sktag.Callback):
     def __init__(self):
         self.calls = []
 
-    def on_epoch_begin(self, loop, epoch):
+    def on_epoch_begin(self, estimator, epoch):
         self.calls.append(("begin", epoch))
 
-    def on_batch_end(self, loop, batch_rows, loss):
+    def on_batch_end(self, estimator, batch_rows, loss):
         assert torch.isfinite(loss) and loss.ndim == 0
         self.calls.append(("batch", len(batch_rows)))
 
-    def on_epoch_end(self, loop, epoch, history):
+    def on_epoch_end(self, estimator, epoch, history):
         assert history.n_iter == epoch and len(history.loss_curve) == epoch
         self.calls.append(("end", epoch))
 

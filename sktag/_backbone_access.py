@@ -8,7 +8,7 @@ import os
 
 import torch
 
-from .backbone import _identity, load_backbone, resolve_device, resolve_dtype
+from .backbone import load_backbone, model_identity, resolve_device, resolve_dtype
 from .distributed import check_worker_device
 
 
@@ -32,7 +32,7 @@ def _domain_names(domains):
 class BackboneMixin:
     """Lazy access to the shared backbone; pickles carry no weights but do carry validators.
 
-    ``_get_backbone`` fetches the backbone from the process-wide cache
+    ``get_backbone`` fetches the backbone from the process-wide cache
     (loading it on first use, and again when ``model``, ``device`` or
     ``dtype`` no longer match the one held) and, for a fitted estimator,
     refuses one whose embedding fingerprint differs from the one it was
@@ -55,12 +55,23 @@ class BackboneMixin:
             return ident
         return model
 
-    def _get_backbone(self, refit=False):
-        """The backbone the parameters name.
+    def get_backbone(self, refit=False):
+        """The frozen backbone this estimator uses (:class:`~sktag.backbone.Backbone`), shared process-wide.
 
-        ``refit=True`` (a fresh ``fit``) accepts another model than the one
-        this estimator was fitted on; otherwise a different embedding
-        fingerprint is refused.
+        Loaded on first use (and again when ``model``, ``device`` or ``dtype``
+        no longer match the one held); a fitted estimator gets the dtype it
+        was fitted in (``dtype_``).
+
+        Parameters
+        ----------
+        refit : bool, default=False
+            ``True`` (a fresh ``fit``) accepts another model than the one this
+            estimator was fitted on; otherwise a different embedding
+            fingerprint is refused.
+
+        Returns
+        -------
+        Backbone
         """
         bb = getattr(self, "_backbone", None)
         device = resolve_device(self.device)
@@ -69,7 +80,7 @@ class BackboneMixin:
         dtype = fitted_dtype if fitted_dtype is not None else resolve_dtype(self.dtype, device)
         device_map = getattr(self, "device_map", None)
         model = self._model_location()
-        spec = (_identity(model)[0], device, dtype, repr(device_map), bool(self.trust_remote_code),
+        spec = (model_identity(model)[0], device, dtype, repr(device_map), bool(self.trust_remote_code),
                 getattr(self, "attn_implementation", "auto"))
         # the held backbone is reused only while it is still the one the
         # parameters name: ``set_params(model=...)`` must not keep the old one
@@ -88,8 +99,12 @@ class BackboneMixin:
             self._backbone, self._backbone_spec = bb, spec
         return bb
 
-    def _validators(self):
-        """Validators of this estimator's custom domains: carried ones, then the registry's."""
+    def domain_validators(self):
+        """Validators of this estimator's custom domains (``{domain key: callable}``): carried ones first.
+
+        Those of :func:`sktag.domains.register_domain` in this process, with
+        the ones a fitted (and pickled) estimator carried taking precedence.
+        """
         from .domains import custom_validator
         from ._encoding import domain_key
 
@@ -110,7 +125,7 @@ class BackboneMixin:
                 state[key] = copy.deepcopy(value).to("cpu")
             elif isinstance(value, torch.Tensor):
                 state[key] = value.detach().to("cpu")
-        validators = self._validators()
+        validators = self.domain_validators()
         if validators:
             state["_carried_validators"] = validators
         return state

@@ -1,0 +1,105 @@
+"""Readout states of a data set: the prefix cache, then the function-tag step.
+
+The fourth step of the data path (strings → validation → encoding →
+**states** → readout → head).  A :class:`StateSource` holds the encoded rows
+of one data set and the readout's :class:`~sktag._readouts.Needs`, and gives
+the :class:`~sktag._engine.States` of any batch of rows:
+
+* while only the function tag trains, everything before it is constant: the
+  prefix (its key/value cache and pooled states) is computed once for the
+  whole training set (:meth:`StateSource.cache`, within the ``prefix_cache``
+  budget; :class:`~sktag._cache.PrefixStore`), and each step runs only the
+  ``p`` function-tag positions against it;
+* without a cache (over budget, or at predict time), each batch's prefix is
+  computed without autograd first;
+* with tuned domain tags the prefix changes with every step: the whole
+  sequence runs with autograd (:func:`sktag._engine.full_states`).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from . import _engine
+from ._backbone_access import autocast
+from ._cache import PrefixStore, format_bytes, memory_budget
+from ._training import progress
+
+
+class StateSource:
+    """The states a readout needs, for batches of the encoded ``rows`` of one data set.
+
+    Parameters
+    ----------
+    backbone : Backbone
+    rows : list of EncodedRow or None
+        ``None`` for invalid rows (never asked for).
+    layout : TagLayout
+    needs : Needs
+    isolate : bool
+        Segment-isolating attention.
+    batch_size : int
+        Rows per forward of the prefix passes.
+    verbose : int
+    """
+
+    def __init__(self, backbone, rows, layout, needs, isolate, batch_size, verbose=0):
+        self.backbone, self.rows, self.layout, self.needs = backbone, rows, layout, needs
+        self.isolate, self.batch_size, self.verbose = bool(isolate), int(batch_size), verbose
+        self.lengths = np.array([len(r) if r is not None else 0 for r in rows])
+        self.store = None
+        self.cache_bytes = 0
+        self.cache_seconds = 0.0
+
+    def cache(self, idx, tag_table, budget_spec) -> None:
+        """Run the prefix of rows ``idx`` once and keep it, if it fits ``budget_spec`` (``prefix_cache``)."""
+        bb = self.backbone
+        need = PrefixStore.nbytes(bb, self.lengths[idx].sum())
+        budget = memory_budget(budget_spec, bb.device)
+        if need > budget:
+            if self.verbose:
+                print(f"[sktag] prefix cache needs {format_bytes(need)} > budget {format_bytes(budget)} "
+                      f"(prefix_cache={budget_spec!r}); recomputing prefixes every batch.")
+            return
+        t0 = time.perf_counter()
+        n_layers, kvh, hd = bb.kv_geometry()
+        store = PrefixStore(n_layers, kvh, hd, self.lengths, bb.dtype, bb.device)
+        with torch.inference_mode():
+            batches = _engine.length_batches(idx, self.lengths, self.batch_size)
+            for b in progress(batches, bool(self.verbose), desc="caching prefixes", leave=False):
+                batch = _engine.collate([self.rows[i] for i in b], device=bb.device)
+                with autocast(bb):
+                    kv, pooled = _engine.prefix_pass(bb, batch, tag_table, self.isolate, self.needs)
+                store.put(b, kv, batch.valid, pooled)
+        self.store, self.cache_bytes, self.cache_seconds = store, int(need), time.perf_counter() - t0
+
+    def states(self, module, b) -> _engine.States:
+        """:class:`~sktag._engine.States` of rows ``b`` (gradient to the trainable tags of ``module``)."""
+        bb, needs = self.backbone, self.needs
+        with autocast(bb):
+            if torch.is_grad_enabled() and any(t.requires_grad for t in module.domain_tags):
+                batch = _engine.collate([self.rows[i] for i in b], tail=self.layout.function_slots,
+                                        device=bb.device)
+                return _engine.full_states(bb, batch, module.tag_table(), self.isolate, needs)
+            if self.store is not None:
+                kv, valid = self.store.gather(b)
+                pooled = self.store.gather_pooled(b)
+            else:
+                batch = _engine.collate([self.rows[i] for i in b], device=bb.device)
+                kv, pooled = _engine.prefix_pass(bb, batch, module.tag_table().detach(), self.isolate, needs)
+                valid = batch.valid
+            tag = (_engine.tag_states(bb, kv, valid, module.function_tag, needs.tag_layers)
+                   if needs.tag_layers else None)
+        return _engine.States(tag=tag, pooled=pooled)
+
+    @torch.no_grad()
+    def features(self, module, readout, idx, desc=None) -> np.ndarray:
+        """The readout's features (float64) of rows ``idx``, ``[n_rows, n_features]``; NaN elsewhere."""
+        out = np.full((len(self.rows), readout.n_features), np.nan)
+        batches = _engine.length_batches(np.asarray(idx), self.lengths, self.batch_size)
+        for b in progress(batches, bool(self.verbose) and desc is not None, desc=desc, leave=False):
+            out[b] = readout.features(self.states(module, b)).double().cpu().numpy()
+        return out
