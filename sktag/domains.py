@@ -216,6 +216,29 @@ def format_invalid(
     return head + ":\n" + "\n".join(lines)
 
 
+def _validate_each(values, validator, canonicalize, display):
+    """Run ``validator`` on every value: ``(normalised, valid_mask, [(row, reason), ...])``."""
+    normalised = list(values)
+    mask = np.ones(len(values), dtype=bool)
+    bad = []
+    for i, v in enumerate(values):
+        if not isinstance(v, str):
+            missing = v is None or (isinstance(v, float) and v != v)
+            bad.append((i, "missing value" if missing else f"not a string (got {type(v).__name__})"))
+            mask[i] = False
+            continue
+        try:
+            out = validator(v, canonicalize)
+        except ValueError as exc:
+            bad.append((i, str(exc) or "invalid"))
+            mask[i] = False
+            continue
+        if not isinstance(out, str):
+            raise TypeError(f"validator of domain {display!r} returned {type(out).__name__}, expected str")
+        normalised[i] = out
+    return normalised, mask, bad
+
+
 def validate_strings(
     values,
     domain,
@@ -297,43 +320,15 @@ def validate_strings(
         return list(values), np.ones(n, dtype=bool)
     display, validator = entry
 
-    normalised = list(values)
-    mask = np.ones(n, dtype=bool)
-    bad = []
-
-    def run():
-        for i, v in enumerate(values):
-            if not isinstance(v, str):
-                reason = (
-                    "missing value"
-                    if v is None or (isinstance(v, float) and v != v)
-                    else f"not a string (got {type(v).__name__})"
-                )
-                bad.append((i, reason))
-                mask[i] = False
-                continue
-            try:
-                out = validator(v, canonicalize)
-            except ValueError as exc:
-                bad.append((i, str(exc) or "invalid"))
-                mask[i] = False
-                continue
-            if not isinstance(out, str):
-                raise TypeError(
-                    f"validator of domain {display!r} returned {type(out).__name__}, "
-                    "expected str"
-                )
-            normalised[i] = out
-
     if validator is _validate_smiles:
         from ._rdkit import rdkit_quiet, require_rdkit
 
         require_rdkit(f"The {display!r} domain (SMILES validation)",
                       "; or give these columns a plain-text domain such as 'Text'.")
         with rdkit_quiet():
-            run()
+            normalised, mask, bad = _validate_each(values, validator, canonicalize, display)
     else:
-        run()
+        normalised, mask, bad = _validate_each(values, validator, canonicalize, display)
 
     if bad and on_invalid == "raise":
         msg = format_invalid(

@@ -26,7 +26,15 @@ def _config(architecture, V, d, layers, heads, kv_heads, window):
     import transformers as tf
 
     common = dict(vocab_size=V, pad_token_id=1, bos_token_id=None, eos_token_id=None)
-    # the decoder-only families that follow Llama's naming
+    config = (_llama_like_config(tf, architecture, common, d, layers, heads, kv_heads, window)
+              or _other_config(tf, architecture, common, d, layers, heads))
+    if config is None:
+        raise ValueError(f"architecture={architecture!r} is not one of {', '.join(TINY_ARCHITECTURES)}.")
+    return config
+
+
+def _llama_like_config(tf, architecture, common, d, layers, heads, kv_heads, window):
+    """The decoder-only families that follow Llama's naming (None for the others)."""
     llama_like = dict(common, hidden_size=d, intermediate_size=2 * d, num_hidden_layers=layers,
                       num_attention_heads=heads, num_key_value_heads=kv_heads,
                       max_position_embeddings=1024)
@@ -73,6 +81,11 @@ def _config(architecture, V, d, layers, heads, kv_heads, window):
         return tf.StableLmConfig(**llama_like)
     if architecture == "starcoder2":  # every layer local
         return tf.Starcoder2Config(**llama_like, sliding_window=window)
+    return None
+
+
+def _other_config(tf, architecture, common, d, layers, heads):
+    """GPT-2, GPT-NeoX, OPT, Falcon and the families sktag refuses (None for the others)."""
     if architecture == "gpt2":  # learned absolute positions, no kv-head split
         return tf.GPT2Config(**common, n_embd=d, n_layer=layers, n_head=heads, n_positions=1024)
     if architecture == "gpt_neox":
@@ -97,7 +110,7 @@ def _config(architecture, V, d, layers, heads, kv_heads, window):
     if architecture == "t5":  # encoder-decoder
         return tf.T5Config(**common, d_model=d, d_kv=d // heads, d_ff=2 * d, num_layers=layers,
                            num_heads=heads, decoder_start_token_id=1)
-    raise ValueError(f"architecture={architecture!r} is not one of {', '.join(TINY_ARCHITECTURES)}.")
+    return None
 
 
 #: Architectures :func:`make_tiny_model` builds.  ``falcon_alibi``, ``bloom``,

@@ -13,7 +13,7 @@ import pytest
 import sklearn
 import torch
 
-from conftest import SUITE_DTYPE, tol
+from conftest import SUITE_DTYPE, small_reg, tol
 from sklearn.compose import ColumnTransformer
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, KFold, cross_validate
@@ -28,9 +28,7 @@ FRAME = pd.DataFrame({"a": TEXT, "b": TEXT[::-1]})
 
 
 def reg(model, **kw):
-    params = dict(model=model, domains="Text", tag_length=2, max_iter=1, batch_size=4, early_stopping=False,
-                  random_state=0, learning_rate_init=1e-2)
-    return TagRegressor(**{**params, **kw})
+    return small_reg(model, **{"tag_length": 2, "max_iter": 1, **kw})
 
 
 @pytest.fixture(autouse=True)

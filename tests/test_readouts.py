@@ -4,6 +4,7 @@ import copy
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -13,7 +14,7 @@ from sklearn.linear_model import RidgeCV
 
 from sktag import Callback, TagRegressor, _engine
 from sktag._encoding import TagLayout, layout_rows
-from sktag._readouts import Needs
+from sktag._readouts import Needs, Readout
 from sktag._taginit import init_tag
 from sktag.backbone import load_backbone
 
@@ -96,3 +97,54 @@ def test_cached_pooled_states_equal_those_of_a_full_forward(tiny_model, isolate)
             data = torch.as_tensor(r.slot < 0)
             expect = torch.cat([h[0][data].mean(dim=0) for h in hs])
             torch.testing.assert_close(pooled_prefix[i], expect, **tol(torch.float32))
+
+
+# ------------------------------------------------ a new readout is one class, here in the test file
+class SegmentReadout(Readout):
+    """Each column's last-token state at layer 1 and the function tag's states at layer 1 and the last.
+
+    Everything a readout is: its needs, its features, their names.  Defining the class registers it
+    (``readout="segments_test"``); nothing else in sktag knows of it.
+    """
+
+    name = "segments_test"
+
+    @property
+    def needs(self):
+        return Needs(tag_layers=(1, self.n_layers), pooled_layers=(1,), per_segment=True, pooling="last")
+
+    def features(self, states):
+        return torch.cat([states.tag.flatten(1).float(), states.pooled.flatten(1).float().to(states.tag.device)],
+                         dim=1)
+
+    def feature_names(self):
+        return self._tag_names() + self._pooled_names()
+
+
+def test_a_readout_defined_in_a_test_file_works_end_to_end(tiny_model, tmp_path):
+    df = pd.DataFrame({"a": TEXT, "b": TEXT[::-1]})
+    kw = dict(model=tiny_model, domains={"a": "Text", "b": "Text"}, tag_length=2, max_iter=2, random_state=0,
+              early_stopping=False, readout=SegmentReadout)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = TagRegressor(**kw).fit(df, Y)
+        by_name = TagRegressor(**{**kw, "readout": "segments_test"}).fit(df, Y)
+        cached_off = TagRegressor(**{**kw, "prefix_cache": False}).fit(df, Y)
+    names = est.get_feature_names_out()
+    assert len(names) == est.transform(df).shape[1] == 2 * 32 + 2 * 32  # 2 tag layers, 2 segments
+    assert names[0] == "function_tag_L1_0" and names[-1] == "data_seg2_L1_last_31"
+    assert est.readout_ == "segments_test" and est.module_.head.linear.in_features == 128
+    pred = est.predict(df)
+    np.testing.assert_array_equal(by_name.predict(df), pred)
+    np.testing.assert_allclose(cached_off.predict(df), pred, **tol(scale=np.std(Y)))  # cached == uncached path
+    # the per-segment states are the model's own: column b's block does not depend on column a's strings
+    # when the segments are isolated
+    iso = TagRegressor(**{**kw, "isolate_segments": True, "max_iter": 1}).fit(df, Y)
+    F, G = iso.transform(df), iso.transform(df.assign(a=["NNNN"] * len(df)))
+    np.testing.assert_allclose(F[:, -32:], G[:, -32:], **tol())
+    assert not np.allclose(F[:, 64:96], G[:, 64:96])
+    # saved and loaded with its own metadata
+    est.save_tags(tmp_path / "seg.safetensors", name="Seg")
+    back = TagRegressor.from_tags(tmp_path / "seg.safetensors", "Seg", model=tiny_model)
+    assert back.readout_ == "segments_test"
+    np.testing.assert_array_equal(back.predict(df), pred)

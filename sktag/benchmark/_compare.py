@@ -117,14 +117,7 @@ def compare(X, y, *, models="default", cv=None, task="auto", scoring=None, n_job
                          f"{smiles_column!r}; the LLM models see {list(domains)}")
     store = _Store(checkpoint_dir, X, y_arr, task) if checkpoint_dir is not None else None
     jobs = [(name, k) for k in range(len(splits)) for name in estimators]
-    records = {}
-    todo = []
-    for name, k in jobs:
-        rec = store.load(estimators[name][0], splits[k]) if store else None
-        if rec is not None:
-            records[(name, k)] = dict(rec, model=name, fold=k, resumed=True)
-        else:
-            todo.append((name, k))
+    records, todo = _resumed(store, jobs, estimators, splits)
     if store is not None and len(todo) < len(jobs):
         notes.append(f"{len(jobs) - len(todo)} of {len(jobs)} fits reused from {store.path}")
     if verbose:
@@ -133,13 +126,35 @@ def compare(X, y, *, models="default", cv=None, task="auto", scoring=None, n_job
         print(f"{task}, {len(y_arr)} rows, {cv_desc}; {len(estimators)} models: {len(jobs)} fits"
               + (f" ({len(jobs) - len(todo)} reused from {store.path})" if len(todo) < len(jobs) else ""),
               file=sys.stderr, flush=True)
-    progress = _Progress(jobs, records, verbose)
+    _fit_all(todo, records, estimators, X, y_arr, splits, task, n_jobs, _Progress(jobs, records, verbose), store,
+             error_score)
+    ordered = [records[j] for j in jobs]
+    return BenchmarkResult(ordered, y_arr, task=task, metrics=metrics, models=list(estimators),
+                           llm_models=[n for n, (_, llm) in estimators.items() if llm],
+                           descriptions={n: MODELS.get(d) or n for n, d in _sources(models).items()},
+                           cv=cv_desc, notes=notes, reference=reference)
+
+
+def _resumed(store, jobs, estimators, splits):
+    """``(records, todo)``: the fits an earlier run kept in ``store``, and the fits still to run."""
+    records, todo = {}, []
+    for name, k in jobs:
+        rec = store.load(estimators[name][0], splits[k]) if store else None
+        if rec is not None:
+            records[(name, k)] = dict(rec, model=name, fold=k, resumed=True)
+        else:
+            todo.append((name, k))
+    return records, todo
+
+
+def _fit_all(todo, records, estimators, X, y_arr, splits, task, n_jobs, progress, store, error_score):
+    """Run the fits ``todo`` into ``records``, keeping each finished one in ``store``."""
     try:
         for (name, k), rec in _run(todo, estimators, X, y_arr, splits, task, n_jobs, progress):
             if rec["error"] is not None:
                 if error_score == "raise":
                     raise rec.pop("exception")
-                warnings.warn(f"{name} failed on fold {k}: {rec['error']}", RuntimeWarning, stacklevel=2)
+                warnings.warn(f"{name} failed on fold {k}: {rec['error']}", RuntimeWarning, stacklevel=3)
             elif store is not None:
                 store.save(estimators[name][0], splits[k], rec)
             rec.pop("exception", None)
@@ -147,11 +162,6 @@ def compare(X, y, *, models="default", cv=None, task="auto", scoring=None, n_job
             progress.done(name, k, rec)
     finally:
         progress.close()
-    ordered = [records[j] for j in jobs]
-    return BenchmarkResult(ordered, y_arr, task=task, metrics=metrics, models=list(estimators),
-                           llm_models=[n for n, (_, llm) in estimators.items() if llm],
-                           descriptions={n: MODELS.get(d) or n for n, d in _sources(models).items()},
-                           cv=cv_desc, notes=notes, reference=reference)
 
 
 def _metrics(scoring, task, n_classes):
