@@ -370,7 +370,8 @@ def test_default_model_equals_transformers(real_model_threads):
         with torch.no_grad():
             hs = bb.model(input_ids=ids, output_hidden_states=True).hidden_states
         ref.append(np.concatenate([hs[i][0].float().mean(0).numpy() for i in emb.layers_]))
-    np.testing.assert_allclose(got, np.array(ref), **tol())
+    ref = np.array(ref)
+    np.testing.assert_allclose(got, ref, **tol(scale=np.sqrt(np.mean(ref ** 2))))  # deep states are large
 
 
 def test_column_transformer_with_rdkit_descriptors(tiny_model):
