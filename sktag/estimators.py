@@ -10,6 +10,7 @@ from ._tasks import ClassificationTask, RegressionTask
 
 __all__ = ["TagRegressor", "TagClassifier"]
 
+
 def _store_params(estimator, params):
     """What ``__init__`` does (scikit-learn's rule): store every parameter as given, nothing else."""
     for name, value in params.items():
@@ -48,8 +49,10 @@ _SHARED_PARAMS = """
     isolate_segments : bool, default=False
         Segment-isolating attention as in the Tag-LLM reference: each tagged
         segment attends only within itself; the function tag sees all.
-    readout : {"pooled", "tag"}, default="pooled"
-        What the head reads.  ``"tag"`` is the Tag-LLM paper's readout: the
+    readout : {"pooled", "tag"} or a Readout subclass, default="pooled"
+        What the head reads (a new readout is one subclass of
+        ``sktag._readouts.Readout`` with a ``name``; that name works here
+        once the class is defined).  ``"tag"`` is the Tag-LLM paper's readout: the
         final hidden state at the last function-tag position.  ``"pooled"``
         adds the mean hidden state of the data tokens at ``readout_layers``;
         those come from the frozen prefix pass that also fills the key/value
