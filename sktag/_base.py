@@ -47,7 +47,7 @@ from ._tagio import TagSetMixin
 from ._taginit import TagInit, domain_tag_vectors, init_tag
 from ._threads import torch_threads
 from ._training import FitData, History, TrainingLoop, check_callbacks, user_stacklevel
-from ._validation import BOOLEAN, COMMON, Instance, Options, string_input_tags, validate_params
+from ._validation import BOOLEAN, COMMON, NONNEG_INT, Instance, Options, string_input_tags, validate_params
 
 
 @dataclass
@@ -97,6 +97,8 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
         **COMMON,
         "domains": [Instance(str, list, tuple, dict, what="a domain name, a list or a dict")],
         "domain_tags": [Instance(str, object, what="a TagSet, a path or 'text'"), None],
+        "domain_tag_length": [NONNEG_INT, None],
+        "tag_depth": [Options("shallow", "deep")],
         "tune_domain_tags": [BOOLEAN],
         "isolate_segments": [BOOLEAN],
         "readout": [ReadoutSpec()],
@@ -177,6 +179,7 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
         now = make_readout(self.readout, backbone.hidden_widths(), self.readout_layers, fitted.n_features)
         changed = [f"{name}={new!r} (fitted: {old!r})" for name, new, old in (
             ("readout", now.name, self.readout_), ("readout_layers", now.fitted_layers, self.readout_layers_),
+            ("tag_depth", self.tag_depth, self.tag_depth_),
             ("isolate_segments", bool(self.isolate_segments), self.isolate_segments_),
             ("canonicalize", bool(self.canonicalize), self.canonicalize_)) if new != old]
         if changed:
@@ -202,15 +205,18 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
                 state.history.early_stopping, state.history.validation_scores = True, []  # from now on
         else:
             domains = TagLayout.build(state.column_domains, self.tag_length).domains  # distinct, any case
-            tags = domain_tag_vectors(self.domain_tags, domains, bb, self.tag_length)
+            n_domain = self.tag_length if self.domain_tag_length is None else self.domain_tag_length
+            tags = domain_tag_vectors(self.domain_tags, domains, bb, n_domain)
             state.layout = TagLayout.build(state.column_domains, self.tag_length, state.names,
                                            {d: t.shape[0] for d, t in tags.items()})
             if state.readout is None:  # (from_tags sets the saved one)
                 state.readout = make_readout(self.readout, bb.hidden_widths(), self.readout_layers,
                                              state.layout.n_features)
+            deep = (len(bb.decoder_blocks()), bb.hidden_widths()[1]) if self.tag_depth == "deep" else None
             state.module = TagModule([tags[d] for d in state.layout.domains],
                                      init_tag(bb, TagInit.MEAN, self.tag_length), state.readout.n_features,
-                                     state.task.n_outputs(state.task_state), tune_domain_tags=self.tune_domain_tags)
+                                     state.task.n_outputs(state.task_state), tune_domain_tags=self.tune_domain_tags,
+                                     deep_shape=deep)
             state.isolate, state.canonicalize = bool(self.isolate_segments), bool(self.canonicalize)
             state.history = History(self.early_stopping and not state.incremental)
         state.module.to(bb.device)
@@ -388,6 +394,7 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
             module_=state.module, layout_=layout, n_features_in_=layout.n_features,
             readout_=state.readout.name, readout_layers_=state.readout.fitted_layers,
             _hidden_widths=tuple(bb.hidden_widths()), isolate_segments_=bool(state.isolate),
+            tag_depth_="shallow" if state.module.deep_tag is None else "deep",
             canonicalize_=bool(state.canonicalize), dtype_=bb.dtype, column_domains_=list(layout.column_domains),
             domains_=layout.domains, backbone_identity_=bb.identity, backbone_fingerprint_=bb.fingerprint,
             _task_state_=state.task_state, _history=history, _carried_validators=self.domain_validators(),

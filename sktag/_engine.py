@@ -27,6 +27,7 @@ function-tag position:
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from dataclasses import dataclass
 
@@ -34,6 +35,7 @@ import numpy as np
 import torch
 
 from ._encoding import FUNCTION_SEGMENT, EncodedRow  # noqa: F401  (EncodedRow: rows collate takes)
+from ._pooling import data_token_groups, pool_states  # noqa: F401  (part of the engine's interface)
 
 
 def to_device(array, device) -> torch.Tensor:
@@ -52,14 +54,14 @@ def to_device(array, device) -> torch.Tensor:
 class States:
     """What one forward gives a readout (see :class:`sktag._readouts.Needs`): one record.
 
-    ``tag`` is ``[B, len(tag_layers), d]``, the hidden states at the last
-    function-tag position at the readout's tag layers; ``pooled`` is ``[B, G,
-    width]``, data-token states pooled at its pooled layers (layer blocks
+    ``tag`` is a list of ``[B, d]`` tensors, the hidden states at the last
+    function-tag position at each of the readout's tag layers; ``pooled`` is
+    ``[B, G, width]``, data-token states pooled at its pooled layers (layer blocks
     side by side; ``G`` is 1, or one group per segment).  Either is None when
     the readout does not need it.
     """
 
-    tag: torch.Tensor | None = None
+    tag: list | None = None
     pooled: torch.Tensor | None = None
 
 
@@ -201,6 +203,39 @@ def build_masks(backbone, valid_k, seg_q, seg_k, n_q, isolate, dtype):
     return {layer_type: built[w] for layer_type, w in windows.items()}
 
 
+@contextlib.contextmanager
+def deep_tags(backbone, block, n_last):
+    """Add ``block[l]`` to the input of decoder block ``l`` at the last ``n_last`` positions (deep tags).
+
+    ``block`` is ``[n_layers, p, d]`` (float32, with the gradient to it);
+    inside the context every forward of ``backbone`` adds it at the
+    function-tag positions, which are the last ``p`` of every left-padded
+    row.  The prefix before them never sees it (causal attention), so its
+    cache stays valid.  ``block=None`` does nothing.
+    """
+    if block is None:
+        yield
+        return
+
+    def hook_for(layer):
+        def add(module, args, kwargs):
+            h = args[0] if args else kwargs["hidden_states"]
+            extra = block[layer].to(h.dtype)[-n_last:]
+            h = torch.cat([h[:, : h.shape[1] - n_last], h[:, h.shape[1] - n_last:] + extra], dim=1)
+            if args:
+                return (h, *args[1:]), kwargs
+            return args, {**kwargs, "hidden_states": h}
+        return add
+
+    handles = [blk.register_forward_pre_hook(hook_for(i), with_kwargs=True)
+               for i, blk in enumerate(backbone.decoder_blocks())]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 def _cache_kwarg(decoder) -> str:
     params = inspect.signature(decoder.forward).parameters
     return "cache" if "cache" in params else "past_key_values"
@@ -264,62 +299,6 @@ def _cache_layers(cache):
     return [tuple(kv) for kv in cache]
 
 
-def data_token_groups(batch: Batch, n_segments=None) -> torch.Tensor:
-    """``[B, G, L]`` bool: which positions each pooling group averages over.
-
-    Data tokens are the valid positions without a tag vector (``slot < 0``).
-    Without ``n_segments`` there is one group, all data tokens of the row;
-    with it, group ``j`` holds the data tokens of segment ``j + 1`` (column
-    ``j``, see :func:`sktag._encoding.layout_rows`).
-    """
-    data = (batch.slot < 0) & batch.valid
-    if n_segments is None:
-        return data[:, None, :]
-    seg_ids = torch.arange(1, int(n_segments) + 1, device=batch.seg.device)
-    return data[:, None, :] & (batch.seg[:, None, :] == seg_ids[None, :, None])
-
-
-def pool_states(hidden_states, layers, batch: Batch, n_segments=None, how="mean") -> torch.Tensor:
-    """Hidden states at ``layers`` pooled over each row's data tokens, per group.
-
-    Parameters
-    ----------
-    hidden_states : sequence of Tensor ``[B, L, d]``
-        Indexed by the entries of ``layers``.
-    layers : sequence of int
-    batch : Batch
-    n_segments : int, optional
-        Pool each segment on its own (see :func:`data_token_groups`);
-        default: all data tokens together.
-    how : {"mean", "last"}
-        The mean over the group's tokens, or the state at its last token.
-
-    Returns
-    -------
-    Tensor ``[B, G, sum of the layers' widths]`` (float32), layer blocks side
-    by side; G is 1 or ``n_segments``.  (Widths can differ between layers:
-    OPT models with a projection keep the first and last states narrower.)
-    """
-    member = data_token_groups(batch, n_segments)
-    pooled = []
-    if how == "mean":
-        w = member.float()
-        count = w.sum(dim=-1, keepdim=True).clamp_min(1.0)
-        for i in layers:
-            h = hidden_states[i]
-            pooled.append(torch.einsum("bgl,bld->bgd", w.to(h.device), h.float()) / count.to(h.device))
-    elif how == "last":
-        pos = torch.arange(member.shape[-1], device=member.device).expand_as(member)
-        last = torch.where(member, pos, -1).amax(dim=-1).clamp_min(0)  # [B, G]
-        for i in layers:
-            h = hidden_states[i]
-            idx = last.to(h.device)[..., None].expand(-1, -1, h.shape[-1])
-            pooled.append(h.float().gather(1, idx))
-    else:
-        raise ValueError(f"how must be 'mean' or 'last', got {how!r}.")
-    return torch.cat(pooled, dim=-1)
-
-
 def _pooled(hs, batch, needs):
     """The pooled states ``needs`` asks for, ``[B, G, width]`` (None when it asks for none)."""
     if needs is None or not needs.pooled_layers:
@@ -340,14 +319,16 @@ def prefix_pass(backbone, batch: Batch, tag_table, isolate=False, needs=None):
     return kv, _pooled(hs, batch, needs)
 
 
-def full_states(backbone, batch: Batch, tag_table, isolate=False, needs=None) -> States:
+def full_states(backbone, batch: Batch, tag_table, isolate=False, needs=None, deep=None) -> States:
     """The :class:`States` ``needs`` asks for from one pass over the whole sequence, function tag included.
 
     The path with autograd to every tag (tuned domain tags): ``batch`` ends
-    with the function tag (``collate(..., tail=...)``).
+    with the function tag (``collate(..., tail=...)``); ``deep`` is a deep
+    function tag (:func:`deep_tags`).
     """
-    _, _, hs = _forward(backbone, batch, tag_table, isolate, hidden_states=True)
-    tag = torch.stack([hs[i][:, -1] for i in needs.tag_layers], dim=1) if needs.tag_layers else None
+    with deep_tags(backbone, deep, None if deep is None else deep.shape[1]):
+        _, _, hs = _forward(backbone, batch, tag_table, isolate, hidden_states=True)
+    tag = [hs[i][:, -1] for i in needs.tag_layers] if needs.tag_layers else None
     return States(tag=tag, pooled=_pooled(hs, batch, needs))
 
 
@@ -359,10 +340,10 @@ def prefix_kv(backbone, batch: Batch, tag_table, isolate=False):
 
 def tag_forward(backbone, kv, prefix_valid, tag):
     """Hidden state ``[B, d]`` at the last function-tag position (the final state): :func:`tag_states`."""
-    return tag_states(backbone, kv, prefix_valid, tag)[:, -1]
+    return tag_states(backbone, kv, prefix_valid, tag)[-1]
 
 
-def tag_states(backbone, kv, prefix_valid, tag, layers=None):
+def tag_states(backbone, kv, prefix_valid, tag, layers=None, deep=None):
     """Run only the function-tag positions against a prefix cache.
 
     Parameters
@@ -372,13 +353,17 @@ def tag_states(backbone, kv, prefix_valid, tag, layers=None):
     prefix_valid : Tensor ``[B, L]`` bool
     tag : Tensor ``[p, d]``
         The function tag (gradient flows into it).
+    deep : Tensor ``[n_layers, p, d]``, optional
+        Deep function tag: added to the input of every decoder block at the
+        ``p`` positions (see :func:`deep_tags`).
     layers : sequence of int, optional
         Hidden-state indices to return (``n_layers``: the final state, after
         the final norm); default: the final state only.
 
     Returns
     -------
-    Tensor ``[B, len(layers), d]``: the states at the last function-tag position.
+    list of Tensor ``[B, d]``: the states at the last function-tag position, one per layer (widths can
+    differ between layers: OPT's last state is narrower).
     """
     from transformers import DynamicCache
 
@@ -394,10 +379,11 @@ def tag_states(backbone, kv, prefix_valid, tag, layers=None):
     for i in range(kv.shape[0]):
         cache.update(kv[i, 0], kv[i, 1], i)
     final_only = layers is None or list(layers) == [len(backbone.hidden_widths()) - 1]
-    out = _run_decoder(backbone, x, mask, pos, cache=cache, use_cache=True, hidden_states=not final_only)
+    with deep_tags(backbone, deep, p):
+        out = _run_decoder(backbone, x, mask, pos, cache=cache, use_cache=True, hidden_states=not final_only)
     if final_only:
-        return out[0][:, -1:]
-    return torch.stack([out[2][i][:, -1] for i in layers], dim=1)
+        return [out[0][:, -1]]
+    return [out[2][i][:, -1] for i in layers]
 
 
 def hidden_states(backbone, batch: Batch, tag_table, layers, isolate=False):

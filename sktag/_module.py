@@ -57,18 +57,25 @@ class Head(torch.nn.Module):
 
 
 class TagModule(torch.nn.Module):
-    """Domain tags (frozen unless tuned), one function tag and the head.
+    """Domain tags (frozen unless tuned), one function tag, an optional deep function tag and the head.
 
     The tag table (all tags stacked) is what the engine splices into the
     input embeddings, in the order :class:`~sktag._encoding.TagLayout` gives.
+    With ``deep_shape=(n_blocks, width)`` the function tag is *deep*:
+    ``deep_tag`` is one learned ``[p, width]`` block per decoder block, added to that block's input at
+    the function-tag positions (zero at the start, so a deep tag starts as the
+    shallow one); ``deep_tag`` is None for a shallow tag.
     """
 
-    def __init__(self, domain_tags, function_tag, n_features, n_outputs, tune_domain_tags=False):
+    def __init__(self, domain_tags, function_tag, n_features, n_outputs, tune_domain_tags=False, deep_shape=None):
         super().__init__()
         self.domain_tags = torch.nn.ParameterList(
             [torch.nn.Parameter(t.clone().float(), requires_grad=tune_domain_tags) for t in domain_tags]
         )
         self.function_tag = torch.nn.Parameter(function_tag.clone().float())
+        self.deep_tag = (None if deep_shape is None else  # [n_blocks, p, width of the blocks' states]
+                         torch.nn.Parameter(torch.zeros(int(deep_shape[0]), self.function_tag.shape[0],
+                                                        int(deep_shape[1]))))
         self.head = Head(n_features, n_outputs)
 
     def tag_table(self):

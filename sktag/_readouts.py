@@ -141,7 +141,7 @@ class TagReadout(Readout):
         return Needs(tag_layers=(self.n_layers,))
 
     def features(self, states):
-        return states.tag[:, 0].float()
+        return states.tag[0].float()
 
     def feature_names(self):
         return self._tag_names()
@@ -165,7 +165,8 @@ class PooledReadout(Readout):
         return Needs(tag_layers=(self.n_layers,), pooled_layers=self.pooled_layers)
 
     def features(self, states):
-        return torch.cat([states.tag[:, 0].float(), states.pooled.flatten(1).float().to(states.tag.device)], dim=1)
+        tag = states.tag[0]
+        return torch.cat([tag.float(), states.pooled.flatten(1).float().to(tag.device)], dim=1)
 
     def feature_names(self):
         return self._tag_names() + self._pooled_names()

@@ -83,7 +83,7 @@ class StateSource:
             if torch.is_grad_enabled() and any(t.requires_grad for t in module.domain_tags):
                 batch = _engine.collate([self.rows[i] for i in b], tail=self.layout.function_slots,
                                         device=bb.device)
-                return _engine.full_states(bb, batch, module.tag_table(), self.isolate, needs)
+                return _engine.full_states(bb, batch, module.tag_table(), self.isolate, needs, module.deep_tag)
             if self.store is not None:
                 kv, valid = self.store.gather(b)
                 pooled = self.store.gather_pooled(b)
@@ -91,7 +91,7 @@ class StateSource:
                 batch = _engine.collate([self.rows[i] for i in b], device=bb.device)
                 kv, pooled = _engine.prefix_pass(bb, batch, module.tag_table().detach(), self.isolate, needs)
                 valid = batch.valid
-            tag = (_engine.tag_states(bb, kv, valid, module.function_tag, needs.tag_layers)
+            tag = (_engine.tag_states(bb, kv, valid, module.function_tag, needs.tag_layers, module.deep_tag)
                    if needs.tag_layers else None)
         return _engine.States(tag=tag, pooled=pooled)
 

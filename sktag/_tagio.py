@@ -37,8 +37,11 @@ class TagSetMixin:
         m = self.module_
         ts = TagSet(self.backbone_identity_, self.backbone_fingerprint_, m.function_tag.shape[1])
         for dom, t in zip(self.layout_.domains, m.domain_tags):
-            ts.add(dom, t.detach().cpu(), kind="domain")
+            if t.shape[0]:  # domain_tag_length=0: no domain tag to save (the layout records the 0)
+                ts.add(dom, t.detach().cpu(), kind="domain")
         ts.add(name, m.function_tag.detach().cpu(), kind="function", description=description)
+        if m.deep_tag is not None:
+            ts.add_deep(name, m.deep_tag.detach().cpu())
         meta = {
             "task": self._task_class.name,
             "task_state": self._task_state_,
@@ -95,6 +98,9 @@ class TagSetMixin:
         doms = ts if domain_tags is None else (
             domain_tags if isinstance(domain_tags, TagSet) else TagSet.load(domain_tags))
         saved = TagLayout.from_dict(meta["layout"])
+        if domain_tags is None and saved.tag_lengths and not any(saved.tag_lengths):  # fitted without domain tags
+            doms = None
+            params.setdefault("domain_tag_length", 0)
         if domains is None:
             names, n_cols = saved.feature_names, saved.n_features
             column_domains = list(saved.column_domains)
@@ -110,6 +116,7 @@ class TagSetMixin:
             params.setdefault("readout_layers", list(meta["readout_layers"]))
         params.setdefault("isolate_segments", meta.get("isolate_segments", False))
         params.setdefault("canonicalize", meta.get("canonicalize", True))
+        params.setdefault("tag_depth", "deep" if function_tag in ts.deep else "shallow")
         est = cls(domains=domains_param, tag_length=ts.info(function_tag)["tag_length"], domain_tags=doms,
                   **params)
         validate_params(est)
@@ -133,8 +140,15 @@ class TagSetMixin:
         if head["weight"].shape[1] != state.readout.n_features:
             raise TagMismatchError(f"the head of {function_tag!r} reads {head['weight'].shape[1]} features but the "
                                    f"{state.readout.name!r} readout gives {state.readout.n_features}.")
+        deep = ts.deep.get(function_tag)
+        if (deep is None) != (state.module.deep_tag is None) or (
+                deep is not None and deep.shape != state.module.deep_tag.shape):
+            raise TagMismatchError(f"tag_depth={self.tag_depth!r} but {function_tag!r} is "
+                                   f"{'shallow' if deep is None else f'a deep tag of depth {deep.shape[0]}'}.")
         with torch.no_grad():
             state.module.function_tag.copy_(ts[function_tag].to(state.module.function_tag.device))
+            if deep is not None:
+                state.module.deep_tag.copy_(deep.to(state.module.deep_tag.device))
         state.module.head.set_weights(head["weight"], head["bias"])
         state.module.head.set_standardization(head["mean"].numpy(), head["scale"].numpy())
         state.history = History(False)

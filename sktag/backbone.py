@@ -229,6 +229,19 @@ class Backbone:
             self._kv_geometry = (int(kv.shape[0]), int(kv.shape[3]), int(kv.shape[5]))
         return self._kv_geometry
 
+    def decoder_blocks(self) -> torch.nn.ModuleList:
+        """The decoder's blocks, in order (the module list with one entry per hidden layer).
+
+        Found by shape, not by name, since families name it differently
+        (``model.layers``, GPT-2's ``h``, OPT's ``decoder.layers``).
+        """
+        n = int(self.config.get_text_config(decoder=True).num_hidden_layers)
+        for _, module in self.decoder.named_modules():
+            if isinstance(module, torch.nn.ModuleList) and len(module) == n:
+                return module
+        raise ValueError(f"no list of {n} decoder blocks found in {type(self.decoder).__name__}; deep tags need "
+                         "one.")
+
     def hidden_widths(self) -> tuple:
         """Width of every entry of the decoder's ``hidden_states`` (0 = embeddings, then each layer).
 

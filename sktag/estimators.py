@@ -32,8 +32,22 @@ _SHARED_PARAMS = """
         share one domain tag.  ``"SMILES"`` and ``"Protein"`` are validated
         (see :mod:`sktag.domains`); any other name is plain text.
     tag_length : int, default=10
-        Number of vectors ``p`` in the function tag (and in new domain tags).
-        The Tag-LLM reference uses 10.
+        Number of vectors ``p`` in the function tag (and, unless
+        ``domain_tag_length`` says otherwise, in new domain tags).  The
+        Tag-LLM reference uses 10.
+    domain_tag_length : int or None, default=None
+        Number of vectors of each new domain tag (the init rule's, when
+        ``domain_tags=None``): ``None`` is ``tag_length``; ``0`` puts no domain
+        tag at all (the data alone before the function tag; fewer tokens in
+        every forward).  Pretrained and ``"text"`` domain tags keep their own
+        length.
+    tag_depth : {"shallow", "deep"}, default="shallow"
+        ``"shallow"``: the function tag is ``p`` vectors at the input (the
+        paper's).  ``"deep"``: also one learned ``p x d`` block per decoder
+        block, added to that block's input at the function-tag positions
+        (prefix-tuning / P-Tuning v2 style, starting at zero, so the start is
+        the shallow tag).  Only the ``p`` function-tag positions run against
+        the cached frozen prefix, as for a shallow tag.
     domain_tags : TagSet, path or "text", default=None
         Pretrained domain tags (see :class:`sktag.DomainTagPretrainer`),
         matched to ``domains`` case-insensitively; a TagSet that lacks a
@@ -236,10 +250,11 @@ class TagRegressor(RegressorMixin, BaseTagEstimator, BaseEstimator):
 
     _task_class = RegressionTask
 
-    def __init__(self, model="smollm2-135m", domains="SMILES", *, tag_length=10, domain_tags=None,
-                 tune_domain_tags=False, isolate_segments=False, readout="pooled", readout_layers="spread10",
-                 head_init="closed_form", head_update="refit", max_iter=10, batch_size=32,
-                 learning_rate_init=1e-3, alpha=0.0, early_stopping=True, validation_fraction=0.1,
+    def __init__(self, model="smollm2-135m", domains="SMILES", *, tag_length=10, domain_tag_length=None,
+                 tag_depth="shallow", domain_tags=None, tune_domain_tags=False, isolate_segments=False,
+                 readout="pooled", readout_layers="spread10", head_init="closed_form", head_update="refit",
+                 max_iter=10, batch_size=32, learning_rate_init=1e-3, alpha=0.0, early_stopping=True,
+                 validation_fraction=0.1,
                  n_iter_no_change=3, tol=1e-4, max_length=512, truncation="warn", canonicalize=True,
                  on_invalid="raise", predict_batch_size=64, prefix_cache="auto", device="auto", dtype="auto",
                  device_map=None, attn_implementation="auto", trust_remote_code=False, n_threads=None,
@@ -330,10 +345,11 @@ class TagClassifier(ClassifierMixin, BaseTagEstimator, BaseEstimator):
     _task_class = ClassificationTask
     _parameter_constraints = {**BaseTagEstimator._parameter_constraints, **ClassificationTask.parameter_constraints}
 
-    def __init__(self, model="smollm2-135m", domains="SMILES", *, tag_length=10, domain_tags=None,
-                 tune_domain_tags=False, isolate_segments=False, readout="pooled", readout_layers="spread10",
-                 head_init="closed_form", head_update="refit", max_iter=10, batch_size=32,
-                 learning_rate_init=1e-3, alpha=0.0, early_stopping=True, validation_fraction=0.1,
+    def __init__(self, model="smollm2-135m", domains="SMILES", *, tag_length=10, domain_tag_length=None,
+                 tag_depth="shallow", domain_tags=None, tune_domain_tags=False, isolate_segments=False,
+                 readout="pooled", readout_layers="spread10", head_init="closed_form", head_update="refit",
+                 max_iter=10, batch_size=32, learning_rate_init=1e-3, alpha=0.0, early_stopping=True,
+                 validation_fraction=0.1,
                  n_iter_no_change=3, tol=1e-4, max_length=512, truncation="warn", canonicalize=True,
                  on_invalid="raise", predict_batch_size=64, prefix_cache="auto", device="auto", dtype="auto",
                  device_map=None, attn_implementation="auto", trust_remote_code=False, n_threads=None,

@@ -65,6 +65,7 @@ class TagSet(Mapping):
         self._tags: dict[str, torch.Tensor] = {}
         self._info: dict[str, dict] = {}
         self._heads: dict[str, dict] = {}
+        self._deep: dict[str, torch.Tensor] = {}
 
     # -- Mapping interface -------------------------------------------------
     def __getitem__(self, name) -> torch.Tensor:
@@ -130,6 +131,29 @@ class TagSet(Mapping):
         self._heads[name] = {"weight": w, "bias": b, "mean": m, "scale": sc, "task": dict(task)}
         return self
 
+    @property
+    def deep(self) -> dict:
+        """Deep blocks of function tags by name: ``[depth, tag_length, hidden_size]`` tensors."""
+        return self._deep
+
+    def add_deep(self, name, block):
+        """Attach a deep block to function tag ``name``: one ``tag_length x hidden_size`` block per decoder block.
+
+        The depth (number of blocks) is recorded in the tag's metadata.
+        """
+        if name not in self._tags or self._info[name]["kind"] != "function":
+            raise ValueError(f"{name!r} is not a function tag of this TagSet.")
+        b = torch.as_tensor(np.asarray(block.detach().cpu() if torch.is_tensor(block) else block),
+                            dtype=torch.float32).clone()
+        if b.ndim != 3 or b.shape[0] < 1 or b.shape[2] < 1 or b.shape[1] != self._tags[name].shape[0]:
+            raise TagMismatchError(f"deep block of {name!r} has shape {tuple(b.shape)}; expected (depth, "
+                                   f"{self._tags[name].shape[0]}, width of the decoder's states).")
+        if not torch.isfinite(b).all():
+            raise ValueError(f"deep block of {name!r} contains NaN or infinity.")
+        self._deep[name] = b
+        self._info[name]["depth"] = int(b.shape[0])
+        return self
+
     def find(self, name):
         """The name of the tag matching ``name`` case-insensitively (as domains match), or None."""
         if name in self._tags:
@@ -166,6 +190,8 @@ class TagSet(Mapping):
                 out._info[n] = dict(other._info[n])
         for n, h in other._heads.items():
             out._heads.setdefault(n, dict(h))
+        for n, b in other._deep.items():
+            out._deep.setdefault(n, b.clone())
         return out
 
     def _same_entry(self, other, name) -> bool:
@@ -173,6 +199,9 @@ class TagSet(Mapping):
         if self._info[name]["kind"] != other._info[name]["kind"]:
             return False
         if not torch.equal(self._tags[name], other._tags[name]):
+            return False
+        d1, d2 = self._deep.get(name), other._deep.get(name)
+        if (d1 is None) != (d2 is None) or (d1 is not None and not torch.equal(d1, d2)):
             return False
         h1, h2 = self._heads.get(name), other._heads.get(name)
         if (h1 is None) != (h2 is None):
@@ -185,6 +214,7 @@ class TagSet(Mapping):
         out._tags = {n: t.clone() for n, t in self._tags.items()}
         out._info = {n: dict(i) for n, i in self._info.items()}
         out._heads = {n: dict(h) for n, h in self._heads.items()}
+        out._deep = {n: b.clone() for n, b in self._deep.items()}
         return out
 
     def check_backbone(self, backbone) -> None:
@@ -207,6 +237,8 @@ class TagSet(Mapping):
         for n, h in self._heads.items():
             for k in ("weight", "bias", "mean", "scale"):
                 arrays[f"head/{n}/{k}"] = h[k].numpy()
+        for n, b in self._deep.items():
+            arrays[f"deep/{n}"] = b.numpy()
         return arrays
 
     def save(self, path) -> None:
@@ -222,6 +254,7 @@ class TagSet(Mapping):
             "hidden_size": self.hidden_size,
             "tags": self._info,
             "heads": {n: h["task"] for n, h in self._heads.items()},
+            "deep": sorted(self._deep),
             "sha256": _digest(arrays),
         }
         path = os.fspath(path)
@@ -277,6 +310,8 @@ class TagSet(Mapping):
             for name, task in heads_info.items():
                 ts.add_head(name, arrays[f"head/{name}/weight"], arrays[f"head/{name}/bias"], task,
                             arrays.get(f"head/{name}/mean"), arrays.get(f"head/{name}/scale"))
+            for name in meta.get("deep", []):  # files of shallow tags (and of sktag 0.2) have none
+                ts.add_deep(name, arrays[f"deep/{name}"])
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(
                 f"{path!r} has inconsistent sktag metadata: it names {exc} but the file holds "

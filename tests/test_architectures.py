@@ -137,6 +137,41 @@ def test_prefix_path_padding_and_gradients(arch, arch_path):
             torch.testing.assert_close(h1[0], h_full[i].detach(), **tol(torch.float32))
 
 
+@pytest.mark.parametrize("arch", SUPPORTED)
+def test_deep_tags_cached_path_equals_full_path(arch, arch_path):
+    """Deep function tags: cached prefix + tag step == full pass, in values and gradients; zero block == shallow."""
+    bb = _load(arch_path(arch))
+    n_blocks = len(bb.decoder_blocks())
+    assert n_blocks == bb.config.get_text_config(decoder=True).num_hidden_layers
+    lengths = (3, 4, 5)
+    rows = _rows(bb, [STRINGS, STRINGS[::-1]], lengths)
+    table = _table(bb, lengths)
+    p = lengths[-1]
+    f_slots = np.arange(sum(lengths[:-1]), sum(lengths))
+    width = bb.hidden_widths()[1]  # the decoder blocks' width (OPT projects its narrower embeddings in)
+    block = 0.3 * torch.randn(n_blocks, p, width, generator=torch.Generator().manual_seed(1))
+    block = block * bb.tag_init().norm()
+    pbatch, fbatch = _engine.collate(rows), _engine.collate(rows, tail=f_slots)
+    final = (n_blocks,)
+    needs = Needs(tag_layers=(1, n_blocks))
+    for isolate in (False, True):
+        t_full, d_full = table.clone().requires_grad_(True), block.clone().requires_grad_(True)
+        h_full = _engine.full_states(bb, fbatch, t_full, isolate, needs, d_full).tag
+        sum((h ** 2).sum() for h in h_full).backward()
+        ftag, d_fast = table[-p:].clone().requires_grad_(True), block.clone().requires_grad_(True)
+        kv = _engine.prefix_kv(bb, pbatch, table, isolate)
+        h_fast = _engine.tag_states(bb, kv, pbatch.valid, ftag, needs.tag_layers, d_fast)
+        sum((h ** 2).sum() for h in h_fast).backward()
+        torch.testing.assert_close(h_fast, h_full, **tol(torch.float32))
+        torch.testing.assert_close(ftag.grad, t_full.grad[-p:], **tol(torch.float32, kind="gradients"))
+        torch.testing.assert_close(d_fast.grad, d_full.grad, **tol(torch.float32, kind="gradients"))
+        assert d_full.grad.abs().sum() > 0 and t_full.grad[:-p].abs().sum() > 0
+        shallow = _engine.tag_states(bb, kv, pbatch.valid, table[-p:], final)
+        assert not torch.allclose(h_fast[-1].detach(), shallow[0])  # the block changes the tag's states
+        zero = _engine.tag_states(bb, kv, pbatch.valid, table[-p:], final, torch.zeros_like(block))
+        assert torch.equal(zero[0], shallow[0])  # depth 0: a zero block is the shallow tag, bit for bit
+
+
 def _own_pooled(bb, batch, x, layers):
     """Mean data-token states at ``layers`` from the model's own forward (its own 2-D padding mask)."""
     with torch.no_grad():

@@ -10,7 +10,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from conftest import SMILES, Y_CLF, small_clf
 from conftest import tol
-from sktag import TagClassifier, TagRegressor
+from sktag import TagClassifier, TagMismatchError, TagRegressor, TagSet
 from sktag.exceptions import TruncationWarning
 
 # also for the module-scoped fitted estimators of conftest (set up outside ``_quiet``)
@@ -292,3 +292,53 @@ def test_predict_is_finite_for_valid_input(smiles_reg, text_clf):
         proba = text_clf.predict_proba(["a", "x" * 600, "?!", "é"])
     assert np.isfinite(proba).all()
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+
+
+def test_domain_tag_length_zero_is_the_data_alone(tiny_model, tmp_path):
+    from sktag import LLMEmbedding
+
+    X = ["CCO", "CCN", "c1ccccc1", "CO", "CN", "CCC", "OCC", "NCC"]
+    y = np.arange(len(X), dtype=float)
+    kw = dict(model=tiny_model, domains="Text", tag_length=3, max_iter=1, early_stopping=False, random_state=0,
+              readout_layers=[1, 2])
+    assert TagRegressor(**kw).fit(X, y).layout_.tag_lengths == (3,)  # None: tag_length
+    assert TagRegressor(domain_tag_length=2, **kw).fit(X, y).layout_.tag_lengths == (2,)
+    reg = TagRegressor(domain_tag_length=0, **kw).fit(X, y)
+    assert reg.layout_.tag_lengths == (0,) and reg.module_.domain_tags[0].shape[0] == 0
+    # no tag before the data: the pooled data-token states are the frozen model's own
+    emb = LLMEmbedding(model=tiny_model, domains="Text", layers=[1, 2]).fit_transform(X)
+    np.testing.assert_allclose(reg.transform(X)[:, 32:], emb, **tol())
+    reg.save_tags(tmp_path / "t.safetensors", name="F")
+    back = TagRegressor.from_tags(tmp_path / "t.safetensors", "F", model=tiny_model)
+    assert back.domain_tag_length == 0 and back.layout_.tag_lengths == (0,)
+    np.testing.assert_array_equal(back.predict(X), reg.predict(X))
+    with pytest.raises(ValueError, match="'domain_tag_length' parameter of TagRegressor must be an int in the "
+                                         r"range \[0, inf\] or None"):
+        TagRegressor(domain_tag_length=-1, **kw).fit(X, y)
+
+
+def test_deep_function_tag_trains_saves_and_loads(tiny_model, tmp_path, length_task):
+    X, y = length_task[0][:40], length_task[1][:40]
+    kw = dict(model=tiny_model, domains="Text", tag_length=2, max_iter=2, early_stopping=False, random_state=0,
+              learning_rate_init=1e-2)
+    deep = TagRegressor(tag_depth="deep", **kw).fit(X, y)
+    shallow = TagRegressor(**kw).fit(X, y)
+    assert deep.tag_depth_ == "deep" and shallow.tag_depth_ == "shallow" and shallow.module_.deep_tag is None
+    assert tuple(deep.module_.deep_tag.shape) == (2, 2, 32)  # one [p, d] block per decoder block
+    assert deep.module_.deep_tag.abs().sum() > 0  # trained from its zero start
+    assert deep.prefix_cache_bytes_ > 0  # still only the function-tag positions per step
+    assert not np.allclose(deep.predict(X), shallow.predict(X))
+    deep.save_tags(tmp_path / "deep.safetensors", name="Len")
+    ts = TagSet.load(tmp_path / "deep.safetensors")
+    assert ts.info("Len")["depth"] == 2 and tuple(ts.deep["Len"].shape) == (2, 2, 32)
+    back = TagRegressor.from_tags(ts, "Len", model=tiny_model)
+    assert back.tag_depth == "deep"
+    np.testing.assert_array_equal(back.predict(X), deep.predict(X))
+    shallow.save_tags(tmp_path / "shallow.safetensors", name="Len")
+    assert TagRegressor.from_tags(tmp_path / "shallow.safetensors", "Len", model=tiny_model).tag_depth_ == "shallow"
+    with pytest.raises(TagMismatchError, match="tag_depth='shallow' but 'Len' is a deep tag of depth 2"):
+        TagRegressor.from_tags(ts, "Len", model=tiny_model, tag_depth="shallow")
+    with pytest.raises(ValueError, match=r"warm_start: tag_depth='shallow' \(fitted: 'deep'\) changed"):
+        deep.set_params(warm_start=True, tag_depth="shallow").fit(X, y)
+    deep.set_params(tag_depth="deep").fit(X, y)  # a warm start continues the deep tag
+    assert deep.n_iter_ == 4

@@ -114,8 +114,8 @@ class SegmentReadout(Readout):
         return Needs(tag_layers=(1, self.n_layers), pooled_layers=(1,), per_segment=True, pooling="last")
 
     def features(self, states):
-        return torch.cat([states.tag.flatten(1).float(), states.pooled.flatten(1).float().to(states.tag.device)],
-                         dim=1)
+        tag = torch.cat(states.tag, dim=1).float()
+        return torch.cat([tag, states.pooled.flatten(1).float().to(tag.device)], dim=1)
 
     def feature_names(self):
         return self._tag_names() + self._pooled_names()
