@@ -98,6 +98,41 @@ def _device_name(device):
     return f"{name}, {os.cpu_count()} logical CPUs"
 
 
+#: CPU flags that decide the kernels (and ``dtype="auto"``)
+_SIMD_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16", "amx_int8")
+
+
+def cpu_kind():
+    """The CPU kind: vendor model, the SIMD flags that matter, and PyTorch's kernel capability."""
+    import torch
+
+    flags = set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    break
+    except OSError:
+        pass
+    capability = getattr(torch.backends.cpu, "get_cpu_capability", lambda: "unknown")()
+    return {"model": _device_name("cpu"), "flags": [f for f in _SIMD_FLAGS if f in flags],
+            "torch_capability": capability,
+            "kind": ("AMX" if "amx_bf16" in flags else "AVX512-BF16" if "avx512_bf16" in flags
+                     else "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "other")}
+
+
+def dtype_reason(dtype_param, dtype, device, bf16_cpu):
+    """Why the backbone runs in ``dtype`` (what ``dtype="auto"`` decided, or that it was given)."""
+    if dtype_param not in (None, "auto"):
+        return f"dtype={dtype_param!r} given"
+    if str(device).startswith("cuda"):
+        return "dtype='auto' on CUDA: bfloat16"
+    if bf16_cpu:
+        return "dtype='auto': the CPU has native bfloat16 (AVX512-BF16 or AMX), so bfloat16"
+    return "dtype='auto': no native bfloat16 on this CPU (emulated bfloat16 is slower than float32), so float32"
+
+
 def make_random_llama(shape, folder, device):
     """Save a randomly initialised Llama of ``shape`` (and a character tokenizer) to ``folder``.
 
@@ -164,14 +199,14 @@ def model_shape(backbone):
                 d_attn=int(heads * head_dim))
 
 
-def prefix_lengths(backbone, X, domain, p, max_length):
-    """Tokens of each row's prefix: the domain tag (p) and the string's tokens, as sktag encodes them."""
+def prefix_lengths(backbone, X, domain, p_domain, max_length):
+    """Tokens of each row's prefix: the domain tag (``p_domain``) and the string's tokens, as sktag encodes them."""
     from sktag.domains import validate_strings
 
     if domain != "Text":  # the estimator tokenizes the normalised strings (canonical SMILES, ...)
         X, _ = validate_strings(X, domain)
     ids = backbone.tokenizer(list(X), add_special_tokens=False)["input_ids"]
-    return np.array([p + min(len(t), max_length) for t in ids], dtype=np.int64), ids
+    return np.array([p_domain + min(len(t), max_length) for t in ids], dtype=np.int64), ids
 
 
 # --------------------------------------------------------------------- FLOPs
@@ -253,7 +288,8 @@ def run_fit(cfg, X, y, domain, variant):
 
     from sktag import TagRegressor
 
-    params = dict(model=cfg["model"], domains=domain, tag_length=cfg["p"], max_iter=cfg["epochs"],
+    params = dict(model=cfg["model"], domains=domain, tag_length=cfg["p"], domain_tag_length=cfg["p_domain"],
+                  max_iter=cfg["epochs"],
                   batch_size=cfg["batch_size"], predict_batch_size=cfg["predict_batch_size"],
                   n_iter_no_change=cfg["epochs"] + 1, random_state=0, device=cfg["device"],
                   dtype=cfg["dtype"], max_length=cfg["max_length"])
@@ -296,13 +332,14 @@ def run_predict(cfg, est, X):
     return res
 
 
-def run_bare_forward(cfg, backbone, ids, p):
-    """A bare Hugging Face forward of the decoder (hidden states, no LM head) over sequences of the
-    lengths ``predict`` runs (p + tokens + p), in the same batches sorted by length."""
+def run_bare_forward(cfg, backbone, ids, p_before, p_after, key="bare_forward_s"):
+    """A bare Hugging Face forward of the decoder (hidden states, no LM head) over sequences of
+    ``p_before + tokens + p_after`` positions (the lengths ``predict`` runs, or with zeros the untagged
+    strings), in batches sorted by length."""
     import torch
 
     pad = backbone.tokenizer.pad_token_id or 0
-    seqs = [[pad] * p + list(t[: cfg["max_length"]]) + [pad] * p for t in ids]
+    seqs = [[pad] * p_before + list(t[: cfg["max_length"]]) + [pad] * p_after for t in ids]
     order = np.argsort([len(s) for s in seqs], kind="stable")
     bs = cfg["predict_batch_size"]
 
@@ -323,7 +360,7 @@ def run_bare_forward(cfg, backbone, ids, p):
     t0 = time.perf_counter()
     forward()
     _sync(cfg["device"])
-    return {"bare_forward_s": time.perf_counter() - t0}
+    return {key: time.perf_counter() - t0}
 
 
 # --------------------------------------------------------------------- search
@@ -427,6 +464,8 @@ def analyse(res):
             pr["mfu"] = pr["flops_per_s"] / (peak * 1e12)
         if pr.get("bare_forward_s"):
             pr["over_bare_forward"] = pr["predict_s"] / pr["bare_forward_s"]
+        if pr.get("bare_forward_untagged_s"):
+            pr["over_bare_untagged"] = pr["predict_s"] / pr["bare_forward_untagged_s"]
     return res
 
 
@@ -442,8 +481,15 @@ def markdown(res):
         f"{res['loadavg_after'][0]:.2f} after, backbone dtype {res['backbone_dtype'].replace('torch.', '')}"
         f" (cpu_supports_bf16: {res['cpu_supports_bf16']}), total wall time {res['wall_s']:.0f} s.",
         "",
+        f"CPU kind: {res['cpu']['kind']} ({res['cpu']['model']}; flags {', '.join(res['cpu']['flags']) or 'none'};"
+        f" torch kernels {res['cpu']['torch_capability']}). Backbone dtype: {res['dtype_reason']}.",
+        "",
+        f"Tokens per row: {c['p_domain']} domain-tag + {L.mean() - c['p_domain']:.1f} data (mean) in the prefix, "
+        f"then {c['p']} function-tag; tag positions are "
+        f"{100 * (c['p_domain'] + c['p']) / (L.mean() + c['p']):.0f}% of a row's {L.mean() + c['p']:.1f}.",
+        "",
         f"Data: {c['data']}, {len(L)} rows (domain {c['domain']}), prefix length mean {L.mean():.1f} tokens "
-        f"(p = {c['p']} domain-tag positions + data tokens), batch {c['batch_size']}, predict batch "
+        f"({c['p_domain']} domain-tag positions + data tokens), batch {c['batch_size']}, predict batch "
         f"{c['predict_batch_size']}, {c['epochs']} epochs. Model: {s['n_params_nonembedding'] / 1e6:.1f} M "
         f"non-embedding parameters, {s['layers']} layers, hidden {s['hidden']}, intermediate {s['intermediate']}.",
         "",
@@ -496,6 +542,10 @@ def markdown(res):
             lines.append(f"| bare decoder forward (Hugging Face, no LM head), same token counts | "
                          f"{pr['bare_forward_s']:.2f} | "
                          f"{len(L) / pr['bare_forward_s']:.1f} | | 1.000 |")
+        if pr.get("bare_forward_untagged_s"):
+            lines.append(f"| bare decoder forward of the untagged strings | {pr['bare_forward_untagged_s']:.2f} | "
+                         f"{len(L) / pr['bare_forward_untagged_s']:.1f} | | predict is "
+                         f"{_f(pr.get('over_bare_untagged'), '{:.3f}')}x |")
         if "mfu" in pr:
             mfu.append(f"predict {100 * pr['mfu']:.1f}%")
     if mfu:
@@ -529,6 +579,8 @@ def main():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", default="auto")
     ap.add_argument("--tag-length", type=int, default=10)
+    ap.add_argument("--domain-tag-length", type=int, default=None,
+                    help="domain_tag_length of the estimator (default: the tag length; 0: no domain tag)")
     ap.add_argument("--epochs", type=int, default=None)
     ap.add_argument("--batch-size", type=int, default=None)
     ap.add_argument("--predict-batch-size", type=int, default=None)
@@ -558,7 +610,8 @@ def main():
     n_rows = args.rows or (4096 if cuda else 256 if args.quick else 900)
     if args.data == "protein" and not args.rows:
         n_rows = 1024 if cuda else 48 if args.quick else 400
-    cfg = dict(data=args.data, p=args.tag_length, device=args.device, dtype=args.dtype, n_rows=n_rows,
+    p_domain = args.tag_length if args.domain_tag_length is None else args.domain_tag_length
+    cfg = dict(data=args.data, p=args.tag_length, p_domain=p_domain, device=args.device, dtype=args.dtype, n_rows=n_rows,
                epochs=args.epochs or (2 if args.quick else 3),
                batch_size=args.batch_size or (64 if cuda else 32 if args.data == "esol" else 8),
                predict_batch_size=args.predict_batch_size or (256 if cuda else 64),
@@ -580,7 +633,7 @@ def main():
         cfg["label"] = f"{label} on {args.data}, {args.device}{' (quick)' if args.quick else ''}"
         backbone = load_backbone(cfg["model"], device=args.device, dtype=args.dtype)
         shape = model_shape(backbone)
-        L, ids = prefix_lengths(backbone, X, domain, cfg["p"], cfg["max_length"])
+        L, ids = prefix_lengths(backbone, X, domain, cfg["p_domain"], cfg["max_length"])
         device_name = _device_name(args.device)
         peak = args.peak_tflops
         if peak is None and cuda and backbone.dtype in (torch.bfloat16, torch.float16):
@@ -589,7 +642,9 @@ def main():
                "torch_version": torch.__version__, "sktag_version": sktag.__version__,
                "torch_threads": torch.get_num_threads(), "torch_interop_threads": torch.get_num_interop_threads(),
                "cpu_count": os.cpu_count(), "loadavg_before": load0, "backbone_dtype": str(backbone.dtype),
-               "cpu_supports_bf16": cpu_supports_bf16(), "shape": shape, "prefix_lengths": L.tolist(),
+               "cpu_supports_bf16": cpu_supports_bf16(), "cpu": cpu_kind(),
+               "dtype_reason": dtype_reason(args.dtype, backbone.dtype, args.device, cpu_supports_bf16()),
+               "shape": shape, "prefix_lengths": L.tolist(),
                "peak_tflops": peak}
         print(f"{cfg['label']}: {device_name}, {torch.get_num_threads()} torch threads, backbone "
               f"{backbone.dtype}, {len(X)} rows, mean prefix {L.mean():.1f} tokens", flush=True)
@@ -613,7 +668,8 @@ def main():
                 est = fitted
         if not args.no_predict and est is not None:
             res["predict"] = run_predict(cfg, est, X)
-            res["predict"].update(run_bare_forward(cfg, backbone, ids, cfg["p"]))
+            res["predict"].update(run_bare_forward(cfg, backbone, ids, cfg["p_domain"], cfg["p"]))
+            res["predict"].update(run_bare_forward(cfg, backbone, ids, 0, 0, "bare_forward_untagged_s"))
             print(f"predict {res['predict']['predict_s']:.2f} s, bare forward "
                   f"{res['predict']['bare_forward_s']:.2f} s", flush=True)
         if args.search:
@@ -633,8 +689,9 @@ def main():
     text = markdown(res)
     print("\n" + text, flush=True)
     os.makedirs(args.out, exist_ok=True)
-    tag = (f"speed-{'gpu' if cuda else 'cpu'}-{(args.random_llama and 'random-llama-' + args.random_llama) or label}"
-           f"-{args.data}{'-quick' if args.quick else ''}")
+    tag = (f"speed-{'gpu' if cuda else 'cpu-' + res['cpu']['kind'].lower()}-"
+           f"{(args.random_llama and 'random-llama-' + args.random_llama) or label}"
+           f"-{args.data}{'-quick' if args.quick else ''}{'' if args.domain_tag_length is None else f'-dtl{p_domain}'}")
     tag = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in tag)
     with open(os.path.join(args.out, tag + ".json"), "w") as f:
         json.dump(res, f, indent=1)
