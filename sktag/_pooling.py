@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 
-def data_token_groups(batch: Batch, n_segments=None) -> torch.Tensor:
+def data_token_groups(batch, n_segments=None) -> torch.Tensor:
     """``[B, G, L]`` bool: which positions each pooling group averages over.
 
     Data tokens are the valid positions without a tag vector (``slot < 0``).
@@ -25,7 +25,7 @@ def data_token_groups(batch: Batch, n_segments=None) -> torch.Tensor:
     return data[:, None, :] & (batch.seg[:, None, :] == seg_ids[None, :, None])
 
 
-def pool_states(hidden_states, layers, batch: Batch, n_segments=None, how="mean") -> torch.Tensor:
+def pool_states(hidden_states, layers, batch, n_segments=None, how="mean") -> torch.Tensor:
     """Hidden states at ``layers`` pooled over each row's data tokens, per group.
 
     Parameters
@@ -33,7 +33,7 @@ def pool_states(hidden_states, layers, batch: Batch, n_segments=None, how="mean"
     hidden_states : sequence of Tensor ``[B, L, d]``
         Indexed by the entries of ``layers``.
     layers : sequence of int
-    batch : Batch
+    batch : sktag._engine.Batch
     n_segments : int, optional
         Pool each segment on its own (see :func:`data_token_groups`);
         default: all data tokens together.

@@ -25,7 +25,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from . import _engine
-from ._encoding import TagLayout, domain_key, encode, token_limit, validate
+from ._encoding import TagLayout, encode, token_limit, validate
 from ._inputs import as_columns, resolve_domains
 from ._backbone_access import BackboneMixin
 from ._layers import LAYERS, resolve_layers

@@ -3,8 +3,6 @@
 import importlib.util
 import pickle
 
-import types
-
 import numpy as np
 import pandas as pd
 import pytest
