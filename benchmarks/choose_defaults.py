@@ -75,6 +75,12 @@ SETTINGS = [
     ("batch_size=16", dict(batch_size=16)),
     ("readout='tag' (closed-form head)", dict(readout="tag")),
     ("scoring='loss' (classifier only)", dict(scoring="loss")),
+    ("domain_tag_length=0 (no domain tag; issue 24)", dict(domain_tag_length=0)),
+    ("tag_depth='deep' (issue 22)", dict(tag_depth="deep")),
+    # epoch 0 of the defaults: the closed-form head on the initial tags' features (AdamW at lr 1e-12 moves
+    # no tag by more than rounding); the frozen-feature start issue 22's rule compares with
+    ("frozen-start (epoch 0: closed-form head, no tag training)",
+     dict(max_iter=1, learning_rate_init=1e-12, early_stopping=False)),
 ]
 
 
