@@ -81,6 +81,9 @@ SETTINGS = [
     # no tag by more than rounding); the frozen-feature start issue 22's rule compares with
     ("frozen-start (epoch 0: closed-form head, no tag training)",
      dict(max_iter=1, learning_rate_init=1e-12, early_stopping=False)),
+    # stage 1 of the paper: a domain tag learned by next-token prediction on the inner training fold's own
+    # SMILES (unlabeled use of molecules the fit sees anyway; no validation or outer test molecule), frozen
+    ("pretrained-domain-tag (stage 1 on the training fold's SMILES, 2 epochs)", dict(_pretrain=dict(max_iter=2))),
 ]
 
 
@@ -155,7 +158,8 @@ def stage_b(name, X, y, args):
             t0 = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                est = Tag(n_threads=args.threads, random_state=0, **params).fit(X[tr], y[tr])
+                fit_params = _with_pretrained_tag(params, X[tr], args.threads)
+                est = Tag(n_threads=args.threads, random_state=0, **fit_params).fit(X[tr], y[tr])
                 pred = est.predict(X[va]) if kind == "regression" else est.predict_proba(X[va])[:, 1]
             row = dict(stage="B", dataset=name, setting=label, fold=i, score=_score(kind, y[va], pred),
                        seconds=time.perf_counter() - t0, n_train=len(tr), n_val=len(va), epochs=est.n_iter_,
@@ -164,6 +168,17 @@ def stage_b(name, X, y, args):
             print(json.dumps(row), flush=True)
             rows.append(row)
     return rows
+
+
+def _with_pretrained_tag(params, X_train, threads):
+    """``params``, with ``_pretrain`` replaced by ``domain_tags`` learned on ``X_train`` (stage 1)."""
+    if "_pretrain" not in params:
+        return params
+    from sktag import DomainTagPretrainer
+
+    pre = DomainTagPretrainer(domain="SMILES", n_threads=threads, random_state=0, **params["_pretrain"])
+    rest = {k: v for k, v in params.items() if k != "_pretrain"}
+    return dict(rest, domain_tags=pre.fit(X_train).tags_)
 
 
 def _scores(rows, stage, dataset, setting):
