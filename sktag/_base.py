@@ -353,10 +353,10 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
         def commit():
             state.module.head.requires_grad_(not refit)
             state.batch_size, state.extra["fit_time_"] = loop.batch_size, time.perf_counter() - t0
+            self.commit_fit(state)
 
         t0 = time.perf_counter()
-        loop.run(data, lambda b: self.train_step(state, b), state.rng,
-                 commit=lambda: (commit(), self.commit_fit(state)), continuing=state.continuing,
+        loop.run(data, lambda b: self.train_step(state, b), state.rng, commit=commit, continuing=state.continuing,
                  validate=(lambda: self.validation_score(state)) if state.history.early_stopping else None,
                  after_epoch=after_epoch if refit else None, finish=finish,
                  warn_not_converged=None if state.history.early_stopping or state.incremental

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+
 class Head(torch.nn.Module):
     """Linear layer on standardised features: ``W (x - mean) / scale + b``."""
 

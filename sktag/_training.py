@@ -277,7 +277,10 @@ class TrainingLoop:
                 score = float(validate()) if self.early_stopping else None
                 self._record_epoch(data, epoch_loss, score, time.perf_counter() - t0)
                 if show:
-                    bar.set_postfix({"loss": f"{epoch_loss:.4f}", **({} if score is None else {"val": f"{score:.4f}"})})
+                    post = {"loss": f"{epoch_loss:.4f}"}
+                    if score is not None:
+                        post["val"] = f"{score:.4f}"
+                    bar.set_postfix(post)
                 self._notify("on_epoch_end", history.n_iter, history)
                 start = self._state()
                 if history.no_improvement_count >= self.n_iter_no_change:

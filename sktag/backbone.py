@@ -107,6 +107,7 @@ class Backbone:
     _mask_windows: dict | None = field(default=None, repr=False)
     _kv_geometry: tuple | None = field(default=None, repr=False)
     _hidden_widths: tuple | None = field(default=None, repr=False)
+    _decoder_blocks: torch.nn.ModuleList | None = field(default=None, repr=False)
 
     @property
     def config(self):
@@ -233,11 +234,15 @@ class Backbone:
         """The decoder's blocks, in order (the module list with one entry per hidden layer).
 
         Found by shape, not by name, since families name it differently
-        (``model.layers``, GPT-2's ``h``, OPT's ``decoder.layers``).
+        (``model.layers``, GPT-2's ``h``, OPT's ``decoder.layers``); found
+        once, since deep tags hook into them at every training step.
         """
+        if self._decoder_blocks is not None:
+            return self._decoder_blocks
         n = int(self.config.get_text_config(decoder=True).num_hidden_layers)
         for _, module in self.decoder.named_modules():
             if isinstance(module, torch.nn.ModuleList) and len(module) == n:
+                self._decoder_blocks = module
                 return module
         raise ValueError(f"no list of {n} decoder blocks found in {type(self.decoder).__name__}; deep tags need "
                          "one.")

@@ -242,6 +242,8 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
                                   untagged=None)
         layout = TagLayout.build(column_domains, 0, names,
                                  None if tags is None else {d: t.shape[0] for d, t in tags.items()})
+        # domain tags that leave no room in the model's positions are refused here, as the estimators do
+        token_limit(self.max_length, layout.n_features, layout.tag_positions, backbone.max_positions)
 
         return dict(
             n_features_in_=len(columns),
@@ -299,8 +301,6 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
         with self._fitted_state(self._fit(columns, names)):
             validate(columns, self.layout_, row_labels=row_labels, canonicalize=self.canonicalize_,
                      on_invalid=self.on_invalid, validators=self.domain_validators())
-            token_limit(self.max_length, self.layout_.n_features, self.layout_.tag_positions,
-                        self.get_backbone().max_positions)  # domain tags past the model's positions
         return self
 
     def fit_transform(self, X, y=None):
