@@ -12,12 +12,13 @@ from .backbone import clear_backbone_cache, load_backbone
 from .embedding import LLMEmbedding
 from .estimators import TagClassifier, TagRegressor
 from .exceptions import InvalidInputError, TagMismatchError, TruncationWarning
-from .pretrain import DomainTagPretrainer
+from .pretrain import DescriptorTagPretrainer, DomainTagPretrainer
 from .tags import TagSet
 
 __all__ = [
     "TagRegressor",
     "TagClassifier",
+    "DescriptorTagPretrainer",
     "DomainTagPretrainer",
     "LLMEmbedding",
     "TagSet",

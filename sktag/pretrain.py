@@ -16,31 +16,21 @@ it frozen while they learn function tags.
 
 from __future__ import annotations
 
-import copy
-import time
-from types import SimpleNamespace
-
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from . import _engine
-from ._encoding import TagLayout, layout_rows, token_limit, tokenize
-from ._inputs import as_columns, check_strings
-from ._backbone_access import BackboneMixin, autocast
-from ._taginit import TagInit, init_tag
+from ._backbone_access import autocast
+from ._pretrain_base import Objective, TagPretrainerBase
 from ._threads import torch_threads
-from ._training import FitData, History, TrainingLoop, check_callbacks, progress
-from ._validation import BOOLEAN, COMMON, Instance, string_input_tags, validate_params
-from .backbone import resolve_device, resolve_dtype
-from .tags import TagSet
+from ._training import progress
+from ._validation import BOOLEAN
 
-__all__ = ["DomainTagPretrainer"]
+__all__ = ["DomainTagPretrainer", "DescriptorTagPretrainer"]
 
 
-class DomainTagPretrainer(BackboneMixin, BaseEstimator):
+class DomainTagPretrainer(TagPretrainerBase):
     """Learn a domain tag (``<SMILES>``, ``<Protein>``, ...) on unlabeled strings.
 
     Stage 1 of Tag-LLM (Shen et al., ICML 2024).  Each string ``s`` becomes
@@ -204,59 +194,12 @@ class DomainTagPretrainer(BackboneMixin, BaseEstimator):
         self.warm_start = warm_start
 
     # ------------------------------------------------------------------ params
-    _parameter_constraints = {
-        **COMMON,
-        "domain": [Instance(str, what="a domain name")],
-        "add_eos": [BOOLEAN],
-        "callbacks": [Instance(list, tuple), None],
-    }
-
-    def _check_params(self):
-        validate_params(self)
-        if not self.domain.strip() or "/" in self.domain:
-            raise ValueError(f"domain must be a non-empty name without '/', such as 'SMILES'; got {self.domain!r}.")
-        check_callbacks(self.callbacks)
-        resolve_dtype(self.dtype, resolve_device(self.device))
-
-    def __sklearn_tags__(self):
-        return string_input_tags(super().__sklearn_tags__(), two_d=False, target_required=False)
+    _parameter_constraints = {**TagPretrainerBase._parameter_constraints, "add_eos": [BOOLEAN]}
 
     # ------------------------------------------------------------------ inputs
-    def _check_strings(self, X):
-        """A list of validated, normalised strings from a 1-D ``X``."""
-        from .domains import validate_strings
-
-        columns, _, row_labels = as_columns(X)
-        if len(columns) != 1:
-            raise ValueError(
-                f"{type(self).__name__} takes a 1-D sequence of {self.domain} strings; "
-                f"got {len(columns)} columns."
-            )
-        strings, _ = check_strings(columns[0], row_labels)
-        if not strings:
-            raise ValueError("Found array with 0 sample(s) (shape=(0,)) while a minimum of 1 is required.")
-        norm, _ = validate_strings(strings, self.domain, row_labels=row_labels, canonicalize=self.canonicalize,
-                                   validator=self.domain_validators().get(self.domain.strip().lower()))
-        return list(norm)
-
     def _encode(self, X, backbone, tag_length):
-        """``(rows, n_targets)``: one :class:`~sktag._encoding.EncodedRow` per string."""
-        strings = self._check_strings(X)
-        tok = backbone.tokenizer
-        eos = getattr(tok, "eos_token_id", None) if self.add_eos else None
-        # the tag and the EOS token take positions of the model too
-        limit, why = token_limit(self.max_length, 1, tag_length + (eos is not None), backbone.max_positions)
-        ids = tokenize(tok, [strings], limit, self.truncation, why=why)[0]
-        cut = set()
-        if eos is not None:
-            # a string cut at the limit does not end there: no EOS after it
-            at_limit = [i for i, t in enumerate(ids) if len(t) == limit]
-            full = tok([strings[i] for i in at_limit], add_special_tokens=False)["input_ids"] if at_limit else []
-            cut = {i for i, f in zip(at_limit, full) if len(f) > limit}
-        layout = TagLayout.build([self.domain], 0, domain_lengths={self.domain: tag_length})
-        suffix = (lambda i: [] if i in cut else [int(eos)]) if eos is not None else None
-        rows = layout_rows([ids], layout, suffix=suffix)
-        return rows, np.array([len(r) - tag_length for r in rows], dtype=np.int64)
+        """``(rows, n_targets)``: ``[<Domain>] tokens(s) (EOS)`` per string of ``X``, and its targets."""
+        return self._encode_strings(self._check_strings(X), backbone, tag_length, self.add_eos)
 
     # ------------------------------------------------------------------ engine
     def _batch_nll(self, backbone, rows, batch_rows, tag):
@@ -292,89 +235,15 @@ class DomainTagPretrainer(BackboneMixin, BaseEstimator):
             raise ValueError("X has no tokens to predict.")
         return total / count
 
-    def _init_tag(self, backbone):
-        return init_tag(backbone, TagInit.MEAN, self.tag_length)
-
-    # ------------------------------------------------------------------ fitting
-    def fit(self, X, y=None):
-        """Learn the domain tag on unlabeled strings.
-
-        Parameters
-        ----------
-        X : sequence of str
-            Strings of the domain (1-D: list, array, Series or one-column
-            DataFrame).  Invalid strings (e.g. unparsable SMILES) raise.
-        y : None
-            Ignored; present for scikit-learn compatibility.
-
-        Returns
-        -------
-        self
-        """
-        self._check_params()
-        with torch_threads(self.n_threads):
-            return self._fit(X)
-
-    def _fit(self, X):
-        """Encode, then train the tag in the :class:`~sktag._training.TrainingLoop` (which ends the fit)."""
-        continuing = self.warm_start and hasattr(self, "tags_")
-        backbone = self.get_backbone(refit=not continuing)
-        rng = check_random_state(self.random_state)
-        if continuing:
-            start = self.tags_[self.domain_].clone() if self.domain_ == self.domain else None
-            if start is None or start.shape[0] != self.tag_length:
-                raise ValueError(
-                    "warm_start=True continues the fitted tag, but domain or tag_length changed "
-                    f"(fitted: {self.domain_!r}, {self.tags_[self.domain_].shape[0]} vectors); refit "
-                    "with warm_start=False."
-                )
-            initial, history = self.initial_tag_, copy.deepcopy(self._history)
-        else:
-            initial = self._init_tag(backbone)
-            start, history = initial.clone(), History(False)
-        rows, n_targets = self._encode(X, backbone, self.tag_length)
-        lengths = np.array([len(r) for r in rows])
+    def _objective(self, strings, backbone, module, rng):
+        """Next-token prediction: the summed NLL of each batch, weighted by its number of targets."""
+        rows, n_targets = self._encode_strings(strings, backbone, self.tag_length, self.add_eos)
         n_tokens = int(n_targets.sum())
         if n_tokens == 0:
             raise ValueError("X has no tokens to predict.")
-        module = torch.nn.Module()
-        module.tag = torch.nn.Parameter(start.to(backbone.device, torch.float32))
-        state = SimpleNamespace(module=module, history=history, optimizer=self.build_optimizer(module))
-        loop = TrainingLoop(self, state, max_iter=self.max_iter, batch_size=self.batch_size,
-                            n_iter_no_change=self.max_iter + 1, verbose=self.verbose, callbacks=self.callbacks,
-                            desc=f"pretrain <{self.domain}>")
-        t0 = time.perf_counter()
-        loop.run(FitData(np.arange(len(rows)), np.arange(0), lengths, float(n_tokens)),
-                 lambda b: self._batch_nll(backbone, rows, b, module.tag), rng, continuing=continuing,
-                 commit=lambda: self._commit(backbone, module, history, initial, n_tokens, len(rows), t0))
-        return self
-
-    def build_optimizer(self, module):
-        """AdamW over the tag (override to train it with another optimiser)."""
-        return torch.optim.AdamW([module.tag], lr=self.learning_rate_init, weight_decay=self.alpha)
-
-    def _commit(self, backbone, module, history, initial, n_tokens, n_strings, t0):
-        """Replace the fitted state in one go (at the end of ``fit``)."""
-        self.fit_time_ = time.perf_counter() - t0
-        self.backbone_identity_ = backbone.identity
-        self.backbone_fingerprint_ = backbone.fingerprint
-        self.dtype_ = backbone.dtype
-        self.initial_tag_ = initial
-        self._history = history
-        self.loss_curve_ = history.loss_curve
-        self.n_iter_ = history.n_iter
-        self.epoch_times_ = history.epoch_times
-        self.n_tokens_ = n_tokens
-        self._carried_validators = self.domain_validators()
-        self._set_tags(backbone, module.tag.detach(), n_strings)
-
-    def _set_tags(self, backbone, tag, n_strings):
-        ts = TagSet(self.backbone_identity_, self.backbone_fingerprint_, backbone.hidden_size)
-        ts.add(self.domain, tag.float().cpu(), kind="domain",
-               description=f"pretrained by DomainTagPretrainer: {self.n_iter_} epochs, "
-                           f"{n_strings} strings, {self.n_tokens_} tokens")
-        self.tags_ = ts
-        self.domain_ = self.domain
+        return Objective(rows=rows, step=lambda b: self._batch_nll(backbone, rows, b, module.tag),
+                         weight_total=float(n_tokens), fitted={"n_tokens_": n_tokens},
+                         description=f"{n_tokens} tokens")
 
     # ---------------------------------------------------------------- scoring
     def nll(self, X):
@@ -434,7 +303,5 @@ class DomainTagPretrainer(BackboneMixin, BaseEstimator):
         """
         return -self.nll(X)
 
-    def save(self, path):
-        """Save :attr:`tags_` to a ``.safetensors`` file (``self.tags_.save(path)``)."""
-        check_is_fitted(self, "tags_")
-        self.tags_.save(path)
+
+from ._descriptor_pretrain import DescriptorTagPretrainer  # noqa: E402  (re-exported here)

@@ -1,0 +1,217 @@
+"""What the domain-tag pretrainers share: strings in, one learned domain tag out.
+
+A pretrainer learns the ``p`` vectors of one domain tag (``<SMILES>``) in
+front of unlabeled strings of its domain, against a frozen LLM, and hands
+them on as a :class:`~sktag.TagSet` (``tags_``) that the estimators take
+through ``domain_tags``.  The objectives differ (next-token prediction in
+:class:`~sktag.pretrain.DomainTagPretrainer`, RDKit descriptors predicted
+from the pooled states in :class:`~sktag.pretrain.DescriptorTagPretrainer`);
+this base holds the rest: parameter checks, string validation, the encoding
+``[<Domain>] tokens(s) (+ EOS)``, warm starts, the training loop and the
+commit of the fitted state.
+
+A subclass implements :meth:`TagPretrainerBase._objective`, which returns
+an :class:`Objective`: the per-batch loss and what the training loop and
+the commit need besides.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Callable
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+
+from ._backbone_access import BackboneMixin
+from ._encoding import TagLayout, layout_rows, token_limit, tokenize
+from ._inputs import as_columns, check_strings
+from ._taginit import TagInit, init_tag
+from ._threads import torch_threads
+from ._training import FitData, History, TrainingLoop, check_callbacks
+from ._validation import COMMON, Instance, string_input_tags, validate_params
+from .backbone import resolve_device, resolve_dtype
+from .tags import TagSet
+
+
+@dataclass
+class Objective:
+    """What one pretraining objective gives the training loop.
+
+    ``step(batch_rows) -> (loss_sum, weight_sum)`` is one batch's summed loss
+    with the gradient to the tag; ``weight_total`` is the sum of the weights
+    over the training set (tokens, or strings); ``after_epoch`` runs after
+    each epoch's steps (a closed-form head is re-solved there); ``fitted``
+    holds the objective's own fitted attributes, set on the estimator at
+    commit; ``description`` goes into the saved tag's metadata.
+    """
+
+    rows: list
+    step: Callable
+    weight_total: float
+    after_epoch: Callable | None = None
+    fitted: dict = field(default_factory=dict)
+    description: str = ""
+
+
+class TagPretrainerBase(BackboneMixin, BaseEstimator):
+    """Shared machinery of the domain-tag pretrainers (not used directly)."""
+
+    _parameter_constraints = {
+        **COMMON,
+        "domain": [Instance(str, what="a domain name")],
+        "callbacks": [Instance(list, tuple), None],
+    }
+
+    def _check_params(self):
+        validate_params(self)
+        if not self.domain.strip() or "/" in self.domain:
+            raise ValueError(f"domain must be a non-empty name without '/', such as 'SMILES'; got {self.domain!r}.")
+        check_callbacks(self.callbacks)
+        resolve_dtype(self.dtype, resolve_device(self.device))
+
+    def __sklearn_tags__(self):
+        return string_input_tags(super().__sklearn_tags__(), two_d=False, target_required=False)
+
+    # ------------------------------------------------------------------ inputs
+    def _check_strings(self, X):
+        """A list of validated, normalised strings from a 1-D ``X``."""
+        from .domains import validate_strings
+
+        columns, _, row_labels = as_columns(X)
+        if len(columns) != 1:
+            raise ValueError(
+                f"{type(self).__name__} takes a 1-D sequence of {self.domain} strings; "
+                f"got {len(columns)} columns."
+            )
+        strings, _ = check_strings(columns[0], row_labels)
+        if not strings:
+            raise ValueError("Found array with 0 sample(s) (shape=(0,)) while a minimum of 1 is required.")
+        norm, _ = validate_strings(strings, self.domain, row_labels=row_labels, canonicalize=self.canonicalize,
+                                   validator=self.domain_validators().get(self.domain.strip().lower()))
+        return list(norm)
+
+    def _encode_strings(self, strings, backbone, tag_length, add_eos):
+        """``(rows, n_tokens)``: one :class:`~sktag._encoding.EncodedRow` per string, and its token count.
+
+        Each row is ``[<Domain>] tokens(s)``, plus the tokenizer's EOS token
+        when ``add_eos`` and the string was not cut at ``max_length``.
+        """
+        tok = backbone.tokenizer
+        eos = getattr(tok, "eos_token_id", None) if add_eos else None
+        # the tag and the EOS token take positions of the model too
+        limit, why = token_limit(self.max_length, 1, tag_length + (eos is not None), backbone.max_positions)
+        ids = tokenize(tok, [strings], limit, self.truncation, why=why)[0]
+        cut = set()
+        if eos is not None:
+            # a string cut at the limit does not end there: no EOS after it
+            at_limit = [i for i, t in enumerate(ids) if len(t) == limit]
+            full = tok([strings[i] for i in at_limit], add_special_tokens=False)["input_ids"] if at_limit else []
+            cut = {i for i, f in zip(at_limit, full) if len(f) > limit}
+        layout = TagLayout.build([self.domain], 0, domain_lengths={self.domain: tag_length})
+        suffix = (lambda i: [] if i in cut else [int(eos)]) if eos is not None else None
+        rows = layout_rows([ids], layout, suffix=suffix)
+        return rows, np.array([len(r) - tag_length for r in rows], dtype=np.int64)
+
+    def _init_tag(self, backbone):
+        return init_tag(backbone, TagInit.MEAN, self.tag_length)
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X, y=None):
+        """Learn the domain tag on unlabeled strings.
+
+        Parameters
+        ----------
+        X : sequence of str
+            Strings of the domain (1-D: list, array, Series or one-column
+            DataFrame).  Invalid strings (e.g. unparsable SMILES) raise.
+        y : None
+            Ignored; present for scikit-learn compatibility.
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        with torch_threads(self.n_threads):
+            return self._fit(X)
+
+    def _objective(self, strings, backbone, module, rng):  # pragma: no cover - abstract
+        """The :class:`Objective` of this pretrainer on ``strings`` (``module.tag`` is the tag being learned)."""
+        raise NotImplementedError
+
+    def _fit(self, X):
+        """Encode, then train the tag in the :class:`~sktag._training.TrainingLoop` (which ends the fit)."""
+        continuing = self.warm_start and hasattr(self, "tags_")
+        backbone = self.get_backbone(refit=not continuing)
+        rng = check_random_state(self.random_state)
+        if continuing:
+            start = self.tags_[self.domain_].clone() if self.domain_ == self.domain else None
+            if start is None or start.shape[0] != self.tag_length:
+                raise ValueError(
+                    "warm_start=True continues the fitted tag, but domain or tag_length changed "
+                    f"(fitted: {self.domain_!r}, {self.tags_[self.domain_].shape[0]} vectors); refit "
+                    "with warm_start=False."
+                )
+            initial, history = self.initial_tag_, copy.deepcopy(self._history)
+        else:
+            initial = self._init_tag(backbone)
+            start, history = initial.clone(), History(False)
+        strings = self._check_strings(X)
+        module = torch.nn.Module()
+        module.tag = torch.nn.Parameter(start.to(backbone.device, torch.float32))
+        objective = self._objective(strings, backbone, module, rng)
+        lengths = np.array([len(r) for r in objective.rows])
+        state = SimpleNamespace(module=module, history=history, optimizer=self.build_optimizer(module))
+        loop = TrainingLoop(self, state, max_iter=self.max_iter, batch_size=self.batch_size,
+                            n_iter_no_change=self.max_iter + 1, verbose=self.verbose, callbacks=self.callbacks,
+                            desc=f"pretrain <{self.domain}>")
+        t0 = time.perf_counter()
+        loop.run(FitData(np.arange(len(lengths)), np.arange(0), lengths, float(objective.weight_total)),
+                 objective.step, rng, continuing=continuing, after_epoch=objective.after_epoch,
+                 commit=lambda: self._commit(backbone, module, history, initial, objective, t0))
+        return self
+
+    def build_optimizer(self, module):
+        """AdamW over the tag (override to train it with another optimiser)."""
+        return torch.optim.AdamW([module.tag], lr=self.learning_rate_init, weight_decay=self.alpha)
+
+    def _commit(self, backbone, module, history, initial, objective, t0):
+        """Replace the fitted state in one go (at the end of ``fit``)."""
+        self.fit_time_ = time.perf_counter() - t0
+        self.backbone_identity_ = backbone.identity
+        self.backbone_fingerprint_ = backbone.fingerprint
+        self.dtype_ = backbone.dtype
+        self.initial_tag_ = initial
+        self._history = history
+        self.loss_curve_ = history.loss_curve
+        self.n_iter_ = history.n_iter
+        self.epoch_times_ = history.epoch_times
+        for name, value in objective.fitted.items():
+            setattr(self, name, value)
+        self._carried_validators = self.domain_validators()
+        ts = TagSet(self.backbone_identity_, self.backbone_fingerprint_, backbone.hidden_size)
+        ts.add(self.domain, module.tag.detach().float().cpu(), kind="domain",
+               description=f"pretrained by {type(self).__name__}: {self.n_iter_} epochs, "
+                           f"{len(objective.rows)} strings, {objective.description}")
+        self.tags_ = ts
+        self.domain_ = self.domain
+
+    def save(self, path):
+        """Save :attr:`tags_` to a ``.safetensors`` file (``self.tags_.save(path)``)."""
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self, "tags_")
+        self.tags_.save(path)
+
+
+def pretrain_rng_subset(rng, n, size):
+    """Sorted positions of ``min(n, size)`` of ``n`` rows drawn without replacement."""
+    if n <= size:
+        return np.arange(n)
+    return np.sort(rng.choice(n, size=size, replace=False))
