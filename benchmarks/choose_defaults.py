@@ -84,7 +84,16 @@ SETTINGS = [
     # stage 1 of the paper: a domain tag learned by next-token prediction on the inner training fold's own
     # SMILES (unlabeled use of molecules the fit sees anyway; no validation or outer test molecule), frozen
     ("pretrained-domain-tag (stage 1 on the training fold's SMILES, 2 epochs)", dict(_pretrain=dict(max_iter=2))),
+    # domain tags learned by pretrain_pool.py on an unlabeled pool of other molecules (no ESOL, BBBP or
+    # Lipophilicity molecule in it), frozen; read from --domain-tags
+    ("descriptor-domain-tag (DescriptorTagPretrainer on the unlabeled pool, frozen)", dict(_tagfile="descriptor")),
+    ("pool-domain-tag (next-token stage 1 on the unlabeled pool, frozen)", dict(_tagfile="ntp")),
+    ("descriptor-domain-tag-tuned (the same tag, tune_domain_tags=True)",
+     dict(_tagfile="descriptor", tune_domain_tags=True)),
 ]
+
+#: what issue 22's rule compares every setting with: epoch 0 of the defaults
+FROZEN_START = next(label for label, _ in SETTINGS if label.startswith("frozen-start"))
 
 
 def _data(name):
@@ -158,7 +167,7 @@ def stage_b(name, X, y, args):
             t0 = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                fit_params = _with_pretrained_tag(params, X[tr], args.threads)
+                fit_params = _with_pretrained_tag(params, X[tr], args.threads, args.domain_tags)
                 est = Tag(n_threads=args.threads, random_state=0, **fit_params).fit(X[tr], y[tr])
                 pred = est.predict(X[va]) if kind == "regression" else est.predict_proba(X[va])[:, 1]
             row = dict(stage="B", dataset=name, setting=label, fold=i, score=_score(kind, y[va], pred),
@@ -170,8 +179,14 @@ def stage_b(name, X, y, args):
     return rows
 
 
-def _with_pretrained_tag(params, X_train, threads):
-    """``params``, with ``_pretrain`` replaced by ``domain_tags`` learned on ``X_train`` (stage 1)."""
+def _with_pretrained_tag(params, X_train, threads, tag_dir):
+    """``params``, with ``_pretrain`` replaced by ``domain_tags`` learned on ``X_train`` (stage 1), or
+    ``_tagfile`` by the tag ``pretrain_pool.py`` saved in ``tag_dir``."""
+    if "_tagfile" in params:
+        from sktag import TagSet
+
+        rest = {k: v for k, v in params.items() if k != "_tagfile"}
+        return dict(rest, domain_tags=TagSet.load(Path(tag_dir) / f"pool_{params['_tagfile']}.safetensors"))
     if "_pretrain" not in params:
         return params
     from sktag import DomainTagPretrainer
@@ -249,6 +264,8 @@ def main(argv=None):
     ap.add_argument("--cap", type=int, default=500, help="training molecules used in stage B (0: all)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    ap.add_argument("--domain-tags", default=str(ROOT / "benchmarks" / "results" / "tags"),
+                    help="folder of the pool_<objective>.safetensors tags of pretrain_pool.py")
     ap.add_argument("--render", metavar="JSON", help="rewrite the Markdown report of an earlier run's JSON")
     args = ap.parse_args(argv)
     if args.render:
@@ -292,8 +309,42 @@ def _report(meta, rows, args):
              f"threads, {meta['cpus']} CPUs, load average {meta['load_start'][0]:.1f} at start, "
              f"{meta['load_end'][0]:.1f} at end (per fit in the JSON); total {meta['total_seconds'] / 60:.0f} min.",
              "", *(f"- {n}" for n in meta.get("notes", ())), *([""] if meta.get("notes") else []),
-             *_tables(rows, args)]
+             *_tables(rows, args), *_issue22_rule(rows)]
     return "\n".join(lines) + "\n"
+
+
+def _issue22_rule(rows):
+    """Issue 22's rule, fixed before the runs: a setting would become the default only if it beats the frozen
+    start by more than one inner-fold standard error of the paired differences on at least two of the three
+    data sets and is not worse (by the same measure) on the third."""
+    rs = [r for r in rows if r["stage"] == "B"]
+    names = list(dict.fromkeys(r["dataset"] for r in rs))
+    if not rs or not any(r["setting"] == FROZEN_START for r in rs):
+        return []
+    out = ["## Issue 22's rule against the frozen start", "",
+           "Paired difference to the frozen start over the inner folds (sign: positive = better), with its "
+           "standard error (sd/√folds): *better* when it exceeds one SE (and 0.001), *worse* when it falls below "
+           "minus that, else *same*.  Adopt only with *better* on ≥ 2 sets and no *worse*.", "",
+           "| setting | " + " | ".join(names) + " | verdict |", "|---|" + "---|" * (len(names) + 1)]
+    for st in dict.fromkeys(r["setting"] for r in rs):
+        if st == FROZEN_START:
+            continue
+        cells, calls = [], []
+        for n in names:
+            v, f = _scores(rows, "B", n, st), _scores(rows, "B", n, FROZEN_START)
+            if v is None or f is None or len(v) != len(f):
+                cells.append("")
+                continue
+            d = (f - v) if KIND[n] == "regression" else (v - f)
+            se = d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else np.inf
+            bar = max(se, 1e-3)  # below the reported precision a difference is a tie
+            call = "better" if d.mean() > bar else "worse" if d.mean() < -bar else "same"
+            calls.append(call)
+            cells.append(f"{d.mean():+.3f} ± {se:.3f} ({call})")
+        adopt = len(calls) == len(names) and calls.count("better") >= 2 and "worse" not in calls
+        verdict = "(the default)" if st == SETTINGS[0][0] else "adopt" if adopt else "keep the default"
+        out.append(f"| {st} | " + " | ".join(cells) + f" | {verdict} |")
+    return out + [""]
 
 
 if __name__ == "__main__":
