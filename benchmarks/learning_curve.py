@@ -1,0 +1,385 @@
+"""Learning curve: the TDC test metric against the number of training labels, LLM models versus classical ones.
+
+For each TDC ADMET data set (default ``solubility_aqsoldb``, regression, TDC metric MAE; ``cyp3a4_veith``, binary,
+AUPRC) one permutation of the ``train_val`` rows is drawn with ``--seed``; size *n* trains on its first *n* rows, so
+the subsamples are nested, and the official TDC test part is the test set of every point.  The subsample, the seed
+(``random_state`` of every model) and the test set are the same for every model (SMILES that RDKit cannot parse are
+left out of both parts, for every model; a one-class classification subsample is skipped and reported).  Each (data set, size) is one
+``sktag.benchmark.compare`` call with ``cv=[(train, test)]``; finished fits are kept in
+``<out>/learning_curve_fits/<dataset>_<n>``, so a stopped run resumes (``--fresh`` refits).  LLM models can be
+skipped above ``--llm-max-size`` (written in the report).  Writes ``learning_curve_<date>.{csv,json,md,png}`` into
+``--out``; the Markdown also says from which size each LLM model beats the best classical model.
+
+Usage::
+
+    python benchmarks/learning_curve.py [--datasets NAME ...] [--sizes 250 1000 4000 all] [--models NAME ...]
+        [--seed 0] [--llm-max-size N] [--max-rows-test N] [--domain-tags TAGS.safetensors] [--prefix-cache BYTES]
+        [--threads 2] [--model NAME_OR_PATH] [--out DIR] [--fresh]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import hashlib
+import importlib.util
+import json
+import shutil
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from speed import cpu_kind, dtype_reason  # noqa: E402
+
+DEFAULT_DATASETS = ["solubility_aqsoldb", "cyp3a4_veith"]
+DEFAULT_MODELS = ["tag", "llm_embedding", "hgb_descriptors", "rf_morgan_counts"]
+#: models of this script beyond sktag.benchmark.MODELS
+VARIANTS = {"tag_deep": "Tag-LLM defaults, tag_depth='deep'", "tag_dtag": "Tag-LLM defaults + --domain-tags",
+            "llm_embedding_dtag": "LLMEmbedding with --domain-tags + ridge / logistic"}
+#: where a row's Tag-LLM estimator takes ``prefix_cache``
+TAG_PARAM = {"tag": "", "tag_paper": "", "tag_text": "", "tag_deep": "", "tag_dtag": "",
+             "tag_pretrained": "estimator__", "stack": "tag__"}
+TDC_METRIC = {"MAE": "mae", "AUROC": "roc_auc", "AUPRC": "average_precision", "Spearman": "spearman"}
+TIMES = ["fit_seconds", "predict_seconds", "load_before", "load_after", "resumed", "n_iter", "best_epoch"]
+SCORING = {"regression": ["mae", "rmse", "r2"], "classification": ["average_precision", "roc_auc"]}
+
+
+def parse_args(argv=None):
+    from sktag.benchmark import MODELS
+    from sktag.datasets import TDC_ADMET_NAMES
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--datasets", nargs="+", default=DEFAULT_DATASETS, choices=[n.lower() for n in TDC_ADMET_NAMES],
+                   metavar="NAME", help=f"TDC ADMET sets (default: {' '.join(DEFAULT_DATASETS)})")
+    p.add_argument("--sizes", nargs="+", default=["250", "1000", "4000", "all"], help="training sizes, or 'all'")
+    p.add_argument("--models", nargs="+", default=DEFAULT_MODELS, choices=[*MODELS, *VARIANTS], metavar="NAME",
+                   help=f"any of {' '.join([*MODELS, *VARIANTS])} (default: {' '.join(DEFAULT_MODELS)})")
+    p.add_argument("--seed", type=int, default=0, help="the permutation of train_val and every model's random_state")
+    p.add_argument("--llm-max-size", type=int, help="skip LLM models above this training size (default: no limit)")
+    p.add_argument("--max-rows-test", type=int, help="subsample the TDC test set (smoke runs; default: all)")
+    p.add_argument("--domain-tags", metavar="PATH", help="a TagSet (.safetensors) for tag_dtag, llm_embedding_dtag")
+    p.add_argument("--prefix-cache", type=float, help="prefix_cache budget in bytes of the Tag-LLM rows "
+                   "(default: the estimators' 'auto', a quarter of the RAM, at most 8 GiB)")
+    p.add_argument("--threads", type=int, default=2, help="torch threads (and random-forest jobs)")
+    p.add_argument("--model", default="smollm2-135m", help="backbone (a name or a local folder)")
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    p.add_argument("--fresh", action="store_true", help="refit everything (ignore the fits kept in --out)")
+    args = p.parse_args(argv)
+    bad = [s for s in args.sizes if s != "all" and not (s.isdigit() and int(s) >= 2)]
+    if bad:
+        p.error(f"--sizes takes integers >= 2 or 'all', got {bad}")
+    if not args.domain_tags and {"tag_dtag", "llm_embedding_dtag"} & set(args.models):
+        p.error("tag_dtag and llm_embedding_dtag need --domain-tags PATH")
+    return args
+
+
+def load_dataset(name, seed, max_rows_test=None):
+    """The permuted ``train_val`` pool, the test part, the task, the TDC metric and a description of the data."""
+    from sktag.datasets import load_tdc_admet
+
+    b = load_tdc_admet(name, split=None)
+    X, y, part = np.asarray(b.data, dtype=object), np.asarray(b.target), np.asarray(b.split)
+    valid = rdkit_parses(X)
+    pool, test = np.flatnonzero((part == "train_val") & valid), np.flatnonzero((part == "test") & valid)
+    pool = pool[np.random.RandomState(seed).permutation(len(pool))]
+    note = (f"TDC `{name}`: training rows = the first n of one permutation (seed {seed}) of the {len(pool)} "
+            f"`train_val` rows; test = the official TDC test part ({len(test)} molecules)")
+    if not valid.all():
+        bad = {k: int(((part == k) & ~valid).sum()) for k in ("train_val", "test")}
+        note += (f"; left out for every model: {bad['train_val']} `train_val` and {bad['test']} test SMILES that "
+                 "RDKit cannot parse (the classical featurisers refuse them)")
+    if max_rows_test is not None and max_rows_test < len(test):
+        test = np.sort(np.random.RandomState(seed).choice(test, max_rows_test, replace=False))
+        note += f", **subsampled to {len(test)} (--max-rows-test, seed {seed})**"
+    task = "regression" if b.task == "regression" else "classification"
+    return dict(X=X[pool], y=y[pool], X_test=X[test], y_test=y[test], task=task, metric=b.metric, note=note)
+
+
+def rdkit_parses(smiles):
+    """Whether RDKit parses each SMILES (all True without RDKit: then the classical models cannot run anyway)."""
+    try:
+        from rdkit import Chem, RDLogger
+    except ImportError:
+        return np.ones(len(smiles), dtype=bool)
+    RDLogger.DisableLog("rdApp.*")
+    return np.array([Chem.MolFromSmiles(s) is not None for s in smiles])
+
+
+def resolve_sizes(sizes, n_pool):
+    """Sorted distinct sizes (``"all"`` and larger ones become ``n_pool``)."""
+    return sorted({min(n_pool, n_pool if s == "all" else int(s)) for s in sizes})
+
+
+def build_models(keys, task, args, tags_path):
+    """``(models, model_params, llm)`` for ``compare``: named models by name, the variants as estimators."""
+    from sktag.benchmark import LLM_MODELS, make_model
+    from sktag.benchmark._models import uses_llm
+
+    def named(name):
+        return make_model(name, task, model=args.model, random_state=args.seed)
+
+    variants = {"tag_deep": lambda: named("tag").set_params(tag_depth="deep"),
+                "tag_dtag": lambda: named("tag").set_params(domain_tags=tags_path),
+                "llm_embedding_dtag": lambda: named("llm_embedding").set_params(embedding__domain_tags=tags_path)}
+    models, params = {}, {}
+    for k in keys:
+        models[k] = variants[k]() if k in variants else k
+        if args.prefix_cache is not None and k in TAG_PARAM:
+            params[k] = {TAG_PARAM[k] + "prefix_cache": int(args.prefix_cache)}
+        if k in ("rf_morgan", "rf_morgan_counts"):
+            params[k] = {"model__n_jobs": args.threads}
+    llm = {k: (k in LLM_MODELS) if isinstance(m, str) else uses_llm(m) for k, m in models.items()}
+    return models, params, llm
+
+
+def run_point(name, data, n, keys, args, fits, tags_path):
+    """One ``compare`` call at training size ``n``: rows of the CSV (skipped models included)."""
+    from sktag.benchmark import compare
+
+    X = np.concatenate([data["X"][:n], data["X_test"]])
+    y = np.concatenate([data["y"][:n], data["y_test"]])
+    models, params, llm = build_models(keys, data["task"], args, tags_path)
+    scoring = [TDC_METRIC[data["metric"]]] + [m for m in SCORING[data["task"]] if m != TDC_METRIC[data["metric"]]]
+    base = dict(dataset=name, task=data["task"], tdc_metric=data["metric"], n_train=n, n_test=len(data["X_test"]))
+    empty = dict.fromkeys([*scoring, *TIMES], np.nan)
+    skipped = {}
+    if data["task"] == "classification" and len(np.unique(data["y"][:n])) < 2:
+        skipped = {k: f"the first {n} training rows hold one class only ({data['y'][0]}); point skipped" for k in keys}
+    elif args.llm_max_size is not None and n > args.llm_max_size:
+        skipped = {k: f"LLM model skipped: n = {n} > --llm-max-size {args.llm_max_size}" for k in keys if llm[k]}
+    rows = [dict(base, model=k, llm=llm[k], status="skipped", note=why, **empty) for k, why in skipped.items()]
+    for k, why in skipped.items():
+        print(f"{name}, n = {n}: {k}: {why}", file=sys.stderr, flush=True)
+    run = [k for k in keys if k not in skipped]
+    if not run:
+        return rows
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        res = compare(X, y, models={k: models[k] for k in run}, model_params={k: v for k, v in params.items()
+                      if k in run}, cv=[(np.arange(n), np.arange(n, len(X)))], task=data["task"], scoring=scoring,
+                      random_state=args.seed, model=args.model, verbose=1, error_score="raise",
+                      checkpoint_dir=fits / f"{name}_{n}")
+    for r in res.folds.to_dict("records"):
+        rows.append(dict(base, model=r["model"], llm=llm[r["model"]], status="ok", note="",
+                         **{m.name: r[m.name] for m in res.metrics},
+                         **{c: r[c] for c in TIMES}))
+    return rows
+
+
+def crossings(df, metric, greater):
+    """``({LLM model: text}, best classical per size)``: from which size each LLM model beats the best classical one.
+
+    The crossing is the smallest size *n* such that the LLM model is better than the best classical model (dummy
+    excluded) of the same size at *n* and at every larger size where both ran.
+    """
+    ok = df[df["status"] == "ok"].dropna(subset=[metric])
+    classical = ok[~ok["llm"].astype(bool) & (ok["model"] != "dummy")]
+    llm_models = list(dict.fromkeys(df.loc[df["llm"].astype(bool), "model"]))
+    if classical.empty:
+        return {m: "no classical model was run" for m in llm_models}, ""
+    idx = classical.groupby("n_train")[metric].idxmax() if greater else classical.groupby("n_train")[metric].idxmin()
+    best = classical.loc[idx].set_index("n_train")
+    out = {}
+    for m in llm_models:
+        s = ok[ok["model"] == m].set_index("n_train")[metric].reindex(best.index).dropna()
+        better = (s > best.loc[s.index, metric]) if greater else (s < best.loc[s.index, metric])
+        if better.empty:
+            out[m] = "not run at any size where a classical model ran"
+            continue
+        start = None
+        for n in reversed(list(better.index)):
+            if not better[n]:
+                break
+            start = n
+        if start is not None:
+            out[m] = f"better from n = {start} on (sizes compared: {', '.join(map(str, better.index))})"
+        else:
+            only = [str(n) for n in better.index if better[n]]
+            out[m] = "never in the sizes run" + (f" (better only at n = {', '.join(only)})" if only else "")
+    return out, ", ".join(f"n = {n}: {r['model']} {r[metric]:.3f}" for n, r in best.iterrows())
+
+
+def table(df, metric, greater, with_seconds, n_all):
+    """Markdown: rows = models, columns = sizes; the best value per size in bold."""
+    sizes = sorted(df["n_train"].unique())
+    lines = ["| model | " + " | ".join(f"n = {n}" + (" (all)" if n == n_all else "") for n in sizes) + " |",
+             "|---|" + "---:|" * len(sizes)]
+    ok = df[df["status"] == "ok"]
+    best = {n: (g[metric].max() if greater else g[metric].min()) for n, g in ok.groupby("n_train")}
+    for m in dict.fromkeys(df["model"]):
+        cells = []
+        for n in sizes:
+            r = df[(df["model"] == m) & (df["n_train"] == n)]
+            if r.empty:
+                cells.append("")
+            elif r.iloc[0]["status"] != "ok":
+                cells.append("skipped")
+            else:
+                v, t = r.iloc[0][metric], r.iloc[0]["fit_seconds"]
+                c = "–" if not np.isfinite(v) else f"**{v:.3f}**" if v == best[n] else f"{v:.3f}"
+                cells.append(c + (f" ({t:.{0 if t >= 10 else 1}f} s)" if with_seconds else ""))
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def markdown(df, info):
+    from sktag.benchmark import get_metric
+
+    env = info["environment"]
+    md = [f"# Learning curve — {info['started']}", "", f"* command: `{info['command']}`",
+          f"* machine: {env['cpu']} ({env['cpu_kind']['kind']}), {env.get('usable_cores')} usable cores, torch "
+          f"{env['versions']['torch']}, {env['torch_threads']} thread(s), backbone `{info['backbone']}` in "
+          f"{env['dtype']} on {env['device']}; load average (1 min) before / after the fits: "
+          + _range(df, "load_before") + " / " + _range(df, "load_after"),
+          f"* seed {info['seed']} (the permutation and every model's `random_state`); sizes {' '.join(info['sizes'])}; "
+          f"wall time {info['wall_s'] / 60:.1f} min", *[f"* {n}" for n in info["notes"]]]
+    reused = int(df["resumed"].eq(True).sum())
+    if reused:
+        md.append(f"* {reused} of {int(df['status'].eq('ok').sum())} fits reused from `learning_curve_fits/` (their "
+                  "times and load averages are those of the run that made them)")
+    md.append("")
+    for name, g in df.groupby("dataset", sort=False):
+        d = info["datasets"][name]
+        tdc = get_metric(TDC_METRIC[d["metric"]])
+        md += [f"## {name} ({d['task']}; TDC metric {d['metric']}, {'higher' if tdc.greater_is_better else 'lower'}"
+               " is better)", "", f"Data: {d['note']}. Same training rows, seed and test set for every model.", "",
+               f"TDC metric {d['metric']} (fit seconds):", ""] + table(g, tdc.name, tdc.greater_is_better, True,
+                                                                        d["n_train_val"])
+        for m in [m for m in SCORING[d["task"]] if m != tdc.name]:
+            mm = get_metric(m)
+            md += ["", f"{mm.display}:", ""] + table(g, m, mm.greater_is_better, False, d["n_train_val"])
+        cross, best = crossings(g, tdc.name, tdc.greater_is_better)
+        md += ["", f"Where the curves cross ({d['metric']}; against the best classical model at each size"
+               + (f": {best}" if best else "") + "):", ""] + [f"* {m}: {t}" for m, t in cross.items()]
+        skips = g[g["status"] != "ok"]
+        if len(skips):
+            md += ["", "Skipped:", ""] + [f"* {r.model}, n = {r.n_train}: {r.note}" for r in skips.itertuples()]
+        md.append("")
+    return "\n".join(md + ([f"![learning curves]({info['stem']}.png)", ""] if info["png"] else []))
+
+
+def _range(df, col):
+    v = df[col].dropna().astype(float)
+    return "–" if v.empty else f"{v.min():.2f}–{v.max():.2f}"
+
+
+def plot(df, info, path):
+    """One panel per data set: the TDC metric against the number of training labels (log x), a line per model."""
+    from sktag.benchmark import get_metric
+    from sktag.benchmark._result import _pyplot
+
+    plt = _pyplot(backend="Agg")
+    names = list(dict.fromkeys(df["dataset"]))
+    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 4), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        d = info["datasets"][name]
+        g = df[(df["dataset"] == name) & (df["status"] == "ok")]
+        for m, gm in g.groupby("model", sort=False):
+            gm = gm.sort_values("n_train")
+            style = dict(ls="-", marker="o") if gm["llm"].iloc[0] else dict(ls="--", marker="s")
+            ax.plot(gm["n_train"], gm[TDC_METRIC[d["metric"]]], label=m, color="gray" if m == "dummy" else None,
+                    **style)
+        arrow = "↑" if get_metric(TDC_METRIC[d["metric"]]).greater_is_better else "↓"
+        ax.set(xscale="log", xlabel="training labels (log scale)", ylabel=f"test {d['metric']} {arrow}", title=name)
+        ax.set_xticks(d["sizes"], [str(n) for n in d["sizes"]])
+        ax.minorticks_off()
+        if ax.lines:
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def environment_info(threads):
+    import torch
+
+    from sktag._device import resolve_dtype
+    from sktag.backbone import cpu_supports_bf16
+    from sktag.benchmark import environment
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = resolve_dtype("auto", torch.device(device))
+    return dict(environment(), cpu_kind=cpu_kind(), torch_threads=threads, device=device,
+                dtype=str(dtype).replace("torch.", ""),
+                dtype_reason=dtype_reason("auto", dtype, device, cpu_supports_bf16()))
+
+
+def write_outputs(rows, info, paths):
+    """The tidy table (CSV), the JSON (rows + run information), the Markdown and the plot; returns the table."""
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    head = ["dataset", "task", "tdc_metric", "n_train", "n_test", "model", "llm", "status", "note"]
+    metrics = [c for c in df.columns if c in TDC_METRIC.values() or c in ("rmse", "r2")]
+    df = df[head + metrics + [c for c in df.columns if c not in head + metrics]]
+    df.to_csv(paths["csv"], index=False)
+    records = json.loads(df.to_json(orient="records"))  # NaN -> null
+    paths["json"].write_text(json.dumps(dict(info=info, rows=records), indent=1, default=str))
+    paths["md"].write_text(markdown(df, info))
+    if info["png"]:
+        plot(df, info, paths["png"])
+    return df
+
+
+def main(argv=None):
+    import torch
+
+    from sktag import TagSet
+
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    fits = out / "learning_curve_fits"
+    if args.fresh and fits.exists():
+        shutil.rmtree(fits)
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M")
+    stem = f"learning_curve_{stamp}"
+    have_png = importlib.util.find_spec("matplotlib") is not None
+    notes = [] if have_png else ["no plot: matplotlib is not installed (pip install 'sktag[bench]')"]
+    for note in notes:
+        print(note, file=sys.stderr)
+    tags_path = None
+    if args.domain_tags:  # checked now; fitted from a copy named by its content, so the fits' keys follow the file
+        ts = TagSet.load(args.domain_tags)
+        digest = hashlib.sha256(Path(args.domain_tags).read_bytes()).hexdigest()[:16]
+        tags_path = fits / "domain_tags" / f"{digest}.safetensors"
+        tags_path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(args.domain_tags, tags_path)
+        notes.append(f"--domain-tags {args.domain_tags} (sha256 {digest}…): {ts!r}")
+    if args.llm_max_size is not None:
+        notes.append(f"LLM models run only up to n = {args.llm_max_size} (--llm-max-size)")
+    if args.max_rows_test is not None:
+        notes.append(f"test sets subsampled to at most {args.max_rows_test} molecules (--max-rows-test): smoke run")
+    if args.prefix_cache is not None:
+        notes.append(f"Tag-LLM rows with prefix_cache={int(args.prefix_cache)}")
+    info = dict(started=_dt.datetime.now().isoformat(timespec="seconds"), stem=stem, png=have_png,
+                command=" ".join([Path(sys.executable).name, *(sys.argv if argv is None else [__file__, *argv])]),
+                backbone=args.model, seed=args.seed, sizes=args.sizes, models=args.models, notes=notes,
+                llm_max_size=args.llm_max_size, max_rows_test=args.max_rows_test, domain_tags=args.domain_tags,
+                environment=environment_info(args.threads), datasets={})
+    out.mkdir(parents=True, exist_ok=True)
+    t0, rows, paths = time.perf_counter(), [], {k: out / f"{stem}.{k}" for k in ("csv", "json", "md", "png")}
+    for name in args.datasets:
+        data = load_dataset(name, args.seed, args.max_rows_test)
+        sizes = resolve_sizes(args.sizes, len(data["X"]))
+        info["datasets"][name] = dict(task=data["task"], metric=data["metric"], note=data["note"], sizes=sizes,
+                                      n_train_val=len(data["X"]), n_test=len(data["X_test"]))
+        for n in sizes:  # every file is rewritten after every point
+            rows += run_point(name, data, n, args.models, args, fits, tags_path)
+            info["wall_s"] = time.perf_counter() - t0
+            df = write_outputs(rows, info, paths)
+    print(paths["md"].read_text())
+    print(f"wrote {paths['md']} (+ .csv, .json{', .png' if have_png else ''})", file=sys.stderr)
+    return df, paths
+
+
+if __name__ == "__main__":
+    main()
