@@ -237,6 +237,32 @@ def test_resume_after_interruption(tmp_path, esol30):
     assert _FITS["n"] == 9
 
 
+class _Tagged(_Counting):
+    """A model with a TagSet parameter: its repr shows tag names and lengths, never the vectors."""
+
+    def __init__(self, alpha=1.0, domain_tags=None):
+        self.alpha = alpha
+        self.domain_tags = domain_tags
+
+
+def test_checkpoint_tells_tagsets_of_the_same_shape_apart(tmp_path, esol30):
+    import torch
+
+    from sktag import TagSet
+
+    X, y = esol30
+    a, b = (TagSet("m", "f", 4), TagSet("m", "f", 4))
+    a.add("SMILES", torch.zeros(2, 4))
+    b.add("SMILES", torch.ones(2, 4))
+    assert repr(a) == repr(b)
+    _FITS.update(n=0, interrupt_at=None)
+    compare(X, y, models={"t": _Tagged(domain_tags=a)}, cv=3, checkpoint_dir=tmp_path)
+    compare(X, y, models={"t": _Tagged(domain_tags=b)}, cv=3, checkpoint_dir=tmp_path)
+    assert _FITS["n"] == 6  # the second tags are not the first: nothing reused
+    res = compare(X, y, models={"t": _Tagged(domain_tags=b.copy())}, cv=3, checkpoint_dir=tmp_path)
+    assert _FITS["n"] == 6 and res.folds["resumed"].all()  # equal content: reused
+
+
 def test_cv_options(esol30):
     X, y = esol30
     res = compare(X, y, models="dummy", cv="kfold:4", random_state=1)

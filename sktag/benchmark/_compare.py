@@ -289,6 +289,26 @@ def _run(todo, estimators, X, y, splits, task, n_jobs, progress):
     yield from out
 
 
+def _content_digest(est):
+    """Digests of the parameters whose repr does not show their values (TagSets, arrays, tensors).
+
+    Two ``TagRegressor(domain_tags=...)`` with different tags of the same names and lengths print alike;
+    the checkpoint key must still tell them apart.
+    """
+    if not isinstance(est, BaseEstimator):
+        return ""
+    from sktag.tags import TagSet, _digest
+
+    parts = []
+    for name, value in sorted(est.get_params(deep=True).items()):
+        if isinstance(value, TagSet):
+            parts.append(f"{name}={_digest(value._arrays())}")
+        elif isinstance(value, np.ndarray) or type(value).__name__ == "Tensor":
+            arr = np.asarray(value.detach().cpu() if hasattr(value, "detach") else value)
+            parts.append(f"{name}={hashlib.sha256(arr.tobytes()).hexdigest()}{arr.shape}{arr.dtype}")
+    return "|".join(parts)
+
+
 class _Store:
     """Finished fits in a folder, keyed by data, folds, task and estimator."""
 
@@ -314,6 +334,7 @@ class _Store:
         text = re.sub(r" at 0x[0-9a-fA-F]+", "", text)  # functions and plain objects: no addresses
         h = hashlib.sha256(self.data_hash.encode())
         h.update(text.encode())
+        h.update(_content_digest(est).encode())
         for idx in split:
             h.update(np.asarray(idx, dtype=np.int64).tobytes() + b"|")
         return h.hexdigest()[:32]
