@@ -68,6 +68,8 @@ def main(argv=None):
     ap.add_argument("--model", default="smollm2-135m")
     ap.add_argument("--max-atoms-chars", type=int, default=120, help="leave out SMILES longer than this")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    ap.add_argument("--learning-rate", type=float, default=1e-3, help="AdamW learning rate of the tag")
+    ap.add_argument("--suffix", default="", help="appended to the tag files' names (pool_<objective><suffix>)")
     ap.add_argument("--verbose", type=int, default=1)
     args = ap.parse_args(argv)
     import torch
@@ -85,7 +87,7 @@ def main(argv=None):
     (out / "tags").mkdir(parents=True, exist_ok=True)
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M")
     common = dict(model=args.model, max_iter=args.epochs, n_threads=args.threads, random_state=args.seed,
-                  verbose=args.verbose)
+                  learning_rate_init=args.learning_rate, verbose=args.verbose)
     rows = []
     for objective in args.objectives:
         load0 = os.getloadavg()[0]
@@ -95,7 +97,7 @@ def main(argv=None):
         else:
             pre = DomainTagPretrainer(**common).fit(train)
             before, after, unit = pre.initial_nll(held), pre.nll(held), "next-token NLL (nats/token)"
-        path = out / "tags" / f"pool_{objective}.safetensors"
+        path = out / "tags" / f"pool_{objective}{args.suffix}.safetensors"
         pre.save(path)
         row = dict(objective=objective, held_out_before=before, held_out_after=after, unit=unit,
                    loss_curve=list(map(float, pre.loss_curve_)), epoch_seconds=list(map(float, pre.epoch_times_)),
@@ -105,13 +107,15 @@ def main(argv=None):
         rows.append(row)
     env = environment()
     meta = dict(n_pool=len(pool), n_excluded=n_excluded, n_train=len(train), n_held_out=len(held), seed=args.seed,
-                epochs=args.epochs, threads=args.threads, model=args.model, environment=env)
+                epochs=args.epochs, learning_rate=args.learning_rate, threads=args.threads, model=args.model,
+                environment=env)
     (out / f"pretrain_pool_{stamp}.json").write_text(json.dumps(dict(meta=meta, rows=rows), indent=1, default=str))
     lines = [f"# Stage 1 on an unlabeled pool ({stamp})", "",
              f"Pool: canonical SMILES of the bundled TDC ADMET `train_val` parts ({len(pool)} molecules of at most "
              f"{args.max_atoms_chars} characters) minus {n_excluded} excluded molecules (every ESOL, BBBP and "
              f"Lipophilicity molecule and every TDC test molecule). Trained on {len(train)}, measured on "
-             f"{len(held)} other pool molecules (seed {args.seed}), {args.epochs} epochs, {args.threads} torch "
+             f"{len(held)} other pool molecules (seed {args.seed}), {args.epochs} epochs at learning rate "
+             f"{args.learning_rate:g}, {args.threads} torch "
              f"threads; {env.get('cpu', '')}.", "",
              "| objective | held-out loss before → after | unit | seconds per epoch | dtype | load before/after |",
              "|---|---|---|---|---|---|"]
