@@ -64,6 +64,8 @@ def parse_args(argv=None):
                    help=f"any of {' '.join([*MODELS, *VARIANTS])} (default: {' '.join(DEFAULT_MODELS)})")
     p.add_argument("--seed", type=int, default=0, help="the permutation of train_val and every model's random_state")
     p.add_argument("--llm-max-size", type=int, help="skip LLM models above this training size (default: no limit)")
+    p.add_argument("--max-size", nargs="+", default=[], metavar="MODEL=N",
+                   help="skip one model above a training size (e.g. tag=1000); reported like --llm-max-size")
     p.add_argument("--max-rows-test", type=int, help="subsample the TDC test set (smoke runs; default: all)")
     p.add_argument("--domain-tags", metavar="PATH", help="a TagSet (.safetensors) for tag_dtag, llm_embedding_dtag")
     p.add_argument("--prefix-cache", type=float, help="prefix_cache budget in bytes of the Tag-LLM rows "
@@ -78,6 +80,9 @@ def parse_args(argv=None):
         p.error(f"--sizes takes integers >= 2 or 'all', got {bad}")
     if not args.domain_tags and {"tag_dtag", "llm_embedding_dtag"} & set(args.models):
         p.error("tag_dtag and llm_embedding_dtag need --domain-tags PATH")
+    bad = [m for m in args.max_size if "=" not in m or not m.split("=", 1)[1].isdigit()]
+    if bad:
+        p.error(f"--max-size takes MODEL=N, got {bad}")
     return args
 
 
@@ -155,6 +160,9 @@ def run_point(name, data, n, keys, args, fits, tags_path):
         skipped = {k: f"the first {n} training rows hold one class only ({data['y'][0]}); point skipped" for k in keys}
     elif args.llm_max_size is not None and n > args.llm_max_size:
         skipped = {k: f"LLM model skipped: n = {n} > --llm-max-size {args.llm_max_size}" for k in keys if llm[k]}
+    caps = dict(item.split("=", 1) for item in args.max_size)
+    skipped.update({k: f"skipped: n = {n} > --max-size {k}={caps[k]}" for k in keys
+                    if k in caps and k not in skipped and n > int(caps[k])})
     rows = [dict(base, model=k, llm=llm[k], status="skipped", note=why, **empty) for k, why in skipped.items()]
     for k, why in skipped.items():
         print(f"{name}, n = {n}: {k}: {why}", file=sys.stderr, flush=True)
@@ -356,6 +364,8 @@ def main(argv=None):
         notes.append(f"--domain-tags {args.domain_tags} (sha256 {digest}…): {ts!r}")
     if args.llm_max_size is not None:
         notes.append(f"LLM models run only up to n = {args.llm_max_size} (--llm-max-size)")
+    for item in args.max_size:
+        notes.append(f"{item.split('=', 1)[0]} runs only up to n = {item.split('=', 1)[1]} (--max-size)")
     if args.max_rows_test is not None:
         notes.append(f"test sets subsampled to at most {args.max_rows_test} molecules (--max-rows-test): smoke run")
     if args.prefix_cache is not None:

@@ -78,6 +78,16 @@ def test_nested_subsamples_skips_and_resume(lc, spy, tiny_model, tmp_path):
     assert not np.array_equal(spy[-1]["X"][:40], spy[1]["X"][:40])
 
 
+def test_max_size_caps_one_model(lc, spy, tiny_model, tmp_path):
+    df, paths = lc.main(_args(tiny_model, tmp_path, "--models", "llm_embedding", "dummy", "--max-size", "dummy=20"))
+    assert [list(c["models"]) for c in spy] == [["llm_embedding", "dummy"], ["llm_embedding"]]
+    row = df[(df["model"] == "dummy") & (df["n_train"] == 40)].iloc[0]
+    assert row["status"] == "skipped" and "--max-size dummy=20" in row["note"]
+    assert "dummy runs only up to n = 20" in paths["md"].read_text()
+    with pytest.raises(SystemExit):
+        lc.main(_args(tiny_model, tmp_path, "--models", "dummy", "--max-size", "dummy"))
+
+
 def test_one_class_subsample_is_skipped(lc, spy, tiny_model, tmp_path):
     # hia_hou is mostly positive: find a seed whose first 3 training rows hold one class
     seed = next(s for s in range(200) if len(set(lc.load_dataset("hia_hou", s)["y"][:3])) == 1)
