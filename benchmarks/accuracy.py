@@ -56,8 +56,8 @@ MODES = {  # standard: full training sets, ~2 h on 2 idle cores; quick ~10 min; 
 ALL_DATASETS = ["esol", "lipophilicity", "bbbp", "caco2_wang", "hia_hou", "davis", "freesolv"]
 #: this script's model keys -> named models of sktag.benchmark
 API_NAME = {"tag_default": "tag", "hgb_rdkit": "hgb_descriptors", **{k: k for k in [
-    "tag_paper", "tag_pretrained", "tag_text", "llm_embedding", "stack", "rf_morgan", "rf_morgan_counts", "linear_morgan",
-    "dummy"]}}
+    "tag_paper", "tag_pretrained", "tag_text", "tag_untrained_domain", "llm_embedding", "llm_embedding_pretrained",
+    "stack", "rf_morgan", "rf_morgan_counts", "linear_morgan", "dummy"]}}
 DEFAULT_MODELS = ["tag_default", "tag_paper", "llm_embedding", "stack", "rf_morgan", "rf_morgan_counts",
                   "linear_morgan", "hgb_rdkit", "dummy"]
 PRIMARY = {"esol": ("RMSE", False), "lipophilicity": ("RMSE", False), "freesolv": ("RMSE", False),

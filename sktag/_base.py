@@ -96,7 +96,7 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
     _parameter_constraints = {
         **COMMON,
         "domains": [Instance(str, list, tuple, dict, what="a domain name, a list or a dict")],
-        "domain_tags": [Instance(str, object, what="a TagSet, a path or 'text'"), None],
+        "domain_tags": [Instance(str, object, what="a TagSet, a path, 'pretrained' or 'text'"), None],
         "domain_tag_length": [NONNEG_INT, None],
         "tag_depth": [Options("shallow", "deep")],
         "tune_domain_tags": [BOOLEAN],

@@ -11,6 +11,8 @@ import enum
 
 import torch
 
+from ._pretrained import PRETRAINED, shipped_domain_tags
+
 class TagInit(str, enum.Enum):
     """How a new tag is initialised."""
 
@@ -39,12 +41,17 @@ def domain_tag_vectors(spec, domains, backbone, length, *, untagged=TagInit.MEAN
 
     Parameters
     ----------
-    spec : None, "text", TagSet or path
+    spec : None, "pretrained", "text", TagSet or path
         The ``domain_tags`` parameter: ``None`` gives every domain the
-        ``untagged`` rule (``None`` there: no domain tags at all); ``"text"``
-        (unless a file of that name exists) the words ``"<domain>: "``; a
-        TagSet or the path of a saved one its domain tags, matched
-        case-insensitively and checked against ``backbone``.
+        ``untagged`` rule (``None`` there: no domain tags at all);
+        ``"pretrained"`` the tags sktag ships for ``backbone``
+        (:mod:`sktag._pretrained`) where there is one, the ``untagged`` rule
+        elsewhere (``None`` there: a tag of no vectors), and the ``untagged``
+        rule everywhere when ``length`` is 0 and ``untagged`` is not None
+        (``domain_tag_length=0``: no domain tag); ``"text"`` (unless a file of
+        that name exists) the words ``"<domain>: "``; a TagSet or the path of
+        a saved one its domain tags, matched case-insensitively and checked
+        against ``backbone``.
     domains : list of str
         The distinct domains of the input.
     backbone : Backbone
@@ -60,9 +67,22 @@ def domain_tag_vectors(spec, domains, backbone, length, *, untagged=TagInit.MEAN
         return None if untagged is None else {d: init_tag(backbone, untagged, length) for d in domains}
     if isinstance(spec, str) and spec == TagInit.TEXT.value and not os.path.exists(spec):
         return {d: init_tag(backbone, TagInit.TEXT, length, d) for d in domains}
+    if isinstance(spec, str) and spec == PRETRAINED and not os.path.exists(spec):
+        shipped = shipped_domain_tags(backbone) if (length or untagged is None) else None
+        out = {}
+        for d in domains:
+            name = None if shipped is None else shipped.find(d)
+            if name is not None and shipped.info(name)["kind"] == "domain":
+                out[d] = shipped[name].detach().float().cpu().clone()
+            elif untagged is not None:
+                out[d] = init_tag(backbone, untagged, length)
+            else:
+                out[d] = torch.zeros(0, backbone.hidden_size)
+        return out
     ts = TagSet.load(spec, backbone=backbone) if isinstance(spec, (str, os.PathLike)) else spec
     if not isinstance(ts, TagSet):
-        raise ValueError(f'domain_tags must be None, "text", a TagSet or a path, got {type(spec).__name__}.')
+        raise ValueError(f'domain_tags must be None, "pretrained", "text", a TagSet or a path, got '
+                         f'{type(spec).__name__}.')
     ts.check_backbone(backbone)
     found = {d: ts.find(d) for d in domains}
     missing = [d for d, n in found.items() if n is None or ts.info(n)["kind"] != "domain"]

@@ -89,7 +89,10 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
         ``None``: the segments are not tagged.  A :class:`~sktag.TagSet` or
         the path of a saved one: each segment is preceded by the vectors of
         its domain's domain tag (which must exist in the set, matched
-        case-insensitively, and belong to this backbone).  ``"text"``: preceded by the token embeddings of the words
+        case-insensitively, and belong to this backbone).  ``"pretrained"``:
+        the domain tags sktag ships for this backbone where there is one (the
+        estimators' default; see :class:`~sktag.TagRegressor`), no tag
+        elsewhere.  ``"text"``: preceded by the token embeddings of the words
         ``"<domain>: "`` instead.  Tag positions are never pooled; they change
         the features through attention only.
     isolate_segments : bool, default=False
@@ -176,7 +179,7 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
         "domains": [Instance(str, list, tuple, dict, what="a domain name, a list or a dict")],
         "pooling": [Options("mean", "last")],
         "layers": [LAYERS],
-        "domain_tags": [Instance(TagSet, str, os.PathLike, what="a TagSet, a path or 'text'"), None],
+        "domain_tags": [Instance(TagSet, str, os.PathLike, what="a TagSet, a path, 'pretrained' or 'text'"), None],
         "isolate_segments": [BOOLEAN],
         "batch_size": [POS_INT],
         "n_threads": COMMON["n_threads"],

@@ -37,8 +37,8 @@ _SHARED_PARAMS = """
         Tag-LLM reference uses 10.
     domain_tag_length : int or None, default=None
         Number of vectors of each new domain tag (the init rule's, when
-        ``domain_tags=None``): ``None`` is ``tag_length``; ``0`` puts no domain
-        tag at all (the data alone before the function tag; fewer tokens in
+        no shipped or given tag): ``None`` is ``tag_length``; ``0`` puts no domain
+        tag at all, not even a shipped one (the data alone before the function tag; fewer tokens in
         every forward).  Pretrained and ``"text"`` domain tags keep their own
         length.
     tag_depth : {"shallow", "deep"}, default="shallow"
@@ -48,12 +48,20 @@ _SHARED_PARAMS = """
         (prefix-tuning / P-Tuning v2 style, starting at zero, so the start is
         the shallow tag).  Only the ``p`` function-tag positions run against
         the cached frozen prefix, as for a shallow tag.
-    domain_tags : TagSet, path or "text", default=None
-        Pretrained domain tags (see :class:`sktag.DomainTagPretrainer`),
-        matched to ``domains`` case-insensitively; a TagSet that lacks a
-        domain of ``X`` is refused.  ``None``: every domain tag starts from the
-        init rule (the mean vocabulary embedding rescaled to the mean
-        token-embedding norm) and stays there.  ``"text"`` (unless a file of
+    domain_tags : "pretrained", TagSet, path, "text" or None, default="pretrained"
+        ``"pretrained"``: the domain tags sktag ships for the loaded backbone
+        (today a ``<SMILES>`` tag for the default ``"smollm2-135m"``, learned
+        by next-token prediction on 1,200 unlabeled TDC molecules; see
+        ``sktag/pretrained_tags/README.md``), and a new tag from the init rule
+        for every other domain or backbone.  Chosen by inner cross-validation
+        (``benchmarks/choose_defaults.py``: ESOL RMSE -0.064, Lipophilicity
+        -0.020, BBBP AUROC +0.005 against the untrained tag).  A TagSet or
+        its path: your pretrained domain tags (see
+        :class:`sktag.DomainTagPretrainer`), matched to ``domains``
+        case-insensitively; a TagSet that lacks a domain of ``X`` is refused.
+        ``None``: every domain tag starts from the init rule (the mean
+        vocabulary embedding rescaled to the mean token-embedding norm) and
+        stays there (the default before 0.3).  ``"text"`` (unless a file of
         that name exists) replaces each domain tag by the literal words
         ``"<domain>: "`` (the Tag-LLM paper's text-prompt ablation).
     tune_domain_tags : bool, default=False
@@ -251,7 +259,7 @@ class TagRegressor(RegressorMixin, BaseTagEstimator, BaseEstimator):
     _task_class = RegressionTask
 
     def __init__(self, model="smollm2-135m", domains="SMILES", *, tag_length=10, domain_tag_length=None,
-                 tag_depth="shallow", domain_tags=None, tune_domain_tags=False, isolate_segments=False,
+                 tag_depth="shallow", domain_tags="pretrained", tune_domain_tags=False, isolate_segments=False,
                  readout="pooled", readout_layers="spread10", head_init="closed_form", head_update="refit",
                  max_iter=10, batch_size=32, learning_rate_init=1e-3, alpha=0.0, early_stopping=True,
                  validation_fraction=0.1,
@@ -346,7 +354,7 @@ class TagClassifier(ClassifierMixin, BaseTagEstimator, BaseEstimator):
     _parameter_constraints = {**BaseTagEstimator._parameter_constraints, **ClassificationTask.parameter_constraints}
 
     def __init__(self, model="smollm2-135m", domains="SMILES", *, tag_length=10, domain_tag_length=None,
-                 tag_depth="shallow", domain_tags=None, tune_domain_tags=False, isolate_segments=False,
+                 tag_depth="shallow", domain_tags="pretrained", tune_domain_tags=False, isolate_segments=False,
                  readout="pooled", readout_layers="spread10", head_init="closed_form", head_update="refit",
                  max_iter=10, batch_size=32, learning_rate_init=1e-3, alpha=0.0, early_stopping=True,
                  validation_fraction=0.1,

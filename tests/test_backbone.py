@@ -134,6 +134,12 @@ def test_default_model_fit_predict_on_esol(real_model_threads):
     pred = reg.predict(X[48:64])
     assert pred.shape == (16,) and np.isfinite(pred).all()
     assert reg.backbone_identity_ == "smollm2-135m"
+    # the default domain_tags="pretrained" put the shipped <SMILES> tag (10 vectors) in front of the data
+    from sktag._pretrained import shipped_domain_tags
+
+    shipped = shipped_domain_tags(reg.get_backbone())
+    assert shipped is not None and shipped.info("SMILES")["tag_length"] == 10
+    torch.testing.assert_close(reg.tagset()["SMILES"], shipped["SMILES"], rtol=0, atol=0)
 
 
 # ------------------------------------------------------------ bad models

@@ -437,3 +437,70 @@ def test_tag_loading_never_unpickles(tmp_path, tiny_model):
     # the check itself can fail: unpickling this file does create the marker
     pickle.loads(as_pickle.read_bytes())
     assert os.path.exists(marker)
+
+
+# ------------------------------------------------------------ shipped domain tags (domain_tags="pretrained")
+@pytest.fixture
+def shipped_folder(tmp_path, monkeypatch, tiny_model):
+    """A shipped-tags folder holding a <SMILES> tag for the tiny model and one for another backbone."""
+    import sktag._pretrained as pretrained
+    from sktag.backbone import load_backbone
+
+    bb = load_backbone(tiny_model, device="cpu")
+    mine = TagSet("tiny", bb.fingerprint, bb.hidden_size)
+    mine.add("SMILES", torch.linspace(-1, 1, 4 * bb.hidden_size).reshape(4, bb.hidden_size))
+    mine.save(tmp_path / "tiny_smiles.safetensors")
+    other = TagSet("other", "0" * 32, bb.hidden_size)
+    other.add("Protein", torch.ones(3, bb.hidden_size))
+    other.save(tmp_path / "other_protein.safetensors")
+    monkeypatch.setattr(pretrained, "FOLDER", tmp_path)
+    return mine
+
+
+def test_the_shipped_tag_is_the_default_for_its_backbone_and_domain(shipped_folder, tiny_model):
+    from sktag import LLMEmbedding
+
+    X = pd.DataFrame({"d": ["CCO", "CCN", "c1ccccc1", "CCCl"] * 3, "p": ["MKT", "MKV", "MAT", "MKL"] * 3})
+    y = np.arange(12.0)
+    kw = dict(model=tiny_model, domains={"d": "SMILES", "p": "Protein"}, tag_length=2, max_iter=1, device="cpu",
+              random_state=0)
+    reg = TagRegressor(**kw).fit(X, y)
+    ts = reg.tagset()
+    assert torch.equal(ts["SMILES"], shipped_folder["SMILES"])  # shipped, its own length (4, not 2)
+    bb = reg.get_backbone()
+    assert torch.equal(ts["Protein"], bb.tag_init().expand(2, -1))  # no shipped tag for this backbone: init rule
+    # the same as giving the tag by hand; None is the untrained tag
+    given = TagRegressor(**kw, domain_tags=shipped_folder | _protein_init(bb)).fit(X, y)
+    np.testing.assert_array_equal(reg.predict(X), given.predict(X))
+    plain = TagRegressor(**kw, domain_tags=None).fit(X, y)
+    assert torch.equal(plain.tagset()["SMILES"], bb.tag_init().expand(2, -1))
+    # domain_tag_length=0: no domain tag at all, not even the shipped one
+    none = TagRegressor(**kw, domain_tag_length=0).fit(X, y)
+    assert "SMILES" not in none.tagset() and none.layout_.tag_lengths[:2] == (0, 0)
+    # LLMEmbedding: the shipped tag where there is one, no tag elsewhere
+    emb = LLMEmbedding(tiny_model, domains="SMILES", domain_tags="pretrained", device="cpu").fit_transform(X["d"])
+    ref = LLMEmbedding(tiny_model, domains="SMILES", domain_tags=shipped_folder, device="cpu").fit_transform(X["d"])
+    np.testing.assert_array_equal(emb, ref)
+    prot = LLMEmbedding(tiny_model, domains="Protein", domain_tags="pretrained", device="cpu").fit_transform(X["p"])
+    np.testing.assert_array_equal(prot, LLMEmbedding(tiny_model, domains="Protein", device="cpu").fit_transform(X["p"]))
+
+
+def _protein_init(bb):
+    ts = TagSet("tiny", bb.fingerprint, bb.hidden_size)
+    ts.add("Protein", bb.tag_init().expand(2, -1).clone())
+    return ts
+
+
+def test_no_shipped_tag_for_other_backbones(tiny_model):
+    from sktag._pretrained import shipped_domain_tags
+    from sktag.backbone import load_backbone
+
+    assert shipped_domain_tags(load_backbone(tiny_model, device="cpu")) is None
+    # every shipped file loads and names a domain tag
+    from sktag._pretrained import FOLDER
+
+    files = sorted(FOLDER.glob("*.safetensors"))
+    assert files
+    for f in files:
+        ts = TagSet.load(f)
+        assert all(ts.info(n)["kind"] == "domain" for n in ts)

@@ -13,7 +13,9 @@ MODELS = {
     "tag_paper": "Tag-LLM, paper (function-tag readout, random head, gradient)",
     "tag_text": "Tag-LLM defaults + text domain prompt",
     "tag_pretrained": "Tag-LLM defaults + domain tag pretrained on the training SMILES",
+    "tag_untrained_domain": "Tag-LLM defaults with an untrained domain tag (domain_tags=None, the default before 0.3)",
     "llm_embedding": "LLMEmbedding (frozen) + ridge / logistic",
+    "llm_embedding_pretrained": "LLMEmbedding with sktag's shipped domain tag + ridge / logistic",
     "stack": "Stack: Tag-LLM defaults + descriptors/HistGB",
     "rf_morgan_counts": "Morgan counts + random forest",
     "rf_morgan": "Morgan bits + random forest",
@@ -24,7 +26,8 @@ MODELS = {
 #: what ``models="default"`` runs
 DEFAULT_MODELS = ["tag", "llm_embedding", "rf_morgan_counts", "hgb_descriptors", "dummy"]
 #: models that run the LLM (the others are "classical")
-LLM_MODELS = ["tag", "tag_paper", "tag_text", "tag_pretrained", "llm_embedding", "stack"]
+LLM_MODELS = ["tag", "tag_paper", "tag_text", "tag_pretrained", "tag_untrained_domain", "llm_embedding",
+              "llm_embedding_pretrained", "stack"]
 #: models that need a SMILES column
 SMILES_MODELS = ["tag_pretrained", "stack", "rf_morgan_counts", "rf_morgan", "linear_morgan", "hgb_descriptors"]
 
@@ -113,11 +116,14 @@ def make_model(name, task, *, model="smollm2-135m", domains="SMILES", smiles_col
         return tag(domain_tags="text")
     if name == "tag_pretrained":
         return PretrainedTag(tag(), column=smiles_column, random_state=random_state)
-    if name == "llm_embedding":
+    if name == "tag_untrained_domain":
+        return tag(domain_tags=None)
+    if name in ("llm_embedding", "llm_embedding_pretrained"):
         head = (LogisticRegressionCV(Cs=np.logspace(-3, 1, 5), max_iter=2000) if clf
                 else RidgeCV(alphas=np.logspace(-2, 5, 22)))
-        return Pipeline([("embedding", LLMEmbedding(model=model, domains=domains)), ("scale", StandardScaler()),
-                         ("model", head)])
+        tags = "pretrained" if name == "llm_embedding_pretrained" else None
+        return Pipeline([("embedding", LLMEmbedding(model=model, domains=domains, domain_tags=tags)),
+                         ("scale", StandardScaler()), ("model", head)])
     if name == "stack":
         if clf:
             return StackingClassifier([("tag", tag()), ("hgb", hgb())], cv=5)
