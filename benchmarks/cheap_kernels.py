@@ -183,26 +183,36 @@ def accuracy(args, X, y, res):
 
 
 def decide(res):
-    """The Decision paragraph, from the numbers."""
+    """The Decision paragraph, from the numbers.
+
+    Speed is judged against the CPU default here (``dtype="auto"``) and, for the CPUs the issue is about,
+    against float32 eager.  Accuracy: the mean paired CV RMSE difference to float32 must be within one SE *and*
+    the candidate must not be worse on most folds (one fold where the ridge head extrapolates can dominate the
+    mean of a few folds).
+    """
     speed = {r["variant"]: r for r in res["speed"]}
     default = "bfloat16 eager" if res["bf16"]["native"] else "float32 eager"
     base, n = speed[default]["s"], res["tokens"]["molecules"]
     acc = {r["features"]: r for r in res["accuracy"][1:]}
-    out = [f"Current CPU default here: {default} (`dtype='auto'`). Rule: adopt as the CPU default only with a "
-           f"forward speed-up >= {SPEED_RULE}x over it AND a mean paired CV RMSE difference to float32 no worse than "
-           "one standard error of the per-fold differences; otherwise keep it an option."]
+    ref = res["accuracy"][0]["rmse"] if res["accuracy"] else None
+    out = [f"Current CPU default here: {default} (`dtype='auto'`); on CPUs without native bfloat16 it is float32 "
+           f"eager. Rule: adopt as the CPU default only with a forward speed-up >= {SPEED_RULE}x over the default "
+           "AND a mean paired CV RMSE difference to float32 within one standard error of the per-fold differences "
+           "AND worse than float32 on at most half the folds. None of these is an sktag option: a variant that "
+           "fails the rule is not offered."]
     verdicts = {}
     for name, r in speed.items():
         if name == default or name == "float32 eager":
             continue
-        sp = base / r["s"]
+        sp, sp32 = base / r["s"], speed["float32 eager"]["s"] / r["s"]
         a = acc.get({"int8 per-channel": "int8 per-channel", "bfloat16 eager": "bfloat16"}.get(name, ""))
         fast = sp >= SPEED_RULE
-        why = [f"speed-up {sp:.3f}x {'>=' if fast else '<'} {SPEED_RULE}x"]
+        why = [f"speed-up {sp:.2f}x over {default} ({sp32:.2f}x over float32 eager)"]
         if a is not None:
-            ok = a["diff_mean"] <= a["diff_se"]
-            why.append(f"RMSE {a['diff_mean']:+.4f} vs float32 (SE {a['diff_se']:.4f}: "
-                       f"{'within' if ok else 'worse than'} the spread)")
+            worse = int(np.sum(np.subtract(a["rmse"], ref) > 0))
+            ok = a["diff_mean"] <= a["diff_se"] and worse <= len(ref) / 2
+            why.append(f"RMSE {a['diff_mean']:+.4f} ± {a['diff_se']:.4f} vs float32, worse on {worse} of {len(ref)} "
+                       f"folds (per fold {' '.join(f'{d:+.3f}' for d in np.subtract(a['rmse'], ref))})")
         else:
             ok = None
             why.append(f"accuracy not cross-validated (std RMS feature error {r['std_rms_error']:.4f})")
@@ -210,8 +220,10 @@ def decide(res):
             gain = (base - r["s"]) / n
             why.append(f"compile {r['compile_s']:.0f} s, paid back after "
                        + (f"{r['compile_s'] / gain:.0f} molecules" if gain > 0 else "never"))
-        verdicts[name] = ("adopt as the CPU default" if fast and ok else "keep it an option" if not fast or ok is False
-                          else "meets the speed rule; keep it an option until its accuracy is cross-validated")
+        verdicts[name] = ("adopt as the CPU default" if fast and ok else
+                          "not adopted: it damages the features" if ok is False or r["std_rms_error"] > 0.5 else
+                          "not adopted: below the speed bar" if not fast else
+                          "meets the speed rule; accuracy not cross-validated yet")
         out.append(f"- **{name}**: {verdicts[name]} ({'; '.join(why)}).")
     res["decision"] = verdicts
     return "\n".join(out)
@@ -273,7 +285,17 @@ def main(argv=None):
     ap.add_argument("--sensitivity", action="store_true", help="int8 on one kind of linear layer at a time")
     ap.add_argument("--force-bf16", action="store_true", help="bfloat16 rows even without native bfloat16")
     ap.add_argument("--max-molecules", type=int, default=None, help="accuracy on a random subset (smoke runs)")
+    ap.add_argument("--render", metavar="JSON", help="rewrite the Markdown (and Decision) of an earlier run")
     args = ap.parse_args(argv)
+    if args.render:
+        with open(args.render) as f:
+            res = json.load(f)
+        res["decision_text"] = decide(res)
+        with open(args.render[:-len(".json")] + ".md", "w") as f:
+            f.write(markdown(res))
+        with open(args.render, "w") as f:
+            json.dump(res, f, indent=1, default=str)
+        return res
     old_threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
