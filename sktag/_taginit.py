@@ -13,6 +13,7 @@ import torch
 
 from ._pretrained import PRETRAINED, shipped_domain_tags
 
+
 class TagInit(str, enum.Enum):
     """How a new tag is initialised."""
 
