@@ -123,7 +123,7 @@ def resolve_sizes(sizes, n_pool):
     return sorted({min(n_pool, n_pool if s == "all" else int(s)) for s in sizes})
 
 
-def build_models(keys, task, args, tags_path):
+def build_models(keys, task, args, domain_tags):
     """``(models, model_params, llm)`` for ``compare``: named models by name, the variants as estimators."""
     from sktag.benchmark import LLM_MODELS, make_model
     from sktag.benchmark._models import uses_llm
@@ -132,8 +132,8 @@ def build_models(keys, task, args, tags_path):
         return make_model(name, task, model=args.model, random_state=args.seed)
 
     variants = {"tag_deep": lambda: named("tag").set_params(tag_depth="deep"),
-                "tag_dtag": lambda: named("tag").set_params(domain_tags=tags_path),
-                "llm_embedding_dtag": lambda: named("llm_embedding").set_params(embedding__domain_tags=tags_path)}
+                "tag_dtag": lambda: named("tag").set_params(domain_tags=domain_tags),
+                "llm_embedding_dtag": lambda: named("llm_embedding").set_params(embedding__domain_tags=domain_tags)}
     models, params = {}, {}
     for k in keys:
         models[k] = variants[k]() if k in variants else k
@@ -145,13 +145,13 @@ def build_models(keys, task, args, tags_path):
     return models, params, llm
 
 
-def run_point(name, data, n, keys, args, fits, tags_path):
+def run_point(name, data, n, keys, args, fits, domain_tags):
     """One ``compare`` call at training size ``n``: rows of the CSV (skipped models included)."""
     from sktag.benchmark import compare
 
     X = np.concatenate([data["X"][:n], data["X_test"]])
     y = np.concatenate([data["y"][:n], data["y_test"]])
-    models, params, llm = build_models(keys, data["task"], args, tags_path)
+    models, params, llm = build_models(keys, data["task"], args, domain_tags)
     scoring = [TDC_METRIC[data["metric"]]] + [m for m in SCORING[data["task"]] if m != TDC_METRIC[data["metric"]]]
     base = dict(dataset=name, task=data["task"], tdc_metric=data["metric"], n_train=n, n_test=len(data["X_test"]))
     empty = dict.fromkeys([*scoring, *TIMES], np.nan)
@@ -354,14 +354,11 @@ def main(argv=None):
     notes = [] if have_png else ["no plot: matplotlib is not installed (pip install 'sktag[bench]')"]
     for note in notes:
         print(note, file=sys.stderr)
-    tags_path = None
-    if args.domain_tags:  # checked now; fitted from a copy named by its content, so the fits' keys follow the file
-        ts = TagSet.load(args.domain_tags)
+    domain_tags = None
+    if args.domain_tags:  # loaded once; compare's checkpoint key includes the tags' content, so kept fits follow it
+        domain_tags = TagSet.load(args.domain_tags)
         digest = hashlib.sha256(Path(args.domain_tags).read_bytes()).hexdigest()[:16]
-        tags_path = fits / "domain_tags" / f"{digest}.safetensors"
-        tags_path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(args.domain_tags, tags_path)
-        notes.append(f"--domain-tags {args.domain_tags} (sha256 {digest}…): {ts!r}")
+        notes.append(f"--domain-tags {args.domain_tags} (sha256 {digest}…): {domain_tags!r}")
     if args.llm_max_size is not None:
         notes.append(f"LLM models run only up to n = {args.llm_max_size} (--llm-max-size)")
     for item in args.max_size:
@@ -383,7 +380,7 @@ def main(argv=None):
         info["datasets"][name] = dict(task=data["task"], metric=data["metric"], note=data["note"], sizes=sizes,
                                       n_train_val=len(data["X"]), n_test=len(data["X_test"]))
         for n in sizes:  # every file is rewritten after every point
-            rows += run_point(name, data, n, args.models, args, fits, tags_path)
+            rows += run_point(name, data, n, args.models, args, fits, domain_tags)
             info["wall_s"] = time.perf_counter() - t0
             df = write_outputs(rows, info, paths)
     print(paths["md"].read_text())

@@ -115,7 +115,9 @@ def test_crossings(lc):
 
 
 def test_variants_and_domain_tags(lc, spy, tiny_model, tmp_path):
-    from sktag import DomainTagPretrainer, LLMEmbedding, TagRegressor
+    import torch
+
+    from sktag import DomainTagPretrainer, LLMEmbedding, TagRegressor, TagSet
     from sktag.datasets import load_tdc_admet
 
     with pytest.raises(SystemExit):  # tag_dtag needs --domain-tags
@@ -127,11 +129,11 @@ def test_variants_and_domain_tags(lc, spy, tiny_model, tmp_path):
     df, paths = lc.main(_args(tiny_model, tmp_path / "out", "--sizes", "20", "--models", "tag_deep", "tag_dtag",
                               "llm_embedding_dtag", "--domain-tags", str(tmp_path / "dtag.safetensors")))
     assert (df["status"] == "ok").all() and df["llm"].all() and df["mae"].notna().all()
-    passed = spy[-1]["models"]  # estimators, the tag file a copy named by its content
+    passed = spy[-1]["models"]  # estimators, with the tags of the file (compare's keys include their content)
     assert isinstance(passed["tag_deep"], TagRegressor) and passed["tag_deep"].tag_depth == "deep"
-    tags = Path(passed["tag_dtag"].domain_tags)
-    assert tags.parent == tmp_path / "out" / "learning_curve_fits" / "domain_tags" and tags.exists()
-    assert passed["llm_embedding_dtag"].named_steps["embedding"].domain_tags == passed["tag_dtag"].domain_tags
+    tags = passed["tag_dtag"].domain_tags
+    assert isinstance(tags, TagSet) and torch.equal(tags["SMILES"], pre.tags_["SMILES"])
+    assert passed["llm_embedding_dtag"].named_steps["embedding"].domain_tags is tags
     args = lc.parse_args(_args(tiny_model, tmp_path, "--models", "tag_deep", "tag_dtag", "llm_embedding_dtag",
                                "--domain-tags", "t.safetensors"))
     est, _, llm = lc.build_models(args.models, "regression", args, "t.safetensors")

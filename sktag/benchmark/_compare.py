@@ -297,15 +297,20 @@ def _content_digest(est):
     """
     if not isinstance(est, BaseEstimator):
         return ""
+    import torch
+
     from sktag.tags import TagSet, _digest
 
     parts = []
     for name, value in sorted(est.get_params(deep=True).items()):
         if isinstance(value, TagSet):
             parts.append(f"{name}={_digest(value._arrays())}")
-        elif isinstance(value, np.ndarray) or type(value).__name__ == "Tensor":
-            arr = np.asarray(value.detach().cpu() if hasattr(value, "detach") else value)
-            parts.append(f"{name}={hashlib.sha256(arr.tobytes()).hexdigest()}{arr.shape}{arr.dtype}")
+        elif isinstance(value, torch.Tensor):  # any dtype, bfloat16 included: hash the bytes
+            t = value.detach().cpu().contiguous()
+            data = t.reshape(-1).view(torch.uint8).numpy().tobytes()
+            parts.append(f"{name}={hashlib.sha256(data).hexdigest()}{tuple(t.shape)}{t.dtype}")
+        elif isinstance(value, np.ndarray):
+            parts.append(f"{name}={hashlib.sha256(value.tobytes()).hexdigest()}{value.shape}{value.dtype}")
     return "|".join(parts)
 
 
