@@ -47,7 +47,7 @@ from ._tagio import TagSetMixin
 from ._taginit import TagInit, domain_tag_vectors, init_tag
 from ._threads import torch_threads
 from ._training import FitData, History, TrainingLoop, check_callbacks, user_stacklevel
-from ._validation import BOOLEAN, COMMON, NONNEG_INT, Instance, Options, string_input_tags, validate_params
+from ._validation import BOOLEAN, COMMON, NONNEG_INT, Instance, Interval, Options, string_input_tags, validate_params
 
 
 @dataclass
@@ -99,7 +99,9 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
         "domain_tags": [Instance(str, object, what="a TagSet, a path, 'pretrained' or 'text'"), None],
         "domain_tag_length": [NONNEG_INT, None],
         "tag_depth": [Options("shallow", "deep")],
+        "domain_tag_depth": [Options("auto", "shallow", "deep")],
         "tune_domain_tags": [BOOLEAN],
+        "domain_learning_rate": [Interval("real", 0, None, closed="neither"), None],
         "isolate_segments": [BOOLEAN],
         "readout": [ReadoutSpec()],
         "readout_layers": [LAYERS],
@@ -180,6 +182,8 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
         changed = [f"{name}={new!r} (fitted: {old!r})" for name, new, old in (
             ("readout", now.name, self.readout_), ("readout_layers", now.fitted_layers, self.readout_layers_),
             ("tag_depth", self.tag_depth, self.tag_depth_),
+            ("domain_tag_depth", self.domain_tag_depth,
+             self.domain_tag_depth_ if self.domain_tag_depth != "auto" else "auto"),
             ("isolate_segments", bool(self.isolate_segments), self.isolate_segments_),
             ("canonicalize", bool(self.canonicalize), self.canonicalize_)) if new != old]
         if changed:
@@ -198,6 +202,8 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
         if state.continuing:
             state.layout, state.module = self.layout_, copy.deepcopy(self.module_)
             state.module.domain_tags.requires_grad_(self.tune_domain_tags)
+            if state.module.domain_deep is not None:
+                state.module.domain_deep.requires_grad_(self.tune_domain_tags)
             state.readout = self._fitted_readout()
             state.isolate, state.canonicalize = self.isolate_segments_, self.canonicalize_
             state.history = copy.deepcopy(self._history)
@@ -206,7 +212,13 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
         else:
             domains = TagLayout.build(state.column_domains, self.tag_length).domains  # distinct, any case
             n_domain = self.tag_length if self.domain_tag_length is None else self.domain_tag_length
-            tags = domain_tag_vectors(self.domain_tags, domains, bb, n_domain)
+            tags, blocks = domain_tag_vectors(self.domain_tags, domains, bb, n_domain, deep=True)
+            if self.domain_tag_depth == "shallow":
+                blocks = dict.fromkeys(blocks)
+            elif self.domain_tag_depth == "deep":
+                n_blocks, width = len(bb.decoder_blocks()), bb.hidden_widths()[1]
+                blocks = {d: torch.zeros(n_blocks, tags[d].shape[0], width) if b is None else b
+                          for d, b in blocks.items()}
             state.layout = TagLayout.build(state.column_domains, self.tag_length, state.names,
                                            {d: t.shape[0] for d, t in tags.items()})
             if state.readout is None:  # (from_tags sets the saved one)
@@ -216,7 +228,7 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
             state.module = TagModule([tags[d] for d in state.layout.domains],
                                      init_tag(bb, TagInit.MEAN, self.tag_length), state.readout.n_features,
                                      state.task.n_outputs(state.task_state), tune_domain_tags=self.tune_domain_tags,
-                                     deep_shape=deep)
+                                     deep_shape=deep, domain_deep=[blocks[d] for d in state.layout.domains])
             state.isolate, state.canonicalize = bool(self.isolate_segments), bool(self.canonicalize)
             state.history = History(self.early_stopping and not state.incremental)
         state.module.to(bb.device)
@@ -268,8 +280,9 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
         state.source = StateSource(state.backbone, state.rows, state.layout, state.readout.needs, state.isolate,
                                    self.predict_batch_size, self.verbose)
         if not self.tune_domain_tags:
-            state.source.cache(np.concatenate([state.train_idx, state.val_idx]),
-                               state.module.tag_table().detach(), self.prefix_cache)
+            deep = state.module.deep_table()
+            state.source.cache(np.concatenate([state.train_idx, state.val_idx]), state.module.tag_table().detach(),
+                               self.prefix_cache, None if deep is None else deep.detach())
 
     # ------------------------------------------------------------ 5. head
     def initialize_head(self, state: FitState) -> None:
@@ -307,8 +320,14 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
         """
         if self.head_update == "refit":  # the head is solved in closed form, not trained
             state.module.head.requires_grad_(False)
-        trained = [p for p in state.module.parameters() if p.requires_grad]
-        return torch.optim.AdamW(trained, lr=self.learning_rate_init, weight_decay=self.alpha)
+        m = state.module
+        domain = [p for p in [*m.domain_tags, *(m.domain_deep or [])] if p.requires_grad]
+        rest = [p for p in m.parameters() if p.requires_grad and all(p is not q for q in domain)]
+        groups = [{"params": rest}]
+        if domain:
+            lr = self.learning_rate_init if self.domain_learning_rate is None else self.domain_learning_rate
+            groups.append({"params": domain, "lr": lr})
+        return torch.optim.AdamW(groups, lr=self.learning_rate_init, weight_decay=self.alpha)
 
     # ------------------------------------------------------------ 7. train
     def train_step(self, state: FitState, batch_rows):
@@ -343,12 +362,16 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
         data = FitData(state.train_idx, state.val_idx, state.source.lengths,
                        float(state.weights[state.train_idx].sum()))
 
+        # tuned domain tags move the features themselves: the head's standardisation follows them
+        moving = state.module.tunes_domain_tags()
+
         def after_epoch():  # re-solve the head, before validation
-            state.head_alpha = self.refit_head(state)
+            state.head_alpha = self.refit_head(state, standardize=moving)
 
         def finish():  # the validation part chose the epoch; the final closed-form head uses every row
             if refit and len(state.val_idx):
-                state.head_alpha = self.refit_head(state, idx=np.sort(np.r_[state.train_idx, state.val_idx]))
+                state.head_alpha = self.refit_head(state, standardize=moving,
+                                                   idx=np.sort(np.r_[state.train_idx, state.val_idx]))
 
         def commit():
             state.module.head.requires_grad_(not refit)
@@ -395,6 +418,7 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
             readout_=state.readout.name, readout_layers_=state.readout.fitted_layers,
             _hidden_widths=tuple(bb.hidden_widths()), isolate_segments_=bool(state.isolate),
             tag_depth_="shallow" if state.module.deep_tag is None else "deep",
+            domain_tag_depth_="shallow" if state.module.domain_deep is None else "deep",
             canonicalize_=bool(state.canonicalize), dtype_=bb.dtype, column_domains_=list(layout.column_domains),
             domains_=layout.domains, backbone_identity_=bb.identity, backbone_fingerprint_=bb.fingerprint,
             _task_state_=state.task_state, _history=history, _carried_validators=self.domain_validators(),

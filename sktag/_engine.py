@@ -204,8 +204,28 @@ def build_masks(backbone, valid_k, seg_q, seg_k, n_q, isolate, dtype):
 
 
 @contextlib.contextmanager
+def _block_inputs(backbone, change):
+    """Inside the context, the input ``h`` of decoder block ``l`` becomes ``change(l, h)``."""
+    def hook_for(layer):
+        def pre_hook(module, args, kwargs):
+            h = change(layer, args[0] if args else kwargs["hidden_states"])
+            if args:
+                return (h, *args[1:]), kwargs
+            return args, {**kwargs, "hidden_states": h}
+        return pre_hook
+
+    handles = [blk.register_forward_pre_hook(hook_for(i), with_kwargs=True)
+               for i, blk in enumerate(backbone.decoder_blocks())]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@contextlib.contextmanager
 def deep_tags(backbone, block, n_last):
-    """Add ``block[l]`` to the input of decoder block ``l`` at the last ``n_last`` positions (deep tags).
+    """Add ``block[l]`` to the input of decoder block ``l`` at the last ``n_last`` positions (deep function tags).
 
     ``block`` is ``[n_layers, p, d]`` (float32, with the gradient to it);
     inside the context every forward of ``backbone`` adds it at the
@@ -217,23 +237,39 @@ def deep_tags(backbone, block, n_last):
         yield
         return
 
-    def hook_for(layer):
-        def add(module, args, kwargs):
-            h = args[0] if args else kwargs["hidden_states"]
-            extra = block[layer].to(h.dtype)[-n_last:]
-            h = torch.cat([h[:, : h.shape[1] - n_last], h[:, h.shape[1] - n_last:] + extra], dim=1)
-            if args:
-                return (h, *args[1:]), kwargs
-            return args, {**kwargs, "hidden_states": h}
-        return add
+    def add(layer, h):
+        extra = block[layer].to(h.dtype)[-n_last:]
+        return torch.cat([h[:, : h.shape[1] - n_last], h[:, h.shape[1] - n_last:] + extra], dim=1)
 
-    handles = [blk.register_forward_pre_hook(hook_for(i), with_kwargs=True)
-               for i, blk in enumerate(backbone.decoder_blocks())]
-    try:
+    with _block_inputs(backbone, add):
         yield
-    finally:
-        for handle in handles:
-            handle.remove()
+
+
+@contextlib.contextmanager
+def deep_slot_tags(backbone, table, slot):
+    """Add ``table[l, s]`` to the input of decoder block ``l`` wherever ``slot == s`` (deep domain tags).
+
+    ``table`` is ``[n_layers, n, d]``: one block per decoder block for the
+    first ``n`` rows of the tag table, which are the domain tags (float32,
+    with the gradient to it when they train); ``slot`` is the batch's
+    ``[B, L]`` slot array.  Positions of other slots (tokens, the function
+    tag) are left alone.  The blocks start at zero, so a deep domain tag
+    starts as its shallow one.  ``table=None`` does nothing.
+    """
+    if table is None or table.shape[1] == 0:
+        yield
+        return
+    at = (slot >= 0) & (slot < table.shape[1])
+    b_idx, p_idx = at.nonzero(as_tuple=True)
+    rows = slot[b_idx, p_idx]
+
+    def add(layer, h):
+        extra = torch.zeros_like(h)
+        extra[b_idx, p_idx] = table[layer].to(h.dtype)[rows]
+        return h + extra
+
+    with _block_inputs(backbone, add):
+        yield
 
 
 def _cache_kwarg(decoder) -> str:
@@ -261,11 +297,13 @@ def _run_decoder(backbone, inputs_embeds, mask, pos, cache=None, use_cache=False
     return out.last_hidden_state, new_cache
 
 
-def _forward(backbone, batch: Batch, tag_table, isolate, *, cache=False, hidden_states=False):
+def _forward(backbone, batch: Batch, tag_table, isolate, *, cache=False, hidden_states=False, deep_table=None):
     """Embed ``batch`` with the tags spliced in and run the decoder over the whole sequence.
 
-    Returns ``(last_hidden_state, kv or None, hidden_states or None)``; ``kv``
-    is the key/value cache as a tensor ``[n_layers, 2, B, kvh, L, hd]``.
+    ``deep_table`` holds the deep blocks of the domain tags
+    (:func:`deep_slot_tags`), or None.  Returns ``(last_hidden_state, kv or
+    None, hidden_states or None)``; ``kv`` is the key/value cache as a tensor
+    ``[n_layers, 2, B, kvh, L, hd]``.
     """
     x = embed(backbone, batch, tag_table)
     mask = build_masks(backbone, batch.valid, batch.seg, batch.seg, batch.ids.shape[1], isolate, x.dtype)
@@ -274,19 +312,20 @@ def _forward(backbone, batch: Batch, tag_table, isolate, *, cache=False, hidden_
         from transformers import DynamicCache
 
         kv_cache = DynamicCache()
-    out = _run_decoder(backbone, x, mask, batch.pos, cache=kv_cache, use_cache=bool(cache),
-                       hidden_states=hidden_states)
+    with deep_slot_tags(backbone, deep_table, batch.slot):
+        out = _run_decoder(backbone, x, mask, batch.pos, cache=kv_cache, use_cache=bool(cache),
+                           hidden_states=hidden_states)
     h, new_cache = out[0], out[1]
     kv = None if new_cache is None else torch.stack([torch.stack(kv) for kv in _cache_layers(new_cache)])
     return h, kv, (out[2] if hidden_states else None)
 
 
-def full_forward(backbone, batch: Batch, tag_table, isolate=False, all_positions=False):
+def full_forward(backbone, batch: Batch, tag_table, isolate=False, all_positions=False, deep_table=None):
     """Run the whole tagged sequence; hidden state at the last position ``[B, d]``.
 
     With ``all_positions=True`` returns the full ``[B, L, d]`` hidden states.
     """
-    h, _, _ = _forward(backbone, batch, tag_table, isolate)
+    h, _, _ = _forward(backbone, batch, tag_table, isolate, deep_table=deep_table)
     return h if all_positions else h[:, -1]
 
 
@@ -308,34 +347,36 @@ def _pooled(hs, batch, needs):
 
 
 @torch.no_grad()
-def prefix_pass(backbone, batch: Batch, tag_table, isolate=False, needs=None):
+def prefix_pass(backbone, batch: Batch, tag_table, isolate=False, needs=None, deep_table=None):
     """:func:`prefix_kv` and the pooled data-token states ``needs`` asks for, from the same pass.
 
     Returns ``(kv, pooled)``; ``pooled`` (``[B, G, width]``, see
     :class:`States`) is None when ``needs`` asks for no pooled states.
     """
     pooling = needs is not None and bool(needs.pooled_layers)
-    _, kv, hs = _forward(backbone, batch, tag_table, isolate, cache=True, hidden_states=pooling)
+    _, kv, hs = _forward(backbone, batch, tag_table, isolate, cache=True, hidden_states=pooling,
+                         deep_table=deep_table)
     return kv, _pooled(hs, batch, needs)
 
 
-def full_states(backbone, batch: Batch, tag_table, isolate=False, needs=None, deep=None) -> States:
+def full_states(backbone, batch: Batch, tag_table, isolate=False, needs=None, deep=None, deep_table=None) -> States:
     """The :class:`States` ``needs`` asks for from one pass over the whole sequence, function tag included.
 
     The path with autograd to every tag (tuned domain tags): ``batch`` ends
     with the function tag (``collate(..., tail=...)``); ``deep`` is a deep
-    function tag (:func:`deep_tags`).
+    function tag (:func:`deep_tags`), ``deep_table`` the deep domain tags
+    (:func:`deep_slot_tags`).
     """
     with deep_tags(backbone, deep, None if deep is None else deep.shape[1]):
-        _, _, hs = _forward(backbone, batch, tag_table, isolate, hidden_states=True)
+        _, _, hs = _forward(backbone, batch, tag_table, isolate, hidden_states=True, deep_table=deep_table)
     tag = [hs[i][:, -1] for i in needs.tag_layers] if needs.tag_layers else None
     return States(tag=tag, pooled=_pooled(hs, batch, needs))
 
 
 @torch.no_grad()
-def prefix_kv(backbone, batch: Batch, tag_table, isolate=False):
+def prefix_kv(backbone, batch: Batch, tag_table, isolate=False, deep_table=None):
     """Key/value cache of a prefix batch: a tensor ``[n_layers, 2, B, kvh, L, hd]``."""
-    return _forward(backbone, batch, tag_table, isolate, cache=True)[1]
+    return _forward(backbone, batch, tag_table, isolate, cache=True, deep_table=deep_table)[1]
 
 
 def tag_forward(backbone, kv, prefix_valid, tag):
@@ -386,7 +427,7 @@ def tag_states(backbone, kv, prefix_valid, tag, layers=None, deep=None):
     return [out[2][i][:, -1] for i in layers]
 
 
-def hidden_states(backbone, batch: Batch, tag_table, layers, isolate=False):
+def hidden_states(backbone, batch: Batch, tag_table, layers, isolate=False, deep_table=None):
     """Hidden states of chosen layers over the whole (tagged) sequence.
 
     One forward pass of the decoder with ``output_hidden_states``; no
@@ -406,6 +447,8 @@ def hidden_states(backbone, batch: Batch, tag_table, layers, isolate=False):
         transformers.
     isolate : bool, default=False
         Segment-isolating attention (see :func:`attention_mask`).
+    deep_table : Tensor ``[n_layers, n, d]``, optional
+        Deep blocks of the domain tags (:func:`deep_slot_tags`).
 
     Returns
     -------
@@ -415,7 +458,7 @@ def hidden_states(backbone, batch: Batch, tag_table, layers, isolate=False):
     layers = [int(i) for i in layers]
     # all of them: a list of indices selects only those in some transformers 5.x versions (5.17:
     # the tuple then holds just them) and is read as True in others
-    _, _, hs = _forward(backbone, batch, tag_table, isolate, hidden_states=True)
+    _, _, hs = _forward(backbone, batch, tag_table, isolate, hidden_states=True, deep_table=deep_table)
     if hs is None or max(layers) >= len(hs) or min(layers) < 0:
         n = 0 if hs is None else len(hs)
         raise ValueError(f"layers {layers} are not all among the {n} hidden states this model returns.")

@@ -66,13 +66,27 @@ class TagModule(torch.nn.Module):
     ``deep_tag`` is one learned ``[p, width]`` block per decoder block, added to that block's input at
     the function-tag positions (zero at the start, so a deep tag starts as the
     shallow one); ``deep_tag`` is None for a shallow tag.
+
+    ``domain_deep`` (a list aligned with ``domain_tags``) makes the domain
+    tags deep: one ``[n_blocks, p_domain, width]`` block per domain, added to
+    every decoder block's input at that domain tag's positions (None entries
+    start at zero); all None, or ``domain_deep=None``, keeps them shallow.
+    The blocks train with the domain tags (``tune_domain_tags``).
     """
 
-    def __init__(self, domain_tags, function_tag, n_features, n_outputs, tune_domain_tags=False, deep_shape=None):
+    def __init__(self, domain_tags, function_tag, n_features, n_outputs, tune_domain_tags=False, deep_shape=None,
+                 domain_deep=None):
         super().__init__()
         self.domain_tags = torch.nn.ParameterList(
             [torch.nn.Parameter(t.clone().float(), requires_grad=tune_domain_tags) for t in domain_tags]
         )
+        self.domain_deep = None
+        if domain_deep is not None and any(b is not None for b in domain_deep):
+            n_blocks, width = next((b.shape[0], b.shape[2]) for b in domain_deep if b is not None)
+            self.domain_deep = torch.nn.ParameterList(
+                [torch.nn.Parameter((torch.zeros(n_blocks, t.shape[0], width) if b is None else b.clone()).float(),
+                                    requires_grad=tune_domain_tags) for t, b in zip(domain_tags, domain_deep)]
+            )
         self.function_tag = torch.nn.Parameter(function_tag.clone().float())
         self.deep_tag = (None if deep_shape is None else  # [n_blocks, p, width of the blocks' states]
                          torch.nn.Parameter(torch.zeros(int(deep_shape[0]), self.function_tag.shape[0],
@@ -81,3 +95,12 @@ class TagModule(torch.nn.Module):
 
     def tag_table(self):
         return torch.cat([*self.domain_tags, self.function_tag], dim=0)
+
+    def deep_table(self):
+        """The deep blocks of the domain tags side by side, ``[n_blocks, n_domain_slots, width]``, or None."""
+        return None if self.domain_deep is None else torch.cat(list(self.domain_deep), dim=1)
+
+    def tunes_domain_tags(self):
+        """Whether the domain tags (and their deep blocks) train: then no prefix can be cached."""
+        deep = [] if self.domain_deep is None else list(self.domain_deep)
+        return any(t.requires_grad for t in [*self.domain_tags, *deep])

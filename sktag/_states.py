@@ -54,8 +54,12 @@ class StateSource:
         self.cache_bytes = 0
         self.cache_seconds = 0.0
 
-    def cache(self, idx, tag_table, budget_spec) -> None:
-        """Run the prefix of rows ``idx`` once and keep it, if it fits ``budget_spec`` (``prefix_cache``)."""
+    def cache(self, idx, tag_table, budget_spec, deep_table=None) -> None:
+        """Run the prefix of rows ``idx`` once and keep it, if it fits ``budget_spec`` (``prefix_cache``).
+
+        ``tag_table`` and ``deep_table`` (deep domain tags, or None) are the
+        frozen tags the prefix is computed with.
+        """
         bb = self.backbone
         need = PrefixStore.nbytes(bb, self.lengths[idx].sum())
         budget = memory_budget(budget_spec, bb.device)
@@ -72,7 +76,7 @@ class StateSource:
             for b in progress(batches, bool(self.verbose), desc="caching prefixes", leave=False):
                 batch = _engine.collate([self.rows[i] for i in b], device=bb.device)
                 with autocast(bb):
-                    kv, pooled = _engine.prefix_pass(bb, batch, tag_table, self.isolate, self.needs)
+                    kv, pooled = _engine.prefix_pass(bb, batch, tag_table, self.isolate, self.needs, deep_table)
                 store.put(b, kv, batch.valid, pooled)
         self.store, self.cache_bytes, self.cache_seconds = store, int(need), time.perf_counter() - t0
 
@@ -80,16 +84,19 @@ class StateSource:
         """:class:`~sktag._engine.States` of rows ``b`` (gradient to the trainable tags of ``module``)."""
         bb, needs = self.backbone, self.needs
         with autocast(bb):
-            if torch.is_grad_enabled() and any(t.requires_grad for t in module.domain_tags):
+            if torch.is_grad_enabled() and module.tunes_domain_tags():
                 batch = _engine.collate([self.rows[i] for i in b], tail=self.layout.function_slots,
                                         device=bb.device)
-                return _engine.full_states(bb, batch, module.tag_table(), self.isolate, needs, module.deep_tag)
+                return _engine.full_states(bb, batch, module.tag_table(), self.isolate, needs, module.deep_tag,
+                                           module.deep_table())
             if self.store is not None:
                 kv, valid = self.store.gather(b)
                 pooled = self.store.gather_pooled(b)
             else:
                 batch = _engine.collate([self.rows[i] for i in b], device=bb.device)
-                kv, pooled = _engine.prefix_pass(bb, batch, module.tag_table().detach(), self.isolate, needs)
+                deep = module.deep_table()
+                kv, pooled = _engine.prefix_pass(bb, batch, module.tag_table().detach(), self.isolate, needs,
+                                                 None if deep is None else deep.detach())
                 valid = batch.valid
             tag = (_engine.tag_states(bb, kv, valid, module.function_tag, needs.tag_layers, module.deep_tag)
                    if needs.tag_layers else None)

@@ -37,8 +37,12 @@ def init_tag(backbone, rule, length, name=None) -> torch.Tensor:
     return backbone.tag_init().expand(int(length), -1).clone()
 
 
-def domain_tag_vectors(spec, domains, backbone, length, *, untagged=TagInit.MEAN):
+def domain_tag_vectors(spec, domains, backbone, length, *, untagged=TagInit.MEAN, deep=False):
     """The starting vectors of each domain's tag, ``{domain: [n, d] float32 CPU tensor}``, or None.
+
+    With ``deep=True``, the pair ``(vectors, blocks)``: ``blocks`` maps each
+    domain to the deep block its tag carries (``[n_blocks, n, width]``, see
+    :meth:`sktag.TagSet.add_deep`), or None for a shallow tag.
 
     Parameters
     ----------
@@ -59,27 +63,57 @@ def domain_tag_vectors(spec, domains, backbone, length, *, untagged=TagInit.MEAN
     length : int
         Vectors per tag of the init rule (``tag_length``).
     untagged : TagInit or None, default=TagInit.MEAN
+    deep : bool, default=False
     """
+    vectors, blocks = _domain_tags(spec, domains, backbone, length, untagged)
+    if not deep:
+        return vectors
+    if vectors is not None:
+        _check_blocks(blocks, backbone)
+    return vectors, blocks
+
+
+def _check_blocks(blocks, backbone):
+    """Deep blocks must have one ``[n, width]`` block per decoder block of ``backbone``."""
+    from .exceptions import TagMismatchError
+
+    shape = (len(backbone.decoder_blocks()), backbone.hidden_widths()[1])
+    for d, b in blocks.items():
+        if b is not None and (b.shape[0], b.shape[2]) != shape:
+            raise TagMismatchError(f"the deep domain tag of {d!r} has {b.shape[0]} blocks of width {b.shape[2]}; "
+                                   f"this model has {shape[0]} decoder blocks of width {shape[1]}.")
+
+
+def _from_tagset(ts, name):
+    """``(vectors, deep block or None)`` of tag ``name`` of TagSet ``ts``, as float32 CPU copies."""
+    block = ts.deep.get(name)
+    return ts[name].detach().float().cpu().clone(), None if block is None else block.detach().float().cpu().clone()
+
+
+def _domain_tags(spec, domains, backbone, length, untagged):
+    """``(vectors, blocks)`` of :func:`domain_tag_vectors` (``blocks``: None for every shallow tag)."""
     import os
 
     from .tags import TagSet
 
     if spec is None:
-        return None if untagged is None else {d: init_tag(backbone, untagged, length) for d in domains}
+        if untagged is None:
+            return None, None
+        return {d: init_tag(backbone, untagged, length) for d in domains}, dict.fromkeys(domains)
     if isinstance(spec, str) and spec == TagInit.TEXT.value and not os.path.exists(spec):
-        return {d: init_tag(backbone, TagInit.TEXT, length, d) for d in domains}
+        return {d: init_tag(backbone, TagInit.TEXT, length, d) for d in domains}, dict.fromkeys(domains)
     if isinstance(spec, str) and spec == PRETRAINED and not os.path.exists(spec):
         shipped = shipped_domain_tags(backbone) if (length or untagged is None) else None
-        out = {}
+        out, blocks = {}, dict.fromkeys(domains)
         for d in domains:
             name = None if shipped is None else shipped.find(d)
             if name is not None and shipped.info(name)["kind"] == "domain":
-                out[d] = shipped[name].detach().float().cpu().clone()
+                out[d], blocks[d] = _from_tagset(shipped, name)
             elif untagged is not None:
                 out[d] = init_tag(backbone, untagged, length)
             else:
                 out[d] = torch.zeros(0, backbone.hidden_size)
-        return out
+        return out, blocks
     ts = TagSet.load(spec, backbone=backbone) if isinstance(spec, (str, os.PathLike)) else spec
     if not isinstance(ts, TagSet):
         raise ValueError(f'domain_tags must be None, "pretrained", "text", a TagSet or a path, got '
@@ -91,4 +125,5 @@ def domain_tag_vectors(spec, domains, backbone, length, *, untagged=TagInit.MEAN
         held = [n for n in ts if ts.info(n)["kind"] == "domain"]
         raise ValueError(f"no domain tag for the domain(s) {missing} of X in domain_tags; it holds the domain "
                          f"tags {held}. Pretrain those domains or pass domain_tags=None.")
-    return {d: ts[n].detach().float().cpu().clone() for d, n in found.items()}
+    pairs = {d: _from_tagset(ts, n) for d, n in found.items()}
+    return {d: v for d, (v, _) in pairs.items()}, {d: b for d, (_, b) in pairs.items()}

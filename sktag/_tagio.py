@@ -36,9 +36,12 @@ class TagSetMixin:
         name = name or getattr(self, "function_tag_name_", None) or type(self).__name__
         m = self.module_
         ts = TagSet(self.backbone_identity_, self.backbone_fingerprint_, m.function_tag.shape[1])
-        for dom, t in zip(self.layout_.domains, m.domain_tags):
+        deep_domains = [None] * len(m.domain_tags) if m.domain_deep is None else list(m.domain_deep)
+        for dom, t, block in zip(self.layout_.domains, m.domain_tags, deep_domains):
             if t.shape[0]:  # domain_tag_length=0: no domain tag to save (the layout records the 0)
                 ts.add(dom, t.detach().cpu(), kind="domain")
+                if block is not None:
+                    ts.add_deep(dom, block.detach().cpu())
         ts.add(name, m.function_tag.detach().cpu(), kind="function", description=description)
         if m.deep_tag is not None:
             ts.add_deep(name, m.deep_tag.detach().cpu())

@@ -156,6 +156,10 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
     domains_ : list of str
         The distinct domains (compared case-insensitively), in order of first
         appearance.
+    deep_table_ : Tensor or None
+        The deep blocks of the domain tags side by side (float32, CPU),
+        ``[n_blocks, n_tag_vectors, width]``, when a domain tag is deep
+        (``DomainTagPretrainer(tag_depth="deep")``); None otherwise.
     tag_table_ : Tensor or None
         The domain tags' vectors stacked (float32, CPU), None without tags.
     tag_lengths_ : list of int
@@ -241,8 +245,8 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
         column_domains = resolve_domains(self.domains, len(columns), names)
         n_layers = int(backbone.config.get_text_config(decoder=True).num_hidden_layers)
         layers = resolve_layers(self.layers, n_layers)
-        tags = domain_tag_vectors(self.domain_tags, TagLayout.build(column_domains, 0, names).domains, backbone, 0,
-                                  untagged=None)
+        tags, blocks = domain_tag_vectors(self.domain_tags, TagLayout.build(column_domains, 0, names).domains,
+                                          backbone, 0, untagged=None, deep=True)
         layout = TagLayout.build(column_domains, 0, names,
                                  None if tags is None else {d: t.shape[0] for d, t in tags.items()})
         # domain tags that leave no room in the model's positions are refused here, as the estimators do
@@ -256,6 +260,7 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
             domains_=layout.domains,
             tag_lengths_=list(layout.tag_lengths),
             tag_table_=None if tags is None else torch.cat([tags[d] for d in layout.domains], dim=0),
+            deep_table_=_deep_table(tags, blocks, layout.domains, backbone),
             layers_=layers,
             pooling_=self.pooling,
             isolate_segments_=bool(self.isolate_segments),
@@ -389,10 +394,12 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
             return out
         lengths = np.array([len(r) if r is not None else 0 for r in rows])
         table = None if self.tag_table_ is None else self.tag_table_.to(backbone.device)
+        deep = getattr(self, "deep_table_", None)  # (an embedding fitted by sktag 0.2 has none)
+        deep = None if deep is None else deep.to(backbone.device)
         batches = _engine.length_batches(idx, lengths, int(self.batch_size))
         for b in progress(batches, self.verbose > 0, desc="LLMEmbedding", unit="batch"):
             batch = _engine.collate([rows[i] for i in b], device=backbone.device)
-            hs = _engine.hidden_states(backbone, batch, table, self.layers_, self.isolate_segments_)
+            hs = _engine.hidden_states(backbone, batch, table, self.layers_, self.isolate_segments_, deep)
             # hs holds only the chosen layers, in order: [B, n_seg, sum of their widths]
             pooled = _engine.pool_states(hs, range(len(hs)), batch, n_seg, self.pooling_)
             out[b] = pooled.reshape(len(b), -1).double().cpu().numpy()
@@ -448,3 +455,12 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
     def _layer_widths(self):
         """Width of each pooled layer (``hidden_size_`` unless the model changes width)."""
         return [self.hidden_widths_[i] for i in self.layers_]
+
+
+def _deep_table(tags, blocks, domains, backbone):
+    """The deep blocks of the domain tags side by side (zeros for shallow ones), or None when none is deep."""
+    if tags is None or all(blocks[d] is None for d in domains):
+        return None
+    n_blocks, width = len(backbone.decoder_blocks()), backbone.hidden_widths()[1]
+    return torch.cat([torch.zeros(n_blocks, tags[d].shape[0], width) if blocks[d] is None else blocks[d]
+                      for d in domains], dim=1)

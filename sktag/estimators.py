@@ -48,6 +48,17 @@ _SHARED_PARAMS = """
         (prefix-tuning / P-Tuning v2 style, starting at zero, so the start is
         the shallow tag).  Only the ``p`` function-tag positions run against
         the cached frozen prefix, as for a shallow tag.
+    domain_tag_depth : {"auto", "shallow", "deep"}, default="auto"
+        Depth of the domain tags.  ``"auto"``: as given, deep where the
+        domain tag carries deep blocks (a TagSet from
+        ``DomainTagPretrainer(tag_depth="deep")``), shallow otherwise.
+        ``"shallow"``: only the input vectors (deep blocks are dropped).
+        ``"deep"``: every domain tag gets one ``p x d`` block per decoder
+        block, added to that block's input at the domain-tag positions
+        (zero where the given tag has none); with ``tune_domain_tags`` they
+        train (P-Tuning v2 style deep prompts before the data).  Frozen deep
+        domain tags cost no more per epoch than shallow ones: they are in
+        the cached prefix.
     domain_tags : "pretrained", TagSet, path, "text" or None, default="pretrained"
         ``"pretrained"``: the domain tags sktag ships for the loaded backbone
         (today a ``<SMILES>`` tag for the default ``"smollm2-135m"``, learned
@@ -65,7 +76,7 @@ _SHARED_PARAMS = """
         that name exists) replaces each domain tag by the literal words
         ``"<domain>: "`` (the Tag-LLM paper's text-prompt ablation).
     tune_domain_tags : bool, default=False
-        Also train the domain tags.  This disables the frozen-prefix fast
+        Also train the domain tags (and their deep blocks).  This disables the frozen-prefix fast
         path: every step then runs forward and backward through the whole
         sequence, several times slower.
     isolate_segments : bool, default=False
@@ -112,6 +123,11 @@ _SHARED_PARAMS = """
     learning_rate_init : float, default=1e-3
         AdamW learning rate of the trained tags (and of the head with
         ``head_update="gradient"``).
+    domain_learning_rate : float or None, default=None
+        AdamW learning rate of the domain tags and their deep blocks when
+        they train (``tune_domain_tags=True``); ``None`` is
+        ``learning_rate_init``.  A pretrained domain tag tuned on a few
+        hundred labels usually wants smaller steps than a new function tag.
     alpha : float, default=0.0
         AdamW weight decay.
     early_stopping : bool, default=True
@@ -191,6 +207,8 @@ _SHARED_ATTRS = """
         The distinct domains, in the order of the domain tags.
     column_domains_ : list of str
         The domain of each input column.
+    tag_depth_, domain_tag_depth_ : {"shallow", "deep"}
+        Depth of the fitted function tag and domain tags.
     backbone_identity_, backbone_fingerprint_ : str
         Which backbone the tags were learned on.
     n_features_in_ : int
@@ -259,9 +277,11 @@ class TagRegressor(RegressorMixin, BaseTagEstimator, BaseEstimator):
     _task_class = RegressionTask
 
     def __init__(self, model="smollm2-135m", domains="SMILES", *, tag_length=10, domain_tag_length=None,
-                 tag_depth="shallow", domain_tags="pretrained", tune_domain_tags=False, isolate_segments=False,
+                 tag_depth="shallow", domain_tag_depth="auto", domain_tags="pretrained", tune_domain_tags=False,
+                 isolate_segments=False,
                  readout="pooled", readout_layers="spread10", head_init="closed_form", head_update="refit",
-                 max_iter=10, batch_size=32, learning_rate_init=1e-3, alpha=0.0, early_stopping=True,
+                 max_iter=10, batch_size=32, learning_rate_init=1e-3, domain_learning_rate=None, alpha=0.0,
+                 early_stopping=True,
                  validation_fraction=0.1,
                  n_iter_no_change=3, tol=1e-4, max_length=512, truncation="warn", canonicalize=True,
                  on_invalid="raise", predict_batch_size=64, prefix_cache="auto", device="auto", dtype="auto",
@@ -354,9 +374,11 @@ class TagClassifier(ClassifierMixin, BaseTagEstimator, BaseEstimator):
     _parameter_constraints = {**BaseTagEstimator._parameter_constraints, **ClassificationTask.parameter_constraints}
 
     def __init__(self, model="smollm2-135m", domains="SMILES", *, tag_length=10, domain_tag_length=None,
-                 tag_depth="shallow", domain_tags="pretrained", tune_domain_tags=False, isolate_segments=False,
+                 tag_depth="shallow", domain_tag_depth="auto", domain_tags="pretrained", tune_domain_tags=False,
+                 isolate_segments=False,
                  readout="pooled", readout_layers="spread10", head_init="closed_form", head_update="refit",
-                 max_iter=10, batch_size=32, learning_rate_init=1e-3, alpha=0.0, early_stopping=True,
+                 max_iter=10, batch_size=32, learning_rate_init=1e-3, domain_learning_rate=None, alpha=0.0,
+                 early_stopping=True,
                  validation_fraction=0.1,
                  n_iter_no_change=3, tol=1e-4, max_length=512, truncation="warn", canonicalize=True,
                  on_invalid="raise", predict_batch_size=64, prefix_cache="auto", device="auto", dtype="auto",

@@ -133,16 +133,20 @@ class TagSet(Mapping):
 
     @property
     def deep(self) -> dict:
-        """Deep blocks of function tags by name: ``[depth, tag_length, hidden_size]`` tensors."""
+        """Deep blocks of tags by name: ``[depth, tag_length, width]`` tensors (``width``: of the decoder's states)."""
         return self._deep
 
     def add_deep(self, name, block):
-        """Attach a deep block to function tag ``name``: one ``tag_length x hidden_size`` block per decoder block.
+        """Attach a deep block to tag ``name``: one ``tag_length x width`` block per decoder block.
 
-        The depth (number of blocks) is recorded in the tag's metadata.
+        Function tags (``tag_depth="deep"``) and domain tags (deep domain
+        tags, e.g. from ``DomainTagPretrainer(tag_depth="deep")``) can be
+        deep.  Each block is added to its decoder block's input at the tag's
+        positions.  The depth (number of blocks) is recorded in the tag's
+        metadata.
         """
-        if name not in self._tags or self._info[name]["kind"] != "function":
-            raise ValueError(f"{name!r} is not a function tag of this TagSet.")
+        if name not in self._tags:
+            raise ValueError(f"{name!r} is not a tag of this TagSet.")
         b = torch.as_tensor(np.asarray(block.detach().cpu() if torch.is_tensor(block) else block),
                             dtype=torch.float32).clone()
         if b.ndim != 3 or b.shape[0] < 1 or b.shape[2] < 1 or b.shape[1] != self._tags[name].shape[0]:
@@ -323,7 +327,8 @@ class TagSet(Mapping):
 
     def __repr__(self):
         items = ", ".join(
-            f"{n} ({i['kind']}, {i['tag_length']}{', head' if n in self._heads else ''})"
+            f"{n} ({i['kind']}, {i['tag_length']}{', deep' if n in self._deep else ''}"
+            f"{', head' if n in self._heads else ''})"
             for n, i in self._info.items()
         )
         return f"TagSet(backbone={self.backbone!r}, hidden_size={self.hidden_size}, tags=[{items}])"

@@ -172,6 +172,68 @@ def test_deep_tags_cached_path_equals_full_path(arch, arch_path):
         assert torch.equal(zero[0], shallow[0])  # depth 0: a zero block is the shallow tag, bit for bit
 
 
+@pytest.mark.parametrize("arch", SUPPORTED)
+def test_deep_domain_tags_cached_path_equals_full_path(arch, arch_path):
+    """Deep domain tags: in the cached prefix they give the full pass's values and gradients; zero == shallow.
+
+    The blocks sit before the data, so they change every data-token state (the pooled features) and
+    the function tag's state; frozen, they live in the prefix cache and the function-tag step is
+    unchanged.  Padded mixed-length rows, isolation on and off, sliding-window models included.
+    """
+    bb = _load(arch_path(arch))
+    n_blocks, width = len(bb.decoder_blocks()), bb.hidden_widths()[1]
+    lengths = (3, 4, 5)
+    rows = _rows(bb, [STRINGS, STRINGS[::-1]], lengths)
+    table = _table(bb, lengths)
+    p, n_dom = lengths[-1], sum(lengths[:-1])
+    f_slots = np.arange(n_dom, n_dom + p)
+    gen = torch.Generator().manual_seed(2)
+    deep = 0.3 * bb.tag_init().norm() * torch.randn(n_blocks, n_dom, width, generator=gen)
+    pbatch, fbatch = _engine.collate(rows), _engine.collate(rows, tail=f_slots)
+    assert pbatch.ids.shape[1] > TINY_SLIDING_WINDOW + p
+    needs = Needs(tag_layers=(n_blocks,), pooled_layers=(1, n_blocks))
+    for isolate in (False, True):
+        t_full, d_full = table.clone().requires_grad_(True), deep.clone().requires_grad_(True)
+        full = _engine.full_states(bb, fbatch, t_full, isolate, needs, deep_table=d_full)
+        ((full.tag[0] ** 2).sum() + (full.pooled ** 2).sum()).backward()
+        assert d_full.grad.abs().sum() > 0 and t_full.grad[:n_dom].abs().sum() > 0
+
+        ftag = table[-p:].clone().requires_grad_(True)
+        kv, pooled = _engine.prefix_pass(bb, pbatch, table, isolate, needs, deep)
+        fast = _engine.tag_states(bb, kv, pbatch.valid, ftag, needs.tag_layers)
+        (fast[0] ** 2).sum().backward()
+        torch.testing.assert_close(fast[0], full.tag[0].detach(), **tol(torch.float32))
+        torch.testing.assert_close(pooled, full.pooled.detach(), **tol(torch.float32))
+        torch.testing.assert_close(ftag.grad, t_full.grad[-p:], **tol(torch.float32, kind="gradients"))
+
+        kv0, pooled0 = _engine.prefix_pass(bb, pbatch, table, isolate, needs)
+        assert not torch.allclose(pooled0, pooled)  # before the data: every data-token state moves
+        kv_zero, pooled_zero = _engine.prefix_pass(bb, pbatch, table, isolate, needs, torch.zeros_like(deep))
+        assert torch.equal(kv_zero, kv0) and torch.equal(pooled_zero, pooled0)  # depth 0: the shallow tags
+
+        for i in (0, 3):  # padded rows equal the row alone
+            alone = _engine.full_states(bb, _engine.collate([rows[i]], tail=f_slots), table, isolate, needs,
+                                        deep_table=deep)
+            torch.testing.assert_close(alone.tag[0][0], full.tag[0][i].detach(), **tol(torch.float32))
+
+
+def test_deep_domain_block_of_the_first_layer_is_a_shifted_input(arch_path):
+    """A deep block that is zero except at block 0 equals the shallow tag plus that block (the block-0 input)."""
+    bb = _load(arch_path("llama"))
+    lengths = (3, 2)
+    rows = _rows(bb, [STRINGS[:4]], lengths)
+    table = _table(bb, lengths)
+    deep = torch.zeros(len(bb.decoder_blocks()), 3, bb.hidden_widths()[1])
+    deep[0] = bb.tag_init().norm() * torch.randn(3, deep.shape[2], generator=torch.Generator().manual_seed(3))
+    shifted = table.clone()
+    shifted[:3] += deep[0]
+    batch = _engine.collate(rows)
+    h_deep = _engine.full_forward(bb, batch, table, all_positions=True, deep_table=deep)
+    h_shift = _engine.full_forward(bb, batch, shifted, all_positions=True)
+    torch.testing.assert_close(h_deep, h_shift, **tol(torch.float32))
+    assert not torch.allclose(h_deep, _engine.full_forward(bb, batch, table, all_positions=True))
+
+
 def _own_pooled(bb, batch, x, layers):
     """Mean data-token states at ``layers`` from the model's own forward (its own 2-D padding mask)."""
     with torch.no_grad():

@@ -342,3 +342,61 @@ def test_deep_function_tag_trains_saves_and_loads(tiny_model, tmp_path, length_t
         deep.set_params(warm_start=True, tag_depth="shallow").fit(X, y)
     deep.set_params(tag_depth="deep").fit(X, y)  # a warm start continues the deep tag
     assert deep.n_iter_ == 4
+
+
+def test_tuned_deep_domain_tags_move_the_features_and_the_head_follows(make_reg, length_task):
+    """``domain_tag_depth="deep"`` + ``tune_domain_tags``: the blocks train, the pooled features move, and the
+    closed-form head's standardisation is re-set from the moved features (mean over the training rows)."""
+    X, y = length_task
+    frozen = make_reg(max_iter=2, domain_tag_depth="deep", early_stopping=False).fit(X, y)
+    assert frozen.domain_tag_depth_ == "deep"
+    assert not frozen.module_.domain_deep[0].detach().any()  # frozen: the zero start, the shallow tag's model
+    shallow = make_reg(max_iter=2, early_stopping=False).fit(X, y)
+    assert shallow.domain_tag_depth_ == "shallow" and shallow.module_.domain_deep is None
+    np.testing.assert_array_equal(frozen.predict(X), shallow.predict(X))
+
+    tuned = make_reg(max_iter=2, domain_tag_depth="deep", tune_domain_tags=True, early_stopping=False,
+                     learning_rate_init=5e-2).fit(X, y)
+    block = tuned.module_.domain_deep[0].detach()
+    assert block.shape == (len(tuned.get_backbone().decoder_blocks()), 3, tuned.get_backbone().hidden_widths()[1])
+    assert block.abs().sum() > 0
+    F_tuned, F_start = tuned.transform(X), shallow.transform(X)
+    d = tuned.get_backbone().hidden_size  # the function tag's own state comes first, then the pooled states
+    assert not np.allclose(F_tuned[:, d:], F_start[:, d:], **tol())  # the data-token states moved
+    mean, scale = tuned.module_.head.mean.cpu().numpy(), tuned.module_.head.scale.cpu().numpy()
+    np.testing.assert_allclose(mean, F_tuned.mean(axis=0), **tol(scale=float(np.abs(F_tuned).max())))
+    stale = shallow.module_.head.mean.cpu().numpy()  # the start's standardisation does not fit them
+    assert np.abs(stale - F_tuned.mean(axis=0)).max() > 10 * np.abs(mean - F_tuned.mean(axis=0)).max()
+    np.testing.assert_allclose(scale, F_tuned.std(axis=0), **tol(scale=float(np.abs(F_tuned).max())))
+
+
+def test_deep_domain_tags_round_trip_through_a_tagset(make_reg, length_task, tmp_path):
+    from sktag import TagRegressor, TagSet
+
+    X, y = length_task
+    reg = make_reg(max_iter=1, domain_tag_depth="deep", tune_domain_tags=True, early_stopping=False,
+                   learning_rate_init=5e-2).fit(X, y)
+    reg.save_tags(tmp_path / "t.safetensors")
+    ts = TagSet.load(tmp_path / "t.safetensors")
+    assert ts.info("Text")["depth"] == len(reg.get_backbone().decoder_blocks()) and "deep" in repr(ts)
+    torch.testing.assert_close(ts.deep["Text"], reg.module_.domain_deep[0].detach().cpu(), rtol=0, atol=0)
+    back = TagRegressor.from_tags(ts, "TagRegressor", device="cpu")
+    assert back.domain_tag_depth_ == "deep"
+    np.testing.assert_array_equal(back.predict(X), reg.predict(X))
+    flat = TagRegressor.from_tags(ts, "TagRegressor", device="cpu", domain_tag_depth="shallow")
+    assert flat.domain_tag_depth_ == "shallow" and not np.allclose(flat.predict(X), reg.predict(X))
+
+
+def test_domain_learning_rate_is_the_domain_tags_own(make_reg, length_task):
+    """``domain_learning_rate`` sets the step of the tuned domain tags only; the function tag keeps its own."""
+    X, y = length_task
+    kw = dict(max_iter=1, tune_domain_tags=True, domain_tag_depth="deep", early_stopping=False)
+    base = make_reg(**kw).fit(X, y)
+    tiny_step = make_reg(domain_learning_rate=1e-9, **kw).fit(X, y)
+    init = base.get_backbone().tag_init()
+    moved = lambda r: float((r.module_.domain_tags[0].detach().cpu() - init).abs().max())  # noqa: E731
+    assert moved(tiny_step) < 1e-6 < moved(base)
+    assert float(tiny_step.module_.domain_deep[0].detach().abs().max()) < 1e-6
+    assert not torch.equal(tiny_step.module_.function_tag.detach().cpu(), init.expand(3, -1))
+    with pytest.raises(ValueError, match="domain_learning_rate"):
+        make_reg(domain_learning_rate=0.0).fit(X, y)
