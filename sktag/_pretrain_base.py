@@ -121,6 +121,10 @@ class TagPretrainerBase(BackboneMixin, BaseEstimator):
     def _init_tag(self, backbone):
         return init_tag(backbone, TagInit.MEAN, self.tag_length)
 
+    def _deep_start(self, backbone):
+        """The start of the tag's deep blocks (``[n_blocks, tag_length, width]``), or None for a shallow tag."""
+        return None
+
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y=None):
         """Learn the domain tag on unlabeled strings.
@@ -158,13 +162,20 @@ class TagPretrainerBase(BackboneMixin, BaseEstimator):
                     f"(fitted: {self.domain_!r}, {self.tags_[self.domain_].shape[0]} vectors); refit "
                     "with warm_start=False."
                 )
+            deep_start = self.tags_.deep.get(self.domain_)
+            if (deep_start is None) != (self._deep_start(backbone) is None):
+                raise ValueError("warm_start=True continues the fitted tag, but tag_depth changed; refit with "
+                                 "warm_start=False.")
             initial, history = self.initial_tag_, copy.deepcopy(self._history)
         else:
             initial = self._init_tag(backbone)
-            start, history = initial.clone(), History(False)
+            start, history, deep_start = initial.clone(), History(False), self._deep_start(backbone)
         strings = self._check_strings(X)
         module = torch.nn.Module()
         module.tag = torch.nn.Parameter(start.to(backbone.device, torch.float32))
+        # a deep tag's blocks, one per decoder block (see sktag._engine.deep_slot_tags); None: shallow
+        module.deep = None if deep_start is None else torch.nn.Parameter(deep_start.to(backbone.device,
+                                                                                        torch.float32))
         objective = self._objective(strings, backbone, module, rng)
         lengths = np.array([len(r) for r in objective.rows])
         state = SimpleNamespace(module=module, history=history, optimizer=self.build_optimizer(module))
@@ -179,7 +190,8 @@ class TagPretrainerBase(BackboneMixin, BaseEstimator):
 
     def build_optimizer(self, module):
         """AdamW over the tag (override to train it with another optimiser)."""
-        return torch.optim.AdamW([module.tag], lr=self.learning_rate_init, weight_decay=self.alpha)
+        trained = [module.tag] + ([] if module.deep is None else [module.deep])
+        return torch.optim.AdamW(trained, lr=self.learning_rate_init, weight_decay=self.alpha)
 
     def _commit(self, backbone, module, history, initial, objective, t0):
         """Replace the fitted state in one go (at the end of ``fit``)."""
@@ -199,6 +211,8 @@ class TagPretrainerBase(BackboneMixin, BaseEstimator):
         ts.add(self.domain, module.tag.detach().float().cpu(), kind="domain",
                description=f"pretrained by {type(self).__name__}: {self.n_iter_} epochs, "
                            f"{len(objective.rows)} strings, {objective.description}")
+        if module.deep is not None:
+            ts.add_deep(self.domain, module.deep.detach().float().cpu())
         self.tags_ = ts
         self.domain_ = self.domain
 

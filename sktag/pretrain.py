@@ -25,7 +25,7 @@ from ._backbone_access import autocast
 from ._pretrain_base import Objective, TagPretrainerBase
 from ._threads import torch_threads
 from ._training import progress
-from ._validation import BOOLEAN
+from ._validation import BOOLEAN, Options
 
 __all__ = ["DomainTagPretrainer", "DescriptorTagPretrainer"]
 
@@ -55,6 +55,14 @@ class DomainTagPretrainer(TagPretrainerBase):
         strings are validated (see :mod:`sktag.domains`).
     tag_length : int, default=10
         Number of vectors ``p`` of the tag.
+    tag_depth : {"shallow", "deep"}, default="shallow"
+        ``"shallow"``: the tag is ``p`` vectors at the input (the paper's).
+        ``"deep"``: also one learned ``p x d`` block per decoder block, added
+        to that block's input at the tag positions (deep prompts, as in
+        P-Tuning v2), starting at zero; the blocks travel in :attr:`tags_`
+        (:attr:`sktag.TagSet.deep`) and the estimators use them with the
+        tag.  An epoch costs about the same: the gradient of a shallow tag
+        also goes back through every block.
     max_iter : int, default=5
         Number of epochs.
     batch_size : int, default=16
@@ -156,6 +164,7 @@ class DomainTagPretrainer(TagPretrainerBase):
         domain="SMILES",
         *,
         tag_length=10,
+        tag_depth="shallow",
         max_iter=5,
         batch_size=16,
         learning_rate_init=1e-3,
@@ -176,6 +185,7 @@ class DomainTagPretrainer(TagPretrainerBase):
         self.model = model
         self.domain = domain
         self.tag_length = tag_length
+        self.tag_depth = tag_depth
         self.max_iter = max_iter
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
@@ -194,7 +204,13 @@ class DomainTagPretrainer(TagPretrainerBase):
         self.warm_start = warm_start
 
     # ------------------------------------------------------------------ params
-    _parameter_constraints = {**TagPretrainerBase._parameter_constraints, "add_eos": [BOOLEAN]}
+    _parameter_constraints = {**TagPretrainerBase._parameter_constraints, "add_eos": [BOOLEAN],
+                              "tag_depth": [Options("shallow", "deep")]}
+
+    def _deep_start(self, backbone):
+        if self.tag_depth == "shallow":
+            return None
+        return torch.zeros(len(backbone.decoder_blocks()), self.tag_length, backbone.hidden_widths()[1])
 
     # ------------------------------------------------------------------ inputs
     def _encode(self, X, backbone, tag_length):
@@ -202,11 +218,11 @@ class DomainTagPretrainer(TagPretrainerBase):
         return self._encode_strings(self._check_strings(X), backbone, tag_length, self.add_eos)
 
     # ------------------------------------------------------------------ engine
-    def _batch_nll(self, backbone, rows, batch_rows, tag):
-        """Summed NLL (a 0-d tensor, gradient to ``tag``) and number of targets of a batch."""
+    def _batch_nll(self, backbone, rows, batch_rows, tag, deep=None):
+        """Summed NLL (a 0-d tensor, gradient to ``tag`` and ``deep``) and number of targets of a batch."""
         batch = _engine.collate([rows[i] for i in batch_rows], device=backbone.device)
         with autocast(backbone):
-            h = _engine.full_forward(backbone, batch, tag, all_positions=True)
+            h = _engine.full_forward(backbone, batch, tag, all_positions=True, deep_table=deep)
             # position t predicts token t + 1; targets are the string's tokens only
             target = (batch.slot[:, 1:] < 0) & batch.valid[:, 1:]
             h_sel = h[:, :-1][target.to(h.device)]
@@ -216,19 +232,20 @@ class DomainTagPretrainer(TagPretrainerBase):
         return nll, int(target.sum())
 
     @torch.inference_mode()
-    def _mean_nll(self, X, tag, batch_size=None):
+    def _mean_nll(self, X, tag, deep=None, batch_size=None):
         with torch_threads(self.n_threads):
-            return self._mean_nll_threads(X, tag, batch_size)
+            return self._mean_nll_threads(X, tag, deep, batch_size)
 
-    def _mean_nll_threads(self, X, tag, batch_size):
+    def _mean_nll_threads(self, X, tag, deep, batch_size):
         backbone = self.get_backbone()
         tag = tag.to(backbone.device, torch.float32)
+        deep = None if deep is None else deep.to(backbone.device, torch.float32)
         rows, _ = self._encode(X, backbone, tag.shape[0])
         lengths = np.array([len(r) for r in rows])
         total, count = 0.0, 0
         batches = _engine.length_batches(np.arange(len(rows)), lengths, batch_size or self.batch_size)
         for b in progress(batches, self.verbose > 1, desc="nll", leave=False):
-            s, c = self._batch_nll(backbone, rows, b, tag)
+            s, c = self._batch_nll(backbone, rows, b, tag, deep)
             total += float(s)
             count += c
         if count == 0:
@@ -241,7 +258,7 @@ class DomainTagPretrainer(TagPretrainerBase):
         n_tokens = int(n_targets.sum())
         if n_tokens == 0:
             raise ValueError("X has no tokens to predict.")
-        return Objective(rows=rows, step=lambda b: self._batch_nll(backbone, rows, b, module.tag),
+        return Objective(rows=rows, step=lambda b: self._batch_nll(backbone, rows, b, module.tag, module.deep),
                          weight_total=float(n_tokens), fitted={"n_tokens_": n_tokens},
                          description=f"{n_tokens} tokens")
 
@@ -262,7 +279,7 @@ class DomainTagPretrainer(TagPretrainerBase):
         nll : float
         """
         check_is_fitted(self, "tags_")
-        return self._mean_nll(X, self.tags_[self.domain_])
+        return self._mean_nll(X, self.tags_[self.domain_], self.tags_.deep.get(self.domain_))
 
     def initial_nll(self, X):
         """Mean per-token NLL of ``X`` with the *untrained* tag (the init rule).

@@ -260,3 +260,48 @@ def test_verbose_progress(make_pre, capsys):
         make_pre(max_iter=1, verbose=2).fit(SMILES[:6])
     err = capsys.readouterr().err
     assert "pretrain <SMILES>" in err
+
+
+def test_deep_domain_tag_pretraining(make_pre, tiny_model, tmp_path):
+    """``tag_depth="deep"``: the blocks learn, NLL uses them, and the estimators and LLMEmbedding take them."""
+    from sktag import LLMEmbedding, TagRegressor
+
+    pre = make_pre(tag_depth="deep").fit(SMILES)
+    bb = pre.get_backbone()
+    block = pre.tags_.deep["SMILES"]
+    assert block.shape == (len(bb.decoder_blocks()), 3, bb.hidden_widths()[1]) and block.abs().sum() > 0
+    assert pre.loss_curve_[-1] < pre.loss_curve_[0]
+    tag = pre.tags_["SMILES"]
+    assert pre.nll(HELD_OUT) == pre._mean_nll(HELD_OUT, tag, block)
+    assert pre.nll(HELD_OUT) != pytest.approx(pre._mean_nll(HELD_OUT, tag), rel=1e-3)  # the blocks count
+    assert pre.initial_nll(HELD_OUT) == make_pre().initial_nll(HELD_OUT)  # zero blocks: the shallow start
+    assert pre.nll(SMILES) < pre.initial_nll(SMILES)
+    assert "SMILES" not in make_pre(max_iter=1).fit(SMILES).tags_.deep
+
+    pre.save(tmp_path / "deep.safetensors")
+    ts = TagSet.load(tmp_path / "deep.safetensors")
+    assert torch.equal(ts.deep["SMILES"], block) and ts.info("SMILES")["depth"] == block.shape[0]
+    X, y = SMILES[:20], np.arange(20.0)
+    kw = dict(model=tiny_model, tag_length=2, max_iter=1, device="cpu", random_state=0, early_stopping=False)
+    reg = TagRegressor(domain_tags=ts, **kw).fit(X, y)
+    assert reg.domain_tag_depth_ == "deep" and torch.equal(reg.tagset().deep["SMILES"], block)
+    flat = TagRegressor(domain_tags=ts, domain_tag_depth="shallow", **kw).fit(X, y)
+    assert flat.domain_tag_depth_ == "shallow" and "SMILES" not in flat.tagset().deep
+    assert not np.allclose(reg.transform(X), flat.transform(X))
+    emb = LLMEmbedding(tiny_model, domain_tags=ts, device="cpu").fit(X)
+    assert emb.deep_table_.shape == block.shape
+    shallow_ts = TagSet(ts.backbone, ts.fingerprint, ts.hidden_size).add("SMILES", tag, kind="domain")
+    plain = LLMEmbedding(tiny_model, domain_tags=shallow_ts, device="cpu").fit(X)
+    assert plain.deep_table_ is None and not np.allclose(emb.transform(X), plain.transform(X))
+
+
+def test_deep_warm_start_refuses_a_change_of_depth(make_pre):
+    pre = make_pre(tag_depth="deep", max_iter=1, warm_start=True).fit(SMILES)
+    before = pre.tags_.deep["SMILES"].clone()
+    pre.fit(SMILES)  # continues the blocks too
+    assert not torch.equal(pre.tags_.deep["SMILES"], before)
+    fitted = pre.tags_.deep["SMILES"].clone()
+    pre.set_params(tag_depth="shallow")
+    with pytest.raises(ValueError, match="tag_depth changed"):
+        pre.fit(SMILES)
+    assert torch.equal(pre.tags_.deep["SMILES"], fitted)  # a failed fit leaves the fitted tag as it was
