@@ -69,6 +69,8 @@ def main(argv=None):
     ap.add_argument("--max-atoms-chars", type=int, default=120, help="leave out SMILES longer than this")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     ap.add_argument("--learning-rate", type=float, default=1e-3, help="AdamW learning rate of the tag")
+    ap.add_argument("--depth", default="shallow", choices=["shallow", "deep"],
+                    help="tag_depth of the next-token tag (deep: one block per decoder block, P-Tuning v2 style)")
     ap.add_argument("--suffix", default="", help="appended to the tag files' names (pool_<objective><suffix>)")
     ap.add_argument("--verbose", type=int, default=1)
     args = ap.parse_args(argv)
@@ -95,11 +97,12 @@ def main(argv=None):
             pre = DescriptorTagPretrainer(**common).fit(train)
             before, after, unit = pre.initial_mse(held), pre.mse(held), "MSE of standardised RDKit descriptors"
         else:
-            pre = DomainTagPretrainer(**common).fit(train)
+            pre = DomainTagPretrainer(tag_depth=args.depth, **common).fit(train)
             before, after, unit = pre.initial_nll(held), pre.nll(held), "next-token NLL (nats/token)"
         path = out / "tags" / f"pool_{objective}{args.suffix}.safetensors"
         pre.save(path)
-        row = dict(objective=objective, held_out_before=before, held_out_after=after, unit=unit,
+        row = dict(objective=objective if objective == "descriptor" else f"{objective} ({args.depth})",
+                   held_out_before=before, held_out_after=after, unit=unit,
                    loss_curve=list(map(float, pre.loss_curve_)), epoch_seconds=list(map(float, pre.epoch_times_)),
                    fit_seconds=float(pre.fit_time_), dtype=str(pre.dtype_), tag=str(path.relative_to(ROOT))
                    if path.is_relative_to(ROOT) else str(path), load_before=load0, load_after=os.getloadavg()[0])
