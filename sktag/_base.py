@@ -44,7 +44,7 @@ from ._module import TagModule
 from ._readouts import ReadoutSpec, make_readout
 from ._states import StateSource
 from ._tagio import TagSetMixin
-from ._taginit import TagInit, domain_tag_vectors, init_tag
+from ._taginit import TagInit, deep_shape, domain_tag_vectors, init_tag, zero_blocks
 from ._threads import torch_threads
 from ._training import FitData, History, TrainingLoop, check_callbacks, user_stacklevel
 from ._validation import BOOLEAN, COMMON, NONNEG_INT, Instance, Interval, Options, string_input_tags, validate_params
@@ -216,15 +216,13 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
             if self.domain_tag_depth == "shallow":
                 blocks = dict.fromkeys(blocks)
             elif self.domain_tag_depth == "deep":
-                n_blocks, width = len(bb.decoder_blocks()), bb.hidden_widths()[1]
-                blocks = {d: torch.zeros(n_blocks, tags[d].shape[0], width) if b is None else b
-                          for d, b in blocks.items()}
+                blocks = {d: zero_blocks(bb, tags[d].shape[0]) if b is None else b for d, b in blocks.items()}
             state.layout = TagLayout.build(state.column_domains, self.tag_length, state.names,
                                            {d: t.shape[0] for d, t in tags.items()})
             if state.readout is None:  # (from_tags sets the saved one)
                 state.readout = make_readout(self.readout, bb.hidden_widths(), self.readout_layers,
                                              state.layout.n_features)
-            deep = (len(bb.decoder_blocks()), bb.hidden_widths()[1]) if self.tag_depth == "deep" else None
+            deep = deep_shape(bb) if self.tag_depth == "deep" else None
             state.module = TagModule([tags[d] for d in state.layout.domains],
                                      init_tag(bb, TagInit.MEAN, self.tag_length), state.readout.n_features,
                                      state.task.n_outputs(state.task_state), tune_domain_tags=self.tune_domain_tags,

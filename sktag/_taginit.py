@@ -37,6 +37,21 @@ def init_tag(backbone, rule, length, name=None) -> torch.Tensor:
     return backbone.tag_init().expand(int(length), -1).clone()
 
 
+def deep_shape(backbone):
+    """``(n_blocks, width)`` of a deep tag on ``backbone``: one block per decoder block, of its input width.
+
+    The width is that of the decoder blocks' states (``hidden_widths()[1]``), which can differ from the
+    embeddings' (OPT projects its narrower embeddings in).
+    """
+    return len(backbone.decoder_blocks()), backbone.hidden_widths()[1]
+
+
+def zero_blocks(backbone, length):
+    """The deep blocks of a ``length``-vector tag before training: ``[n_blocks, length, width]`` zeros."""
+    n_blocks, width = deep_shape(backbone)
+    return torch.zeros(n_blocks, int(length), width)
+
+
 def domain_tag_vectors(spec, domains, backbone, length, *, untagged=TagInit.MEAN, deep=False):
     """The starting vectors of each domain's tag, ``{domain: [n, d] float32 CPU tensor}``, or None.
 
@@ -77,7 +92,7 @@ def _check_blocks(blocks, backbone):
     """Deep blocks must have one ``[n, width]`` block per decoder block of ``backbone``."""
     from .exceptions import TagMismatchError
 
-    shape = (len(backbone.decoder_blocks()), backbone.hidden_widths()[1])
+    shape = deep_shape(backbone)
     for d, b in blocks.items():
         if b is not None and (b.shape[0], b.shape[2]) != shape:
             raise TagMismatchError(f"the deep domain tag of {d!r} has {b.shape[0]} blocks of width {b.shape[2]}; "

@@ -29,7 +29,7 @@ from ._encoding import TagLayout, encode, token_limit, validate
 from ._inputs import as_columns, resolve_domains
 from ._backbone_access import BackboneMixin
 from ._layers import LAYERS, resolve_layers
-from ._taginit import domain_tag_vectors
+from ._taginit import domain_tag_vectors, zero_blocks
 from ._threads import torch_threads
 from ._training import progress
 from ._validation import BOOLEAN, COMMON, POS_INT, Instance, Options, string_input_tags, validate_params
@@ -461,6 +461,5 @@ def _deep_table(tags, blocks, domains, backbone):
     """The deep blocks of the domain tags side by side (zeros for shallow ones), or None when none is deep."""
     if tags is None or all(blocks[d] is None for d in domains):
         return None
-    n_blocks, width = len(backbone.decoder_blocks()), backbone.hidden_widths()[1]
-    return torch.cat([torch.zeros(n_blocks, tags[d].shape[0], width) if blocks[d] is None else blocks[d]
+    return torch.cat([zero_blocks(backbone, tags[d].shape[0]) if blocks[d] is None else blocks[d]
                       for d in domains], dim=1)

@@ -24,6 +24,7 @@ from . import _engine
 from ._backbone_access import autocast
 from ._pretrain_base import Objective, TagPretrainerBase
 from ._threads import torch_threads
+from ._taginit import zero_blocks
 from ._training import progress
 from ._validation import BOOLEAN, Options
 
@@ -210,7 +211,7 @@ class DomainTagPretrainer(TagPretrainerBase):
     def _deep_start(self, backbone):
         if self.tag_depth == "shallow":
             return None
-        return torch.zeros(len(backbone.decoder_blocks()), self.tag_length, backbone.hidden_widths()[1])
+        return zero_blocks(backbone, self.tag_length)
 
     # ------------------------------------------------------------------ inputs
     def _encode(self, X, backbone, tag_length):
