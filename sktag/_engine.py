@@ -263,10 +263,8 @@ def deep_slot_tags(backbone, table, slot):
     b_idx, p_idx = at.nonzero(as_tuple=True)
     rows = slot[b_idx, p_idx]
 
-    def add(layer, h):
-        extra = torch.zeros_like(h)
-        extra[b_idx, p_idx] = table[layer].to(h.dtype)[rows]
-        return h + extra
+    def add(layer, h):  # out of place (autograd), touching only the tag positions
+        return h.index_put((b_idx, p_idx), table[layer].to(h.dtype)[rows], accumulate=True)
 
     with _block_inputs(backbone, add):
         yield
