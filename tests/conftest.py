@@ -69,11 +69,12 @@ def real_model_threads():
     torch.set_num_threads(old)
 
 # ------------------------------------------------------------------ tolerances
-from sktag.backbone import resolve_dtype  # noqa: E402
+from sktag.backbone import resolve_device, resolve_dtype  # noqa: E402
 
-#: The dtype the suite's backbones run in with ``dtype="auto"``: float32 (the default above), or bfloat16 with
-#: ``SKTAG_CPU_BF16=1`` on a CPU with native bfloat16.
-SUITE_DTYPE = resolve_dtype("auto", torch.device("cpu"))
+#: The dtype the suite's backbones run in with ``dtype="auto"`` on the device ``device="auto"`` picks: float32 on
+#: a CPU (the default above), bfloat16 with ``SKTAG_CPU_BF16=1`` on a CPU with native bfloat16, and bfloat16 on a
+#: GPU (where the tiny-model suite runs in ``scripts/gpu_check.sh``).
+SUITE_DTYPE = resolve_dtype("auto", resolve_device("auto"))
 
 
 def tol(dtype=None, *, kind="values", scale=1.0):

@@ -16,7 +16,7 @@ import torch
 import sktag
 import sktag.backbone as bbmod
 from conftest import TEXT, small_reg
-from conftest import SUITE_DTYPE, tol
+from conftest import tol
 from sktag import TagClassifier, TagRegressor
 from sktag.backbone import load_backbone, resolve_device, resolve_dtype
 
@@ -32,7 +32,8 @@ def test_cache_is_keyed_by_identity_dtype_device(tiny_model, other_tiny_model):
     b = load_backbone(tiny_model, device="cpu", dtype="bfloat16")
     assert b is not a and b.dtype == torch.bfloat16
     # the same folder; "auto" is the suite's dtype (float32 unless SKTAG_CPU_BF16=1 on a bf16 CPU)
-    assert load_backbone(tiny_model + "/", device="cpu", dtype="auto") is (a if SUITE_DTYPE == torch.float32 else b)
+    cpu_auto = resolve_dtype("auto", torch.device("cpu"))  # SUITE_DTYPE is the auto device's (a GPU's, say)
+    assert load_backbone(tiny_model + "/", device="cpu", dtype="auto") is (a if cpu_auto == torch.float32 else b)
     c = load_backbone(other_tiny_model, device="cpu")
     assert c is not a and c.fingerprint != a.fingerprint
 

@@ -380,10 +380,10 @@ def test_deep_domain_tags_round_trip_through_a_tagset(make_reg, length_task, tmp
     ts = TagSet.load(tmp_path / "t.safetensors")
     assert ts.info("Text")["depth"] == len(reg.get_backbone().decoder_blocks()) and "deep" in repr(ts)
     torch.testing.assert_close(ts.deep["Text"], reg.module_.domain_deep[0].detach().cpu(), rtol=0, atol=0)
-    back = TagRegressor.from_tags(ts, "TagRegressor", device="cpu")
+    back = TagRegressor.from_tags(ts, "TagRegressor")  # the device reg is on ("auto"): bit-equal predictions
     assert back.domain_tag_depth_ == "deep"
     np.testing.assert_array_equal(back.predict(X), reg.predict(X))
-    flat = TagRegressor.from_tags(ts, "TagRegressor", device="cpu", domain_tag_depth="shallow")
+    flat = TagRegressor.from_tags(ts, "TagRegressor", domain_tag_depth="shallow")
     assert flat.domain_tag_depth_ == "shallow" and not np.allclose(flat.predict(X), reg.predict(X))
 
 
