@@ -77,6 +77,7 @@ VARIANTS = {
     "cached": dict(prefix_cache="auto"),
     "nocache": dict(prefix_cache=False),
     "full": dict(tune_domain_tags=True),
+    "cached_b512": dict(prefix_cache="auto", batch_size=512),  # 8x fewer tag steps on a GPU
 }
 
 
@@ -332,6 +333,94 @@ def run_predict(cfg, est, X):
     return res
 
 
+class _PhaseClock:
+    """A callback that splits each epoch into its tag steps and the rest (re-solve, validation).
+
+    Device events on CUDA (no host synchronisation inside the epoch), host clocks elsewhere.
+    """
+
+    def __init__(self, device):
+        import torch
+
+        self.cuda = device.startswith("cuda")
+        self._mark = (lambda: torch.cuda.Event(enable_timing=True)) if self.cuda else time.perf_counter
+        self.epochs = []
+
+    def _now(self):
+        t = self._mark()
+        if self.cuda:
+            t.record()
+        return t, time.perf_counter()
+
+    def on_train_begin(self, estimator):
+        pass
+
+    def on_epoch_begin(self, estimator, epoch):
+        self.begin, self.last, self.steps = self._now(), None, 0
+
+    def on_batch_begin(self, estimator, batch_rows):
+        pass
+
+    def on_batch_end(self, estimator, batch_rows, loss):
+        self.last, self.steps = self._now(), self.steps + 1
+
+    def on_epoch_end(self, estimator, epoch, history):
+        end = self._now()
+        if self.cuda:
+            end[0].synchronize()
+            span = lambda a, b: a[0].elapsed_time(b[0]) / 1e3  # noqa: E731
+        else:
+            span = lambda a, b: b[0] - a[0]  # noqa: E731
+        self.epochs.append({"steps": self.steps, "tag_steps_s": span(self.begin, self.last),
+                            "rest_s": span(self.last, end), "host_tag_steps_s": self.last[1] - self.begin[1],
+                            "host_epoch_s": end[1] - self.begin[1]})
+
+    def on_train_end(self, estimator, history):
+        pass
+
+
+def run_profile(cfg, est, X, y, profile_rows=256):
+    """Where an epoch's time goes: its phases on all rows, then kernels against host on a few rows.
+
+    One more epoch of the cached fit (``warm_start``) with :class:`_PhaseClock`: the tag steps against
+    the rest of the epoch (closed-form re-solve and validation).  Then one epoch on ``profile_rows`` rows
+    under ``torch.profiler`` (few rows, since the profiler's own cost grows with every operator):
+    ``device_busy_s`` sums every kernel's own time, so its share of the wall far under 1 means the device
+    waits for the host (launches, Python, synchronisation).
+    """
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    cuda = cfg["device"].startswith("cuda")
+    clock = _PhaseClock(cfg["device"])
+    est.set_params(warm_start=True, max_iter=1, n_iter_no_change=2, callbacks=[clock])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, y)
+    res = {"phases": clock.epochs[-1], "prefix_time_s": _fitted(est, "prefix_time_"),
+           "rows": len(X), "profile_rows": min(profile_rows, len(X))}
+    est.set_params(callbacks=None)
+    Xs, ys = X[:profile_rows], y[:profile_rows]
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    _sync(cfg["device"])
+    t0 = time.perf_counter()
+    with warnings.catch_warnings(), profile(activities=activities) as prof:
+        warnings.simplefilter("ignore")
+        est.fit(Xs, ys)
+        _sync(cfg["device"])
+    res["profile_wall_s"] = time.perf_counter() - t0
+    res["profile_prefix_s"] = _fitted(est, "prefix_time_")
+    res["profile_epoch_s"] = (_fitted(est, "epoch_times_") or [None])[-1]
+    averages = prof.key_averages()
+    if cuda:
+        kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+        res["n_kernels"] = len(kernels)
+        res["device_busy_s"] = sum(e.self_device_time_total for e in kernels) / 1e6
+        res["table"] = averages.table(sort_by="self_device_time_total", row_limit=15)
+    res["table_cpu"] = averages.table(sort_by="self_cpu_time_total", row_limit=15)
+    return res
+
+
 def run_bare_forward(cfg, backbone, ids, p_before, p_after, key="bare_forward_s"):
     """A bare Hugging Face forward of the decoder (hidden states, no LM head) over sequences of
     ``p_before + tokens + p_after`` positions (the lengths ``predict`` runs, or with zeros the untagged
@@ -550,6 +639,23 @@ def markdown(res):
             mfu.append(f"predict {100 * pr['mfu']:.1f}%")
     if mfu:
         lines += ["", f"MFU against the {res['peak_tflops']:.0f} TFLOP/s bf16 peak: " + ", ".join(mfu) + "."]
+    pf = res.get("profile")
+    if pf:
+        ph = pf["phases"]
+        lines += ["", "## Where an epoch goes", "",
+                  f"One more epoch of the cached fit on all {pf['rows']} rows: {ph['steps']} tag steps "
+                  f"{ph['tag_steps_s']:.2f} s ({1e3 * ph['tag_steps_s'] / max(ph['steps'], 1):.1f} ms a step; "
+                  f"the host issued them in {ph['host_tag_steps_s']:.2f} s), then re-solve and validation "
+                  f"{ph['rest_s']:.2f} s; the host saw {ph['host_epoch_s']:.2f} s.",
+                  "",
+                  f"One epoch on {pf['profile_rows']} rows under torch.profiler: wall {pf['profile_wall_s']:.2f} s "
+                  f"(prefix cache {_f(pf['profile_prefix_s'])} s, the epoch {_f(pf['profile_epoch_s'])} s)."]
+        if "n_kernels" in pf:
+            lines.append(f"{pf['n_kernels']} kernels, {pf['device_busy_s']:.3f} s of kernel time: the device is "
+                         f"busy {100 * pf['device_busy_s'] / pf['profile_wall_s']:.0f}% of that wall.")
+        for key, title in (("table", "by own device time"), ("table_cpu", "by own host time")):
+            if pf.get(key):
+                lines += ["", f"Top operators {title}:", "", "```", pf[key].rstrip(), "```"]
     se = res.get("search")
     if se:
         lines += ["", "## GridSearchCV, 4 fits, each search in a fresh process (model loading included)", "",
@@ -588,6 +694,8 @@ def main():
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave torch's count)")
     ap.add_argument("--peak-tflops", type=float, default=None,
                     help="peak dense TFLOP/s of the device for MFU (default: known GPUs' bf16 peak)")
+    ap.add_argument("--profile", action="store_true",
+                    help="one more epoch of the cached fit split into phases, and one on 256 rows under torch.profiler")
     ap.add_argument("--no-predict", action="store_true", help="skip predict and the bare forward")
     ap.add_argument("--search", action="store_true", help="also time GridSearchCV(n_jobs=2) vs n_jobs=1, 4 fits")
     ap.add_argument("--out", default=os.environ.get("OUT") or os.path.join(HERE, "results"))
@@ -672,6 +780,10 @@ def main():
             res["predict"].update(run_bare_forward(cfg, backbone, ids, 0, 0, "bare_forward_untagged_s"))
             print(f"predict {res['predict']['predict_s']:.2f} s, bare forward "
                   f"{res['predict']['bare_forward_s']:.2f} s", flush=True)
+        if args.profile and est is not None:
+            res["profile"] = run_profile(cfg, est, X, y)
+            print(f"epoch phases: {json.dumps(res['profile']['phases'])}; profiled {res['profile']['profile_rows']} "
+                  f"rows in {res['profile']['profile_wall_s']:.2f} s", flush=True)
         if args.search:
             scfg = dict(cfg, n_rows=min(n_rows, 256), epochs=min(cfg["epochs"], 2))
             res["search"] = run_search(scfg)

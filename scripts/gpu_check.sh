@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The CUDA check, one command, under 8 minutes on one H100 (every step has a time limit; together 7.5 min):
+# The CUDA check, one command, under 9 minutes on one H100/H200 (every step has a time limit; together 8.3 min):
 #   1. the GPU (nvidia-smi, torch.cuda) and whether sktag imports (RDKit is optional);
 #   2. the CUDA-marked tests (pytest -m cuda);
 #   3. the tiny-model suite on the GPU (device="auto" picks CUDA there);
 #   4. benchmarks/speed.py on a randomly initialised ~1.1B Llama: samples/s, % of the measured matmul
-#      rate and MFU, written to $OUT when set, else benchmarks/results/.
+#      rate and MFU for the default tag-step batch and for batch 512 (8x fewer steps), then one more epoch
+#      under torch.profiler (kernel count, the device's busy share of the wall, the top operators),
+#      written to $OUT when set, else benchmarks/results/.
 # Needs only the working tree and a Python with torch, transformers, scikit-learn, pandas and pytest: no
 # pip install, no RDKit (SMILES tests skip), no model download.  A failing step does not stop the others;
 # the summary at the end lists each step's exit code and the script exits non-zero if any failed.
@@ -55,13 +57,13 @@ PER_TEST=()  # a per-test limit where pytest-timeout is installed
 
 step cuda-tests 60 "$PY" -m pytest -q -p no:cacheprovider -rs -m cuda tests/
 
-step tiny-suite 150 "$PY" -m pytest -q -p no:cacheprovider -rs -m "not integration" ${PER_TEST[@]+"${PER_TEST[@]}"} \
+step tiny-suite 200 "$PY" -m pytest -p no:cacheprovider -rfEs -m "not integration" ${PER_TEST[@]+"${PER_TEST[@]}"} \
     tests/test_engine.py tests/test_estimators.py tests/test_training.py tests/test_backbone.py \
     tests/test_architectures.py tests/test_embedding.py tests/test_threads.py tests/test_optional_rdkit.py
 
 # shellcheck disable=SC2086  # GPU_CHECK_SPEED_ARGS is a list of extra flags
 step speed 210 "$PY" benchmarks/speed.py --device "$DEVICE" --random-llama "$SHAPE" --out "$RESULTS" \
-    ${GPU_CHECK_SPEED_ARGS:-}
+    ${GPU_CHECK_SPEED_ARGS:---variants cached,cached_b512 --profile}
 
 {
     echo
