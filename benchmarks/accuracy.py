@@ -101,10 +101,14 @@ def models_for(name, kind, keys, cfg):
     tag.update({k: cfg[k] for k in ("max_iter", "batch_size") if cfg.get(k)})
     if name == "davis" and cfg.get("davis_prefix_cache"):  # 2,000 pairs of ~210 tokens: ~9 GiB of key/value cache
         tag["prefix_cache"] = cfg["davis_prefix_cache"]
-    params = {"tag_default": tag, "tag_text": tag, "tag_paper": dict(tag, max_iter=cfg["paper_epochs"]),
+    # every Tag-LLM row gets the data set's settings (DAVIS: max_length 128 and the cache budget), so rows
+    # differ only in what their names say
+    params = {"tag_default": tag, "tag_text": tag, "tag_untrained_domain": tag,
+              "tag_paper": dict(tag, max_iter=cfg["paper_epochs"]),
               "tag_pretrained": {"max_iter": cfg["pretrain_iter"], "max_samples": cfg["pretrain_n"],
                                  **{f"estimator__{k}": v for k, v in tag.items()}},
               "llm_embedding": {"embedding__max_length": tag["max_length"]},
+              "llm_embedding_pretrained": {"embedding__max_length": tag["max_length"]},
               "stack": {"cv": cfg["stack_cv"], **{f"tag__{k}": v for k, v in tag.items()}},
               "rf_morgan": {"model__n_estimators": cfg["rf_trees"], "model__n_jobs": 2}}
     params["rf_morgan_counts"] = params["rf_morgan"]
