@@ -39,7 +39,7 @@ from sklearn.preprocessing import StandardScaler
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(HERE), HERE]
-from speed import cpu_kind  # noqa: E402  (CPU kind and SIMD flags, reported as speed.py does)
+from speed_machine import cpu_kind  # noqa: E402  (CPU kind and SIMD flags, reported as speed.py does)
 
 from sktag import LLMEmbedding  # noqa: E402
 from sktag.backbone import clear_backbone_cache, cpu_supports_bf16, load_backbone  # noqa: E402

@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from speed import cpu_kind, dtype_reason  # noqa: E402
+from speed_machine import cpu_kind, dtype_reason  # noqa: E402
 
 DEFAULT_DATASETS = ["solubility_aqsoldb", "cyp3a4_veith"]
 DEFAULT_MODELS = ["tag", "llm_embedding", "hgb_descriptors", "rf_morgan_counts"]

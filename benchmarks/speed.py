@@ -28,6 +28,10 @@ decoder (no LM head, as sktag) over the same token counts.  ``--search`` also ti
 ``GridSearchCV(n_jobs=2)`` against ``n_jobs=1`` on the same 4 fits, each in a
 fresh process (model loading included in both).
 
+The script is split by what each part does: ``speed_machine.py`` (device, CPU kind, matmul floor),
+``speed_profile.py`` (``--profile``: an epoch's phases, ``torch.profiler``) and ``speed_report.py`` (FLOPs,
+rates, the Markdown); this file sets up the data and model and runs the fits.
+
 FLOPs count useful work only (no padding).  Results go to ``--out`` (default
 ``$OUT`` when set, else ``benchmarks/results/``) as ``speed-<tag>.json`` and
 ``speed-<tag>.md``; the JSON records the device, torch's thread count, the load
@@ -46,7 +50,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import shutil
 import subprocess
@@ -59,6 +62,11 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+
+from speed_machine import _device_name, _fitted, _sync, cpu_kind, dtype_reason, matmul_floor  # noqa: E402
+from speed_profile import run_profile  # noqa: E402
+from speed_report import analyse, markdown  # noqa: E402
 
 LLAMA_SHAPES = {
     # ~1.1B parameters, Llama-shaped (TinyLlama-like, 32k vocab)
@@ -82,58 +90,6 @@ VARIANTS = {
 
 
 # --------------------------------------------------------------------- setup
-def _device_name(device):
-    import torch
-
-    if device.startswith("cuda"):
-        return torch.cuda.get_device_name(torch.device(device))
-    name = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    name = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{name}, {os.cpu_count()} logical CPUs"
-
-
-#: CPU flags that decide the kernels (and ``dtype="auto"``)
-_SIMD_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16", "amx_int8")
-
-
-def cpu_kind():
-    """The CPU kind: vendor model, the SIMD flags that matter, and PyTorch's kernel capability."""
-    import torch
-
-    flags = set()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    break
-    except OSError:
-        pass
-    capability = getattr(torch.backends.cpu, "get_cpu_capability", lambda: "unknown")()
-    return {"model": _device_name("cpu"), "flags": [f for f in _SIMD_FLAGS if f in flags],
-            "torch_capability": capability,
-            "kind": ("AMX" if "amx_bf16" in flags else "AVX512-BF16" if "avx512_bf16" in flags
-                     else "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "other")}
-
-
-def dtype_reason(dtype_param, dtype, device, bf16_cpu):
-    """Why the backbone runs in ``dtype`` (what ``dtype="auto"`` decided, or that it was given)."""
-    if dtype_param not in (None, "auto"):
-        return f"dtype={dtype_param!r} given"
-    if str(device).startswith("cuda"):
-        return "dtype='auto' on CUDA: bfloat16"
-    if bf16_cpu:
-        return "dtype='auto': the CPU has native bfloat16 (AVX512-BF16 or AMX), so bfloat16"
-    return "dtype='auto': no native bfloat16 on this CPU (emulated bfloat16 is slower than float32), so float32"
-
-
 def make_random_llama(shape, folder, device):
     """Save a randomly initialised Llama of ``shape`` (and a character tokenizer) to ``folder``.
 
@@ -210,80 +166,7 @@ def prefix_lengths(backbone, X, domain, p_domain, max_length):
     return np.array([p_domain + min(len(t), max_length) for t in ids], dtype=np.int64), ids
 
 
-# --------------------------------------------------------------------- FLOPs
-def flops_prefix(shape, L):
-    """Forward FLOPs of sequences of lengths ``L``: 2 N per token plus causal attention."""
-    L = np.asarray(L, dtype=np.float64)
-    return float(2 * shape["n_params_nonembedding"] * L.sum()
-                 + 2 * shape["layers"] * shape["d_attn"] * (L * (L + 1)).sum())
-
-
-def flops_tag_forward(shape, L, p):
-    """Forward FLOPs of the p function-tag positions attending to prefixes of lengths ``L``."""
-    L = np.asarray(L, dtype=np.float64)
-    return float(2 * shape["n_params_nonembedding"] * p * len(L)
-                 + 4 * shape["layers"] * shape["d_attn"] * (p * L + p * (p + 1) / 2).sum())
-
-
-def flops_epoch(shape, L, p):
-    """One cached training epoch: forward of the tag positions plus the backward w.r.t. inputs only.
-
-    With frozen weights the backward computes no weight gradients: each linear
-    layer costs one product (dX = dY W^T) as in the forward, and attention the
-    gradient of the tag queries, so about the forward again.
-    """
-    return 2 * flops_tag_forward(shape, L, p)
-
-
-# --------------------------------------------------------------------- timing
-def _sync(device):
-    import torch
-
-    if str(device).startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def matmul_rate(M, K, N, dtype, device, seconds):
-    """Sustained FLOP/s of ``[M, K] @ [K, N]`` in ``dtype`` on ``device``."""
-    import torch
-
-    g = torch.Generator(device="cpu").manual_seed(0)
-    a = torch.randn(M, K, generator=g).to(device=device, dtype=dtype)
-    b = torch.randn(K, N, generator=g).to(device=device, dtype=dtype)
-    for _ in range(3):
-        a @ b
-    _sync(device)
-    n, t0 = 0, time.perf_counter()
-    while True:
-        for _ in range(10 if str(device).startswith("cuda") else 1):
-            a @ b
-            n += 1
-        _sync(device)
-        elapsed = time.perf_counter() - t0
-        if elapsed >= seconds:
-            break
-    return 2.0 * M * K * N * n / elapsed
-
-
-def matmul_floor(shape, device, m_prefix, m_epoch, seconds):
-    import torch
-
-    out = {"allow_tf32": bool(torch.backends.cuda.matmul.allow_tf32) if str(device).startswith("cuda") else None}
-    for label, M in (("prefix", m_prefix), ("epoch", m_epoch)):
-        for dname, dt in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
-            rate = matmul_rate(int(M), shape["hidden"], shape["intermediate"], dt, device, seconds)
-            out[f"{label}_{dname}"] = {"M": int(M), "K": shape["hidden"], "N": shape["intermediate"],
-                                       "flops_per_s": rate}
-    return out
-
-
-def _fitted(est, name):
-    value = getattr(est, name, None)
-    if value is None:
-        return None
-    return [float(v) for v in value] if isinstance(value, (list, tuple, np.ndarray)) else float(value)
-
-
+# --------------------------------------------------------------------- runs
 def run_fit(cfg, X, y, domain, variant):
     import torch
 
@@ -330,94 +213,6 @@ def run_predict(cfg, est, X):
     res = {"predict_s": time.perf_counter() - t0}
     if cfg["device"].startswith("cuda"):
         res["peak_gpu_bytes"] = int(torch.cuda.max_memory_allocated())
-    return res
-
-
-class _PhaseClock:
-    """A callback that splits each epoch into its tag steps and the rest (re-solve, validation).
-
-    Device events on CUDA (no host synchronisation inside the epoch), host clocks elsewhere.
-    """
-
-    def __init__(self, device):
-        import torch
-
-        self.cuda = device.startswith("cuda")
-        self._mark = (lambda: torch.cuda.Event(enable_timing=True)) if self.cuda else time.perf_counter
-        self.epochs = []
-
-    def _now(self):
-        t = self._mark()
-        if self.cuda:
-            t.record()
-        return t, time.perf_counter()
-
-    def on_train_begin(self, estimator):
-        pass
-
-    def on_epoch_begin(self, estimator, epoch):
-        self.begin, self.last, self.steps = self._now(), None, 0
-
-    def on_batch_begin(self, estimator, batch_rows):
-        pass
-
-    def on_batch_end(self, estimator, batch_rows, loss):
-        self.last, self.steps = self._now(), self.steps + 1
-
-    def on_epoch_end(self, estimator, epoch, history):
-        end = self._now()
-        if self.cuda:
-            end[0].synchronize()
-            span = lambda a, b: a[0].elapsed_time(b[0]) / 1e3  # noqa: E731
-        else:
-            span = lambda a, b: b[0] - a[0]  # noqa: E731
-        self.epochs.append({"steps": self.steps, "tag_steps_s": span(self.begin, self.last),
-                            "rest_s": span(self.last, end), "host_tag_steps_s": self.last[1] - self.begin[1],
-                            "host_epoch_s": end[1] - self.begin[1]})
-
-    def on_train_end(self, estimator, history):
-        pass
-
-
-def run_profile(cfg, est, X, y, profile_rows=256):
-    """Where an epoch's time goes: its phases on all rows, then kernels against host on a few rows.
-
-    One more epoch of the cached fit (``warm_start``) with :class:`_PhaseClock`: the tag steps against
-    the rest of the epoch (closed-form re-solve and validation).  Then one epoch on ``profile_rows`` rows
-    under ``torch.profiler`` (few rows, since the profiler's own cost grows with every operator):
-    ``device_busy_s`` sums every kernel's own time, so its share of the wall far under 1 means the device
-    waits for the host (launches, Python, synchronisation).
-    """
-    import torch
-    from torch.profiler import ProfilerActivity, profile
-
-    cuda = cfg["device"].startswith("cuda")
-    clock = _PhaseClock(cfg["device"])
-    est.set_params(warm_start=True, max_iter=1, n_iter_no_change=2, callbacks=[clock])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        est.fit(X, y)
-    res = {"phases": clock.epochs[-1], "prefix_time_s": _fitted(est, "prefix_time_"),
-           "rows": len(X), "profile_rows": min(profile_rows, len(X))}
-    est.set_params(callbacks=None)
-    Xs, ys = X[:profile_rows], y[:profile_rows]
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
-    _sync(cfg["device"])
-    t0 = time.perf_counter()
-    with warnings.catch_warnings(), profile(activities=activities) as prof:
-        warnings.simplefilter("ignore")
-        est.fit(Xs, ys)
-        _sync(cfg["device"])
-    res["profile_wall_s"] = time.perf_counter() - t0
-    res["profile_prefix_s"] = _fitted(est, "prefix_time_")
-    res["profile_epoch_s"] = (_fitted(est, "epoch_times_") or [None])[-1]
-    averages = prof.key_averages()
-    if cuda:
-        kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
-        res["n_kernels"] = len(kernels)
-        res["device_busy_s"] = sum(e.self_device_time_total for e in kernels) / 1e6
-        res["table"] = averages.table(sort_by="self_device_time_total", row_limit=15)
-    res["table_cpu"] = averages.table(sort_by="self_cpu_time_total", row_limit=15)
     return res
 
 
@@ -500,175 +295,6 @@ def run_search(cfg):
     if a and b:
         out["speedup_n_jobs_2"] = a / b
     return out
-
-
-# --------------------------------------------------------------------- report
-def _pct(x):
-    return "n/a" if x is None else f"{100 * x:.1f}%"
-
-
-def _f(x, fmt="{:.2f}"):
-    return "n/a" if x is None else fmt.format(x)
-
-
-def analyse(res):
-    """Add FLOP rates and ratios to each fit / predict record."""
-    shape, L, p = res["shape"], np.asarray(res["prefix_lengths"]), res["config"]["p"]
-    dt = res["backbone_dtype"].replace("torch.", "")
-    floor = res["matmul"]
-    ref_prefix = floor[f"prefix_{'bfloat16' if dt in ('bfloat16', 'float16') else 'float32'}"]["flops_per_s"]
-    ref_epoch = floor[f"epoch_{'bfloat16' if dt in ('bfloat16', 'float16') else 'float32'}"]["flops_per_s"]
-    f_prefix, f_epoch = flops_prefix(shape, L), flops_epoch(shape, L, p)
-    f_predict = flops_prefix(shape, L + p)
-    peak = res.get("peak_tflops")
-    res["flops"] = {"prefix_pass": f_prefix, "epoch": f_epoch, "predict": f_predict,
-                    "reference_rate_prefix": ref_prefix, "reference_rate_epoch": ref_epoch}
-    n = len(L)
-    for fit in res["fits"]:
-        pt, ep = fit["prefix_time_s"], fit["epoch_times_s"]
-        a = {}
-        if pt:
-            a["prefix_samples_per_s"] = n / pt
-            a["prefix_flops_per_s"] = f_prefix / pt
-            a["prefix_fraction_of_matmul"] = f_prefix / pt / ref_prefix
-            if peak:
-                a["prefix_mfu"] = f_prefix / pt / (peak * 1e12)
-        if ep:
-            later = ep[1:] or ep
-            t_later = float(np.mean(later))
-            a["first_epoch_s"], a["later_epoch_s"] = ep[0], t_later
-            a["epoch_samples_per_s"] = n / t_later
-            if fit["variant"] == "cached":
-                a["epoch_flops_per_s"] = f_epoch / t_later
-                a["epoch_fraction_of_matmul"] = f_epoch / t_later / ref_epoch
-                if pt:
-                    a["later_epoch_over_prefix_pass"] = t_later / pt
-        fit["analysis"] = a
-    pr = res.get("predict")
-    if pr:
-        pr["samples_per_s"] = n / pr["predict_s"]
-        pr["flops_per_s"] = f_predict / pr["predict_s"]
-        pr["fraction_of_matmul"] = f_predict / pr["predict_s"] / ref_prefix
-        if peak:
-            pr["mfu"] = pr["flops_per_s"] / (peak * 1e12)
-        if pr.get("bare_forward_s"):
-            pr["over_bare_forward"] = pr["predict_s"] / pr["bare_forward_s"]
-        if pr.get("bare_forward_untagged_s"):
-            pr["over_bare_untagged"] = pr["predict_s"] / pr["bare_forward_untagged_s"]
-    return res
-
-
-def markdown(res):
-    c, s, fl = res["config"], res["shape"], res["flops"]
-    L = np.asarray(res["prefix_lengths"])
-    mm = res["matmul"]
-    lines = [
-        f"# sktag speed: {c['label']}",
-        "",
-        f"Date {res['date']}, device: {res['device_name']}, torch {res['torch_version']}, "
-        f"{res['torch_threads']} torch threads, load average {res['loadavg_before'][0]:.2f} before / "
-        f"{res['loadavg_after'][0]:.2f} after, backbone dtype {res['backbone_dtype'].replace('torch.', '')}"
-        f" (cpu_supports_bf16: {res['cpu_supports_bf16']}), total wall time {res['wall_s']:.0f} s.",
-        "",
-        f"CPU kind: {res['cpu']['kind']} ({res['cpu']['model']}; flags {', '.join(res['cpu']['flags']) or 'none'};"
-        f" torch kernels {res['cpu']['torch_capability']}). Backbone dtype: {res['dtype_reason']}.",
-        "",
-        f"Tokens per row: {c['p_domain']} domain-tag + {L.mean() - c['p_domain']:.1f} data (mean) in the prefix, "
-        f"then {c['p']} function-tag; tag positions are "
-        f"{100 * (c['p_domain'] + c['p']) / (L.mean() + c['p']):.0f}% of a row's {L.mean() + c['p']:.1f}.",
-        "",
-        f"Data: {c['data']}, {len(L)} rows (domain {c['domain']}), prefix length mean {L.mean():.1f} tokens "
-        f"({c['p_domain']} domain-tag positions + data tokens), batch {c['batch_size']}, predict batch "
-        f"{c['predict_batch_size']}, {c['epochs']} epochs. Model: {s['n_params_nonembedding'] / 1e6:.1f} M "
-        f"non-embedding parameters, {s['layers']} layers, hidden {s['hidden']}, intermediate {s['intermediate']}.",
-        "",
-        "## The floor: sustained matmul rate on this device",
-        "",
-        "| GEMM shape (M x K x N) | float32 GFLOP/s | bfloat16 GFLOP/s |",
-        "|---|---:|---:|",
-    ]
-    for label in ("prefix", "epoch"):
-        a, b = mm[f"{label}_float32"], mm[f"{label}_bfloat16"]
-        lines.append(f"| {label}: {a['M']} x {a['K']} x {a['N']} | {a['flops_per_s'] / 1e9:.1f} | "
-                     f"{b['flops_per_s'] / 1e9:.1f} |")
-    lines += [
-        "",
-        f"FLOPs (useful, no padding): prefix pass {fl['prefix_pass'] / 1e9:.2f} GFLOP, one cached epoch "
-        f"{fl['epoch'] / 1e9:.2f} GFLOP (p tag positions, forward + input-gradient backward), predict "
-        f"{fl['predict'] / 1e9:.2f} GFLOP.",
-        "",
-        "## fit (TagRegressor, timings read from prefix_time_ / epoch_times_)",
-        "",
-        "| variant | fit wall s | prefix pass s | first epoch s | later epoch s | later epoch / prefix pass "
-        "| prefix % of matmul | epoch % of matmul | prefix samples/s | epoch samples/s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for fit in res["fits"]:
-        a = fit["analysis"]
-        lines.append(
-            f"| {fit['variant']} | {fit['fit_wall_s']:.2f} | "
-            f"{'0 (no cache)' if fit['prefix_time_s'] == 0 else _f(fit['prefix_time_s'])} | {_f(a.get('first_epoch_s'))} "
-            f"| {_f(a.get('later_epoch_s'))} | {_f(a.get('later_epoch_over_prefix_pass'), '{:.3f}')} "
-            f"| {_pct(a.get('prefix_fraction_of_matmul'))} | {_pct(a.get('epoch_fraction_of_matmul'))} "
-            f"| {_f(a.get('prefix_samples_per_s'), '{:.1f}')} | {_f(a.get('epoch_samples_per_s'), '{:.1f}')} |")
-    if any(f["prefix_time_s"] is None and f["epoch_times_s"] is None for f in res["fits"]):
-        lines += ["", "n/a: this sktag's estimators do not report `prefix_time_` / `epoch_times_`; only the "
-                  "fit wall time is measured."]
-    mfu = [f"{fit['variant']} prefix pass {100 * fit['analysis']['prefix_mfu']:.1f}%"
-           for fit in res["fits"] if "prefix_mfu" in fit["analysis"]]
-    pr = res.get("predict")
-    if pr:
-        lines += [
-            "",
-            "## predict",
-            "",
-            "| | seconds | samples/s | % of matmul | vs bare forward |",
-            "|---|---:|---:|---:|---:|",
-            f"| TagRegressor.predict | {pr['predict_s']:.2f} | {pr['samples_per_s']:.1f} | "
-            f"{_pct(pr['fraction_of_matmul'])} | {_f(pr.get('over_bare_forward'), '{:.3f}')} |",
-        ]
-        if pr.get("bare_forward_s"):
-            lines.append(f"| bare decoder forward (Hugging Face, no LM head), same token counts | "
-                         f"{pr['bare_forward_s']:.2f} | "
-                         f"{len(L) / pr['bare_forward_s']:.1f} | | 1.000 |")
-        if pr.get("bare_forward_untagged_s"):
-            lines.append(f"| bare decoder forward of the untagged strings | {pr['bare_forward_untagged_s']:.2f} | "
-                         f"{len(L) / pr['bare_forward_untagged_s']:.1f} | | predict is "
-                         f"{_f(pr.get('over_bare_untagged'), '{:.3f}')}x |")
-        if "mfu" in pr:
-            mfu.append(f"predict {100 * pr['mfu']:.1f}%")
-    if mfu:
-        lines += ["", f"MFU against the {res['peak_tflops']:.0f} TFLOP/s bf16 peak: " + ", ".join(mfu) + "."]
-    pf = res.get("profile")
-    if pf:
-        ph = pf["phases"]
-        lines += ["", "## Where an epoch goes", "",
-                  f"One more epoch of the cached fit on all {pf['rows']} rows: {ph['steps']} tag steps "
-                  f"{ph['tag_steps_s']:.2f} s ({1e3 * ph['tag_steps_s'] / max(ph['steps'], 1):.1f} ms a step; "
-                  f"the host issued them in {ph['host_tag_steps_s']:.2f} s), then re-solve and validation "
-                  f"{ph['rest_s']:.2f} s; the host saw {ph['host_epoch_s']:.2f} s.",
-                  "",
-                  f"One epoch on {pf['profile_rows']} rows under torch.profiler: wall {pf['profile_wall_s']:.2f} s "
-                  f"(prefix cache {_f(pf['profile_prefix_s'])} s, the epoch {_f(pf['profile_epoch_s'])} s)."]
-        if "n_kernels" in pf:
-            lines.append(f"{pf['n_kernels']} kernels, {pf['device_busy_s']:.3f} s of kernel time: the device is "
-                         f"busy {100 * pf['device_busy_s'] / pf['profile_wall_s']:.0f}% of that wall.")
-        for key, title in (("table", "by own device time"), ("table_cpu", "by own host time")):
-            if pf.get(key):
-                lines += ["", f"Top operators {title}:", "", "```", pf[key].rstrip(), "```"]
-    se = res.get("search")
-    if se:
-        lines += ["", "## GridSearchCV, 4 fits, each search in a fresh process (model loading included)", "",
-                  "| n_jobs | wall s | mean fit s |", "|---|---:|---:|"]
-        for k in ("n_jobs_1", "n_jobs_2"):
-            r = se[k]
-            if "error" in r:
-                lines.append(f"| {k[-1]} | failed | |")
-            else:
-                lines.append(f"| {r['n_jobs']} | {r['wall_s']:.1f} | {np.mean(r['mean_fit_time_s']):.1f} |")
-        if "speedup_n_jobs_2" in se:
-            lines.append(f"\nn_jobs=2 is {se['speedup_n_jobs_2']:.2f}x the speed of n_jobs=1.")
-    return "\n".join(lines) + "\n"
 
 
 # --------------------------------------------------------------------- main
