@@ -19,16 +19,9 @@ loader                         input -> target            metric
 =============================  =========================  ===============
 """
 
-from ._base import (
-    TDC_ADMET_NAMES,
-    load_bace,
-    load_bbbp,
-    load_davis,
-    load_esol,
-    load_lipophilicity,
-    load_protein_solubility,
-    load_tdc_admet,
-)
+from ._base import load_bace, load_bbbp, load_esol, load_lipophilicity
+from ._proteins import load_davis, load_protein_solubility
+from ._tdc import TDC_ADMET_NAMES, load_tdc_admet
 
 __all__ = [
     "TDC_ADMET_NAMES",
