@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 
+
 def _device_name(device):
     import torch
 

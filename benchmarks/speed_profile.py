@@ -7,7 +7,10 @@ import warnings
 
 from speed_machine import _fitted, _sync
 
-class _PhaseClock:
+from sktag import Callback
+
+
+class _PhaseClock(Callback):
     """A callback that splits each epoch into its tag steps and the rest (re-solve, validation).
 
     Device events on CUDA (no host synchronisation inside the epoch), host clocks elsewhere.
@@ -26,14 +29,8 @@ class _PhaseClock:
             t.record()
         return t, time.perf_counter()
 
-    def on_train_begin(self, estimator):
-        pass
-
     def on_epoch_begin(self, estimator, epoch):
         self.begin, self.last, self.steps = self._now(), None, 0
-
-    def on_batch_begin(self, estimator, batch_rows):
-        pass
 
     def on_batch_end(self, estimator, batch_rows, loss):
         self.last, self.steps = self._now(), self.steps + 1
@@ -48,9 +45,6 @@ class _PhaseClock:
         self.epochs.append({"steps": self.steps, "tag_steps_s": span(self.begin, self.last),
                             "rest_s": span(self.last, end), "host_tag_steps_s": self.last[1] - self.begin[1],
                             "host_epoch_s": end[1] - self.begin[1]})
-
-    def on_train_end(self, estimator, history):
-        pass
 
 
 def run_profile(cfg, est, X, y, profile_rows=256):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+
 def flops_prefix(shape, L):
     """Forward FLOPs of sequences of lengths ``L``: 2 N per token plus causal attention."""
     L = np.asarray(L, dtype=np.float64)
