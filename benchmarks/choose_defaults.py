@@ -102,6 +102,13 @@ SETTINGS = [
     # the same tag tuned on the labels with smaller steps than the function tag's (the prefix is not cached)
     ("pool-deep-domain-tag-tuned (the same tag, tune_domain_tags=True, domain_learning_rate=1e-4)",
      dict(_tagfile="ntp_deep_lr5e-3", tune_domain_tags=True, domain_learning_rate=1e-4)),
+    # free key/value deep domain tags (P-Tuning v2): pretrain_pool.py --depth kv on the same pool molecules, at
+    # learning rates 1e-3 and 5e-3; pool_ntp_kv is the one of lower held-out NLL on the pool (rule fixed before
+    # any labelled fit, as for the deep tag).  Frozen, then tuned with the deep tag's domain_learning_rate.
+    ("pool-kv-domain-tag (key/value next-token stage 1 on the unlabeled pool, lr by held-out NLL, frozen)",
+     dict(_tagfile="ntp_kv")),
+    ("pool-kv-domain-tag-tuned (the same tag, tune_domain_tags=True, domain_learning_rate=1e-4)",
+     dict(_tagfile="ntp_kv", tune_domain_tags=True, domain_learning_rate=1e-4)),
 ]
 
 #: what issue 22's rule compares every setting with: epoch 0 of the defaults

@@ -69,8 +69,9 @@ def main(argv=None):
     ap.add_argument("--max-atoms-chars", type=int, default=120, help="leave out SMILES longer than this")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     ap.add_argument("--learning-rate", type=float, default=1e-3, help="AdamW learning rate of the tag")
-    ap.add_argument("--depth", default="shallow", choices=["shallow", "deep"],
-                    help="tag_depth of the next-token tag (deep: one block per decoder block, P-Tuning v2 style)")
+    ap.add_argument("--depth", default="shallow", choices=["shallow", "deep", "kv"],
+                    help="tag_depth of the next-token tag (deep: one block per decoder block in the residual "
+                         "stream; kv: free key/values per attention layer, P-Tuning v2 style)")
     ap.add_argument("--suffix", default="", help="appended to the tag files' names (pool_<objective><suffix>)")
     ap.add_argument("--verbose", type=int, default=1)
     args = ap.parse_args(argv)

@@ -44,7 +44,8 @@ from ._module import TagModule
 from ._readouts import ReadoutSpec, make_readout
 from ._states import StateSource
 from ._tagio import TagSetMixin
-from ._taginit import TagInit, deep_shape, domain_tag_vectors, init_tag, zero_blocks
+from ._deep import deep_domain_blocks
+from ._taginit import TagInit, deep_shape, domain_tag_vectors, init_tag
 from ._threads import torch_threads
 from ._training import FitData, History, TrainingLoop, check_callbacks, user_stacklevel
 from ._validation import BOOLEAN, COMMON, NONNEG_INT, Instance, Interval, Options, string_input_tags, validate_params
@@ -99,7 +100,7 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
         "domain_tags": [Instance(str, object, what="a TagSet, a path, 'pretrained' or 'text'"), None],
         "domain_tag_length": [NONNEG_INT, None],
         "tag_depth": [Options("shallow", "deep")],
-        "domain_tag_depth": [Options("auto", "shallow", "deep")],
+        "domain_tag_depth": [Options("auto", "shallow", "deep", "kv")],
         "tune_domain_tags": [BOOLEAN],
         "domain_learning_rate": [Interval("real", 0, None, closed="neither"), None],
         "isolate_segments": [BOOLEAN],
@@ -213,10 +214,7 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
             domains = TagLayout.build(state.column_domains, self.tag_length).domains  # distinct, any case
             n_domain = self.tag_length if self.domain_tag_length is None else self.domain_tag_length
             tags, blocks = domain_tag_vectors(self.domain_tags, domains, bb, n_domain, deep=True)
-            if self.domain_tag_depth == "shallow":
-                blocks = dict.fromkeys(blocks)
-            elif self.domain_tag_depth == "deep":
-                blocks = {d: zero_blocks(bb, tags[d].shape[0]) if b is None else b for d, b in blocks.items()}
+            blocks = deep_domain_blocks(blocks, self.domain_tag_depth, bb, {d: t.shape[0] for d, t in tags.items()})
             state.layout = TagLayout.build(state.column_domains, self.tag_length, state.names,
                                            {d: t.shape[0] for d, t in tags.items()})
             if state.readout is None:  # (from_tags sets the saved one)
@@ -416,7 +414,7 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
             readout_=state.readout.name, readout_layers_=state.readout.fitted_layers,
             _hidden_widths=tuple(bb.hidden_widths()), isolate_segments_=bool(state.isolate),
             tag_depth_="shallow" if state.module.deep_tag is None else "deep",
-            domain_tag_depth_="shallow" if state.module.domain_deep is None else "deep",
+            domain_tag_depth_="shallow" if state.module.domain_deep is None else state.module.domain_deep_kind,
             canonicalize_=bool(state.canonicalize), dtype_=bb.dtype, column_domains_=list(layout.column_domains),
             domains_=layout.domains, backbone_identity_=bb.identity, backbone_fingerprint_=bb.fingerprint,
             _task_state_=state.task_state, _history=history, _carried_validators=self.domain_validators(),

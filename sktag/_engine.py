@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ._deep import domain_tags_applied
 from ._encoding import FUNCTION_SEGMENT, EncodedRow  # noqa: F401  (EncodedRow: rows collate takes)
 from ._pooling import data_token_groups, pool_states  # noqa: F401  (part of the engine's interface)
 
@@ -245,31 +246,6 @@ def deep_tags(backbone, block, n_last):
         yield
 
 
-@contextlib.contextmanager
-def deep_slot_tags(backbone, table, slot):
-    """Add ``table[l, s]`` to the input of decoder block ``l`` wherever ``slot == s`` (deep domain tags).
-
-    ``table`` is ``[n_layers, n, d]``: one block per decoder block for the
-    first ``n`` rows of the tag table, which are the domain tags (float32,
-    with the gradient to it when they train); ``slot`` is the batch's
-    ``[B, L]`` slot array.  Positions of other slots (tokens, the function
-    tag) are left alone.  The blocks start at zero, so a deep domain tag
-    starts as its shallow one.  ``table=None`` does nothing.
-    """
-    if table is None or table.shape[1] == 0:
-        yield
-        return
-    at = (slot >= 0) & (slot < table.shape[1])
-    b_idx, p_idx = at.nonzero(as_tuple=True)
-    rows = slot[b_idx, p_idx]
-
-    def add(layer, h):  # out of place (autograd), touching only the tag positions
-        return h.index_put((b_idx, p_idx), table[layer].to(h.dtype)[rows], accumulate=True)
-
-    with _block_inputs(backbone, add):
-        yield
-
-
 def _cache_kwarg(decoder) -> str:
     params = inspect.signature(decoder.forward).parameters
     return "cache" if "cache" in params else "past_key_values"
@@ -298,23 +274,23 @@ def _run_decoder(backbone, inputs_embeds, mask, pos, cache=None, use_cache=False
 def _forward(backbone, batch: Batch, tag_table, isolate, *, cache=False, hidden_states=False, deep_table=None):
     """Embed ``batch`` with the tags spliced in and run the decoder over the whole sequence.
 
-    ``deep_table`` holds the deep blocks of the domain tags
-    (:func:`deep_slot_tags`), or None.  Returns ``(last_hidden_state, kv or
-    None, hidden_states or None)``; ``kv`` is the key/value cache as a tensor
-    ``[n_layers, 2, B, kvh, L, hd]``.
+    ``deep_table`` holds the deep blocks of the domain tags (a
+    :class:`sktag._deep.DeepTable`, or a bare tensor of the residual kind),
+    or None.  Returns ``(last_hidden_state, kv or None, hidden_states or
+    None)``; ``kv`` is the key/value cache as a tensor ``[n_layers, 2, B,
+    kvh, L, hd]``.
     """
     x = embed(backbone, batch, tag_table)
     mask = build_masks(backbone, batch.valid, batch.seg, batch.seg, batch.ids.shape[1], isolate, x.dtype)
-    kv_cache = None
-    if cache:
-        from transformers import DynamicCache
+    with domain_tags_applied(backbone, deep_table, batch.slot, _block_inputs) as kv_cache:
+        if kv_cache is None and cache:
+            from transformers import DynamicCache
 
-        kv_cache = DynamicCache()
-    with deep_slot_tags(backbone, deep_table, batch.slot):
-        out = _run_decoder(backbone, x, mask, batch.pos, cache=kv_cache, use_cache=bool(cache),
+            kv_cache = DynamicCache()
+        out = _run_decoder(backbone, x, mask, batch.pos, cache=kv_cache, use_cache=kv_cache is not None,
                            hidden_states=hidden_states)
     h, new_cache = out[0], out[1]
-    kv = None if new_cache is None else torch.stack([torch.stack(kv) for kv in _cache_layers(new_cache)])
+    kv = None if not cache else torch.stack([torch.stack(kv) for kv in _cache_layers(new_cache)])
     return h, kv, (out[2] if hidden_states else None)
 
 
@@ -363,7 +339,7 @@ def full_states(backbone, batch: Batch, tag_table, isolate=False, needs=None, de
     The path with autograd to every tag (tuned domain tags): ``batch`` ends
     with the function tag (``collate(..., tail=...)``); ``deep`` is a deep
     function tag (:func:`deep_tags`), ``deep_table`` the deep domain tags
-    (:func:`deep_slot_tags`).
+    (:mod:`sktag._deep`).
     """
     with deep_tags(backbone, deep, None if deep is None else deep.shape[1]):
         _, _, hs = _forward(backbone, batch, tag_table, isolate, hidden_states=True, deep_table=deep_table)
@@ -445,8 +421,8 @@ def hidden_states(backbone, batch: Batch, tag_table, layers, isolate=False, deep
         transformers.
     isolate : bool, default=False
         Segment-isolating attention (see :func:`attention_mask`).
-    deep_table : Tensor ``[n_layers, n, d]``, optional
-        Deep blocks of the domain tags (:func:`deep_slot_tags`).
+    deep_table : DeepTable or Tensor ``[n_layers, n, width]``, optional
+        Deep blocks of the domain tags (:mod:`sktag._deep`).
 
     Returns
     -------

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ._deep import RESIDUAL, DeepTable, common_kind
+
 
 class Head(torch.nn.Module):
     """Linear layer on standardised features: ``W (x - mean) / scale + b``."""
@@ -67,11 +69,13 @@ class TagModule(torch.nn.Module):
     the function-tag positions (zero at the start, so a deep tag starts as the
     shallow one); ``deep_tag`` is None for a shallow tag.
 
-    ``domain_deep`` (a list aligned with ``domain_tags``) makes the domain
-    tags deep: one ``[n_blocks, p_domain, width]`` block per domain, added to
-    every decoder block's input at that domain tag's positions (None entries
-    start at zero); all None, or ``domain_deep=None``, keeps them shallow.
-    The blocks train with the domain tags (``tune_domain_tags``).
+    ``domain_deep`` (a list aligned with ``domain_tags`` of
+    :class:`~sktag._deep.DeepTable` or None) makes the domain tags deep: one
+    ``[n_layers, p_domain, width]`` block per domain, of one kind
+    (``domain_deep_kind``, :mod:`sktag._deep`), added at every layer at that
+    domain tag's positions (None entries start at zero); all None, or
+    ``domain_deep=None``, keeps them shallow.  The blocks train with the
+    domain tags (``tune_domain_tags``).
     """
 
     def __init__(self, domain_tags, function_tag, n_features, n_outputs, tune_domain_tags=False, deep_shape=None,
@@ -80,12 +84,13 @@ class TagModule(torch.nn.Module):
         self.domain_tags = torch.nn.ParameterList(
             [torch.nn.Parameter(t.clone().float(), requires_grad=tune_domain_tags) for t in domain_tags]
         )
-        self.domain_deep = None
-        if domain_deep is not None and any(b is not None for b in domain_deep):
+        self.domain_deep, self.domain_deep_kind = None, common_kind(domain_deep or [])
+        if self.domain_deep_kind is not None:
             n_blocks, width = next((b.shape[0], b.shape[2]) for b in domain_deep if b is not None)
             self.domain_deep = torch.nn.ParameterList(
-                [torch.nn.Parameter((torch.zeros(n_blocks, t.shape[0], width) if b is None else b.clone()).float(),
-                                    requires_grad=tune_domain_tags) for t, b in zip(domain_tags, domain_deep)]
+                [torch.nn.Parameter((torch.zeros(n_blocks, t.shape[0], width) if b is None else b.blocks.clone())
+                                    .float(), requires_grad=tune_domain_tags)
+                 for t, b in zip(domain_tags, domain_deep)]
             )
         self.function_tag = torch.nn.Parameter(function_tag.clone().float())
         self.deep_tag = (None if deep_shape is None else  # [n_blocks, p, width of the blocks' states]
@@ -97,8 +102,11 @@ class TagModule(torch.nn.Module):
         return torch.cat([*self.domain_tags, self.function_tag], dim=0)
 
     def deep_table(self):
-        """The deep blocks of the domain tags side by side, ``[n_blocks, n_domain_slots, width]``, or None."""
-        return None if self.domain_deep is None else torch.cat(list(self.domain_deep), dim=1)
+        """The deep blocks of the domain tags side by side (a :class:`~sktag._deep.DeepTable`), or None."""
+        if self.domain_deep is None:
+            return None
+        kind = getattr(self, "domain_deep_kind", RESIDUAL)  # (a module pickled by sktag 0.3 has no kind)
+        return DeepTable(torch.cat(list(self.domain_deep), dim=1), kind)
 
     def tunes_domain_tags(self):
         """Whether the domain tags (and their deep blocks) train: then no prefix can be cached."""

@@ -29,6 +29,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 
 from ._backbone_access import BackboneMixin
+from ._deep import DeepTable
 from ._encoding import TagLayout, layout_rows, token_limit, tokenize
 from ._inputs import as_columns, check_strings
 from ._taginit import TagInit, init_tag
@@ -122,8 +123,18 @@ class TagPretrainerBase(BackboneMixin, BaseEstimator):
         return init_tag(backbone, TagInit.MEAN, self.tag_length)
 
     def _deep_start(self, backbone):
-        """The start of the tag's deep blocks (``[n_blocks, tag_length, width]``), or None for a shallow tag."""
+        """The start of the tag's deep blocks (a :class:`~sktag._deep.DeepTable`), or None for a shallow tag."""
         return None
+
+    def _fitted_deep(self):
+        """The fitted tag's deep blocks (a :class:`~sktag._deep.DeepTable`), or None for a shallow tag."""
+        block = self.tags_.deep.get(self.domain_)
+        return None if block is None else DeepTable(block, self.tags_.deep_kind(self.domain_))
+
+    @staticmethod
+    def _module_deep(module):
+        """The deep blocks being trained in ``module`` (a DeepTable with the gradient to them), or None."""
+        return None if module.deep is None else DeepTable(module.deep, module.deep_kind)
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y=None):
@@ -162,8 +173,8 @@ class TagPretrainerBase(BackboneMixin, BaseEstimator):
                     f"(fitted: {self.domain_!r}, {self.tags_[self.domain_].shape[0]} vectors); refit "
                     "with warm_start=False."
                 )
-            deep_start = self.tags_.deep.get(self.domain_)
-            if (deep_start is None) != (self._deep_start(backbone) is None):
+            deep_start, wanted = self._fitted_deep(), self._deep_start(backbone)
+            if (None if deep_start is None else deep_start.kind) != (None if wanted is None else wanted.kind):
                 raise ValueError("warm_start=True continues the fitted tag, but tag_depth changed; refit with "
                                  "warm_start=False.")
             initial, history = self.initial_tag_, copy.deepcopy(self._history)
@@ -173,9 +184,10 @@ class TagPretrainerBase(BackboneMixin, BaseEstimator):
         strings = self._check_strings(X)
         module = torch.nn.Module()
         module.tag = torch.nn.Parameter(start.to(backbone.device, torch.float32))
-        # a deep tag's blocks, one per decoder block (see sktag._engine.deep_slot_tags); None: shallow
-        module.deep = None if deep_start is None else torch.nn.Parameter(deep_start.to(backbone.device,
-                                                                                        torch.float32))
+        # a deep tag's blocks, one per layer, and their kind (see sktag._deep); None: shallow
+        module.deep = None if deep_start is None else torch.nn.Parameter(deep_start.blocks.to(backbone.device,
+                                                                                               torch.float32))
+        module.deep_kind = None if deep_start is None else deep_start.kind
         objective = self._objective(strings, backbone, module, rng)
         lengths = np.array([len(r) for r in objective.rows])
         state = SimpleNamespace(module=module, history=history, optimizer=self.build_optimizer(module))
@@ -212,7 +224,7 @@ class TagPretrainerBase(BackboneMixin, BaseEstimator):
                description=f"pretrained by {type(self).__name__}: {self.n_iter_} epochs, "
                            f"{len(objective.rows)} strings, {objective.description}")
         if module.deep is not None:
-            ts.add_deep(self.domain, module.deep.detach().float().cpu())
+            ts.add_deep(self.domain, module.deep.detach().float().cpu(), kind=module.deep_kind)
         self.tags_ = ts
         self.domain_ = self.domain
 

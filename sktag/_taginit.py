@@ -11,6 +11,7 @@ import enum
 
 import torch
 
+from ._deep import RESIDUAL, DeepTable, block_shape, check_blocks
 from ._pretrained import PRETRAINED, shipped_domain_tags
 
 
@@ -38,25 +39,16 @@ def init_tag(backbone, rule, length, name=None) -> torch.Tensor:
 
 
 def deep_shape(backbone):
-    """``(n_blocks, width)`` of a deep tag on ``backbone``: one block per decoder block, of its input width.
-
-    The width is that of the decoder blocks' states (``hidden_widths()[1]``), which can differ from the
-    embeddings' (OPT projects its narrower embeddings in).
-    """
-    return len(backbone.decoder_blocks()), backbone.hidden_widths()[1]
-
-
-def zero_blocks(backbone, length):
-    """The deep blocks of a ``length``-vector tag before training: ``[n_blocks, length, width]`` zeros."""
-    n_blocks, width = deep_shape(backbone)
-    return torch.zeros(n_blocks, int(length), width)
+    """``(n_blocks, width)`` of a deep function tag on ``backbone`` (:func:`sktag._deep.block_shape`, residual)."""
+    return block_shape(backbone, RESIDUAL)
 
 
 def domain_tag_vectors(spec, domains, backbone, length, *, untagged=TagInit.MEAN, deep=False):
     """The starting vectors of each domain's tag, ``{domain: [n, d] float32 CPU tensor}``, or None.
 
     With ``deep=True``, the pair ``(vectors, blocks)``: ``blocks`` maps each
-    domain to the deep block its tag carries (``[n_blocks, n, width]``, see
+    domain to the deep block its tag carries (a :class:`sktag._deep.DeepTable`
+    of one tag, ``[n_layers, n, width]`` and its kind, see
     :meth:`sktag.TagSet.add_deep`), or None for a shallow tag.
 
     Parameters
@@ -84,25 +76,15 @@ def domain_tag_vectors(spec, domains, backbone, length, *, untagged=TagInit.MEAN
     if not deep:
         return vectors
     if vectors is not None:
-        _check_blocks(blocks, backbone)
+        check_blocks(blocks, backbone)
     return vectors, blocks
 
 
-def _check_blocks(blocks, backbone):
-    """Deep blocks must have one ``[n, width]`` block per decoder block of ``backbone``."""
-    from .exceptions import TagMismatchError
-
-    shape = deep_shape(backbone)
-    for d, b in blocks.items():
-        if b is not None and (b.shape[0], b.shape[2]) != shape:
-            raise TagMismatchError(f"the deep domain tag of {d!r} has {b.shape[0]} blocks of width {b.shape[2]}; "
-                                   f"this model has {shape[0]} decoder blocks of width {shape[1]}.")
-
-
 def _from_tagset(ts, name):
-    """``(vectors, deep block or None)`` of tag ``name`` of TagSet ``ts``, as float32 CPU copies."""
+    """``(vectors, DeepTable or None)`` of tag ``name`` of TagSet ``ts``, as float32 CPU copies."""
     block = ts.deep.get(name)
-    return ts[name].detach().float().cpu().clone(), None if block is None else block.detach().float().cpu().clone()
+    vectors = ts[name].detach().float().cpu().clone()
+    return vectors, None if block is None else DeepTable(block.detach().float().cpu().clone(), ts.deep_kind(name))
 
 
 def _domain_tags(spec, domains, backbone, length, untagged):

@@ -29,7 +29,8 @@ from ._encoding import TagLayout, encode, token_limit, validate
 from ._inputs import as_columns, resolve_domains
 from ._backbone_access import BackboneMixin
 from ._layers import LAYERS, resolve_layers
-from ._taginit import domain_tag_vectors, zero_blocks
+from ._deep import RESIDUAL, DeepTable, common_kind, zero_blocks
+from ._taginit import domain_tag_vectors
 from ._threads import torch_threads
 from ._training import progress
 from ._validation import BOOLEAN, COMMON, POS_INT, Instance, Options, string_input_tags, validate_params
@@ -158,8 +159,11 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
         appearance.
     deep_table_ : Tensor or None
         The deep blocks of the domain tags side by side (float32, CPU),
-        ``[n_blocks, n_tag_vectors, width]``, when a domain tag is deep
-        (``DomainTagPretrainer(tag_depth="deep")``); None otherwise.
+        ``[n_layers, n_tag_vectors, width]``, when a domain tag is deep
+        (``DomainTagPretrainer(tag_depth="deep")`` or ``"kv"``); None otherwise.
+    domain_tag_depth_ : {"shallow", "deep", "kv"}
+        The kind of the domain tags' deep blocks (see
+        :meth:`sktag.TagSet.add_deep`); ``"shallow"`` without.
     tag_table_ : Tensor or None
         The domain tags' vectors stacked (float32, CPU), None without tags.
     tag_lengths_ : list of int
@@ -260,7 +264,7 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
             domains_=layout.domains,
             tag_lengths_=list(layout.tag_lengths),
             tag_table_=None if tags is None else torch.cat([tags[d] for d in layout.domains], dim=0),
-            deep_table_=_deep_table(tags, blocks, layout.domains, backbone),
+            **_deep_table(tags, blocks, layout.domains, backbone),
             layers_=layers,
             pooling_=self.pooling,
             isolate_segments_=bool(self.isolate_segments),
@@ -395,7 +399,8 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
         lengths = np.array([len(r) if r is not None else 0 for r in rows])
         table = None if self.tag_table_ is None else self.tag_table_.to(backbone.device)
         deep = getattr(self, "deep_table_", None)  # (an embedding fitted by sktag 0.2 has none)
-        deep = None if deep is None else deep.to(backbone.device)
+        kind = getattr(self, "domain_tag_depth_", RESIDUAL)  # (nor one fitted by sktag 0.3)
+        deep = None if deep is None else DeepTable(deep.to(backbone.device), kind)
         batches = _engine.length_batches(idx, lengths, int(self.batch_size))
         for b in progress(batches, self.verbose > 0, desc="LLMEmbedding", unit="batch"):
             batch = _engine.collate([rows[i] for i in b], device=backbone.device)
@@ -458,8 +463,11 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
 
 
 def _deep_table(tags, blocks, domains, backbone):
-    """The deep blocks of the domain tags side by side (zeros for shallow ones), or None when none is deep."""
-    if tags is None or all(blocks[d] is None for d in domains):
-        return None
-    return torch.cat([zero_blocks(backbone, tags[d].shape[0]) if blocks[d] is None else blocks[d]
-                      for d in domains], dim=1)
+    """``deep_table_`` (the deep blocks of the domain tags side by side, zeros for shallow ones; None when none is
+    deep) and ``domain_tag_depth_``."""
+    kind = None if tags is None else common_kind([blocks[d] for d in domains])
+    if kind is None:
+        return {"deep_table_": None, "domain_tag_depth_": "shallow"}
+    table = torch.cat([zero_blocks(backbone, tags[d].shape[0], kind) if blocks[d] is None else blocks[d].blocks
+                       for d in domains], dim=1)
+    return {"deep_table_": table, "domain_tag_depth_": kind}

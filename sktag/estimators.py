@@ -48,17 +48,20 @@ _SHARED_PARAMS = """
         (prefix-tuning / P-Tuning v2 style, starting at zero, so the start is
         the shallow tag).  Only the ``p`` function-tag positions run against
         the cached frozen prefix, as for a shallow tag.
-    domain_tag_depth : {"auto", "shallow", "deep"}, default="auto"
+    domain_tag_depth : {"auto", "shallow", "deep", "kv"}, default="auto"
         Depth of the domain tags.  ``"auto"``: as given, deep where the
         domain tag carries deep blocks (a TagSet from
-        ``DomainTagPretrainer(tag_depth="deep")``), shallow otherwise.
-        ``"shallow"``: only the input vectors (deep blocks are dropped).
-        ``"deep"``: every domain tag gets one ``p x d`` block per decoder
-        block, added to that block's input at the domain-tag positions
-        (zero where the given tag has none); with ``tune_domain_tags`` they
-        train (P-Tuning v2 style deep prompts before the data).  Frozen deep
-        domain tags cost no more per epoch than shallow ones: they are in
-        the cached prefix.
+        ``DomainTagPretrainer(tag_depth="deep")`` or ``"kv"``), shallow
+        otherwise.  ``"shallow"``: only the input vectors (deep blocks are
+        dropped).  ``"deep"``: every domain tag gets one ``p x d`` block per
+        decoder block, added to that block's input at the domain-tag
+        positions (deep prompts in the residual stream).  ``"kv"``: every
+        domain tag gets one block per attention layer, added to the keys and
+        values that layer stores at the domain-tag positions (free
+        key/values, P-Tuning v2's deep prompts).  Both start at zero where
+        the given tag has none, and train with ``tune_domain_tags``.  Frozen
+        deep domain tags cost no more per epoch than shallow ones: they are
+        in the cached prefix.
     domain_tags : "pretrained", TagSet, path, "text" or None, default="pretrained"
         ``"pretrained"``: the domain tags sktag ships for the loaded backbone
         (today a ``<SMILES>`` tag for the default ``"smollm2-135m"``, learned
@@ -207,8 +210,10 @@ _SHARED_ATTRS = """
         The distinct domains, in the order of the domain tags.
     column_domains_ : list of str
         The domain of each input column.
-    tag_depth_, domain_tag_depth_ : {"shallow", "deep"}
-        Depth of the fitted function tag and domain tags.
+    tag_depth_ : {"shallow", "deep"}
+        Depth of the fitted function tag.
+    domain_tag_depth_ : {"shallow", "deep", "kv"}
+        Depth (and kind of deep block) of the fitted domain tags.
     backbone_identity_, backbone_fingerprint_ : str
         Which backbone the tags were learned on.
     n_features_in_ : int

@@ -24,7 +24,7 @@ from . import _engine
 from ._backbone_access import autocast
 from ._pretrain_base import Objective, TagPretrainerBase
 from ._threads import torch_threads
-from ._taginit import zero_blocks
+from ._deep import DeepTable, zero_blocks
 from ._training import progress
 from ._validation import BOOLEAN, Options
 
@@ -56,14 +56,17 @@ class DomainTagPretrainer(TagPretrainerBase):
         strings are validated (see :mod:`sktag.domains`).
     tag_length : int, default=10
         Number of vectors ``p`` of the tag.
-    tag_depth : {"shallow", "deep"}, default="shallow"
+    tag_depth : {"shallow", "deep", "kv"}, default="shallow"
         ``"shallow"``: the tag is ``p`` vectors at the input (the paper's).
         ``"deep"``: also one learned ``p x d`` block per decoder block, added
-        to that block's input at the tag positions (deep prompts, as in
-        P-Tuning v2), starting at zero; the blocks travel in :attr:`tags_`
-        (:attr:`sktag.TagSet.deep`) and the estimators use them with the
-        tag.  An epoch costs about the same: the gradient of a shallow tag
-        also goes back through every block.
+        to that block's input at the tag positions (deep prompts in the
+        residual stream), starting at zero.  ``"kv"``: instead one learned
+        block per attention layer added to the keys and values it stores at
+        the tag positions (free key/values, as P-Tuning v2 learns them),
+        starting at zero.  The blocks travel in :attr:`tags_`
+        (:attr:`sktag.TagSet.deep`, with their kind) and the estimators use
+        them with the tag.  An epoch costs about the same: the gradient of a
+        shallow tag also goes back through every block.
     max_iter : int, default=5
         Number of epochs.
     batch_size : int, default=16
@@ -206,12 +209,12 @@ class DomainTagPretrainer(TagPretrainerBase):
 
     # ------------------------------------------------------------------ params
     _parameter_constraints = {**TagPretrainerBase._parameter_constraints, "add_eos": [BOOLEAN],
-                              "tag_depth": [Options("shallow", "deep")]}
+                              "tag_depth": [Options("shallow", "deep", "kv")]}
 
     def _deep_start(self, backbone):
         if self.tag_depth == "shallow":
             return None
-        return zero_blocks(backbone, self.tag_length)
+        return DeepTable(zero_blocks(backbone, self.tag_length, self.tag_depth), self.tag_depth)
 
     # ------------------------------------------------------------------ inputs
     def _encode(self, X, backbone, tag_length):
@@ -240,7 +243,7 @@ class DomainTagPretrainer(TagPretrainerBase):
     def _mean_nll_threads(self, X, tag, deep, batch_size):
         backbone = self.get_backbone()
         tag = tag.to(backbone.device, torch.float32)
-        deep = None if deep is None else deep.to(backbone.device, torch.float32)
+        deep = None if deep is None else deep.to(backbone.device, torch.float32)  # a DeepTable
         rows, _ = self._encode(X, backbone, tag.shape[0])
         lengths = np.array([len(r) for r in rows])
         total, count = 0.0, 0
@@ -259,7 +262,7 @@ class DomainTagPretrainer(TagPretrainerBase):
         n_tokens = int(n_targets.sum())
         if n_tokens == 0:
             raise ValueError("X has no tokens to predict.")
-        return Objective(rows=rows, step=lambda b: self._batch_nll(backbone, rows, b, module.tag, module.deep),
+        return Objective(rows=rows, step=lambda b: self._batch_nll(backbone, rows, b, module.tag, self._module_deep(module)),
                          weight_total=float(n_tokens), fitted={"n_tokens_": n_tokens},
                          description=f"{n_tokens} tokens")
 
@@ -280,7 +283,7 @@ class DomainTagPretrainer(TagPretrainerBase):
         nll : float
         """
         check_is_fitted(self, "tags_")
-        return self._mean_nll(X, self.tags_[self.domain_], self.tags_.deep.get(self.domain_))
+        return self._mean_nll(X, self.tags_[self.domain_], self._fitted_deep())
 
     def initial_nll(self, X):
         """Mean per-token NLL of ``X`` with the *untrained* tag (the init rule).

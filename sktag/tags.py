@@ -18,6 +18,7 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
+from ._deep import RESIDUAL, check_kind
 from ._version import __version__
 from .exceptions import TagMismatchError
 
@@ -87,7 +88,11 @@ class TagSet(Mapping):
         return self._heads
 
     def add(self, name, tensor, kind="domain", description="", *, overwrite=False):
-        """Add a tag (a ``tag_length x hidden_size`` tensor or array)."""
+        """Add a tag (a ``tag_length x hidden_size`` tensor or array).
+
+        With ``overwrite=True`` a tag of the same name is replaced, and its deep
+        block (:meth:`add_deep`), which belonged to the old vectors, dropped.
+        """
         if not isinstance(name, str) or not name:
             raise ValueError(f"tag names must be non-empty strings, got {name!r}.")
         if "/" in name:
@@ -106,6 +111,7 @@ class TagSet(Mapping):
             raise ValueError(f"tag {name!r} contains NaN or infinity.")
         self._tags[name] = t
         self._info[name] = {"kind": kind, "tag_length": int(t.shape[0]), "description": str(description)}
+        self._deep.pop(name, None)  # an overwritten tag's deep block belonged to the old vectors
         return self
 
     def add_head(self, name, weight, bias, task: dict, mean=None, scale=None):
@@ -136,27 +142,42 @@ class TagSet(Mapping):
         """Deep blocks of tags by name: ``[depth, tag_length, width]`` tensors (``width``: of the decoder's states)."""
         return self._deep
 
-    def add_deep(self, name, block):
-        """Attach a deep block to tag ``name``: one ``tag_length x width`` block per decoder block.
+    def add_deep(self, name, block, kind="deep"):
+        """Attach a deep block to tag ``name``: one ``tag_length x width`` block per layer.
 
         Function tags (``tag_depth="deep"``) and domain tags (deep domain
         tags, e.g. from ``DomainTagPretrainer(tag_depth="deep")``) can be
-        deep.  Each block is added to its decoder block's input at the tag's
-        positions.  The depth (number of blocks) is recorded in the tag's
-        metadata.
+        deep.  ``kind="deep"``: each block is added to its decoder block's
+        input at the tag's positions (``width``: of the decoder's states).
+        ``kind="kv"`` (domain tags only, P-Tuning v2 style): each block is
+        added to the keys and values its attention layer stores at the tag's
+        positions (``width``: keys and values side by side, ``2 x kv_heads x
+        head_dim``).  The depth (number of blocks) and the kind are recorded
+        in the tag's metadata.
         """
         if name not in self._tags:
             raise ValueError(f"{name!r} is not a tag of this TagSet.")
+        check_kind(kind)
+        if kind != RESIDUAL and self._info[name]["kind"] != "domain":
+            raise ValueError(f"only domain tags can be deep of kind {kind!r}; {name!r} is a "
+                             f"{self._info[name]['kind']} tag.")
         b = torch.as_tensor(np.asarray(block.detach().cpu() if torch.is_tensor(block) else block),
                             dtype=torch.float32).clone()
         if b.ndim != 3 or b.shape[0] < 1 or b.shape[2] < 1 or b.shape[1] != self._tags[name].shape[0]:
             raise TagMismatchError(f"deep block of {name!r} has shape {tuple(b.shape)}; expected (depth, "
-                                   f"{self._tags[name].shape[0]}, width of the decoder's states).")
+                                   f"{self._tags[name].shape[0]}, width).")
         if not torch.isfinite(b).all():
             raise ValueError(f"deep block of {name!r} contains NaN or infinity.")
         self._deep[name] = b
         self._info[name]["depth"] = int(b.shape[0])
+        self._info[name]["deep_kind"] = kind
         return self
+
+    def deep_kind(self, name) -> str | None:
+        """The kind of tag ``name``'s deep block (``"deep"`` or ``"kv"``, see :meth:`add_deep`); None if shallow."""
+        if name not in self._deep:
+            return None
+        return self._info[name].get("deep_kind", "deep")  # (files of sktag 0.3 record no kind: residual)
 
     def find(self, name):
         """The name of the tag matching ``name`` case-insensitively (as domains match), or None."""
@@ -206,6 +227,8 @@ class TagSet(Mapping):
             return False
         d1, d2 = self._deep.get(name), other._deep.get(name)
         if (d1 is None) != (d2 is None) or (d1 is not None and not torch.equal(d1, d2)):
+            return False
+        if self.deep_kind(name) != other.deep_kind(name):
             return False
         h1, h2 = self._heads.get(name), other._heads.get(name)
         if (h1 is None) != (h2 is None):
@@ -315,7 +338,7 @@ class TagSet(Mapping):
                 ts.add_head(name, arrays[f"head/{name}/weight"], arrays[f"head/{name}/bias"], task,
                             arrays.get(f"head/{name}/mean"), arrays.get(f"head/{name}/scale"))
             for name in meta.get("deep", []):  # files of shallow tags (and of sktag 0.2) have none
-                ts.add_deep(name, arrays[f"deep/{name}"])
+                ts.add_deep(name, arrays[f"deep/{name}"], kind=tags_info[name].get("deep_kind", "deep"))
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(
                 f"{path!r} has inconsistent sktag metadata: it names {exc} but the file holds "
@@ -327,8 +350,12 @@ class TagSet(Mapping):
 
     def __repr__(self):
         items = ", ".join(
-            f"{n} ({i['kind']}, {i['tag_length']}{', deep' if n in self._deep else ''}"
+            f"{n} ({i['kind']}, {i['tag_length']}{_depth_note(self.deep_kind(n))}"
             f"{', head' if n in self._heads else ''})"
             for n, i in self._info.items()
         )
         return f"TagSet(backbone={self.backbone!r}, hidden_size={self.hidden_size}, tags=[{items}])"
+
+
+def _depth_note(kind):
+    return {None: "", "deep": ", deep", "kv": ", deep key/value"}[kind]

@@ -22,6 +22,7 @@ import sktag.backbone as bbmod
 from sktag import _engine
 from conftest import encoded_rows as _rows
 from conftest import tol
+from sktag._deep import DeepTable, block_shape
 from sktag._readouts import Needs
 from sktag.backbone import Backbone, load_backbone
 from sktag.testing import TINY_SLIDING_WINDOW, make_tiny_model
@@ -172,29 +173,35 @@ def test_deep_tags_cached_path_equals_full_path(arch, arch_path):
         assert torch.equal(zero[0], shallow[0])  # depth 0: a zero block is the shallow tag, bit for bit
 
 
+@pytest.mark.parametrize("kind", ["deep", "kv"])
 @pytest.mark.parametrize("arch", SUPPORTED)
-def test_deep_domain_tags_cached_path_equals_full_path(arch, arch_path):
-    """Deep domain tags: in the cached prefix they give the full pass's values and gradients; zero == shallow.
+def test_deep_domain_tags_cached_path_equals_full_path(arch, kind, arch_path):
+    """Deep domain tags of both kinds: in the cached prefix they give the full pass's values and gradients;
+    zero == shallow.
 
     The blocks sit before the data, so they change every data-token state (the pooled features) and
     the function tag's state; frozen, they live in the prefix cache and the function-tag step is
-    unchanged.  Padded mixed-length rows, isolation on and off, sliding-window models included.
+    unchanged.  Padded mixed-length rows, isolation on and off, sliding-window models included; the
+    key/value kind goes through each family's own cache writes (fused projections included).
     """
     bb = _load(arch_path(arch))
-    n_blocks, width = len(bb.decoder_blocks()), bb.hidden_widths()[1]
+    n_layers, width = block_shape(bb, kind)
+    n_blocks = len(bb.decoder_blocks())
     lengths = (3, 4, 5)
     rows = _rows(bb, [STRINGS, STRINGS[::-1]], lengths)
     table = _table(bb, lengths)
     p, n_dom = lengths[-1], sum(lengths[:-1])
     f_slots = np.arange(n_dom, n_dom + p)
     gen = torch.Generator().manual_seed(2)
-    deep = 0.3 * bb.tag_init().norm() * torch.randn(n_blocks, n_dom, width, generator=gen)
+    scale = bb.tag_init().norm() if kind == "deep" else 1.0  # keys and values are O(1) per element
+    blocks = 0.3 * scale * torch.randn(n_layers, n_dom, width, generator=gen)
+    deep = DeepTable(blocks, kind)
     pbatch, fbatch = _engine.collate(rows), _engine.collate(rows, tail=f_slots)
     assert pbatch.ids.shape[1] > TINY_SLIDING_WINDOW + p
     needs = Needs(tag_layers=(n_blocks,), pooled_layers=(1, n_blocks))
     for isolate in (False, True):
-        t_full, d_full = table.clone().requires_grad_(True), deep.clone().requires_grad_(True)
-        full = _engine.full_states(bb, fbatch, t_full, isolate, needs, deep_table=d_full)
+        t_full, d_full = table.clone().requires_grad_(True), blocks.clone().requires_grad_(True)
+        full = _engine.full_states(bb, fbatch, t_full, isolate, needs, deep_table=DeepTable(d_full, kind))
         ((full.tag[0] ** 2).sum() + (full.pooled ** 2).sum()).backward()
         assert d_full.grad.abs().sum() > 0 and t_full.grad[:n_dom].abs().sum() > 0
 
@@ -208,7 +215,8 @@ def test_deep_domain_tags_cached_path_equals_full_path(arch, arch_path):
 
         kv0, pooled0 = _engine.prefix_pass(bb, pbatch, table, isolate, needs)
         assert not torch.allclose(pooled0, pooled)  # before the data: every data-token state moves
-        kv_zero, pooled_zero = _engine.prefix_pass(bb, pbatch, table, isolate, needs, torch.zeros_like(deep))
+        kv_zero, pooled_zero = _engine.prefix_pass(bb, pbatch, table, isolate, needs,
+                                                   DeepTable(torch.zeros_like(blocks), kind))
         assert torch.equal(kv_zero, kv0) and torch.equal(pooled_zero, pooled0)  # depth 0: the shallow tags
 
         for i in (0, 3):  # padded rows equal the row alone
@@ -232,6 +240,36 @@ def test_deep_domain_block_of_the_first_layer_is_a_shifted_input(arch_path):
     h_shift = _engine.full_forward(bb, batch, shifted, all_positions=True)
     torch.testing.assert_close(h_deep, h_shift, **tol(torch.float32))
     assert not torch.allclose(h_deep, _engine.full_forward(bb, batch, table, all_positions=True))
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2", "falcon", "olmo2"])
+def test_key_value_domain_block_adds_to_the_cached_keys_and_values(arch, arch_path):
+    """A key/value block that is zero except at the last layer equals adding it to the tag's cached keys and
+    values there and running the data against that cache (an independent path: the engine's prefix cache
+    and function-tag step, with no hook), for fused projections (GPT-2, Falcon) and key norms (OLMo 2) too."""
+    bb = _load(arch_path(arch))
+    n_layers, width = block_shape(bb, "kv")
+    _, kvh, hd = bb.kv_geometry()
+    p = 3
+    tokens = _ids(bb, STRINGS[3])
+    blocks = torch.zeros(n_layers, p, width)
+    blocks[-1] = torch.randn(p, width, generator=torch.Generator().manual_seed(4))
+    table = _table(bb, (p,))
+    tag_row = _engine.EncodedRow(ids=np.zeros(p, dtype=np.int64), slot=np.arange(p), seg=np.zeros(p, dtype=np.int64))
+    kv = _engine.prefix_kv(bb, _engine.collate([tag_row]), table)  # [n_layers, 2, 1, kvh, p, hd]
+    kv[-1, 0, 0] += blocks[-1, :, : kvh * hd].view(p, kvh, hd).transpose(0, 1)
+    kv[-1, 1, 0] += blocks[-1, :, kvh * hd:].view(p, kvh, hd).transpose(0, 1)
+    with torch.no_grad():
+        x = bb.embeddings(tokens).float()
+    ref = _engine.tag_states(bb, kv, torch.ones(1, p, dtype=torch.bool), x)[0]
+    n = len(tokens)
+    row = _engine.EncodedRow(ids=np.concatenate([np.zeros(p, dtype=np.int64), tokens.numpy()]),
+                             slot=np.concatenate([np.arange(p), -np.ones(n, dtype=np.int64)]),
+                             seg=np.zeros(p + n, dtype=np.int64))
+    batch = _engine.collate([row])
+    got = _engine.full_forward(bb, batch, table, deep_table=DeepTable(blocks, "kv"))
+    torch.testing.assert_close(got, ref, **tol(torch.float32))
+    assert not torch.allclose(got, _engine.full_forward(bb, batch, table))
 
 
 def _own_pooled(bb, batch, x, layers):

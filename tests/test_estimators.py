@@ -344,21 +344,25 @@ def test_deep_function_tag_trains_saves_and_loads(tiny_model, tmp_path, length_t
     assert deep.n_iter_ == 4
 
 
-def test_tuned_deep_domain_tags_move_the_features_and_the_head_follows(make_reg, length_task):
-    """``domain_tag_depth="deep"`` + ``tune_domain_tags``: the blocks train, the pooled features move, and the
-    closed-form head's standardisation is re-set from the moved features (mean over the training rows)."""
+@pytest.mark.parametrize("kind", ["deep", "kv"])
+def test_tuned_deep_domain_tags_move_the_features_and_the_head_follows(make_reg, length_task, kind):
+    """``domain_tag_depth="deep"`` or ``"kv"`` + ``tune_domain_tags``: the blocks train, the pooled features move,
+    and the closed-form head's standardisation is re-set from the moved features (mean over the training rows)."""
+    from sktag._deep import block_shape
+
     X, y = length_task
-    frozen = make_reg(max_iter=2, domain_tag_depth="deep", early_stopping=False).fit(X, y)
-    assert frozen.domain_tag_depth_ == "deep"
+    frozen = make_reg(max_iter=2, domain_tag_depth=kind, early_stopping=False).fit(X, y)
+    assert frozen.domain_tag_depth_ == kind
     assert not frozen.module_.domain_deep[0].detach().any()  # frozen: the zero start, the shallow tag's model
     shallow = make_reg(max_iter=2, early_stopping=False).fit(X, y)
     assert shallow.domain_tag_depth_ == "shallow" and shallow.module_.domain_deep is None
     np.testing.assert_array_equal(frozen.predict(X), shallow.predict(X))
 
-    tuned = make_reg(max_iter=2, domain_tag_depth="deep", tune_domain_tags=True, early_stopping=False,
+    tuned = make_reg(max_iter=2, domain_tag_depth=kind, tune_domain_tags=True, early_stopping=False,
                      learning_rate_init=5e-2).fit(X, y)
     block = tuned.module_.domain_deep[0].detach()
-    assert block.shape == (len(tuned.get_backbone().decoder_blocks()), 3, tuned.get_backbone().hidden_widths()[1])
+    n_layers, width = block_shape(tuned.get_backbone(), kind)
+    assert block.shape == (n_layers, 3, width)
     assert block.abs().sum() > 0
     F_tuned, F_start = tuned.transform(X), shallow.transform(X)
     d = tuned.get_backbone().hidden_size  # the function tag's own state comes first, then the pooled states
@@ -370,21 +374,49 @@ def test_tuned_deep_domain_tags_move_the_features_and_the_head_follows(make_reg,
     np.testing.assert_allclose(scale, F_tuned.std(axis=0), **tol(scale=float(np.abs(F_tuned).max())))
 
 
-def test_deep_domain_tags_round_trip_through_a_tagset(make_reg, length_task, tmp_path):
+@pytest.mark.parametrize("kind", ["deep", "kv"])
+def test_deep_domain_tags_round_trip_through_a_tagset(make_reg, length_task, tmp_path, kind):
     from sktag import TagRegressor, TagSet
+    from sktag._deep import block_shape
 
     X, y = length_task
-    reg = make_reg(max_iter=1, domain_tag_depth="deep", tune_domain_tags=True, early_stopping=False,
+    reg = make_reg(max_iter=1, domain_tag_depth=kind, tune_domain_tags=True, early_stopping=False,
                    learning_rate_init=5e-2).fit(X, y)
     reg.save_tags(tmp_path / "t.safetensors")
     ts = TagSet.load(tmp_path / "t.safetensors")
-    assert ts.info("Text")["depth"] == len(reg.get_backbone().decoder_blocks()) and "deep" in repr(ts)
+    assert ts.info("Text")["depth"] == block_shape(reg.get_backbone(), kind)[0] and "deep" in repr(ts)
+    assert ts.deep_kind("Text") == kind and ts.deep_kind("TagRegressor") is None
     torch.testing.assert_close(ts.deep["Text"], reg.module_.domain_deep[0].detach().cpu(), rtol=0, atol=0)
     back = TagRegressor.from_tags(ts, "TagRegressor")  # the device reg is on ("auto"): bit-equal predictions
-    assert back.domain_tag_depth_ == "deep"
+    assert back.domain_tag_depth_ == kind
     np.testing.assert_array_equal(back.predict(X), reg.predict(X))
     flat = TagRegressor.from_tags(ts, "TagRegressor", domain_tag_depth="shallow")
     assert flat.domain_tag_depth_ == "shallow" and not np.allclose(flat.predict(X), reg.predict(X))
+
+
+def test_a_deep_domain_tag_keeps_its_kind(make_reg, length_task):
+    """A tag's deep blocks are never read as the other kind: ``domain_tag_depth`` of the other kind is refused
+    (before anything is fitted), ``"auto"`` keeps the kind, and domain tags of two kinds cannot be mixed."""
+    from sktag import TagRegressor
+
+    X, y = length_task
+    reg = make_reg(max_iter=1, domain_tag_depth="kv", tune_domain_tags=True, early_stopping=False,
+                   learning_rate_init=5e-2).fit(X, y)
+    ts = reg.tagset()
+    kw = dict(model=reg.model, domains="Text", tag_length=3, max_iter=1, early_stopping=False, device="cpu",
+              random_state=0)
+    assert TagRegressor(domain_tags=ts, **kw).fit(X, y).domain_tag_depth_ == "kv"
+    refused = TagRegressor(domain_tags=ts, domain_tag_depth="deep", **kw)
+    with pytest.raises(ValueError, match=r"domain_tag_depth='deep', but the domain tags of \['Text'\] carry deep "
+                                         r"blocks of the kind 'kv'"):
+        refused.fit(X, y)
+    assert not hasattr(refused, "module_")
+    residual = make_reg(max_iter=1, domain_tag_depth="deep", tune_domain_tags=True, early_stopping=False,
+                        learning_rate_init=5e-2).fit(X, y).tagset()
+    both = ts.copy()
+    both.add("Other", residual["Text"], kind="domain").add_deep("Other", residual.deep["Text"], kind="deep")
+    with pytest.raises(ValueError, match=r"mix deep tags of the kinds \['deep', 'kv'\]"):
+        TagRegressor(domain_tags=both, **{**kw, "domains": ["Text", "Other"]}).fit(np.c_[X, X], y)
 
 
 def test_domain_learning_rate_is_the_domain_tags_own(make_reg, length_task):

@@ -262,17 +262,21 @@ def test_verbose_progress(make_pre, capsys):
     assert "pretrain <SMILES>" in err
 
 
-def test_deep_domain_tag_pretraining(make_pre, tiny_model, tmp_path):
-    """``tag_depth="deep"``: the blocks learn, NLL uses them, and the estimators and LLMEmbedding take them."""
+@pytest.mark.parametrize("kind", ["deep", "kv"])
+def test_deep_domain_tag_pretraining(make_pre, tiny_model, tmp_path, kind):
+    """``tag_depth="deep"`` or ``"kv"``: the blocks learn, NLL uses them, and the estimators and LLMEmbedding
+    take them, of their kind."""
     from sktag import LLMEmbedding, TagRegressor
+    from sktag._deep import DeepTable, block_shape
 
-    pre = make_pre(tag_depth="deep").fit(SMILES)
+    pre = make_pre(tag_depth=kind).fit(SMILES)
     bb = pre.get_backbone()
     block = pre.tags_.deep["SMILES"]
-    assert block.shape == (len(bb.decoder_blocks()), 3, bb.hidden_widths()[1]) and block.abs().sum() > 0
+    assert pre.tags_.deep_kind("SMILES") == kind
+    assert block.shape == (block_shape(bb, kind)[0], 3, block_shape(bb, kind)[1]) and block.abs().sum() > 0
     assert pre.loss_curve_[-1] < pre.loss_curve_[0]
     tag = pre.tags_["SMILES"]
-    assert pre.nll(HELD_OUT) == pre._mean_nll(HELD_OUT, tag, block)
+    assert pre.nll(HELD_OUT) == pre._mean_nll(HELD_OUT, tag, DeepTable(block, kind))
     assert pre.nll(HELD_OUT) != pytest.approx(pre._mean_nll(HELD_OUT, tag), rel=1e-3)  # the blocks count
     assert pre.initial_nll(HELD_OUT) == make_pre().initial_nll(HELD_OUT)  # zero blocks: the shallow start
     assert pre.nll(SMILES) < pre.initial_nll(SMILES)
@@ -281,18 +285,20 @@ def test_deep_domain_tag_pretraining(make_pre, tiny_model, tmp_path):
     pre.save(tmp_path / "deep.safetensors")
     ts = TagSet.load(tmp_path / "deep.safetensors")
     assert torch.equal(ts.deep["SMILES"], block) and ts.info("SMILES")["depth"] == block.shape[0]
+    assert ts.deep_kind("SMILES") == kind
     X, y = SMILES[:20], np.arange(20.0)
     kw = dict(model=tiny_model, tag_length=2, max_iter=1, device="cpu", random_state=0, early_stopping=False)
     reg = TagRegressor(domain_tags=ts, **kw).fit(X, y)
-    assert reg.domain_tag_depth_ == "deep" and torch.equal(reg.tagset().deep["SMILES"], block)
+    assert reg.domain_tag_depth_ == kind and torch.equal(reg.tagset().deep["SMILES"], block)
+    assert reg.tagset().deep_kind("SMILES") == kind
     flat = TagRegressor(domain_tags=ts, domain_tag_depth="shallow", **kw).fit(X, y)
     assert flat.domain_tag_depth_ == "shallow" and "SMILES" not in flat.tagset().deep
     assert not np.allclose(reg.transform(X), flat.transform(X))
     emb = LLMEmbedding(tiny_model, domain_tags=ts, device="cpu").fit(X)
-    assert emb.deep_table_.shape == block.shape
+    assert emb.deep_table_.shape == block.shape and emb.domain_tag_depth_ == kind
     shallow_ts = TagSet(ts.backbone, ts.fingerprint, ts.hidden_size).add("SMILES", tag, kind="domain")
     plain = LLMEmbedding(tiny_model, domain_tags=shallow_ts, device="cpu").fit(X)
-    assert plain.deep_table_ is None and not np.allclose(emb.transform(X), plain.transform(X))
+    assert plain.deep_table_ is None and plain.domain_tag_depth_ == "shallow" and not np.allclose(emb.transform(X), plain.transform(X))
 
 
 def test_deep_warm_start_refuses_a_change_of_depth(make_pre):
@@ -301,7 +307,9 @@ def test_deep_warm_start_refuses_a_change_of_depth(make_pre):
     pre.fit(SMILES)  # continues the blocks too
     assert not torch.equal(pre.tags_.deep["SMILES"], before)
     fitted = pre.tags_.deep["SMILES"].clone()
-    pre.set_params(tag_depth="shallow")
-    with pytest.raises(ValueError, match="tag_depth changed"):
-        pre.fit(SMILES)
-    assert torch.equal(pre.tags_.deep["SMILES"], fitted)  # a failed fit leaves the fitted tag as it was
+    for other in ("shallow", "kv"):
+        pre.set_params(tag_depth=other)
+        with pytest.raises(ValueError, match="tag_depth changed"):
+            pre.fit(SMILES)
+        assert torch.equal(pre.tags_.deep["SMILES"], fitted)  # a failed fit leaves the fitted tag as it was
+        assert pre.tags_.deep_kind("SMILES") == "deep"

@@ -145,6 +145,33 @@ def test_add_checks(backbone):
     ts.add_head("ESOL", torch.zeros(1, 16), torch.zeros(1), {})  # any head width: the readout decides
 
 
+def test_deep_blocks_keep_their_kind(backbone, tmp_path):
+    """Deep blocks of both kinds round-trip with their kind; a file that records none (sktag 0.3) is residual."""
+    ts = _tagset(backbone)
+    ts.add("Protein", _tensor((2, 32), 5), kind="domain")
+    ts.add_deep("SMILES", _tensor((2, 3, 32), 6))  # residual by default
+    ts.add_deep("Protein", _tensor((2, 2, 16), 7), kind="kv")
+    assert (ts.deep_kind("SMILES"), ts.deep_kind("Protein"), ts.deep_kind("ESOL")) == ("deep", "kv", None)
+    assert "SMILES (domain, 3, deep)" in repr(ts) and "Protein (domain, 2, deep key/value)" in repr(ts)
+    ts.save(tmp_path / "d.safetensors")
+    back = TagSet.load(tmp_path / "d.safetensors")
+    _assert_same(ts, back)
+    assert back.deep_kind("Protein") == "kv" and torch.equal(back.deep["Protein"], ts.deep["Protein"])
+    other = back.copy()
+    other._info["Protein"]["deep_kind"] = "deep"
+    with pytest.raises(ValueError, match="different values"):  # the same tensors of another kind differ
+        ts | other
+    del ts._info["SMILES"]["deep_kind"]  # as sktag 0.3 wrote it
+    ts.save(tmp_path / "old.safetensors")
+    assert TagSet.load(tmp_path / "old.safetensors").deep_kind("SMILES") == "deep"
+    with pytest.raises(ValueError, match="only domain tags"):
+        ts.add_deep("ESOL", _tensor((2, 4, 16), 8), kind="kv")
+    with pytest.raises(ValueError, match="kind"):
+        ts.add_deep("SMILES", _tensor((2, 3, 32), 8), kind="prefix")
+    ts.add("Protein", _tensor((4, 32), 9), kind="domain", overwrite=True)
+    assert "Protein" not in ts.deep and ts.deep_kind("Protein") is None  # its block fitted the old vectors
+
+
 def test_load_on_another_backbone_fails(backbone, other_tiny_model, tmp_path):
     other = load_backbone(other_tiny_model, dtype="float32", device="cpu")
     assert other.hidden_size == backbone.hidden_size and other.fingerprint != backbone.fingerprint

@@ -1,0 +1,186 @@
+"""Deep domain tags: learned state at every layer at the domain-tag positions, of two kinds.
+
+A shallow domain tag is ``p`` input vectors.  A deep one also carries one
+learned block per layer, and a *kind* says where that block goes:
+
+``"deep"`` (residual, deep prompts as in prefix-tuning's reparametrised form)
+    ``[n_blocks, p, width]``: added to the input of decoder block ``l`` at the
+    tag's positions (``width``: the blocks' states).  The tag's keys and values
+    at each layer follow from its states through the layer's own norm and
+    projections.
+``"kv"`` (free key/values, P-Tuning v2)
+    ``[n_cache_layers, p, 2 * kv_heads * head_dim]``: added to the keys (first
+    half) and values (second half) that attention layer ``l`` stores for the
+    tag's positions, after its projections, any key norm and the rotary
+    embedding, so the keys and values the data tokens attend to are free
+    parameters.  The tag's own hidden states are those of the shallow tag.
+
+Both start at zero, so a deep tag starts as its shallow one; both only touch
+the tag positions, so the rows' tokens see them through attention alone.  The
+key/value kind works through the model's cache (a :class:`DynamicCache` that
+adds the blocks as each layer writes to it), which every backbone sktag
+accepts goes through, so it needs no knowledge of how a family names or fuses
+its projections.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+
+RESIDUAL = "deep"
+KEY_VALUE = "kv"
+KINDS = (RESIDUAL, KEY_VALUE)
+
+
+@dataclass(frozen=True)
+class DeepTable:
+    """The deep blocks of the domain tags side by side, ``[n_layers, n_tag_vectors, width]``, and their kind."""
+
+    blocks: torch.Tensor
+    kind: str = RESIDUAL
+
+    def detach(self) -> "DeepTable":
+        return DeepTable(self.blocks.detach(), self.kind)
+
+    def to(self, *args, **kwargs) -> "DeepTable":
+        return DeepTable(self.blocks.to(*args, **kwargs), self.kind)
+
+    @property
+    def shape(self):
+        return self.blocks.shape
+
+
+def as_table(table) -> DeepTable | None:
+    """``table`` as a :class:`DeepTable` (a bare tensor is of the residual kind), or None."""
+    if table is None or isinstance(table, DeepTable):
+        return table
+    return DeepTable(table, RESIDUAL)
+
+
+def check_kind(kind) -> str:
+    if kind not in KINDS:
+        raise ValueError(f"the kind of a deep tag must be one of {KINDS}, got {kind!r}.")
+    return kind
+
+
+def block_shape(backbone, kind=RESIDUAL) -> tuple[int, int]:
+    """``(n_layers, width)`` of a deep block of ``kind`` on ``backbone``.
+
+    Residual: one block per decoder block, of the width of the blocks' states
+    (``hidden_widths()[1]``, which can differ from the embeddings': OPT
+    projects its narrower embeddings in).  Key/value: one per cached layer,
+    keys and values side by side (:meth:`Backbone.kv_geometry`).
+    """
+    if check_kind(kind) == RESIDUAL:
+        return len(backbone.decoder_blocks()), backbone.hidden_widths()[1]
+    n_layers, kv_heads, head_dim = backbone.kv_geometry()
+    return n_layers, 2 * kv_heads * head_dim
+
+
+def zero_blocks(backbone, length, kind=RESIDUAL) -> torch.Tensor:
+    """The deep block of a ``length``-vector tag before training: ``[n_layers, length, width]`` zeros."""
+    n_layers, width = block_shape(backbone, kind)
+    return torch.zeros(n_layers, int(length), width)
+
+
+def check_blocks(blocks, backbone) -> None:
+    """Every :class:`DeepTable` in ``blocks`` (a dict by domain; None: shallow) must fit ``backbone``."""
+    from .exceptions import TagMismatchError
+
+    for d, b in blocks.items():
+        if b is None:
+            continue
+        shape = block_shape(backbone, b.kind)
+        if (b.shape[0], b.shape[2]) != shape:
+            what = "decoder blocks of width" if b.kind == RESIDUAL else "cached layers of key/value width"
+            raise TagMismatchError(f"the deep domain tag ({b.kind!r}) of {d!r} has {b.shape[0]} blocks of width "
+                                   f"{b.shape[2]}; this model has {shape[0]} {what} {shape[1]}.")
+
+
+def common_kind(tables) -> str | None:
+    """The one kind of the deep tables in ``tables`` (None entries are shallow), or None if all are shallow."""
+    kinds = {t.kind for t in tables if t is not None}
+    if len(kinds) > 1:
+        raise ValueError(f"the domain tags mix deep tags of the kinds {sorted(kinds)}; give all of them one kind "
+                         "(domain_tag_depth='deep' or 'kv' with tags of that kind, or 'shallow').")
+    return kinds.pop() if kinds else None
+
+
+def deep_domain_blocks(blocks, depth, backbone, lengths):
+    """The deep blocks the domain tags carry under ``domain_tag_depth=depth``: ``{domain: DeepTable or None}``.
+
+    ``"auto"``: as the tags come (``blocks``); ``"shallow"``: none;
+    ``"deep"`` or ``"kv"``: a tag's own block when it has one of that kind,
+    zeros of that kind (``lengths[domain]`` vectors) when it is shallow, and
+    an error when it carries a block of the other kind.
+    """
+    if depth == "auto":
+        return dict(blocks)
+    if depth == "shallow":
+        return dict.fromkeys(blocks)
+    wrong = sorted(d for d, b in blocks.items() if b is not None and b.kind != check_kind(depth))
+    if wrong:
+        raise ValueError(f"domain_tag_depth={depth!r}, but the domain tags of {wrong} carry deep blocks of the "
+                         f"kind {blocks[wrong[0]].kind!r}; use domain_tag_depth='auto' to keep them, or 'shallow'.")
+    return {d: DeepTable(zero_blocks(backbone, lengths[d], depth), depth) if b is None else b
+            for d, b in blocks.items()}
+
+
+def _slots(table, slot):
+    at = (slot >= 0) & (slot < table.shape[1])
+    b_idx, p_idx = at.nonzero(as_tuple=True)
+    return b_idx, p_idx, slot[b_idx, p_idx]
+
+
+def _key_value_cache(table, slot):
+    """A :class:`DynamicCache` that adds ``table[l]`` to the keys and values layer ``l`` writes at tag positions."""
+    from transformers import DynamicCache
+
+    b_idx, p_idx, rows = _slots(table, slot)
+    n_layers = table.shape[0]
+
+    class _TaggedCache(DynamicCache):
+        def update(self, key_states, value_states, layer_idx, *args, **kwargs):
+            if layer_idx >= n_layers:
+                raise ValueError(f"the model writes cache layer {layer_idx} but the key/value deep tag has "
+                                 f"{n_layers} layers.")
+            B, kvh, L, hd = key_states.shape
+            if (B, L) != tuple(slot.shape):
+                raise ValueError(f"cache layer {layer_idx} gets states of {B} rows x {L} positions; the key/value "
+                                 f"deep tag was laid out for {tuple(slot.shape)}.")
+            add = table[layer_idx].to(key_states.dtype)[rows].view(len(rows), 2, kvh, hd)
+            key_states = key_states.transpose(1, 2).index_put((b_idx, p_idx), add[:, 0],
+                                                              accumulate=True).transpose(1, 2)
+            value_states = value_states.transpose(1, 2).index_put((b_idx, p_idx), add[:, 1],
+                                                                  accumulate=True).transpose(1, 2)
+            return super().update(key_states, value_states, layer_idx, *args, **kwargs)
+
+    return _TaggedCache()
+
+
+@contextlib.contextmanager
+def domain_tags_applied(backbone, table, slot, block_inputs):
+    """Inside the context, a forward over a batch of ``slot`` layout carries the deep domain tags of ``table``.
+
+    Yields the cache the forward must run with (a fresh one that adds the
+    key/value kind's blocks), or None: the residual kind hooks into the
+    decoder blocks' inputs through ``block_inputs`` (the engine's hook
+    context) and needs no particular cache.  ``table=None`` does nothing.
+    """
+    table = as_table(table)
+    if table is None or table.shape[1] == 0:
+        yield None
+        return
+    if table.kind == KEY_VALUE:
+        yield _key_value_cache(table.blocks, slot)
+        return
+    b_idx, p_idx, rows = _slots(table, slot)
+
+    def add(layer, h):  # out of place (autograd), touching only the tag positions
+        return h.index_put((b_idx, p_idx), table.blocks[layer].to(h.dtype)[rows], accumulate=True)
+
+    with block_inputs(backbone, add):
+        yield None
