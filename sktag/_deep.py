@@ -3,7 +3,7 @@
 A shallow domain tag is ``p`` input vectors.  A deep one also carries one
 learned block per layer, and a *kind* says where that block goes:
 
-``"deep"`` (residual, deep prompts as in prefix-tuning's reparametrised form)
+``"deep"`` (residual)
     ``[n_blocks, p, width]``: added to the input of decoder block ``l`` at the
     tag's positions (``width``: the blocks' states).  The tag's keys and values
     at each layer follow from its states through the layer's own norm and
@@ -13,7 +13,8 @@ learned block per layer, and a *kind* says where that block goes:
     half) and values (second half) that attention layer ``l`` stores for the
     tag's positions, after its projections, any key norm and the rotary
     embedding, so the keys and values the data tokens attend to are free
-    parameters.  The tag's own hidden states are those of the shallow tag.
+    parameters.  The tag positions attend to them too, as every later
+    position does.
 
 Both start at zero, so a deep tag starts as its shallow one; both only touch
 the tag positions, so the rows' tokens see them through attention alone.  The
