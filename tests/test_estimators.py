@@ -1,5 +1,6 @@
 """Behaviour of TagRegressor and TagClassifier on a tiny random model."""
 
+import pickle
 import warnings
 
 import numpy as np
@@ -402,6 +403,9 @@ def test_a_deep_domain_tag_keeps_its_kind(make_reg, length_task):
     X, y = length_task
     reg = make_reg(max_iter=1, domain_tag_depth="kv", tune_domain_tags=True, early_stopping=False,
                    learning_rate_init=5e-2).fit(X, y)
+    back = pickle.loads(pickle.dumps(reg))  # the kind travels with the fitted module
+    assert back.domain_tag_depth_ == "kv" and back.module_.deep_table().kind == "kv"
+    np.testing.assert_array_equal(back.predict(X), reg.predict(X))
     ts = reg.tagset()
     kw = dict(model=reg.model, domains="Text", tag_length=3, max_iter=1, early_stopping=False, device="cpu",
               random_state=0)
