@@ -44,8 +44,8 @@ from ._module import TagModule
 from ._readouts import ReadoutSpec, make_readout
 from ._states import StateSource
 from ._tagio import TagSetMixin
-from ._deep import deep_domain_blocks
-from ._taginit import TagInit, deep_shape, domain_tag_vectors, init_tag
+from ._deep import block_shape, deep_domain_blocks
+from ._taginit import TagInit, domain_tag_vectors, init_tag
 from ._threads import torch_threads
 from ._training import FitData, History, TrainingLoop, check_callbacks, user_stacklevel
 from ._validation import BOOLEAN, COMMON, NONNEG_INT, Instance, Interval, Options, string_input_tags, validate_params
@@ -220,7 +220,7 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
             if state.readout is None:  # (from_tags sets the saved one)
                 state.readout = make_readout(self.readout, bb.hidden_widths(), self.readout_layers,
                                              state.layout.n_features)
-            deep = deep_shape(bb) if self.tag_depth == "deep" else None
+            deep = block_shape(bb) if self.tag_depth == "deep" else None
             state.module = TagModule([tags[d] for d in state.layout.domains],
                                      init_tag(bb, TagInit.MEAN, self.tag_length), state.readout.n_features,
                                      state.task.n_outputs(state.task_state), tune_domain_tags=self.tune_domain_tags,

@@ -84,8 +84,8 @@ class TagModule(torch.nn.Module):
         self.domain_tags = torch.nn.ParameterList(
             [torch.nn.Parameter(t.clone().float(), requires_grad=tune_domain_tags) for t in domain_tags]
         )
-        self.domain_deep, self.domain_deep_kind = None, common_kind(domain_deep or [])
-        if self.domain_deep_kind is not None:
+        self.domain_deep, self._deep_kind = None, common_kind(domain_deep or [])
+        if self._deep_kind is not None:
             n_blocks, width = next((b.shape[0], b.shape[2]) for b in domain_deep if b is not None)
             self.domain_deep = torch.nn.ParameterList(
                 [torch.nn.Parameter((torch.zeros(n_blocks, t.shape[0], width) if b is None else b.blocks.clone())
@@ -105,8 +105,14 @@ class TagModule(torch.nn.Module):
         """The deep blocks of the domain tags side by side (a :class:`~sktag._deep.DeepTable`), or None."""
         if self.domain_deep is None:
             return None
-        kind = getattr(self, "domain_deep_kind", RESIDUAL)  # (a module pickled by sktag 0.3 has no kind)
-        return DeepTable(torch.cat(list(self.domain_deep), dim=1), kind)
+        return DeepTable(torch.cat(list(self.domain_deep), dim=1), self.domain_deep_kind)
+
+    @property
+    def domain_deep_kind(self):
+        """The kind of the domain tags' deep blocks (:mod:`sktag._deep`), or None when they are shallow."""
+        if self.domain_deep is None:
+            return None
+        return getattr(self, "_deep_kind", RESIDUAL)  # (a module pickled by sktag 0.3 has no kind: residual)
 
     def tunes_domain_tags(self):
         """Whether the domain tags (and their deep blocks) train: then no prefix can be cached."""

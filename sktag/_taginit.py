@@ -11,7 +11,7 @@ import enum
 
 import torch
 
-from ._deep import RESIDUAL, DeepTable, block_shape, check_blocks
+from ._deep import DeepTable, check_blocks
 from ._pretrained import PRETRAINED, shipped_domain_tags
 
 
@@ -36,11 +36,6 @@ def init_tag(backbone, rule, length, name=None) -> torch.Tensor:
             emb = backbone.embeddings(torch.as_tensor(ids, device=backbone.device))
         return emb.float().cpu()
     return backbone.tag_init().expand(int(length), -1).clone()
-
-
-def deep_shape(backbone):
-    """``(n_blocks, width)`` of a deep function tag on ``backbone`` (:func:`sktag._deep.block_shape`, residual)."""
-    return block_shape(backbone, RESIDUAL)
 
 
 def domain_tag_vectors(spec, domains, backbone, length, *, untagged=TagInit.MEAN, deep=False):

@@ -41,7 +41,7 @@ class TagSetMixin:
             if t.shape[0]:  # domain_tag_length=0: no domain tag to save (the layout records the 0)
                 ts.add(dom, t.detach().cpu(), kind="domain")
                 if block is not None:
-                    ts.add_deep(dom, block.detach().cpu(), kind=m.deep_table().kind)
+                    ts.add_deep(dom, block.detach().cpu(), kind=m.domain_deep_kind)
         ts.add(name, m.function_tag.detach().cpu(), kind="function", description=description)
         if m.deep_tag is not None:
             ts.add_deep(name, m.deep_tag.detach().cpu())

@@ -395,6 +395,17 @@ def test_deep_domain_tags_round_trip_through_a_tagset(make_reg, length_task, tmp
     assert flat.domain_tag_depth_ == "shallow" and not np.allclose(flat.predict(X), reg.predict(X))
 
 
+def test_a_deep_module_pickled_without_a_kind_reads_as_residual(make_reg, length_task):
+    """A TagModule pickled by sktag 0.3 records no kind of deep block: it is the residual kind, and a warm
+    start from it keeps going."""
+    X, y = length_task
+    reg = make_reg(max_iter=1, domain_tag_depth="deep", tune_domain_tags=True, early_stopping=False).fit(X, y)
+    del reg.module_._deep_kind  # as 0.3 wrote it
+    assert reg.module_.deep_table().kind == "deep" and reg.tagset().deep_kind("Text") == "deep"
+    reg.set_params(warm_start=True).fit(X, y)
+    assert reg.domain_tag_depth_ == "deep" and reg.n_iter_ == 2
+
+
 def test_a_deep_domain_tag_keeps_its_kind(make_reg, length_task):
     """A tag's deep blocks are never read as the other kind: ``domain_tag_depth`` of the other kind is refused
     (before anything is fitted), ``"auto"`` keeps the kind, and domain tags of two kinds cannot be mixed."""
