@@ -6,7 +6,9 @@ the subsamples are nested, and the official TDC test part is the test set of eve
 (``random_state`` of every model) and the test set are the same for every model (SMILES that RDKit cannot parse are
 left out of both parts, for every model; a one-class classification subsample is skipped and reported).  Each (data set, size) is one
 ``sktag.benchmark.compare`` call with ``cv=[(train, test)]``; finished fits are kept in
-``<out>/learning_curve_fits/<dataset>_<n>``, so a stopped run resumes (``--fresh`` refits).  LLM models can be
+``<out>/learning_curve_fits/<dataset>_<n>``, so a stopped run resumes (``--fresh`` refits).  ``--reuse`` adds the
+rows of earlier reports (their JSON) for every point this run does not fit, so one report holds a curve whose points
+were fitted in several runs or sessions; the report names the files and what came from each.  LLM models can be
 skipped above ``--llm-max-size`` (written in the report).  Writes ``learning_curve_<date>.{csv,json,md,png}`` into
 ``--out``; the Markdown also says from which size each LLM model beats the best classical model.
 
@@ -14,7 +16,7 @@ Usage::
 
     python benchmarks/learning_curve.py [--datasets NAME ...] [--sizes 250 1000 4000 all] [--models NAME ...]
         [--seed 0] [--llm-max-size N] [--max-rows-test N] [--domain-tags TAGS.safetensors] [--prefix-cache BYTES]
-        [--threads 2] [--model NAME_OR_PATH] [--out DIR] [--fresh]
+        [--threads 2] [--model NAME_OR_PATH] [--out DIR] [--fresh] [--reuse EARLIER.json ...]
 """
 
 from __future__ import annotations
@@ -74,6 +76,8 @@ def parse_args(argv=None):
     p.add_argument("--model", default="smollm2-135m", help="backbone (a name or a local folder)")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     p.add_argument("--fresh", action="store_true", help="refit everything (ignore the fits kept in --out)")
+    p.add_argument("--reuse", nargs="+", default=[], metavar="JSON",
+                   help="earlier reports whose rows fill the points this run does not fit (later files win)")
     args = p.parse_args(argv)
     bad = [s for s in args.sizes if s != "all" and not (s.isdigit() and int(s) >= 2)]
     if bad:
@@ -320,6 +324,40 @@ def environment_info(threads):
                 dtype_reason=dtype_reason("auto", dtype, device, cpu_supports_bf16()))
 
 
+def load_reused(paths):
+    """``(rows, datasets, notes)`` of earlier reports: one row per (data set, size, model), later files winning."""
+    rows, datasets, notes = {}, {}, []
+    for path in paths:
+        report = json.loads(Path(path).read_text())
+        for r in report["rows"]:
+            rows[(r["dataset"], r["n_train"], r["model"])] = dict(r, reused_from=Path(path).name)
+        for name, d in report["info"]["datasets"].items():
+            datasets.setdefault(name, {**d, "sizes": []})
+            datasets[name]["sizes"] = sorted(set(datasets[name]["sizes"]) | set(d["sizes"]))
+        env = report["info"]["environment"]
+        notes.append(f"{Path(path).name} (`{report['info']['command']}`; {env['cpu']} ({env['cpu_kind']['kind']}), "
+                     f"{env['torch_threads']} thread(s), {env['dtype']})")
+    return rows, datasets, notes
+
+
+def with_reused(rows, reused, info):
+    """This run's ``rows`` and the reused rows of the points it did not fit; the notes say which came from where."""
+    done = {(r["dataset"], r["n_train"], r["model"]) for r in rows}
+    extra = [r for k, r in reused.items() if k not in done]
+    for name, d in info.get("reused_datasets", {}).items():
+        here = info["datasets"].setdefault(name, {**d, "sizes": []})
+        here["sizes"] = sorted(set(here["sizes"]) | {r["n_train"] for r in extra if r["dataset"] == name})
+    info["notes"] = [n for n in info["notes"] if not n.startswith("rows reused from ")]
+    by_file = {}
+    for r in extra:
+        by_file.setdefault(r["reused_from"], []).append(f"{r['model']} n = {r['n_train']}")
+    for note in info.get("reused_files", []):
+        name = note.split(" ", 1)[0]
+        if name in by_file:
+            info["notes"].append(f"rows reused from {note}: {', '.join(by_file[name])}")
+    return [{k: v for k, v in r.items() if k != "reused_from"} for r in extra] + rows
+
+
 def write_outputs(rows, info, paths):
     """The tidy table (CSV), the JSON (rows + run information), the Markdown and the plot; returns the table."""
     import pandas as pd
@@ -367,11 +405,13 @@ def main(argv=None):
         notes.append(f"test sets subsampled to at most {args.max_rows_test} molecules (--max-rows-test): smoke run")
     if args.prefix_cache is not None:
         notes.append(f"Tag-LLM rows with prefix_cache={int(args.prefix_cache)}")
+    reused, reused_datasets, reused_files = load_reused(args.reuse)
     info = dict(started=_dt.datetime.now().isoformat(timespec="seconds"), stem=stem, png=have_png,
                 command=" ".join([Path(sys.executable).name, *(sys.argv if argv is None else [__file__, *argv])]),
                 backbone=args.model, seed=args.seed, sizes=args.sizes, models=args.models, notes=notes,
                 llm_max_size=args.llm_max_size, max_rows_test=args.max_rows_test, domain_tags=args.domain_tags,
-                environment=environment_info(args.threads), datasets={})
+                environment=environment_info(args.threads), datasets={}, reused_datasets=reused_datasets,
+                reused_files=reused_files)
     out.mkdir(parents=True, exist_ok=True)
     t0, rows, paths = time.perf_counter(), [], {k: out / f"{stem}.{k}" for k in ("csv", "json", "md", "png")}
     for name in args.datasets:
@@ -382,7 +422,7 @@ def main(argv=None):
         for n in sizes:  # every file is rewritten after every point
             rows += run_point(name, data, n, args.models, args, fits, domain_tags)
             info["wall_s"] = time.perf_counter() - t0
-            df = write_outputs(rows, info, paths)
+            df = write_outputs(with_reused(rows, reused, info), info, paths)
     print(paths["md"].read_text())
     print(f"wrote {paths['md']} (+ .csv, .json{', .png' if have_png else ''})", file=sys.stderr)
     return df, paths

@@ -21,6 +21,8 @@ and one process:
 
 Variants (``--variants``): ``cached`` (the default estimator: the prefix cache
 is built once, then every epoch runs only the function-tag positions),
+``disk`` (``prefix_cache="disk"``: the same cache in a temporary file mapped
+into memory, where ``"auto"`` puts a cache larger than its memory budget),
 ``nocache`` (``prefix_cache=False``: the prefix is recomputed in every batch)
 and ``full`` (``tune_domain_tags=True``: forward and backward through the whole
 sequence).  ``predict`` is compared with a bare Hugging Face forward of the
@@ -83,6 +85,7 @@ PEAK_BF16_TFLOPS = {"H100 80GB HBM3": 989.0, "H100 SXM": 989.0, "H200": 989.0, "
 
 VARIANTS = {
     "cached": dict(prefix_cache="auto"),
+    "disk": dict(prefix_cache="disk"),  # the cache in a temporary file (where "auto" puts one beyond its budget)
     "nocache": dict(prefix_cache=False),
     "full": dict(tune_domain_tags=True),
     "cached_b512": dict(prefix_cache="auto", batch_size=512),  # 8x fewer tag steps on a GPU

@@ -11,7 +11,7 @@ from ._training import Callback
 from .backbone import clear_backbone_cache, load_backbone
 from .embedding import LLMEmbedding
 from .estimators import TagClassifier, TagRegressor
-from .exceptions import InvalidInputError, TagMismatchError, TruncationWarning
+from .exceptions import InvalidInputError, PerformanceWarning, TagMismatchError, TruncationWarning
 from .pretrain import DescriptorTagPretrainer, DomainTagPretrainer
 from .tags import TagSet
 
@@ -24,6 +24,7 @@ __all__ = [
     "TagSet",
     "TagMismatchError",
     "InvalidInputError",
+    "PerformanceWarning",
     "TruncationWarning",
     "Callback",
     "load_backbone",

@@ -423,6 +423,7 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
             best_epoch_=history.best_epoch, n_iter_=history.n_iter, t_=history.t, epoch_times_=history.epoch_times,
             prefix_time_=source.cache_seconds if source is not None else 0.0,
             prefix_cache_bytes_=source.cache_bytes if source is not None else 0,
+            prefix_cache_location_=source.cache_location if source is not None else None,
             fit_time_=state.extra.get("fit_time_", 0.0), batch_size_=state.batch_size, head_alpha_=state.head_alpha,
             **state.task.attributes(state.task_state))
         names = state.names

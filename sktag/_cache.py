@@ -3,14 +3,18 @@
 While a function tag trains, everything before it is constant, so its
 key/value cache — and the pooled data-token states a readout needs — is
 computed once per fit (by :class:`sktag._states.StateSource`), kept here
-without padding, and gathered into left-padded batches every epoch, within
-the ``prefix_cache`` budget (:func:`memory_budget`).  Nothing here runs the
-model.
+without padding, and gathered into left-padded batches every epoch.  It lives
+in memory within the ``prefix_cache`` budget (:func:`memory_budget`); beyond
+it (``"auto"``) or always (``"disk"``) in a temporary file mapped into memory,
+which the operating system pages in and out (:func:`cache_location`).  Nothing
+here runs the model.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 
 import numpy as np
 import torch
@@ -18,6 +22,8 @@ import torch
 from ._engine import to_device
 
 _GiB = 1024**3
+#: free disk space a disk cache leaves untouched
+DISK_MARGIN = _GiB
 
 
 def format_bytes(n) -> str:
@@ -43,19 +49,62 @@ def memory_budget(spec, device) -> int:
         return int(min(0.25 * total, 8 * _GiB))
     return int(spec)
 
+
+def cache_location(spec, need, device, folder=None):
+    """Where a prefix cache of ``need`` bytes goes: ``(where, why)``.
+
+    ``where`` is ``"memory"``, ``"disk"`` (a temporary file in ``folder``,
+    by default :func:`tempfile.gettempdir`, which follows ``TMPDIR``) or None
+    (no cache: prefixes are recomputed every batch); ``why`` says why, in
+    words.  ``prefix_cache``: False or None, no cache; a number, memory up to
+    that many bytes; ``"auto"`` or True, memory up to :func:`memory_budget`,
+    beyond it disk; ``"disk"``, disk.  Disk needs ``need`` plus
+    :data:`DISK_MARGIN` free.
+    """
+    if spec is False or spec is None:
+        return None, f"prefix_cache={spec!r}"
+    if spec != "disk":
+        budget = memory_budget(spec, device)
+        if need <= budget:
+            return "memory", f"{format_bytes(need)} in memory (budget {format_bytes(budget)})"
+        why = f"prefix cache needs {format_bytes(need)} > budget {format_bytes(budget)} (prefix_cache={spec!r})"
+        if not (spec is True or spec == "auto"):
+            return None, why
+    else:
+        why = f"prefix_cache={spec!r}"
+    folder = tempfile.gettempdir() if folder is None else str(folder)
+    free = shutil.disk_usage(folder).free
+    if need + DISK_MARGIN > free:
+        return None, f"{why}; {format_bytes(free)} free on disk in {folder} is too little for it"
+    return "disk", f"{why}: {format_bytes(need)} in a temporary file in {folder}"
+
+
 class PrefixStore:
     """Prefix key/value caches of a whole data set, packed without padding.
 
     Memory: ``n_layers x 2 x kv_heads x head_dim x tokens x bytes`` per row,
     ``tokens`` being the row's prefix length (domain tags + data tokens).
+    With ``folder``, the keys and values live in a temporary file there,
+    mapped into memory (removed from the folder at once, so nothing is left
+    behind even if the process dies; the space returns when the store is
+    freed) and gathered batches are moved to ``device``.
     """
 
-    def __init__(self, n_layers, kvh, hd, lengths, dtype, device):
+    def __init__(self, n_layers, kvh, hd, lengths, dtype, device, folder=None):
         self.lengths = np.asarray(lengths, dtype=np.int64)
         self.offsets = np.concatenate([[0], np.cumsum(self.lengths)])
         total = int(self.offsets[-1])
         # one extra all-zero token that padding points at
-        self.buf = torch.zeros((n_layers, 2, total + 1, kvh, hd), dtype=dtype, device=device)
+        shape = (n_layers, 2, total + 1, kvh, hd)
+        if folder is None:
+            self.buf = torch.zeros(shape, dtype=dtype, device=device)
+        else:
+            fd, path = tempfile.mkstemp(prefix="sktag-prefix-", suffix=".bin", dir=folder)
+            os.close(fd)
+            try:  # a new file reads as zeros
+                self.buf = torch.from_file(path, shared=True, size=int(np.prod(shape)), dtype=dtype).view(shape)
+            finally:
+                os.unlink(path)
         self.device = device
         self.pooled = None  # [n_rows, G, width] pooled data-token states, when a readout needs them
 
@@ -91,8 +140,8 @@ class PrefixStore:
         idx = np.full((len(rows), L), pad, dtype=np.int64)
         for b, (r, n) in enumerate(zip(rows, lengths)):
             idx[b, L - n:] = np.arange(self.offsets[r], self.offsets[r] + n)
-        idx_t = to_device(idx, self.device)
+        idx_t = to_device(idx, self.buf.device)
         kv = self.buf[:, :, idx_t]  # [nl, 2, B, L, kvh, hd]
-        kv = kv.permute(0, 1, 2, 4, 3, 5).contiguous()
+        kv = kv.permute(0, 1, 2, 4, 3, 5).contiguous().to(self.device)
         valid = to_device(idx != pad, self.device)
         return kv, valid

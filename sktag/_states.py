@@ -7,10 +7,11 @@ the :class:`~sktag._engine.States` of any batch of rows:
 
 * while only the function tag trains, everything before it is constant: the
   prefix (its key/value cache and pooled states) is computed once for the
-  whole training set (:meth:`StateSource.cache`, within the ``prefix_cache``
-  budget; :class:`~sktag._cache.PrefixStore`), and each step runs only the
+  whole training set (:meth:`StateSource.cache`, in memory within the
+  ``prefix_cache`` budget, beyond it in a temporary file;
+  :class:`~sktag._cache.PrefixStore`), and each step runs only the
   ``p`` function-tag positions against it;
-* without a cache (over budget, or at predict time), each batch's prefix is
+* without a cache (``prefix_cache=False``, no room, or at predict time), each batch's prefix is
   computed without autograd first;
 * with tuned domain tags the prefix changes with every step: the whole
   sequence runs with autograd (:func:`sktag._engine.full_states`).
@@ -18,14 +19,17 @@ the :class:`~sktag._engine.States` of any batch of rows:
 
 from __future__ import annotations
 
+import tempfile
 import time
+import warnings
 
 import numpy as np
 import torch
 
 from . import _engine
 from ._backbone_access import autocast
-from ._cache import PrefixStore, format_bytes, memory_budget
+from ._cache import PrefixStore, cache_location
+from .exceptions import PerformanceWarning
 from ._training import progress
 
 
@@ -53,24 +57,34 @@ class StateSource:
         self.store = None
         self.cache_bytes = 0
         self.cache_seconds = 0.0
+        self.cache_location = None
 
     def cache(self, idx, tag_table, budget_spec, deep_table=None) -> None:
-        """Run the prefix of rows ``idx`` once and keep it, if it fits ``budget_spec`` (``prefix_cache``).
+        """Run the prefix of rows ``idx`` once and keep it, where ``budget_spec`` (``prefix_cache``) allows.
 
         ``tag_table`` and ``deep_table`` (deep domain tags, or None) are the
-        frozen tags the prefix is computed with.
+        frozen tags the prefix is computed with.  The cache goes to memory or
+        to a temporary file (:func:`~sktag._cache.cache_location`); where it
+        can go nowhere, prefixes are recomputed every batch, which costs
+        several times more per epoch, and ``"auto"`` says so in a warning.
         """
         bb = self.backbone
         need = PrefixStore.nbytes(bb, self.lengths[idx].sum())
-        budget = memory_budget(budget_spec, bb.device)
-        if need > budget:
-            if self.verbose:
-                print(f"[sktag] prefix cache needs {format_bytes(need)} > budget {format_bytes(budget)} "
-                      f"(prefix_cache={budget_spec!r}); recomputing prefixes every batch.")
+        where, why = cache_location(budget_spec, need, bb.device)
+        if where is None:
+            if budget_spec is True or budget_spec in ("auto", "disk"):
+                warnings.warn(f"{why}: recomputing the prefixes every batch, several times slower per epoch. "
+                              "Free disk space (or set TMPDIR to a folder with room), or pass prefix_cache=False "
+                              "to accept it silently.", PerformanceWarning, stacklevel=2)
+            elif self.verbose:
+                print(f"[sktag] {why}; recomputing prefixes every batch.")
             return
+        if self.verbose:
+            print(f"[sktag] caching the prefixes: {why}")
         t0 = time.perf_counter()
         n_layers, kvh, hd = bb.kv_geometry()
-        store = PrefixStore(n_layers, kvh, hd, self.lengths, bb.dtype, bb.device)
+        store = PrefixStore(n_layers, kvh, hd, self.lengths, bb.dtype, bb.device,
+                            folder=tempfile.gettempdir() if where == "disk" else None)
         with torch.inference_mode():
             batches = _engine.length_batches(idx, self.lengths, self.batch_size)
             for b in progress(batches, bool(self.verbose), desc="caching prefixes", leave=False):
@@ -79,6 +93,7 @@ class StateSource:
                     kv, pooled = _engine.prefix_pass(bb, batch, tag_table, self.isolate, self.needs, deep_table)
                 store.put(b, kv, batch.valid, pooled)
         self.store, self.cache_bytes, self.cache_seconds = store, int(need), time.perf_counter() - t0
+        self.cache_location = where
 
     def states(self, module, b) -> _engine.States:
         """:class:`~sktag._engine.States` of rows ``b`` (gradient to the trainable tags of ``module``)."""

@@ -114,7 +114,7 @@ COMMON = {
     "truncation": [Options("warn", "raise")],
     "canonicalize": [BOOLEAN],
     "on_invalid": [Options("raise", "nan")],
-    "prefix_cache": [Options("auto"), BOOLEAN, Interval("real", 0, None), None],
+    "prefix_cache": [Options("auto", "disk"), BOOLEAN, Interval("real", 0, None), None],
     "device": [Instance(str), Instance(object, what="a torch.device")],
     "dtype": [Options("auto", "float32", "fp32", "bfloat16", "bf16", "float16", "fp16"),
               Instance(object, what="a torch.dtype")],

@@ -159,14 +159,20 @@ _SHARED_PARAMS = """
         length kept; see each prediction method).  ``fit`` always raises.
     predict_batch_size : int, default=64
         Batch size of inference (``predict`` and prefix caching).
-    prefix_cache : "auto", bool or number, default="auto"
-        Memory budget in bytes (an int or a float such as ``2e9``) for caching the key/value cache of the frozen
-        prefix of every training row, computed once and reused every epoch.
-        One row costs ``n_layers x 2 x kv_heads x head_dim x tokens x bytes``
-        (46 KB per token for SmolLM2-135M in float32).  ``"auto"``: a quarter
-        of the RAM, at most 8 GiB, on CPU; 40% of free GPU memory on CUDA.
-        When the cache does not fit, prefixes are recomputed every batch
-        (still without autograd).
+    prefix_cache : "auto", "disk", bool or number, default="auto"
+        Where the key/value cache of the frozen prefix of every training row,
+        computed once and reused every epoch, may live.  One row costs
+        ``n_layers x 2 x kv_heads x head_dim x tokens x bytes`` (23 KB per
+        token for SmolLM2-135M in bfloat16, 46 KB in float32).  A number: a
+        memory budget in bytes (an int or a float such as ``2e9``).
+        ``"auto"`` (or True): memory up to a quarter of the RAM, at most
+        8 GiB, on CPU (40% of free GPU memory on CUDA); a larger cache goes to
+        a temporary file in ``tempfile.gettempdir()`` (``TMPDIR``), mapped
+        into memory, deleted with the fit.  ``"disk"``: always that file.
+        Without a cache (False, or no room: a
+        :class:`~sktag.PerformanceWarning` for ``"auto"`` and ``"disk"``),
+        prefixes are recomputed every batch, still without autograd but
+        several times slower per epoch.
     device : str, default="auto"
         ``"auto"`` is CUDA when available, else CPU.
     dtype : str, default="auto"
@@ -239,6 +245,11 @@ _SHARED_ATTRS = """
         Seconds spent in the training loop.
     prefix_time_ : float
         Seconds spent caching the frozen prefixes (0.0 when not cached).
+    prefix_cache_bytes_ : int
+        Size of the prefix cache (0 when not cached).
+    prefix_cache_location_ : {"memory", "disk"} or None
+        Where the prefix cache lived (None: not cached, prefixes recomputed
+        every batch).
     epoch_times_ : list of float
         Seconds per epoch.
 """

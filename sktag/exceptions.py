@@ -43,5 +43,9 @@ class SharedGPUError(RuntimeError):
     """Several worker processes would load the backbone on one GPU."""
 
 
+class PerformanceWarning(UserWarning):
+    """A fit takes a much slower path than it could (for example, no room for the prefix cache)."""
+
+
 class TruncationWarning(UserWarning):
     """Some strings were longer than ``max_length`` tokens and were truncated."""

@@ -58,14 +58,16 @@ def test_prefix_path_matches_full_path(backbone, isolate, two_columns):
         torch.testing.assert_close(h1[0], h_full[i].detach(), **tol(torch.float32))
 
 
-def test_prefix_store_round_trip_matches_direct_cache(backbone):
+@pytest.mark.parametrize("on_disk", [False, True], ids=["memory", "disk"])
+def test_prefix_store_round_trip_matches_direct_cache(backbone, on_disk, tmp_path):
     rows = _rows(backbone, [STRINGS], (3, 5))
     table = _table(backbone, (3, 5))
     lengths = np.array([len(r) for r in rows])
     cfg = backbone.config
     store = _cache.PrefixStore(cfg.num_hidden_layers, cfg.num_key_value_heads,
                                 cfg.hidden_size // cfg.num_attention_heads, lengths,
-                                torch.float32, torch.device("cpu"))
+                                torch.float32, torch.device("cpu"), folder=tmp_path if on_disk else None)
+    assert list(tmp_path.iterdir()) == []  # a disk store's file leaves the folder at once
     # fill in two batches of a different composition than the one read back
     for b in ([0, 3], [1, 2, 4]):
         batch = _engine.collate([rows[i] for i in b])
@@ -81,6 +83,19 @@ def test_prefix_store_round_trip_matches_direct_cache(backbone):
     torch.testing.assert_close(_engine.tag_forward(backbone, kv, valid, ftag),
                                _engine.tag_forward(backbone, direct, batch.valid, ftag),
                                **tol(torch.float32))
+
+
+def test_cache_location_follows_prefix_cache(tmp_path, monkeypatch):
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(_cache, "memory_budget", lambda spec, device: 0 if spec is False else 1000)
+    where = lambda spec, need: _cache.cache_location(spec, need, cpu, tmp_path)  # noqa: E731
+    assert where(False, 10)[0] is None and where(None, 10)[0] is None
+    assert where("auto", 1000)[0] == where(True, 10)[0] == where(5000, 10)[0] == "memory"
+    assert where("auto", 1001)[0] == where(True, 1001)[0] == where("disk", 10)[0] == "disk"
+    assert where(5000.0, 10**4) == (None, "prefix cache needs 9.77 KiB > budget 1000 B (prefix_cache=5000.0)")
+    monkeypatch.setattr(_cache, "DISK_MARGIN", 2**62)
+    no_room = where("auto", 1001)
+    assert no_room[0] is None and "free on disk" in no_room[1] and where("disk", 10)[0] is None
 
 
 def test_padding_side_does_not_change_results(backbone):

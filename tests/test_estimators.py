@@ -157,7 +157,42 @@ def test_no_cache_and_cached_paths_give_same_model(make_reg, length_task):
     a = make_reg(max_iter=2, prefix_cache="auto").fit(X, y)
     b = make_reg(max_iter=2, prefix_cache=False).fit(X, y)
     assert a.prefix_cache_bytes_ > 0 and b.prefix_cache_bytes_ == 0
+    assert a.prefix_cache_location_ == "memory" and b.prefix_cache_location_ is None
     np.testing.assert_allclose(a.predict(X), b.predict(X), **tol(scale=np.std(y)))
+
+
+def test_a_prefix_cache_on_disk_gives_the_model_of_one_in_memory(make_reg, length_task, tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)  # gettempdir() reads TMPDIR again
+    X, y = length_task
+    a = make_reg(max_iter=2, prefix_cache="auto").fit(X, y)
+    b = make_reg(max_iter=2, prefix_cache="disk").fit(X, y)
+    assert (a.prefix_cache_location_, b.prefix_cache_location_) == ("memory", "disk")
+    assert a.prefix_cache_bytes_ == b.prefix_cache_bytes_ > 0
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))  # the same numbers, stored elsewhere
+    assert list(tmp_path.iterdir()) == []  # the file was removed from the folder at once
+
+
+def test_auto_prefix_cache_goes_to_disk_beyond_the_memory_budget(make_reg, length_task, monkeypatch):
+    from sktag import _cache
+
+    monkeypatch.setattr(_cache, "memory_budget", lambda spec, device: 10)
+    X, y = length_task
+    assert make_reg(max_iter=1, prefix_cache="auto").fit(X, y).prefix_cache_location_ == "disk"
+    assert make_reg(max_iter=1, prefix_cache=1e9).fit(X, y).prefix_cache_location_ is None  # a number: memory only
+
+
+def test_no_room_for_the_prefix_cache_warns_and_recomputes(make_reg, length_task, monkeypatch):
+    from sktag import PerformanceWarning, _cache
+
+    monkeypatch.setattr(_cache, "memory_budget", lambda spec, device: 10)
+    monkeypatch.setattr(_cache, "DISK_MARGIN", 2**62)
+    X, y = length_task
+    with pytest.warns(PerformanceWarning, match="> budget 10 B.*too little.*recomputing the prefixes"):
+        a = make_reg(max_iter=2, prefix_cache="auto").fit(X, y)
+    b = make_reg(max_iter=2, prefix_cache=False).fit(X, y)
+    assert a.prefix_cache_location_ is None and a.prefix_cache_bytes_ == 0
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))
 
 
 def test_warm_start_continues(make_reg, length_task):

@@ -151,3 +151,21 @@ def test_unparsable_smiles_are_left_out(lc):
     assert (len(d["X"]), len(d["X_test"])) == (7985, 1995)
     assert "0 `train_val` and 2 test SMILES that RDKit cannot parse" in d["note"]
     assert not set(d["X"]) & set(d["X_test"]) and lc.rdkit_parses(d["X_test"]).all()
+
+
+def test_reuse_fills_the_points_not_refitted(lc, spy, tiny_model, tmp_path):
+    _, first = lc.main(_args(tiny_model, tmp_path / "a", "--models", "llm_embedding", "dummy"))
+    # refit dummy only, at one size, on the same data set, and add another data set
+    df, paths = lc.main(["--model", str(tiny_model), "--threads", "1", "--out", str(tmp_path / "b"), "--datasets",
+                         "caco2_wang", "--sizes", "40", "--max-rows-test", "30", "--models", "dummy",
+                         "--reuse", str(first["json"])])
+    assert [list(c["models"]) for c in spy] == [["llm_embedding", "dummy"]] * 2 + [["dummy"]]
+    got = {(r.model, r.n_train): r for r in df.itertuples()}
+    assert sorted(got) == [("dummy", 20), ("dummy", 40), ("llm_embedding", 20), ("llm_embedding", 40)]
+    old = pd.read_csv(first["csv"]).set_index(["model", "n_train"])
+    kept = old.loc[("llm_embedding", 20), "fit_seconds"]
+    assert got[("llm_embedding", 20)].fit_seconds == pytest.approx(kept, rel=1e-9)
+    md = paths["md"].read_text()
+    assert f"rows reused from {first['json'].name}" in md and "llm_embedding n = 20" in md
+    assert "dummy n = 40" not in md.split("rows reused from")[1].split("\n")[0]
+    assert "| n = 20 | n = 40 |" in md
