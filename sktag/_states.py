@@ -11,8 +11,8 @@ the :class:`~sktag._engine.States` of any batch of rows:
   ``prefix_cache`` budget, beyond it in a temporary file;
   :class:`~sktag._cache.PrefixStore`), and each step runs only the
   ``p`` function-tag positions against it;
-* without a cache (``prefix_cache=False``, no room, or at predict time), each batch's prefix is
-  computed without autograd first;
+* without a cache (``prefix_cache=False``, no room, or at predict time),
+  each batch's prefix is computed without autograd first;
 * with tuned domain tags the prefix changes with every step: the whole
   sequence runs with autograd (:func:`sktag._engine.full_states`).
 """
@@ -29,8 +29,8 @@ import torch
 from . import _engine
 from ._backbone_access import autocast
 from ._cache import PrefixStore, cache_location
-from .exceptions import PerformanceWarning
 from ._training import progress
+from .exceptions import PerformanceWarning
 
 
 class StateSource:

@@ -18,7 +18,11 @@ from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 
+from ._ridge import ridge_gcv
 from ._validation import Instance, Options
+
+#: penalties of the regression head's closed form
+RIDGE_ALPHAS = np.logspace(-2, 5, 22)
 
 
 def _internal():
@@ -131,20 +135,18 @@ class RegressionTask:
 
     @staticmethod
     def closed_form(F, targets, sw, random_state=None, n_outputs=None, penalty=None):
-        """Ridge on standardised features, penalty by efficient leave-one-out (GCV).
+        """Ridge on standardised features, penalty by efficient leave-one-out (GCV, :func:`~sktag._ridge.ridge_gcv`).
 
         GCV is cheap, so every solve chooses the penalty anew (``penalty`` is ignored).
         """
-        from sklearn.linear_model import Ridge, RidgeCV
+        from sklearn.linear_model import Ridge
 
         if (np.asarray(sw) > 0).sum() < 2:  # leave-one-out needs two rows: a fixed penalty, no 0/0 warnings
             with _internal():
                 ridge = Ridge(alpha=1.0).fit(F, targets, sample_weight=sw)
             return np.atleast_2d(ridge.coef_), np.atleast_1d(ridge.intercept_), 1.0
         with _internal():
-            ridge = RidgeCV(alphas=np.logspace(-2, 5, 22)).fit(F, targets, sample_weight=sw / sw.mean())
-        coef = np.atleast_2d(ridge.coef_)
-        return coef, np.atleast_1d(ridge.intercept_), float(ridge.alpha_)
+            return ridge_gcv(F, targets, sw / sw.mean(), RIDGE_ALPHAS)
 
     @staticmethod
     def attributes(state):
