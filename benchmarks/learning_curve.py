@@ -325,36 +325,34 @@ def environment_info(threads):
 
 
 def load_reused(paths):
-    """``(rows, datasets, notes)`` of earlier reports: one row per (data set, size, model), later files winning."""
-    rows, datasets, notes = {}, {}, []
+    """``(rows, datasets, files)`` of earlier reports: one row per (data set, size, model) and one description per
+    data set, later files winning; ``files`` describes each file (its command and machine) by name."""
+    rows, datasets, files = {}, {}, {}
     for path in paths:
-        report = json.loads(Path(path).read_text())
+        report, name = json.loads(Path(path).read_text()), Path(path).name
         for r in report["rows"]:
-            rows[(r["dataset"], r["n_train"], r["model"])] = dict(r, reused_from=Path(path).name)
-        for name, d in report["info"]["datasets"].items():
-            datasets.setdefault(name, {**d, "sizes": []})
-            datasets[name]["sizes"] = sorted(set(datasets[name]["sizes"]) | set(d["sizes"]))
+            rows[(r["dataset"], r["n_train"], r["model"])] = dict(r, reused_from=name)
+        datasets.update(report["info"]["datasets"])
         env = report["info"]["environment"]
-        notes.append(f"{Path(path).name} (`{report['info']['command']}`; {env['cpu']} ({env['cpu_kind']['kind']}), "
-                     f"{env['torch_threads']} thread(s), {env['dtype']})")
-    return rows, datasets, notes
+        files[name] = (f"`{report['info']['command']}`; {env['cpu']} ({env['cpu_kind']['kind']}), "
+                       f"{env['torch_threads']} thread(s), {env['dtype']}")
+    return rows, datasets, files
 
 
 def with_reused(rows, reused, info):
     """This run's ``rows`` and the reused rows of the points it did not fit; the notes say which came from where."""
     done = {(r["dataset"], r["n_train"], r["model"]) for r in rows}
     extra = [r for k, r in reused.items() if k not in done]
-    for name, d in info.get("reused_datasets", {}).items():
+    for name, d in info["reused_datasets"].items():
         here = info["datasets"].setdefault(name, {**d, "sizes": []})
         here["sizes"] = sorted(set(here["sizes"]) | {r["n_train"] for r in extra if r["dataset"] == name})
     info["notes"] = [n for n in info["notes"] if not n.startswith("rows reused from ")]
     by_file = {}
     for r in extra:
         by_file.setdefault(r["reused_from"], []).append(f"{r['model']} n = {r['n_train']}")
-    for note in info.get("reused_files", []):
-        name = note.split(" ", 1)[0]
+    for name, about in info["reused_files"].items():
         if name in by_file:
-            info["notes"].append(f"rows reused from {note}: {', '.join(by_file[name])}")
+            info["notes"].append(f"rows reused from {name} ({about}): {', '.join(by_file[name])}")
     return [{k: v for k, v in r.items() if k != "reused_from"} for r in extra] + rows
 
 

@@ -50,16 +50,20 @@ def memory_budget(spec, device) -> int:
     return int(spec)
 
 
-def cache_location(spec, need, device, folder=None):
+def may_use_disk(spec) -> bool:
+    """Whether ``prefix_cache=spec`` may put the cache in a temporary file (``"auto"``, True, ``"disk"``)."""
+    return spec is True or (isinstance(spec, str) and spec in ("auto", "disk"))
+
+
+def cache_location(spec, need, device, folder):
     """Where a prefix cache of ``need`` bytes goes: ``(where, why)``.
 
-    ``where`` is ``"memory"``, ``"disk"`` (a temporary file in ``folder``,
-    by default :func:`tempfile.gettempdir`, which follows ``TMPDIR``) or None
-    (no cache: prefixes are recomputed every batch); ``why`` says why, in
-    words.  ``prefix_cache``: False or None, no cache; a number, memory up to
-    that many bytes; ``"auto"`` or True, memory up to :func:`memory_budget`,
-    beyond it disk; ``"disk"``, disk.  Disk needs ``need`` plus
-    :data:`DISK_MARGIN` free.
+    ``where`` is ``"memory"``, ``"disk"`` (a temporary file in ``folder``)
+    or None (no cache: prefixes are recomputed every batch); ``why`` says
+    why, in words.  ``prefix_cache``: False or None, no cache; a number,
+    memory up to that many bytes; ``"auto"`` or True, memory up to
+    :func:`memory_budget`, beyond it disk; ``"disk"``, disk.  Disk needs
+    ``need`` plus :data:`DISK_MARGIN` free.
     """
     if spec is False or spec is None:
         return None, f"prefix_cache={spec!r}"
@@ -68,11 +72,10 @@ def cache_location(spec, need, device, folder=None):
         if need <= budget:
             return "memory", f"{format_bytes(need)} in memory (budget {format_bytes(budget)})"
         why = f"prefix cache needs {format_bytes(need)} > budget {format_bytes(budget)} (prefix_cache={spec!r})"
-        if not (spec is True or spec == "auto"):
+        if not may_use_disk(spec):
             return None, why
     else:
         why = f"prefix_cache={spec!r}"
-    folder = tempfile.gettempdir() if folder is None else str(folder)
     free = shutil.disk_usage(folder).free
     if need + DISK_MARGIN > free:
         return None, f"{why}; {format_bytes(free)} free on disk in {folder} is too little for it"

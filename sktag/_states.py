@@ -28,7 +28,7 @@ import torch
 
 from . import _engine
 from ._backbone_access import autocast
-from ._cache import PrefixStore, cache_location
+from ._cache import PrefixStore, cache_location, may_use_disk
 from ._training import progress
 from .exceptions import PerformanceWarning
 
@@ -66,13 +66,15 @@ class StateSource:
         frozen tags the prefix is computed with.  The cache goes to memory or
         to a temporary file (:func:`~sktag._cache.cache_location`); where it
         can go nowhere, prefixes are recomputed every batch, which costs
-        several times more per epoch, and ``"auto"`` says so in a warning.
+        several times more per epoch, and ``"auto"`` and ``"disk"`` say so in
+        a warning.  The file goes to :func:`tempfile.gettempdir` (``TMPDIR``).
         """
         bb = self.backbone
         need = PrefixStore.nbytes(bb, self.lengths[idx].sum())
-        where, why = cache_location(budget_spec, need, bb.device)
+        folder = tempfile.gettempdir()
+        where, why = cache_location(budget_spec, need, bb.device, folder)
         if where is None:
-            if budget_spec is True or budget_spec in ("auto", "disk"):
+            if may_use_disk(budget_spec):
                 warnings.warn(f"{why}: recomputing the prefixes every batch, several times slower per epoch. "
                               "Free disk space (or set TMPDIR to a folder with room), or pass prefix_cache=False "
                               "to accept it silently.", PerformanceWarning, stacklevel=2)
@@ -84,7 +86,7 @@ class StateSource:
         t0 = time.perf_counter()
         n_layers, kvh, hd = bb.kv_geometry()
         store = PrefixStore(n_layers, kvh, hd, self.lengths, bb.dtype, bb.device,
-                            folder=tempfile.gettempdir() if where == "disk" else None)
+                            folder=folder if where == "disk" else None)
         with torch.inference_mode():
             batches = _engine.length_batches(idx, self.lengths, self.batch_size)
             for b in progress(batches, bool(self.verbose), desc="caching prefixes", leave=False):
