@@ -63,7 +63,9 @@ def cache_location(spec, need, device, folder):
     why, in words.  ``prefix_cache``: False or None, no cache; a number,
     memory up to that many bytes; ``"auto"`` or True, memory up to
     :func:`memory_budget`, beyond it disk; ``"disk"``, disk.  Disk needs
-    ``need`` plus :data:`DISK_MARGIN` free.
+    ``need`` plus :data:`DISK_MARGIN` free; the space is then reserved when
+    the store is made (:func:`reserve`), so a disk that fills during the fit
+    cannot take it away.
     """
     if spec is False or spec is None:
         return None, f"prefix_cache={spec!r}"
@@ -82,6 +84,25 @@ def cache_location(spec, need, device, folder):
     return "disk", f"{why}: {format_bytes(need)} in a temporary file in {folder}"
 
 
+def reserve(fd, nbytes) -> None:
+    """Give the open file ``fd`` ``nbytes`` of real disk blocks, or raise :class:`OSError`.
+
+    A file that is only extended is sparse: its blocks are taken when the
+    mapping is first written, and a disk filled meanwhile by another process
+    would end this one with ``SIGBUS`` instead of an error.  Reserving them
+    up front turns that into an :class:`OSError` (``ENOSPC``) here, before
+    anything is computed.  Where :func:`os.posix_fallocate` is missing
+    (macOS, Windows) zeros are written instead.
+    """
+    if hasattr(os, "posix_fallocate"):
+        os.posix_fallocate(fd, 0, nbytes)
+        return
+    chunk = bytes(1 << 24)  # pragma: no cover - not on Linux
+    done = 0
+    while done < nbytes:
+        done += os.write(fd, chunk[:min(len(chunk), nbytes - done)])
+
+
 class PrefixStore:
     """Prefix key/value caches of a whole data set, packed without padding.
 
@@ -90,7 +111,9 @@ class PrefixStore:
     With ``folder``, the keys and values live in a temporary file there,
     mapped into memory (removed from the folder at once, so nothing is left
     behind even if the process dies; the space returns when the store is
-    freed) and gathered batches are moved to ``device``.
+    freed) and gathered batches are moved to ``device``.  The file's blocks
+    are reserved first (:func:`reserve`); when they cannot be, the
+    :class:`OSError` propagates and nothing is left behind.
     """
 
     def __init__(self, n_layers, kvh, hd, lengths, dtype, device, folder=None):
@@ -102,10 +125,14 @@ class PrefixStore:
         if folder is None:
             self.buf = torch.zeros(shape, dtype=dtype, device=device)
         else:
+            size = int(np.prod(shape))
             fd, path = tempfile.mkstemp(prefix="sktag-prefix-", suffix=".bin", dir=folder)
-            os.close(fd)
             try:  # a new file reads as zeros
-                self.buf = torch.from_file(path, shared=True, size=int(np.prod(shape)), dtype=dtype).view(shape)
+                try:
+                    reserve(fd, size * torch.empty((), dtype=dtype).element_size())
+                finally:
+                    os.close(fd)
+                self.buf = torch.from_file(path, shared=True, size=size, dtype=dtype).view(shape)
             finally:
                 os.unlink(path)
         self.device = device

@@ -73,7 +73,18 @@ class StateSource:
         need = PrefixStore.nbytes(bb, self.lengths[idx].sum())
         folder = tempfile.gettempdir()
         where, why = cache_location(budget_spec, need, bb.device, folder)
-        if where is None:
+        store = None
+        if where is not None:
+            n_layers, kvh, hd = bb.kv_geometry()
+            t0 = time.perf_counter()
+            try:
+                store = PrefixStore(n_layers, kvh, hd, self.lengths, bb.dtype, bb.device,
+                                    folder=folder if where == "disk" else None)
+            except OSError as err:  # the disk's blocks could not be reserved (full since the check)
+                if where != "disk":
+                    raise
+                why = f"{why}, but reserving it failed ({err})"
+        if store is None:
             if may_use_disk(budget_spec):
                 warnings.warn(f"{why}: recomputing the prefixes every batch, several times slower per epoch. "
                               "Free disk space (or set TMPDIR to a folder with room), or pass prefix_cache=False "
@@ -83,10 +94,6 @@ class StateSource:
             return
         if self.verbose:
             print(f"[sktag] caching the prefixes: {why}")
-        t0 = time.perf_counter()
-        n_layers, kvh, hd = bb.kv_geometry()
-        store = PrefixStore(n_layers, kvh, hd, self.lengths, bb.dtype, bb.device,
-                            folder=folder if where == "disk" else None)
         with torch.inference_mode():
             batches = _engine.length_batches(idx, self.lengths, self.batch_size)
             for b in progress(batches, bool(self.verbose), desc="caching prefixes", leave=False):

@@ -1,5 +1,7 @@
 """The frozen-prefix path must match the naive full path (values and gradients)."""
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -83,6 +85,19 @@ def test_prefix_store_round_trip_matches_direct_cache(backbone, on_disk, tmp_pat
     torch.testing.assert_close(_engine.tag_forward(backbone, kv, valid, ftag),
                                _engine.tag_forward(backbone, direct, batch.valid, ftag),
                                **tol(torch.float32))
+
+
+def test_reserve_gives_the_file_real_blocks_not_a_sparse_hole(tmp_path):
+    path = tmp_path / "f"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT)
+    try:
+        _cache.reserve(fd, 3 << 20)
+        st = os.fstat(fd)
+    finally:
+        os.close(fd)
+    assert st.st_size == 3 << 20
+    if hasattr(st, "st_blocks"):  # allocated 512-byte blocks (a sparse file would have next to none)
+        assert st.st_blocks * 512 >= 3 << 20
 
 
 def test_cache_location_follows_prefix_cache(tmp_path, monkeypatch):

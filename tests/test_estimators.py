@@ -195,6 +195,27 @@ def test_no_room_for_the_prefix_cache_warns_and_recomputes(make_reg, length_task
     np.testing.assert_array_equal(a.predict(X), b.predict(X))
 
 
+def test_a_disk_that_fills_before_the_cache_is_reserved_warns_and_recomputes(make_reg, length_task, tmp_path,
+                                                                           monkeypatch):
+    import errno
+
+    from sktag import PerformanceWarning, _cache
+
+    def full(fd, nbytes):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    monkeypatch.setattr(_cache, "reserve", full)
+    X, y = length_task
+    with pytest.warns(PerformanceWarning, match=r"temporary file.*reserving it failed.*No space left.*recomputing"):
+        a = make_reg(max_iter=2, prefix_cache="disk").fit(X, y)
+    b = make_reg(max_iter=2, prefix_cache=False).fit(X, y)
+    assert a.prefix_cache_location_ is None and a.prefix_cache_bytes_ == 0
+    assert list(tmp_path.iterdir()) == []  # the half-made file is gone
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))
+
+
 def test_warm_start_continues(make_reg, length_task):
     X, y = length_task
     reg = make_reg(max_iter=2, warm_start=True, early_stopping=False).fit(X, y)
