@@ -168,8 +168,9 @@ _SHARED_PARAMS = """
         ``"auto"`` (or True): memory up to a quarter of the RAM, at most
         8 GiB, on CPU (40% of free GPU memory on CUDA); a larger cache goes to
         a temporary file in ``tempfile.gettempdir()`` (``TMPDIR``), mapped
-        into memory, deleted with the fit.  ``"disk"``: always that file.
-        Without a cache (False, or no room: a
+        into memory, deleted with the fit, its disk space reserved when it
+        is made.  ``"disk"``: always that file.  Without a cache (False, or
+        no room, or a reservation that fails: a
         :class:`~sktag.PerformanceWarning` for ``"auto"`` and ``"disk"``),
         prefixes are recomputed every batch, still without autograd but
         several times slower per epoch.
