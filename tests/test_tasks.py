@@ -84,3 +84,19 @@ def test_one_sample_regression_is_finite(tiny_model):
         est = small_reg(tiny_model).fit(["CCO"], [3.5])
     assert np.isfinite(est.predict(["CCO", "N"])).all()
     assert est.head_alpha_ == 1.0
+
+
+def test_the_logistic_head_converges_on_badly_conditioned_features():
+    # standardised features whose spectrum falls over five decades, as pooled LLM states' does: lbfgs needs
+    # about 510 iterations at C = 10, so 500 (the earlier limit) stopped it short with a ConvergenceWarning
+    from sklearn.exceptions import ConvergenceWarning
+
+    rng = np.random.RandomState(0)
+    B = rng.randn(100, 600) * np.logspace(0, -5, 100)[:, None]
+    Z = rng.randn(300, 100) @ B + 1e-8 * rng.randn(300, 600)
+    Z = (Z - Z.mean(0)) / Z.std(0)
+    y = (rng.randn(300) > 0).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        coef, icpt, penalty = ClassificationTask.closed_form(Z, y, np.ones(300), penalty=0.1)
+    assert penalty == pytest.approx(0.1) and np.isfinite(coef).all() and coef.shape == (2, 600)
