@@ -320,7 +320,6 @@ class ClassificationTask:
 
         if penalty is not None and np.isfinite(penalty):
             C = 1.0 / penalty
-            lr = LogisticRegression(C=C, max_iter=LOGISTIC_MAX_ITER).fit(F, targets, sample_weight=sw)
         elif can_cross_validate:
             import warnings
 
@@ -329,11 +328,10 @@ class ClassificationTask:
                 lr = LogisticRegressionCV(Cs=np.logspace(-3, 1, 5), cv=3, scoring="neg_log_loss",
                                           max_iter=LOGISTIC_MAX_ITER,
                                           random_state=random_state).fit(F, targets, sample_weight=sw)
-            C = float(np.atleast_1d(lr.C_)[0])
+            return lr, float(np.atleast_1d(lr.C_)[0])
         else:
             C = 0.1
-            lr = LogisticRegression(C=C, max_iter=LOGISTIC_MAX_ITER).fit(F, targets, sample_weight=sw)
-        return lr, C
+        return LogisticRegression(C=C, max_iter=LOGISTIC_MAX_ITER).fit(F, targets, sample_weight=sw), C
 
     @staticmethod
     def attributes(state):
