@@ -44,7 +44,7 @@ from ._module import TagModule
 from ._readouts import ReadoutSpec, make_readout
 from ._states import StateSource
 from ._tagio import TagSetMixin
-from ._deep import block_shape, deep_domain_blocks
+from ._deep import DeepLayers, block_shape, deep_domain_blocks, resolve_deep_layers
 from ._taginit import TagInit, domain_tag_vectors, init_tag
 from ._threads import torch_threads
 from ._training import FitData, History, TrainingLoop, check_callbacks, user_stacklevel
@@ -100,6 +100,7 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
         "domain_tags": [Instance(str, object, what="a TagSet, a path, 'pretrained' or 'text'"), None],
         "domain_tag_length": [NONNEG_INT, None],
         "tag_depth": [Options("shallow", "deep")],
+        "deep_layers": [DeepLayers()],
         "domain_tag_depth": [Options("auto", "shallow", "deep", "kv")],
         "tune_domain_tags": [BOOLEAN],
         "domain_learning_rate": [Interval("real", 0, None, closed="neither"), None],
@@ -183,6 +184,8 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
         changed = [f"{name}={new!r} (fitted: {old!r})" for name, new, old in (
             ("readout", now.name, self.readout_), ("readout_layers", now.fitted_layers, self.readout_layers_),
             ("tag_depth", self.tag_depth, self.tag_depth_),
+            ("deep_layers", *((self._deep_layers(backbone), self.module_.tagged_blocks())  # (when both are deep)
+                              if self.tag_depth == self.tag_depth_ else (None, None))),
             ("domain_tag_depth", self.domain_tag_depth,
              self.domain_tag_depth_ if self.domain_tag_depth != "auto" else "auto"),
             ("isolate_segments", bool(self.isolate_segments), self.isolate_segments_),
@@ -190,6 +193,13 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
         if changed:
             raise ValueError(f"warm_start: {', '.join(changed)} changed since the fit; refit with "
                              "warm_start=False.")
+
+    def _deep_layers(self, backbone):
+        """The blocks ``deep_layers`` names on ``backbone`` (a tuple; every block for ``"all"``); None if shallow."""
+        if self.tag_depth != "deep":
+            return None
+        n = len(backbone.decoder_blocks())
+        return resolve_deep_layers(self.deep_layers, n) or tuple(range(n))
 
     # ------------------------------------------------------------ 2. layout
     def initialize_layout(self, state: FitState) -> None:
@@ -221,10 +231,12 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
                 state.readout = make_readout(self.readout, bb.hidden_widths(), self.readout_layers,
                                              state.layout.n_features)
             deep = block_shape(bb) if self.tag_depth == "deep" else None
+            deep_layers = None if deep is None else resolve_deep_layers(self.deep_layers, deep[0])
             state.module = TagModule([tags[d] for d in state.layout.domains],
                                      init_tag(bb, TagInit.MEAN, self.tag_length), state.readout.n_features,
                                      state.task.n_outputs(state.task_state), tune_domain_tags=self.tune_domain_tags,
-                                     deep_shape=deep, domain_deep=[blocks[d] for d in state.layout.domains])
+                                     deep_shape=deep, domain_deep=[blocks[d] for d in state.layout.domains],
+                                     deep_layers=deep_layers)
             state.isolate, state.canonicalize = bool(self.isolate_segments), bool(self.canonicalize)
             state.history = History(self.early_stopping and not state.incremental)
         state.module.to(bb.device)
@@ -414,6 +426,7 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
             readout_=state.readout.name, readout_layers_=state.readout.fitted_layers,
             _hidden_widths=tuple(bb.hidden_widths()), isolate_segments_=bool(state.isolate),
             tag_depth_="shallow" if state.module.deep_tag is None else "deep",
+            deep_layers_=state.module.tagged_blocks(),
             domain_tag_depth_="shallow" if state.module.domain_deep is None else state.module.domain_deep_kind,
             canonicalize_=bool(state.canonicalize), dtype_=bb.dtype, column_domains_=list(layout.column_domains),
             domains_=layout.domains, backbone_identity_=bb.identity, backbone_fingerprint_=bb.fingerprint,

@@ -29,7 +29,10 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+
+from ._layers import _is_int
 
 RESIDUAL = "deep"
 KEY_VALUE = "kv"
@@ -79,6 +82,68 @@ def block_shape(backbone, kind=RESIDUAL) -> tuple[int, int]:
         return len(backbone.decoder_blocks()), backbone.hidden_widths()[1]
     n_layers, kv_heads, head_dim = backbone.kv_geometry()
     return n_layers, 2 * kv_heads * head_dim
+
+
+class DeepLayers:
+    """Parameter constraint of ``deep_layers``: ``"all"``, a positive int or a non-empty list of ints (syntax only).
+
+    Whether the blocks exist is checked once the depth is known, by
+    :func:`resolve_deep_layers`.
+    """
+
+    def __call__(self, v) -> bool:
+        if isinstance(v, str):
+            return v == "all"
+        if _is_int(v):
+            return v >= 1
+        return isinstance(v, (list, tuple, np.ndarray)) and len(v) > 0 and all(_is_int(i) for i in v)
+
+    def __str__(self):
+        return "'all', a positive int (the last that many decoder blocks) or a non-empty list of block indices"
+
+
+def resolve_deep_layers(spec, n_blocks) -> tuple[int, ...] | None:
+    """The decoder blocks that carry a deep function-tag block under ``deep_layers=spec``; None: all of them.
+
+    ``"all"`` (or any spec naming every block): None, today's deep tag.  A
+    positive int ``k``: the last ``k`` blocks (P-Tuning v2 found prompts in
+    the upper layers matter most).  A list: those block indices, ``0`` the
+    first block, negative ones counted from the end; sorted, each once.
+
+    Raises
+    ------
+    ValueError
+        ``k`` above ``n_blocks``, an index out of range, or an index given twice.
+    """
+    n = int(n_blocks)
+    if not DeepLayers()(spec):
+        raise ValueError(f"deep_layers must be {DeepLayers()}, got {spec!r}.")
+    if isinstance(spec, str):
+        return None
+    if _is_int(spec):
+        if spec > n:
+            raise ValueError(f"deep_layers={spec} asks for the last {spec} decoder blocks, but this model has {n}.")
+        blocks = tuple(range(n - int(spec), n))
+    else:
+        bad = [int(i) for i in spec if not -n <= int(i) < n]
+        if bad:
+            raise ValueError(f"deep_layers holds the block indices {bad}, outside this model's {n} decoder blocks "
+                             f"(0 .. {n - 1}, or -{n} .. -1 from the end).")
+        idx = [int(i) % n for i in spec]
+        twice = sorted({i for i in idx if idx.count(i) > 1})
+        if twice:
+            raise ValueError(f"deep_layers names the decoder blocks {twice} more than once (given {list(spec)}).")
+        blocks = tuple(sorted(idx))
+    return None if len(blocks) == n else blocks
+
+
+def block_mask(blocks, n_blocks) -> torch.Tensor | None:
+    """``[n_blocks, 1, 1]`` float, one at the tagged ``blocks`` and zero elsewhere; None when all are tagged."""
+    if blocks is None:
+        return None
+    mask = torch.zeros(int(n_blocks), 1, 1)
+    mask[list(blocks)] = 1.0
+    return mask
 
 
 def zero_blocks(backbone, length, kind=RESIDUAL) -> torch.Tensor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._deep import RESIDUAL, DeepTable, common_kind
+from ._deep import RESIDUAL, DeepTable, block_mask, common_kind
 
 
 class Head(torch.nn.Module):
@@ -67,7 +67,9 @@ class TagModule(torch.nn.Module):
     With ``deep_shape=(n_blocks, width)`` the function tag is *deep*:
     ``deep_tag`` is one learned ``[p, width]`` block per decoder block, added to that block's input at
     the function-tag positions (zero at the start, so a deep tag starts as the
-    shallow one); ``deep_tag`` is None for a shallow tag.
+    shallow one); ``deep_tag`` is None for a shallow tag.  ``deep_layers``
+    (a tuple of block indices, None for all) keeps the deep tag to some
+    blocks: the others' rows are masked to zero (:meth:`function_deep`).
 
     ``domain_deep`` (a list aligned with ``domain_tags`` of
     :class:`~sktag._deep.DeepTable` or None) makes the domain tags deep: one
@@ -79,7 +81,7 @@ class TagModule(torch.nn.Module):
     """
 
     def __init__(self, domain_tags, function_tag, n_features, n_outputs, tune_domain_tags=False, deep_shape=None,
-                 domain_deep=None):
+                 domain_deep=None, deep_layers=None):
         super().__init__()
         self.domain_tags = torch.nn.ParameterList(
             [torch.nn.Parameter(t.clone().float(), requires_grad=tune_domain_tags) for t in domain_tags]
@@ -96,10 +98,27 @@ class TagModule(torch.nn.Module):
         self.deep_tag = (None if deep_shape is None else  # [n_blocks, p, width of the blocks' states]
                          torch.nn.Parameter(torch.zeros(int(deep_shape[0]), self.function_tag.shape[0],
                                                         int(deep_shape[1]))))
+        # the blocks left out by deep_layers: their rows are multiplied by zero, so they get no gradient and stay 0
+        mask = None if self.deep_tag is None else block_mask(deep_layers, self.deep_tag.shape[0])
+        self.register_buffer("deep_mask", mask)
         self.head = Head(n_features, n_outputs)
 
     def tag_table(self):
         return torch.cat([*self.domain_tags, self.function_tag], dim=0)
+
+    def function_deep(self):
+        """The deep function tag the engine adds, ``[n_blocks, p, width]`` (zero outside ``deep_layers``), or None."""
+        mask = getattr(self, "deep_mask", None)  # (a module pickled by sktag 0.3 has no mask: every block)
+        return self.deep_tag if mask is None else self.deep_tag * mask
+
+    def tagged_blocks(self):
+        """The decoder blocks that carry the deep function tag (a tuple of indices); None for a shallow tag."""
+        if self.deep_tag is None:
+            return None
+        mask = getattr(self, "deep_mask", None)
+        if mask is None:
+            return tuple(range(self.deep_tag.shape[0]))
+        return tuple(int(i) for i in mask.flatten().nonzero().flatten())
 
     def deep_table(self):
         """The deep blocks of the domain tags side by side (a :class:`~sktag._deep.DeepTable`), or None."""

@@ -111,8 +111,8 @@ class StateSource:
             if torch.is_grad_enabled() and module.tunes_domain_tags():
                 batch = _engine.collate([self.rows[i] for i in b], tail=self.layout.function_slots,
                                         device=bb.device)
-                return _engine.full_states(bb, batch, module.tag_table(), self.isolate, needs, module.deep_tag,
-                                           module.deep_table())
+                return _engine.full_states(bb, batch, module.tag_table(), self.isolate, needs,
+                                           module.function_deep(), module.deep_table())
             if self.store is not None:
                 kv, valid = self.store.gather(b)
                 pooled = self.store.gather_pooled(b)
@@ -122,7 +122,7 @@ class StateSource:
                 kv, pooled = _engine.prefix_pass(bb, batch, module.tag_table().detach(), self.isolate, needs,
                                                  None if deep is None else deep.detach())
                 valid = batch.valid
-            tag = (_engine.tag_states(bb, kv, valid, module.function_tag, needs.tag_layers, module.deep_tag)
+            tag = (_engine.tag_states(bb, kv, valid, module.function_tag, needs.tag_layers, module.function_deep())
                    if needs.tag_layers else None)
         return _engine.States(tag=tag, pooled=pooled)
 

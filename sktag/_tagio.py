@@ -44,7 +44,7 @@ class TagSetMixin:
                     ts.add_deep(dom, block.detach().cpu(), kind=m.domain_deep_kind)
         ts.add(name, m.function_tag.detach().cpu(), kind="function", description=description)
         if m.deep_tag is not None:
-            ts.add_deep(name, m.deep_tag.detach().cpu())
+            ts.add_deep(name, m.function_deep().detach().cpu())
         meta = {
             "task": self._task_class.name,
             "task_state": self._task_state_,
@@ -53,6 +53,8 @@ class TagSetMixin:
             "isolate_segments": bool(self.isolate_segments_),
             "canonicalize": bool(self.canonicalize_),
         }
+        if m.deep_tag is not None:
+            meta["deep_layers"] = list(m.tagged_blocks())
         h = m.head
         ts.add_head(name, h.linear.weight.detach().cpu(), h.linear.bias.detach().cpu(), meta,
                     h.mean.detach().cpu(), h.scale.detach().cpu())
@@ -120,6 +122,8 @@ class TagSetMixin:
         params.setdefault("isolate_segments", meta.get("isolate_segments", False))
         params.setdefault("canonicalize", meta.get("canonicalize", True))
         params.setdefault("tag_depth", "deep" if function_tag in ts.deep else "shallow")
+        if function_tag in ts.deep:  # (a TagSet of sktag 0.3 does not say: every block)
+            params.setdefault("deep_layers", meta.get("deep_layers", "all"))
         est = cls(domains=domains_param, tag_length=ts.info(function_tag)["tag_length"], domain_tags=doms,
                   **params)
         validate_params(est)
@@ -148,6 +152,13 @@ class TagSetMixin:
                 deep is not None and deep.shape != state.module.deep_tag.shape):
             raise TagMismatchError(f"tag_depth={self.tag_depth!r} but {function_tag!r} is "
                                    f"{'shallow' if deep is None else f'a deep tag of depth {deep.shape[0]}'}.")
+        if deep is not None:
+            lost = sorted(set(deep.flatten(1).ne(0).any(1).nonzero().flatten().tolist())
+                          - set(state.module.tagged_blocks()))
+            if lost:
+                raise TagMismatchError(f"deep_layers={self.deep_layers!r} leaves out the decoder blocks {lost}, "
+                                       f"where the deep tag {function_tag!r} has learned values; use the "
+                                       f"deep_layers it was fitted with ({meta.get('deep_layers', 'all')!r}).")
         with torch.no_grad():
             state.module.function_tag.copy_(ts[function_tag].to(state.module.function_tag.device))
             if deep is not None:

@@ -48,6 +48,15 @@ _SHARED_PARAMS = """
         (prefix-tuning / P-Tuning v2 style, starting at zero, so the start is
         the shallow tag).  Only the ``p`` function-tag positions run against
         the cached frozen prefix, as for a shallow tag.
+    deep_layers : "all", int or list of int, default="all"
+        Which decoder blocks carry a block of the deep function tag
+        (``tag_depth="deep"`` only; ignored for a shallow tag).  ``"all"``:
+        every block.  An int ``k``: the last ``k`` blocks (fewer learned
+        vectors, a regulariser; P-Tuning v2 found prompts in the upper layers
+        matter most).  A list: those block indices, ``0`` the first block,
+        negative ones counted from the end.  The other blocks' inputs are
+        left as the shallow tag leaves them.  An epoch costs the same either
+        way: the ``p`` positions still run through every block.
     domain_tag_depth : {"auto", "shallow", "deep", "kv"}, default="auto"
         Depth of the domain tags.  ``"auto"``: as given, deep where the
         domain tag carries deep blocks (a TagSet from
@@ -219,6 +228,9 @@ _SHARED_ATTRS = """
         The domain of each input column.
     tag_depth_ : {"shallow", "deep"}
         Depth of the fitted function tag.
+    deep_layers_ : tuple of int or None
+        The decoder blocks that carry the fitted deep function tag; None for
+        a shallow tag.
     domain_tag_depth_ : {"shallow", "deep", "kv"}
         Depth (and kind of deep block) of the fitted domain tags.
     backbone_identity_, backbone_fingerprint_ : str
@@ -294,8 +306,8 @@ class TagRegressor(RegressorMixin, BaseTagEstimator, BaseEstimator):
     _task_class = RegressionTask
 
     def __init__(self, model="smollm2-135m", domains="SMILES", *, tag_length=10, domain_tag_length=None,
-                 tag_depth="shallow", domain_tag_depth="auto", domain_tags="pretrained", tune_domain_tags=False,
-                 isolate_segments=False,
+                 tag_depth="shallow", deep_layers="all", domain_tag_depth="auto", domain_tags="pretrained",
+                 tune_domain_tags=False, isolate_segments=False,
                  readout="pooled", readout_layers="spread10", head_init="closed_form", head_update="refit",
                  max_iter=10, batch_size=32, learning_rate_init=1e-3, domain_learning_rate=None, alpha=0.0,
                  early_stopping=True,
@@ -391,8 +403,8 @@ class TagClassifier(ClassifierMixin, BaseTagEstimator, BaseEstimator):
     _parameter_constraints = {**BaseTagEstimator._parameter_constraints, **ClassificationTask.parameter_constraints}
 
     def __init__(self, model="smollm2-135m", domains="SMILES", *, tag_length=10, domain_tag_length=None,
-                 tag_depth="shallow", domain_tag_depth="auto", domain_tags="pretrained", tune_domain_tags=False,
-                 isolate_segments=False,
+                 tag_depth="shallow", deep_layers="all", domain_tag_depth="auto", domain_tags="pretrained",
+                 tune_domain_tags=False, isolate_segments=False,
                  readout="pooled", readout_layers="spread10", head_init="closed_form", head_update="refit",
                  max_iter=10, batch_size=32, learning_rate_init=1e-3, domain_learning_rate=None, alpha=0.0,
                  early_stopping=True,

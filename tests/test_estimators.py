@@ -401,6 +401,46 @@ def test_deep_function_tag_trains_saves_and_loads(tiny_model, tmp_path, length_t
     assert deep.n_iter_ == 4
 
 
+def test_deep_layers_keep_the_deep_tag_to_the_chosen_blocks(tiny_model, tmp_path, length_task):
+    """``deep_layers``: blocks left out get no gradient and stay zero (cached and full path); naming every block
+    is today's deep tag bit for bit; the choice is saved, loaded and checked; bad specs name the problem."""
+    X, y = length_task[0][:40], length_task[1][:40]
+    kw = dict(model=tiny_model, domains="Text", tag_length=2, max_iter=2, early_stopping=False, random_state=0,
+              learning_rate_init=1e-2, tag_depth="deep")
+    every = TagRegressor(**kw).fit(X, y)
+    assert every.deep_layers_ == (0, 1) and every.module_.deep_mask is None
+    for same in (2, [0, 1], [-1, 0]):  # every block of the 2-block model: no mask, the same fit
+        other = TagRegressor(deep_layers=same, **kw).fit(X, y)
+        assert other.module_.deep_mask is None
+        np.testing.assert_array_equal(other.predict(X), every.predict(X))
+    last = TagRegressor(deep_layers=1, **kw).fit(X, y)
+    assert last.deep_layers_ == (1,)
+    assert torch.count_nonzero(last.module_.deep_tag[0]) == 0 and last.module_.deep_tag[1].abs().sum() > 0
+    assert not np.allclose(last.predict(X), every.predict(X))
+    tuned = TagRegressor(deep_layers=[0], tune_domain_tags=True, max_iter=1, early_stopping=False,
+                         **{k: v for k, v in kw.items() if k not in ("max_iter", "early_stopping")}).fit(X, y)
+    assert torch.count_nonzero(tuned.module_.deep_tag[1]) == 0 and tuned.module_.deep_tag[0].abs().sum() > 0
+    assert TagRegressor(deep_layers=1, **{**kw, "tag_depth": "shallow"}).fit(X, y).deep_layers_ is None  # ignored
+    last.save_tags(tmp_path / "last.safetensors", name="Len")
+    back = TagRegressor.from_tags(tmp_path / "last.safetensors", "Len", model=tiny_model)
+    assert back.deep_layers == [1] and back.deep_layers_ == (1,)
+    np.testing.assert_array_equal(back.predict(X), last.predict(X))
+    with pytest.raises(TagMismatchError, match=r"deep_layers=\[0\] leaves out the decoder blocks \[1\], where the "
+                                               r"deep tag 'Len' has learned values"):
+        TagRegressor.from_tags(tmp_path / "last.safetensors", "Len", model=tiny_model, deep_layers=[0])
+    with pytest.raises(ValueError, match=r"warm_start: deep_layers=\(0, 1\) \(fitted: \(1,\)\) changed"):
+        last.set_params(warm_start=True, deep_layers="all").fit(X, y)
+    for bad, msg in [(3, "deep_layers=3 asks for the last 3 decoder blocks, but this model has 2"),
+                     ([0, 2], r"deep_layers holds the block indices \[2\], outside this model's 2 decoder blocks"),
+                     ([1, -1], r"deep_layers names the decoder blocks \[1\] more than once"),
+                     (0, "'deep_layers' parameter of TagRegressor must be 'all', a positive int"),
+                     ("last", "'deep_layers' parameter of TagRegressor must be 'all', a positive int")]:
+        est = TagRegressor(deep_layers=bad, **kw)
+        with pytest.raises(ValueError, match=msg):
+            est.fit(X, y)
+        assert not hasattr(est, "module_")  # a failed fit leaves nothing behind
+
+
 @pytest.mark.parametrize("kind", ["deep", "kv"])
 def test_tuned_deep_domain_tags_move_the_features_and_the_head_follows(make_reg, length_task, kind):
     """``domain_tag_depth="deep"`` or ``"kv"`` + ``tune_domain_tags``: the blocks train, the pooled features move,

@@ -145,6 +145,40 @@ def test_variants_and_domain_tags(lc, spy, tiny_model, tmp_path):
     assert "sha256" in paths["md"].read_text()
 
 
+def test_tag_deep_reg_chooses_on_scaffold_folds_of_the_training_rows(lc, spy, tiny_model, tmp_path):
+    """tag_deep_reg: a grid search over alpha x deep_layers on scaffold-grouped folds of the n training rows only;
+    its inner scores are recorded and reported, and the refit is the chosen deep tag."""
+    from sklearn.model_selection import GridSearchCV
+
+    from sktag import TagRegressor
+    from sktag.model_selection import scaffold_groups
+
+    for bad in (["--reg-deep-layers", "0"], ["--inner-folds", "1"]):
+        with pytest.raises(SystemExit):
+            lc.parse_args(_args(tiny_model, tmp_path, "--models", "tag_deep_reg", *bad))
+    df, paths = lc.main(_args(tiny_model, tmp_path, "--sizes", "40", "--models", "tag_deep_reg", "--reg-alpha", "0",
+                              "10", "--reg-deep-layers", "all", "1"))
+    search = spy[-1]["models"]["tag_deep_reg"]
+    assert isinstance(search, GridSearchCV) and isinstance(search.estimator, TagRegressor)
+    assert search.estimator.tag_depth == "deep" and search.param_grid == {"alpha": [0.0, 10.0],
+                                                                          "deep_layers": ["all", 1]}
+    X_train = spy[-1]["X"][:40]
+    groups = scaffold_groups(list(X_train))
+    assert len(search.cv) == 2
+    tests = np.sort(np.concatenate([te for _, te in search.cv]))
+    np.testing.assert_array_equal(tests, np.arange(40))  # a partition of the training rows, no test row
+    whole = np.bincount(groups)[groups] <= 40 / (2 * 2)  # scaffold sets over half a fold are split (inner_folds)
+    for tr, te in search.cv:
+        assert not set(groups[tr][whole[tr]]) & set(groups[te][whole[te]])
+    rec = lc.json.loads((tmp_path / "learning_curve_fits" / "caco2_wang_40" / "tag_deep_reg_search.json").read_text())
+    assert len(rec["settings"]) == 4 and all(len(s["folds"]) == 2 for s in rec["settings"])
+    best = max(rec["settings"], key=lambda s: s["mean"])
+    assert rec["best_params"] == best["params"] and rec["scoring"] == "neg_mean_absolute_error"
+    row = df[df["model"] == "tag_deep_reg"].iloc[0]
+    assert row["status"] == "ok" and row["note"].startswith("inner 2-fold CV chose ")
+    assert "alpha=10.0, deep_layers=1:" in row["note"] and "tag_deep_reg, n = 40: inner" in paths["md"].read_text()
+
+
 def test_unparsable_smiles_are_left_out(lc):
     pytest.importorskip("rdkit")
     d = lc.load_dataset("solubility_aqsoldb", 0)  # 2 of its TDC test SMILES have a 4-valent neutral N+2
