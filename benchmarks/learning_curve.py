@@ -17,6 +17,14 @@ Usage::
     python benchmarks/learning_curve.py [--datasets NAME ...] [--sizes 250 1000 4000 all] [--models NAME ...]
         [--seed 0] [--llm-max-size N] [--max-rows-test N] [--domain-tags TAGS.safetensors] [--prefix-cache BYTES]
         [--threads 2] [--model NAME_OR_PATH] [--out DIR] [--fresh] [--reuse EARLIER.json ...]
+        [--reg-alpha 0 10] [--reg-deep-layers all 10] [--inner-folds 2]
+
+``tag_deep_reg`` chooses its regularisation on the training rows only: a grid search over the weight decay
+(``alpha``) and the tagged decoder blocks (``deep_layers``) of the deep-tag Tag-LLM, scored by the TDC metric in a
+scaffold-grouped inner K-fold CV of the point's training rows (stratified for classification; the grid and the rule,
+the best mean inner score, the first setting of the grid on a tie, are fixed before the run), then refitted on all
+of them.  Early stopping stays on in every setting.  Each setting's inner scores go to the report's notes and to
+``tag_deep_reg_search.json`` beside the kept fit.
 """
 
 from __future__ import annotations
@@ -44,10 +52,13 @@ DEFAULT_DATASETS = ["solubility_aqsoldb", "cyp3a4_veith"]
 DEFAULT_MODELS = ["tag", "llm_embedding", "hgb_descriptors", "rf_morgan_counts"]
 #: models of this script beyond sktag.benchmark.MODELS
 VARIANTS = {"tag_deep": "Tag-LLM defaults, tag_depth='deep'", "tag_dtag": "Tag-LLM defaults + --domain-tags",
-            "llm_embedding_dtag": "LLMEmbedding with --domain-tags + ridge / logistic"}
+            "llm_embedding_dtag": "LLMEmbedding with --domain-tags + ridge / logistic",
+            "tag_deep_reg": "Tag-LLM defaults, tag_depth='deep', weight decay and tagged blocks chosen by inner CV"}
+#: the inner-CV score of tag_deep_reg's search, by TDC metric (higher is better for every scorer)
+INNER_SCORER = {"MAE": "neg_mean_absolute_error", "AUPRC": "average_precision", "AUROC": "roc_auc"}
 #: where a row's Tag-LLM estimator takes ``prefix_cache``
 TAG_PARAM = {"tag": "", "tag_paper": "", "tag_text": "", "tag_deep": "", "tag_dtag": "",
-             "tag_pretrained": "estimator__", "stack": "tag__"}
+             "tag_pretrained": "estimator__", "stack": "tag__", "tag_deep_reg": "estimator__"}
 TDC_METRIC = {"MAE": "mae", "AUROC": "roc_auc", "AUPRC": "average_precision", "Spearman": "spearman"}
 TIMES = ["fit_seconds", "predict_seconds", "load_before", "load_after", "resumed", "n_iter", "best_epoch"]
 SCORING = {"regression": ["mae", "rmse", "r2"], "classification": ["average_precision", "roc_auc"]}
@@ -72,6 +83,13 @@ def parse_args(argv=None):
     p.add_argument("--domain-tags", metavar="PATH", help="a TagSet (.safetensors) for tag_dtag, llm_embedding_dtag")
     p.add_argument("--prefix-cache", type=float, help="prefix_cache budget in bytes of the Tag-LLM rows "
                    "(default: the estimators' 'auto', a quarter of the RAM, at most 8 GiB)")
+    p.add_argument("--reg-alpha", nargs="+", type=float, default=[0.0, 10.0], metavar="ALPHA",
+                   help="tag_deep_reg: the weight decays (alpha) its inner CV chooses from (default: 0 10)")
+    p.add_argument("--reg-deep-layers", nargs="+", default=["all", "10"], metavar="SPEC",
+                   help="tag_deep_reg: the deep_layers it chooses from, 'all' or k = the last k blocks "
+                        "(default: all 10)")
+    p.add_argument("--inner-folds", type=int, default=2,
+                   help="tag_deep_reg: folds of its scaffold-grouped inner CV on the training rows (default: 2)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (and random-forest jobs)")
     p.add_argument("--model", default="smollm2-135m", help="backbone (a name or a local folder)")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
@@ -87,7 +105,52 @@ def parse_args(argv=None):
     bad = [m for m in args.max_size if "=" not in m or not m.split("=", 1)[1].isdigit()]
     if bad:
         p.error(f"--max-size takes MODEL=N, got {bad}")
+    bad = [v for v in args.reg_deep_layers if v != "all" and not (v.isdigit() and int(v) >= 1)]
+    if bad:
+        p.error(f"--reg-deep-layers takes 'all' or positive integers, got {bad}")
+    if args.inner_folds < 2:
+        p.error(f"--inner-folds must be at least 2, got {args.inner_folds}")
     return args
+
+
+def reg_grid(args):
+    """The grid of tag_deep_reg, fixed before the run: every weight decay with every choice of tagged blocks."""
+    return {"alpha": list(args.reg_alpha), "deep_layers": [v if v == "all" else int(v) for v in args.reg_deep_layers]}
+
+
+def _recorded_search_class():
+    from sklearn.model_selection import GridSearchCV
+
+    class RecordedSearch(GridSearchCV):
+        """``GridSearchCV`` that writes its inner-CV results to ``record`` (JSON) after every fit."""
+
+        def __init__(self, estimator, param_grid, *, scoring=None, n_jobs=None, refit=True, cv=None, verbose=0,
+                     pre_dispatch="2*n_jobs", error_score=np.nan, return_train_score=False, record=None):
+            super().__init__(estimator, param_grid, scoring=scoring, n_jobs=n_jobs, refit=refit, cv=cv,
+                             verbose=verbose, pre_dispatch=pre_dispatch, error_score=error_score,
+                             return_train_score=return_train_score)
+            self.record = record
+
+        def fit(self, X, y=None, **params):
+            super().fit(X, y, **params)
+            if self.record is not None:
+                Path(self.record).parent.mkdir(parents=True, exist_ok=True)
+                Path(self.record).write_text(json.dumps(search_record(self), indent=1, default=str))
+            return self
+
+    return RecordedSearch
+
+
+def search_record(search):
+    """What the inner CV of a fitted search saw: each setting's fold scores, fit times and the choice."""
+    r, k = search.cv_results_, search.n_splits_
+    est = search.best_estimator_
+    return dict(scoring=search.scoring, n_splits=k, best_params=search.best_params_,
+                best_epoch=getattr(est, "best_epoch_", None), settings=[
+                    dict(params=r["params"][i], mean=float(r["mean_test_score"][i]), std=float(r["std_test_score"][i]),
+                         folds=[float(r[f"split{j}_test_score"][i]) for j in range(k)],
+                         mean_fit_seconds=float(r["mean_fit_time"][i]), rank=int(r["rank_test_score"][i]))
+                    for i in range(len(r["params"]))])
 
 
 def load_dataset(name, seed, max_rows_test=None):
@@ -127,15 +190,24 @@ def resolve_sizes(sizes, n_pool):
     return sorted({min(n_pool, n_pool if s == "all" else int(s)) for s in sizes})
 
 
-def build_models(keys, task, args, domain_tags):
-    """``(models, model_params, llm)`` for ``compare``: named models by name, the variants as estimators."""
+def build_models(keys, task, args, domain_tags, inner_cv=None, record=None, metric="MAE"):
+    """``(models, model_params, llm)`` for ``compare``: named models by name, the variants as estimators.
+
+    ``tag_deep_reg`` is a grid search (:func:`reg_grid`) over the deep-tag Tag-LLM with the splits ``inner_cv`` of
+    the training rows, scored by the TDC ``metric``; it writes what it saw to ``record``.
+    """
     from sktag.benchmark import LLM_MODELS, make_model
     from sktag.benchmark._models import uses_llm
 
     def named(name):
         return make_model(name, task, model=args.model, random_state=args.seed)
 
-    variants = {"tag_deep": lambda: named("tag").set_params(tag_depth="deep"),
+    def searched():
+        return _recorded_search_class()(named("tag").set_params(tag_depth="deep"), reg_grid(args),
+                                        scoring=INNER_SCORER[metric], cv=inner_cv, error_score="raise",
+                                        record=record)
+
+    variants = {"tag_deep": lambda: named("tag").set_params(tag_depth="deep"), "tag_deep_reg": searched,
                 "tag_dtag": lambda: named("tag").set_params(domain_tags=domain_tags),
                 "llm_embedding_dtag": lambda: named("llm_embedding").set_params(embedding__domain_tags=domain_tags)}
     models, params = {}, {}
@@ -155,7 +227,12 @@ def run_point(name, data, n, keys, args, fits, domain_tags):
 
     X = np.concatenate([data["X"][:n], data["X_test"]])
     y = np.concatenate([data["y"][:n], data["y_test"]])
-    models, params, llm = build_models(keys, data["task"], args, domain_tags)
+    inner, record = None, fits / f"{name}_{n}" / "tag_deep_reg_search.json"
+    if "tag_deep_reg" in keys:  # scaffold-grouped folds of the n training rows (compare passes them in order)
+        from accuracy_data import inner_folds
+
+        inner = inner_folds(data["X"][:n], data["y"][:n], data["task"], args.inner_folds)
+    models, params, llm = build_models(keys, data["task"], args, domain_tags, inner, record, data["metric"])
     scoring = [TDC_METRIC[data["metric"]]] + [m for m in SCORING[data["task"]] if m != TDC_METRIC[data["metric"]]]
     base = dict(dataset=name, task=data["task"], tdc_metric=data["metric"], n_train=n, n_test=len(data["X_test"]))
     empty = dict.fromkeys([*scoring, *TIMES], np.nan)
@@ -180,10 +257,26 @@ def run_point(name, data, n, keys, args, fits, domain_tags):
                       random_state=args.seed, model=args.model, verbose=1, error_score="raise",
                       checkpoint_dir=fits / f"{name}_{n}")
     for r in res.folds.to_dict("records"):
-        rows.append(dict(base, model=r["model"], llm=llm[r["model"]], status="ok", note="",
+        note = search_note(record) if r["model"] == "tag_deep_reg" else ""
+        rows.append(dict(base, model=r["model"], llm=llm[r["model"]], status="ok", note=note,
                          **{m.name: r[m.name] for m in res.metrics},
                          **{c: r[c] for c in TIMES}))
     return rows
+
+
+def search_note(record):
+    """One line on tag_deep_reg's inner CV (from its record): the chosen setting and every setting's mean ± sd."""
+    if not Path(record).exists():
+        return "inner CV record missing"
+    rec = json.loads(Path(record).read_text())
+    sign = -1.0 if str(rec["scoring"]).startswith("neg_") else 1.0
+    cells = [f"{_setting(s['params'])}: {sign * s['mean']:.3f} ± {s['std']:.3f}" for s in rec["settings"]]
+    return (f"inner {rec['n_splits']}-fold CV chose {_setting(rec['best_params'])} (kept epoch {rec['best_epoch']} "
+            f"in the refit); {'; '.join(cells)}")
+
+
+def _setting(params):
+    return ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
 
 
 def crossings(df, metric, greater):
@@ -271,6 +364,9 @@ def markdown(df, info):
         cross, best = crossings(g, tdc.name, tdc.greater_is_better)
         md += ["", f"Where the curves cross ({d['metric']}; against the best classical model at each size"
                + (f": {best}" if best else "") + "):", ""] + [f"* {m}: {t}" for m, t in cross.items()]
+        noted = g[(g["status"] == "ok") & g["note"].fillna("").astype(bool)]
+        if len(noted):
+            md += ["", "Notes:", ""] + [f"* {r.model}, n = {r.n_train}: {r.note}" for r in noted.itertuples()]
         skips = g[g["status"] != "ok"]
         if len(skips):
             md += ["", "Skipped:", ""] + [f"* {r.model}, n = {r.n_train}: {r.note}" for r in skips.itertuples()]
