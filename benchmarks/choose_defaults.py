@@ -77,6 +77,10 @@ SETTINGS = [
     ("scoring='loss' (classifier only)", dict(scoring="loss")),
     ("domain_tag_length=0 (no domain tag; issue 24)", dict(domain_tag_length=0)),
     ("tag_depth='deep' (issue 22)", dict(tag_depth="deep")),
+    # weight decay on the trained tags (AdamW decays toward zero: the deep blocks toward their zero start); 10 is
+    # the value the learning curve's inner CV chose at 1,000 AqSolDB labels (learning_curve.py tag_deep_reg)
+    ("alpha=10 (weight decay of the function tag; issue 22)", dict(alpha=10.0)),
+    ("deep-alpha=10 (tag_depth='deep' with alpha=10; issue 22)", dict(tag_depth="deep", alpha=10.0)),
     # epoch 0 of the defaults: the closed-form head on the initial tags' features (AdamW at lr 1e-12 moves
     # no tag by more than rounding); the frozen-feature start issue 22's rule compares with
     # (with the untrained domain tag, domain_tags=None: the default of sktag 0.2, when this setting was made)

@@ -54,8 +54,6 @@ DEFAULT_MODELS = ["tag", "llm_embedding", "hgb_descriptors", "rf_morgan_counts"]
 VARIANTS = {"tag_deep": "Tag-LLM defaults, tag_depth='deep'", "tag_dtag": "Tag-LLM defaults + --domain-tags",
             "llm_embedding_dtag": "LLMEmbedding with --domain-tags + ridge / logistic",
             "tag_deep_reg": "Tag-LLM defaults, tag_depth='deep', weight decay and tagged blocks chosen by inner CV"}
-#: the inner-CV score of tag_deep_reg's search, by TDC metric (higher is better for every scorer)
-INNER_SCORER = {"MAE": "neg_mean_absolute_error", "AUPRC": "average_precision", "AUROC": "roc_auc"}
 #: where a row's Tag-LLM estimator takes ``prefix_cache``
 TAG_PARAM = {"tag": "", "tag_paper": "", "tag_text": "", "tag_deep": "", "tag_dtag": "",
              "tag_pretrained": "estimator__", "stack": "tag__", "tag_deep_reg": "estimator__"}
@@ -172,7 +170,8 @@ def load_dataset(name, seed, max_rows_test=None):
         test = np.sort(np.random.RandomState(seed).choice(test, max_rows_test, replace=False))
         note += f", **subsampled to {len(test)} (--max-rows-test, seed {seed})**"
     task = "regression" if b.task == "regression" else "classification"
-    return dict(X=X[pool], y=y[pool], X_test=X[test], y_test=y[test], task=task, metric=b.metric, note=note)
+    return dict(X=X[pool], y=y[pool], X_test=X[test], y_test=y[test], task=task, metric=b.metric, note=note,
+                scoring=b.scoring)
 
 
 def rdkit_parses(smiles):
@@ -190,11 +189,11 @@ def resolve_sizes(sizes, n_pool):
     return sorted({min(n_pool, n_pool if s == "all" else int(s)) for s in sizes})
 
 
-def build_models(keys, task, args, domain_tags, inner_cv=None, record=None, metric="MAE"):
+def build_models(keys, task, args, domain_tags, inner_cv=None, record=None, scoring=None):
     """``(models, model_params, llm)`` for ``compare``: named models by name, the variants as estimators.
 
     ``tag_deep_reg`` is a grid search (:func:`reg_grid`) over the deep-tag Tag-LLM with the splits ``inner_cv`` of
-    the training rows, scored by the TDC ``metric``; it writes what it saw to ``record``.
+    the training rows, scored by ``scoring`` (the TDC metric's scorer); it writes what it saw to ``record``.
     """
     from sktag.benchmark import LLM_MODELS, make_model
     from sktag.benchmark._models import uses_llm
@@ -204,7 +203,7 @@ def build_models(keys, task, args, domain_tags, inner_cv=None, record=None, metr
 
     def searched():
         return _recorded_search_class()(named("tag").set_params(tag_depth="deep"), reg_grid(args),
-                                        scoring=INNER_SCORER[metric], cv=inner_cv, error_score="raise",
+                                        scoring=scoring, cv=inner_cv, error_score="raise",
                                         record=record)
 
     variants = {"tag_deep": lambda: named("tag").set_params(tag_depth="deep"), "tag_deep_reg": searched,
@@ -231,8 +230,12 @@ def run_point(name, data, n, keys, args, fits, domain_tags):
     if "tag_deep_reg" in keys:  # scaffold-grouped folds of the n training rows (compare passes them in order)
         from accuracy_data import inner_folds
 
+        if data["scoring"] is None:
+            raise ValueError(f"tag_deep_reg scores its inner CV by the TDC metric through a scikit-learn scorer; "
+                             f"{name} is scored by {data['metric']}, which has none.")
+
         inner = inner_folds(data["X"][:n], data["y"][:n], data["task"], args.inner_folds)
-    models, params, llm = build_models(keys, data["task"], args, domain_tags, inner, record, data["metric"])
+    models, params, llm = build_models(keys, data["task"], args, domain_tags, inner, record, data["scoring"])
     scoring = [TDC_METRIC[data["metric"]]] + [m for m in SCORING[data["task"]] if m != TDC_METRIC[data["metric"]]]
     base = dict(dataset=name, task=data["task"], tdc_metric=data["metric"], n_train=n, n_test=len(data["X_test"]))
     empty = dict.fromkeys([*scoring, *TIMES], np.nan)

@@ -177,6 +177,8 @@ def test_tag_deep_reg_chooses_on_scaffold_folds_of_the_training_rows(lc, spy, ti
     row = df[df["model"] == "tag_deep_reg"].iloc[0]
     assert row["status"] == "ok" and row["note"].startswith("inner 2-fold CV chose ")
     assert "alpha=10.0, deep_layers=1:" in row["note"] and "tag_deep_reg, n = 40: inner" in paths["md"].read_text()
+    with pytest.raises(ValueError, match="half_life_obach is scored by Spearman, which has none"):
+        lc.main(_args(tiny_model, tmp_path / "spearman", "--models", "tag_deep_reg", "--datasets", "half_life_obach"))
 
 
 def test_unparsable_smiles_are_left_out(lc):
