@@ -22,6 +22,10 @@ key/value kind works through the model's cache (a :class:`DynamicCache` that
 adds the blocks as each layer writes to it), which every backbone sktag
 accepts goes through, so it needs no knowledge of how a family names or fuses
 its projections.
+
+The deep *function* tag (``tag_depth="deep"``) is a residual block too;
+:func:`resolve_deep_layers` and :func:`block_mask` keep it to the decoder
+blocks ``deep_layers`` names.
 """
 
 from __future__ import annotations
