@@ -41,6 +41,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from sklearn.model_selection import GridSearchCV
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -116,27 +117,22 @@ def reg_grid(args):
     return {"alpha": list(args.reg_alpha), "deep_layers": [v if v == "all" else int(v) for v in args.reg_deep_layers]}
 
 
-def _recorded_search_class():
-    from sklearn.model_selection import GridSearchCV
+class RecordedSearch(GridSearchCV):
+    """``GridSearchCV`` that writes its inner-CV results to ``record`` (JSON) after every fit."""
 
-    class RecordedSearch(GridSearchCV):
-        """``GridSearchCV`` that writes its inner-CV results to ``record`` (JSON) after every fit."""
+    def __init__(self, estimator, param_grid, *, scoring=None, n_jobs=None, refit=True, cv=None, verbose=0,
+                 pre_dispatch="2*n_jobs", error_score=np.nan, return_train_score=False, record=None):
+        super().__init__(estimator, param_grid, scoring=scoring, n_jobs=n_jobs, refit=refit, cv=cv,
+                         verbose=verbose, pre_dispatch=pre_dispatch, error_score=error_score,
+                         return_train_score=return_train_score)
+        self.record = record
 
-        def __init__(self, estimator, param_grid, *, scoring=None, n_jobs=None, refit=True, cv=None, verbose=0,
-                     pre_dispatch="2*n_jobs", error_score=np.nan, return_train_score=False, record=None):
-            super().__init__(estimator, param_grid, scoring=scoring, n_jobs=n_jobs, refit=refit, cv=cv,
-                             verbose=verbose, pre_dispatch=pre_dispatch, error_score=error_score,
-                             return_train_score=return_train_score)
-            self.record = record
-
-        def fit(self, X, y=None, **params):
-            super().fit(X, y, **params)
-            if self.record is not None:
-                Path(self.record).parent.mkdir(parents=True, exist_ok=True)
-                Path(self.record).write_text(json.dumps(search_record(self), indent=1, default=str))
-            return self
-
-    return RecordedSearch
+    def fit(self, X, y=None, **params):
+        super().fit(X, y, **params)
+        if self.record is not None:
+            Path(self.record).parent.mkdir(parents=True, exist_ok=True)
+            Path(self.record).write_text(json.dumps(search_record(self), indent=1, default=str))
+        return self
 
 
 def search_record(search):
@@ -202,9 +198,8 @@ def build_models(keys, task, args, domain_tags, inner_cv=None, record=None, scor
         return make_model(name, task, model=args.model, random_state=args.seed)
 
     def searched():
-        return _recorded_search_class()(named("tag").set_params(tag_depth="deep"), reg_grid(args),
-                                        scoring=scoring, cv=inner_cv, error_score="raise",
-                                        record=record)
+        return RecordedSearch(named("tag").set_params(tag_depth="deep"), reg_grid(args), scoring=scoring,
+                              cv=inner_cv, error_score="raise", record=record)
 
     variants = {"tag_deep": lambda: named("tag").set_params(tag_depth="deep"), "tag_deep_reg": searched,
                 "tag_dtag": lambda: named("tag").set_params(domain_tags=domain_tags),
@@ -233,7 +228,6 @@ def run_point(name, data, n, keys, args, fits, domain_tags):
         if data["scoring"] is None:
             raise ValueError(f"tag_deep_reg scores its inner CV by the TDC metric through a scikit-learn scorer; "
                              f"{name} is scored by {data['metric']}, which has none.")
-
         inner = inner_folds(data["X"][:n], data["y"][:n], data["task"], args.inner_folds)
     models, params, llm = build_models(keys, data["task"], args, domain_tags, inner, record, data["scoring"])
     scoring = [TDC_METRIC[data["metric"]]] + [m for m in SCORING[data["task"]] if m != TDC_METRIC[data["metric"]]]
