@@ -181,11 +181,12 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
             raise ValueError(f"warm_start: tag_length is now {self.tag_length} but the fitted function tag "
                              f"has {fitted.function_length} vectors; refit with warm_start=False.")
         now = make_readout(self.readout, backbone.hidden_widths(), self.readout_layers, fitted.n_features)
+        deep_fitted = self.module_.tagged_blocks()  # (a changed tag_depth is reported once, on its own)
+        deep_now = self._deep_layers(backbone) if self.tag_depth == self.tag_depth_ else deep_fitted
         changed = [f"{name}={new!r} (fitted: {old!r})" for name, new, old in (
             ("readout", now.name, self.readout_), ("readout_layers", now.fitted_layers, self.readout_layers_),
             ("tag_depth", self.tag_depth, self.tag_depth_),
-            ("deep_layers", *((self._deep_layers(backbone), self.module_.tagged_blocks())  # (when both are deep)
-                              if self.tag_depth == self.tag_depth_ else (None, None))),
+            ("deep_layers", deep_now, deep_fitted),
             ("domain_tag_depth", self.domain_tag_depth,
              self.domain_tag_depth_ if self.domain_tag_depth != "auto" else "auto"),
             ("isolate_segments", bool(self.isolate_segments), self.isolate_segments_),
