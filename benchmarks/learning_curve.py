@@ -8,7 +8,9 @@ left out of both parts, for every model; a one-class classification subsample is
 ``sktag.benchmark.compare`` call with ``cv=[(train, test)]``; finished fits are kept in
 ``<out>/learning_curve_fits/<dataset>_<n>``, so a stopped run resumes (``--fresh`` refits).  ``--reuse`` adds the
 rows of earlier reports (their JSON) for every point this run does not fit, so one report holds a curve whose points
-were fitted in several runs or sessions; the report names the files and what came from each.  LLM models can be
+were fitted in several runs or sessions; the report names the files and what came from each (a report of another
+seed, backbone or ``--max-rows-test`` is refused: its rows are other points; ``learning_curve_seeds.py`` puts the
+reports of several seeds side by side).  Every row records its seed.  LLM models can be
 skipped above ``--llm-max-size`` (written in the report).  Writes ``learning_curve_<date>.{csv,json,md,png}`` into
 ``--out``; the Markdown also says from which size each LLM model beats the best classical model.
 
@@ -24,7 +26,8 @@ Usage::
 scaffold-grouped inner K-fold CV of the point's training rows (stratified for classification; the grid and the rule,
 the best mean inner score, the first setting of the grid on a tie, are fixed before the run), then refitted on all
 of them.  Early stopping stays on in every setting.  Each setting's inner scores go to the report's notes and to
-``tag_deep_reg_search.json`` beside the kept fit.
+``tag_deep_reg_search_seed<seed>.json`` beside the kept fits (a record of another grid is not reported as a
+kept fit's).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import argparse
 import datetime as _dt
 import hashlib
 import importlib.util
+import itertools
 import json
 import shutil
 import sys
@@ -94,7 +98,8 @@ def parse_args(argv=None):
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     p.add_argument("--fresh", action="store_true", help="refit everything (ignore the fits kept in --out)")
     p.add_argument("--reuse", nargs="+", default=[], metavar="JSON",
-                   help="earlier reports whose rows fill the points this run does not fit (later files win)")
+                   help="earlier reports (same seed, backbone and --max-rows-test) whose rows fill the points this run "
+                        "does not fit (later files win)")
     args = p.parse_args(argv)
     bad = [s for s in args.sizes if s != "all" and not (s.isdigit() and int(s) >= 2)]
     if bad:
@@ -221,7 +226,7 @@ def run_point(name, data, n, keys, args, fits, domain_tags):
 
     X = np.concatenate([data["X"][:n], data["X_test"]])
     y = np.concatenate([data["y"][:n], data["y_test"]])
-    inner, record = None, fits / f"{name}_{n}" / "tag_deep_reg_search.json"
+    inner, record = None, fits / f"{name}_{n}" / f"tag_deep_reg_search_seed{args.seed}.json"
     if "tag_deep_reg" in keys:  # scaffold-grouped folds of the n training rows (compare passes them in order)
         from accuracy_data import inner_folds
 
@@ -231,7 +236,8 @@ def run_point(name, data, n, keys, args, fits, domain_tags):
         inner = inner_folds(data["X"][:n], data["y"][:n], data["task"], args.inner_folds)
     models, params, llm = build_models(keys, data["task"], args, domain_tags, inner, record, data["scoring"])
     scoring = [TDC_METRIC[data["metric"]]] + [m for m in SCORING[data["task"]] if m != TDC_METRIC[data["metric"]]]
-    base = dict(dataset=name, task=data["task"], tdc_metric=data["metric"], n_train=n, n_test=len(data["X_test"]))
+    base = dict(dataset=name, task=data["task"], tdc_metric=data["metric"], n_train=n, n_test=len(data["X_test"]),
+                seed=args.seed)
     empty = dict.fromkeys([*scoring, *TIMES], np.nan)
     skipped = {}
     if data["task"] == "classification" and len(np.unique(data["y"][:n])) < 2:
@@ -254,18 +260,25 @@ def run_point(name, data, n, keys, args, fits, domain_tags):
                       random_state=args.seed, model=args.model, verbose=1, error_score="raise",
                       checkpoint_dir=fits / f"{name}_{n}")
     for r in res.folds.to_dict("records"):
-        note = search_note(record) if r["model"] == "tag_deep_reg" else ""
+        note = search_note(record, reg_grid(args)) if r["model"] == "tag_deep_reg" else ""
         rows.append(dict(base, model=r["model"], llm=llm[r["model"]], status="ok", note=note,
                          **{m.name: r[m.name] for m in res.metrics},
                          **{c: r[c] for c in TIMES}))
     return rows
 
 
-def search_note(record):
-    """One line on tag_deep_reg's inner CV (from its record): the chosen setting and every setting's mean ± sd."""
+def search_note(record, grid):
+    """One line on tag_deep_reg's inner CV (from its record): the chosen setting and every setting's mean ± sd.
+
+    A record whose settings are not ``grid``'s (a fit kept from a run with another grid, whose record a later run
+    overwrote) is not reported as this one's.
+    """
     if not Path(record).exists():
         return "inner CV record missing"
     rec = json.loads(Path(record).read_text())
+    want = sorted(_setting(dict(zip(grid, values))) for values in itertools.product(*grid.values()))
+    if sorted(_setting(s["params"]) for s in rec["settings"]) != want:
+        return f"inner CV record {Path(record).name} is of another grid than this run's"
     sign = -1.0 if str(rec["scoring"]).startswith("neg_") else 1.0
     cells = [f"{_setting(s['params'])}: {sign * s['mean']:.3f} ± {s['std']:.3f}" for s in rec["settings"]]
     return (f"inner {rec['n_splits']}-fold CV chose {_setting(rec['best_params'])} (kept epoch {rec['best_epoch']} "
@@ -417,12 +430,27 @@ def environment_info(threads):
                 dtype_reason=dtype_reason("auto", dtype, device, cpu_supports_bf16()))
 
 
-def load_reused(paths):
+def load_reused(paths, args):
     """``(rows, datasets, files)`` of earlier reports: one row per (data set, size, model) and one description per
-    data set, later files winning; ``files`` describes each file (its command and machine) by name."""
+    data set, later files winning; ``files`` describes each file (its command and machine) by name.
+
+    Raises
+    ------
+    ValueError
+        A report of another seed, backbone or ``--max-rows-test`` than this run's: its rows are other training
+        rows, another model or another test set, and this run's report would present them as its own.
+    """
     rows, datasets, files = {}, {}, {}
     for path in paths:
         report, name = json.loads(Path(path).read_text()), Path(path).name
+        here = dict(seed=args.seed, backbone=args.model, max_rows_test=args.max_rows_test)
+        made = {k: report["info"].get(k) for k in here}
+        off = [f"{k} {made[k]!r} (this run: {here[k]!r})" for k in here if made[k] != here[k]]
+        if not off:  # a report can hold rows it reused itself
+            off = [f"rows of seed {s}" for s in sorted({r.get("seed", args.seed) for r in report["rows"]} - {args.seed})]
+        if off:
+            raise ValueError(f"--reuse {path}: made with {', '.join(off)}; its rows would stand in this run's report "
+                             "as this run's")
         for r in report["rows"]:
             rows[(r["dataset"], r["n_train"], r["model"])] = dict(r, reused_from=name)
         datasets.update(report["info"]["datasets"])
@@ -496,7 +524,7 @@ def main(argv=None):
         notes.append(f"test sets subsampled to at most {args.max_rows_test} molecules (--max-rows-test): smoke run")
     if args.prefix_cache is not None:
         notes.append(f"Tag-LLM rows with prefix_cache={int(args.prefix_cache)}")
-    reused, reused_datasets, reused_files = load_reused(args.reuse)
+    reused, reused_datasets, reused_files = load_reused(args.reuse, args)
     info = dict(started=_dt.datetime.now().isoformat(timespec="seconds"), stem=stem, png=have_png,
                 command=" ".join([Path(sys.executable).name, *(sys.argv if argv is None else [__file__, *argv])]),
                 backbone=args.model, seed=args.seed, sizes=args.sizes, models=args.models, notes=notes,

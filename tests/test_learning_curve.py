@@ -170,13 +170,17 @@ def test_tag_deep_reg_chooses_on_scaffold_folds_of_the_training_rows(lc, spy, ti
     whole = np.bincount(groups)[groups] <= 40 / (2 * 2)  # scaffold sets over half a fold are split (inner_folds)
     for tr, te in search.cv:
         assert not set(groups[tr][whole[tr]]) & set(groups[te][whole[te]])
-    rec = lc.json.loads((tmp_path / "learning_curve_fits" / "caco2_wang_40" / "tag_deep_reg_search.json").read_text())
+    record = tmp_path / "learning_curve_fits" / "caco2_wang_40" / "tag_deep_reg_search_seed0.json"
+    rec = lc.json.loads(record.read_text())
     assert len(rec["settings"]) == 4 and all(len(s["folds"]) == 2 for s in rec["settings"])
     best = max(rec["settings"], key=lambda s: s["mean"])
     assert rec["best_params"] == best["params"] and rec["scoring"] == "neg_mean_absolute_error"
     row = df[df["model"] == "tag_deep_reg"].iloc[0]
     assert row["status"] == "ok" and row["note"].startswith("inner 2-fold CV chose ")
     assert "alpha=10.0, deep_layers=1:" in row["note"] and "tag_deep_reg, n = 40: inner" in paths["md"].read_text()
+    # a record of another grid (the kept fit's record overwritten by a later run) is not reported as this fit's
+    assert lc.search_note(record, {"alpha": [0.0, 10.0], "deep_layers": ["all", 1]}) == row["note"]
+    assert "of another grid" in lc.search_note(record, {"alpha": [0.0], "deep_layers": ["all", 1]})
     with pytest.raises(ValueError, match="half_life_obach is scored by Spearman, which has none"):
         lc.main(_args(tiny_model, tmp_path / "spearman", "--models", "tag_deep_reg", "--datasets", "half_life_obach"))
 
@@ -205,3 +209,15 @@ def test_reuse_fills_the_points_not_refitted(lc, spy, tiny_model, tmp_path):
     assert f"rows reused from {first['json'].name}" in md and "llm_embedding n = 20" in md
     assert "dummy n = 40" not in md.split("rows reused from")[1].split("\n")[0]
     assert "| n = 20 | n = 40 |" in md
+    assert (df["seed"] == 0).all()
+    # rows of another seed, backbone or test subsample are other points: refused, not reported as this run's
+    for extra, what in ((["--seed", "1"], r"seed 0 \(this run: 1\);"), (["--max-rows-test", "29"], "max_rows_test 30")):
+        argv = ["--model", str(tiny_model), "--threads", "1", "--out", str(tmp_path / "c"), "--datasets", "caco2_wang",
+                "--sizes", "40", "--max-rows-test", "30", "--models", "dummy", "--reuse", str(first["json"]), *extra]
+        with pytest.raises(ValueError, match=rf"--reuse .*{first['json'].name}: made with {what}"):
+            lc.main(argv)
+    report = lc.json.loads(first["json"].read_text())
+    report["rows"][0]["seed"] = 3  # a report that itself mixed seeds
+    (tmp_path / "mixed.json").write_text(lc.json.dumps(report))
+    with pytest.raises(ValueError, match="made with rows of seed 3"):
+        lc.main(_args(tiny_model, tmp_path / "d", "--models", "dummy", "--reuse", str(tmp_path / "mixed.json")))
