@@ -6,7 +6,7 @@
 Each ``REPORT.json`` is a report of ``benchmarks/learning_curve.py``; its seed (``info.seed``: the permutation that
 chose the training rows and every model's ``random_state``) labels all its rows.  A point (data set, training size,
 model, seed) may appear in several reports only with the same scores; a report whose rows disagree with an earlier
-one is refused, as is a report that mixes seeds.  For every (data set, size, model) the output gives the TDC test
+one is refused, as is a report that mixes seeds or was made with another backbone or ``--max-rows-test``.  For every (data set, size, model) the output gives the TDC test
 metric per seed, its mean and sample standard deviation over seeds ("seed spread"), and against ``--reference`` on
 the seeds both ran: the mean paired gain (positive = better, whatever the metric's direction), its standard error
 and how many seeds the model won.  "beats the spread" says whether the mean paired gain exceeds the reference's
@@ -46,10 +46,10 @@ def load_rows(paths):
     Raises
     ------
     ValueError
-        A report without ``info.seed``, whose rows came from another seed, or that gives a point another score
-        than an earlier report.
+        A report without ``info.seed``, whose rows came from another seed, of another backbone or test subsample
+        (``--max-rows-test``) than the first report, or that gives a point another score than an earlier report.
     """
-    rows, where = {}, {}
+    rows, where, first = {}, {}, None
     for path in paths:
         report = json.loads(Path(path).read_text())
         info, name = report.get("info", {}), Path(path).name
@@ -58,6 +58,10 @@ def load_rows(paths):
         seeds = {r["seed"] for r in report["rows"] if r.get("seed") is not None}
         if seeds - {info["seed"]}:
             raise ValueError(f"{name}: its rows come from seeds {sorted(seeds)}, its run from seed {info['seed']}")
+        setting = {k: info.get(k) for k in ("backbone", "max_rows_test")}
+        first = first or (name, setting)
+        if setting != first[1]:
+            raise ValueError(f"{name}: made with {setting}, {first[0]} with {first[1]}: not the same points")
         for r in report["rows"]:
             if r["status"] != "ok":
                 continue

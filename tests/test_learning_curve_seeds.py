@@ -19,13 +19,14 @@ def seeds():
     return mod
 
 
-def _report(path, seed, scores, metric="MAE", column="mae", row_seed=None):
+def _report(path, seed, scores, metric="MAE", column="mae", row_seed=None, max_rows_test=None):
     rows = [dict(dataset="solubility_aqsoldb", tdc_metric=metric, n_train=100, model=m, status="ok",
                  fit_seconds=1.0, **{column: v}, **({} if row_seed is None else {"seed": row_seed}))
             for m, v in scores.items()]
     rows.append(dict(dataset="solubility_aqsoldb", tdc_metric=metric, n_train=100, model="big", status="skipped",
                      fit_seconds=None, **{column: None}))
-    path.write_text(json.dumps(dict(info=dict(seed=seed), rows=rows)))
+    path.write_text(json.dumps(dict(info=dict(seed=seed, backbone="smollm2-135m", max_rows_test=max_rows_test),
+                                    rows=rows)))
     return path
 
 
@@ -61,5 +62,8 @@ def test_disagreeing_or_mixed_seed_reports_are_refused(seeds, tmp_path):
     mixed = _report(tmp_path / "mixed.json", 1, {"ref": 1.00}, row_seed=0)
     with pytest.raises(ValueError, match=r"mixed.json: its rows come from seeds \[0\], its run from seed 1"):
         seeds.load_rows([mixed])
+    smoke = _report(tmp_path / "smoke.json", 1, {"ref": 1.00}, max_rows_test=30)  # another test set
+    with pytest.raises(ValueError, match=r"smoke.json: made with .*'max_rows_test': 30.*, a.json with"):
+        seeds.load_rows([a, smoke])
     with pytest.raises(SystemExit, match="--reference nope: no such model"):
         seeds.main([str(a), "--reference", "nope", "--out", str(tmp_path)])
