@@ -441,12 +441,12 @@ def load_reused(paths, args):
         rows, another model or another test set, and this run's report would present them as its own.
     """
     rows, datasets, files = {}, {}, {}
+    here = dict(seed=args.seed, backbone=args.model, max_rows_test=args.max_rows_test)
     for path in paths:
         report, name = json.loads(Path(path).read_text()), Path(path).name
-        here = dict(seed=args.seed, backbone=args.model, max_rows_test=args.max_rows_test)
         made = {k: report["info"].get(k) for k in here}
         off = [f"{k} {made[k]!r} (this run: {here[k]!r})" for k in here if made[k] != here[k]]
-        if not off:  # a report can hold rows it reused itself
+        if not off:  # rows it reused itself carry their seed (older reports have none)
             off = [f"rows of seed {s}" for s in sorted({r.get("seed", args.seed) for r in report["rows"]} - {args.seed})]
         if off:
             raise ValueError(f"--reuse {path}: made with {', '.join(off)}; its rows would stand in this run's report "
