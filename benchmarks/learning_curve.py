@@ -447,7 +447,8 @@ def load_reused(paths, args):
         made = {k: report["info"].get(k) for k in here}
         off = [f"{k} {made[k]!r} (this run: {here[k]!r})" for k in here if made[k] != here[k]]
         if not off:  # rows it reused itself carry their seed (older reports have none)
-            off = [f"rows of seed {s}" for s in sorted({r.get("seed", args.seed) for r in report["rows"]} - {args.seed})]
+            seeds = {r.get("seed", args.seed) for r in report["rows"]} - {args.seed}
+            off = [f"rows of seed {s}" for s in sorted(seeds)]
         if off:
             raise ValueError(f"--reuse {path}: made with {', '.join(off)}; its rows would stand in this run's report "
                              "as this run's")

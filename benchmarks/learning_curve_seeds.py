@@ -6,12 +6,13 @@
 Each ``REPORT.json`` is a report of ``benchmarks/learning_curve.py``; its seed (``info.seed``: the permutation that
 chose the training rows and every model's ``random_state``) labels all its rows.  A point (data set, training size,
 model, seed) may appear in several reports only with the same scores; a report whose rows disagree with an earlier
-one is refused, as is a report that mixes seeds or was made with another backbone or ``--max-rows-test``.  For every (data set, size, model) the output gives the TDC test
-metric per seed, its mean and sample standard deviation over seeds ("seed spread"), and against ``--reference`` on
-the seeds both ran: the mean paired gain (positive = better, whatever the metric's direction), its standard error
-and how many seeds the model won.  "beats the spread" says whether the mean paired gain exceeds the reference's
-seed spread: issue 22's test of whether a tag variant adds accuracy.  Writes ``learning_curve_seeds_<stamp>.md``
-and ``.csv``.
+one is refused, as is a report that mixes seeds or was made with another backbone or ``--max-rows-test``.
+
+For every (data set, size, model) the output gives the TDC test metric per seed, its mean and sample standard
+deviation over seeds ("seed spread"), and against ``--reference`` on the seeds both ran: the mean paired gain
+(positive = better, whatever the metric's direction), its standard error and how many seeds the model won.  "beats
+the spread" says whether the mean paired gain exceeds the reference's seed spread: issue 22's test of whether a tag
+variant adds accuracy.  Writes ``learning_curve_seeds_<stamp>.md`` and ``.csv``.
 """
 
 from __future__ import annotations
@@ -99,7 +100,8 @@ def summarise(df, reference):
                 gain = (s[common] - ref[common]) * (1 if greater else -1)
                 row.update(paired=len(common), gain=float(gain.mean()),
                            gain_se=float(gain.std(ddof=1) / np.sqrt(len(gain))) if len(gain) > 1 else np.nan,
-                           wins=int((gain > 0).sum()), beats_spread=bool(len(gain) > 1 and np.isfinite(ref_sd) and gain.mean() > ref_sd))
+                           wins=int((gain > 0).sum()),
+                           beats_spread=bool(len(gain) > 1 and np.isfinite(ref_sd) and gain.mean() > ref_sd))
             out.append(row)
     return pd.DataFrame(out)
 
@@ -137,7 +139,8 @@ def main(argv=None):
     args = parse_args(argv)
     df, where = load_rows(args.reports)
     if args.reference not in set(df["model"]):
-        raise SystemExit(f"--reference {args.reference}: no such model in the reports ({', '.join(sorted(set(df['model'])))})")
+        models = ", ".join(sorted(set(df["model"])))
+        raise SystemExit(f"--reference {args.reference}: no such model in the reports ({models})")
     summary = summarise(df, args.reference)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
