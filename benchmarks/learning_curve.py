@@ -36,7 +36,6 @@ import argparse
 import datetime as _dt
 import hashlib
 import importlib.util
-import itertools
 import json
 import shutil
 import sys
@@ -45,7 +44,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import GridSearchCV
+from sklearn.model_selection import GridSearchCV, ParameterGrid
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -276,7 +275,7 @@ def search_note(record, grid):
     if not Path(record).exists():
         return "inner CV record missing"
     rec = json.loads(Path(record).read_text())
-    want = sorted(_setting(dict(zip(grid, values))) for values in itertools.product(*grid.values()))
+    want = sorted(_setting(params) for params in ParameterGrid(grid))
     if sorted(_setting(s["params"]) for s in rec["settings"]) != want:
         return f"inner CV record {Path(record).name} is of another grid than this run's"
     sign = -1.0 if str(rec["scoring"]).startswith("neg_") else 1.0

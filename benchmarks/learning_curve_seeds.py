@@ -27,9 +27,11 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-#: the learning curve's TDC metrics: the column holding it and whether higher is better
-METRIC = {"MAE": ("mae", False), "AUROC": ("roc_auc", True), "AUPRC": ("average_precision", True),
-          "Spearman": ("spearman", True)}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from learning_curve import TDC_METRIC  # noqa: E402  (the TDC metric's column in a report row)
+
+from sktag.benchmark import get_metric  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -66,8 +68,8 @@ def load_rows(paths):
         for r in report["rows"]:
             if r["status"] != "ok":
                 continue
-            column, greater = METRIC[r["tdc_metric"]]
-            score = r.get(column)
+            metric = get_metric(TDC_METRIC[r["tdc_metric"]])
+            score = r.get(metric.name)
             if score is None or not np.isfinite(score):
                 continue
             key = (r["dataset"], int(r["n_train"]), r["model"], int(info["seed"]))
@@ -76,7 +78,7 @@ def load_rows(paths):
                                  f"{where[key]} gave {rows[key]['score']:.6f}")
             where.setdefault(key, name)
             rows[key] = dict(dataset=key[0], n_train=key[1], model=key[2], seed=key[3], metric=r["tdc_metric"],
-                             greater=greater, score=float(score), fit_seconds=r.get("fit_seconds"))
+                             greater=metric.greater_is_better, score=float(score), fit_seconds=r.get("fit_seconds"))
     if not rows:
         raise ValueError("no fitted rows in " + ", ".join(map(str, paths)))
     return pd.DataFrame(list(rows.values())), where
