@@ -56,8 +56,8 @@ MODES = {  # standard: full training sets, ~2 h on 2 idle cores; quick ~10 min; 
 ALL_DATASETS = ["esol", "lipophilicity", "bbbp", "caco2_wang", "hia_hou", "davis", "freesolv"]
 #: this script's model keys -> named models of sktag.benchmark
 API_NAME = {"tag_default": "tag", "hgb_rdkit": "hgb_descriptors", **{k: k for k in [
-    "tag_paper", "tag_pretrained", "tag_text", "tag_untrained_domain", "llm_embedding", "llm_embedding_pretrained",
-    "stack", "rf_morgan", "rf_morgan_counts", "linear_morgan", "dummy"]}}
+    "tag_paper", "tag_deep", "tag_pretrained", "tag_text", "tag_untrained_domain", "llm_embedding",
+    "llm_embedding_pretrained", "stack", "rf_morgan", "rf_morgan_counts", "linear_morgan", "dummy"]}}
 DEFAULT_MODELS = ["tag_default", "tag_paper", "llm_embedding", "stack", "rf_morgan", "rf_morgan_counts",
                   "linear_morgan", "hgb_rdkit", "dummy"]
 PRIMARY = {"esol": ("RMSE", False), "lipophilicity": ("RMSE", False), "freesolv": ("RMSE", False),
@@ -103,7 +103,7 @@ def models_for(name, kind, keys, cfg):
         tag["prefix_cache"] = cfg["davis_prefix_cache"]
     # every Tag-LLM row gets the data set's settings (DAVIS: max_length 128 and the cache budget), so rows
     # differ only in what their names say
-    params = {"tag_default": tag, "tag_text": tag, "tag_untrained_domain": tag,
+    params = {"tag_default": tag, "tag_deep": tag, "tag_text": tag, "tag_untrained_domain": tag,
               "tag_paper": dict(tag, max_iter=cfg["paper_epochs"]),
               "tag_pretrained": {"max_iter": cfg["pretrain_iter"], "max_samples": cfg["pretrain_n"],
                                  **{f"estimator__{k}": v for k, v in tag.items()}},

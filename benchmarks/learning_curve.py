@@ -55,7 +55,7 @@ from speed_machine import cpu_kind, dtype_reason  # noqa: E402
 DEFAULT_DATASETS = ["solubility_aqsoldb", "cyp3a4_veith"]
 DEFAULT_MODELS = ["tag", "llm_embedding", "hgb_descriptors", "rf_morgan_counts"]
 #: models of this script beyond sktag.benchmark.MODELS
-VARIANTS = {"tag_deep": "Tag-LLM defaults, tag_depth='deep'", "tag_dtag": "Tag-LLM defaults + --domain-tags",
+VARIANTS = {"tag_dtag": "Tag-LLM defaults + --domain-tags",
             "llm_embedding_dtag": "LLMEmbedding with --domain-tags + ridge / logistic",
             "tag_deep_reg": "Tag-LLM defaults, tag_depth='deep', weight decay and tagged blocks chosen by inner CV"}
 #: where a row's Tag-LLM estimator takes ``prefix_cache``
@@ -205,7 +205,7 @@ def build_models(keys, task, args, domain_tags, inner_cv=None, record=None, scor
         return RecordedSearch(named("tag").set_params(tag_depth="deep"), reg_grid(args), scoring=scoring,
                               cv=inner_cv, error_score="raise", record=record)
 
-    variants = {"tag_deep": lambda: named("tag").set_params(tag_depth="deep"), "tag_deep_reg": searched,
+    variants = {"tag_deep_reg": searched,
                 "tag_dtag": lambda: named("tag").set_params(domain_tags=domain_tags),
                 "llm_embedding_dtag": lambda: named("llm_embedding").set_params(embedding__domain_tags=domain_tags)}
     models, params = {}, {}

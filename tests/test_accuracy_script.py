@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-LLM_KEYS = ["tag_default", "tag_text", "tag_untrained_domain", "tag_paper", "llm_embedding",
+LLM_KEYS = ["tag_default", "tag_deep", "tag_text", "tag_untrained_domain", "tag_paper", "llm_embedding",
             "llm_embedding_pretrained", "stack"]
 
 

@@ -11,7 +11,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import make_pipeline
 
-from sktag.benchmark import BenchmarkResult, compare, corrected_ttest, get_metric
+from sktag.benchmark import BenchmarkResult, compare, corrected_ttest, get_metric, make_model
 from sktag.features import MorganFingerprint
 from sktag.model_selection import scaffold_groups
 
@@ -366,12 +366,16 @@ def test_other_named_models_and_llm_detection(tiny_model, esol30):
     X, y = esol30
     one = {"max_iter": 1}
     models = {"paper": "tag_paper", "stack": "stack", "pretrained": "tag_pretrained", "text": "tag_text",
-              "mine": make_pipeline(LLMEmbedding(model=tiny_model), RidgeCV()), "fp": "linear_morgan"}
+              "deep": "tag_deep", "mine": make_pipeline(LLMEmbedding(model=tiny_model), RidgeCV()),
+              "fp": "linear_morgan"}
     res = compare(X, y, models=models, cv=2, model=tiny_model, random_state=0,
-                  model_params={"paper": one, "text": one, "stack": {"cv": 2, "tag__max_iter": 1, "tag__early_stopping": False},
+                  model_params={"paper": one, "text": one, "deep": one,
+                                "stack": {"cv": 2, "tag__max_iter": 1, "tag__early_stopping": False},
                                 "pretrained": {"estimator__max_iter": 1, "max_samples": 8}})
     assert res.folds["error"].isna().all(), res.folds["error"].tolist()
-    assert sorted(res.llm_models) == ["mine", "paper", "pretrained", "stack", "text"]
+    assert sorted(res.llm_models) == ["deep", "mine", "paper", "pretrained", "stack", "text"]
+    assert make_model("tag_deep", "regression").get_params() == dict(
+        make_model("tag", "regression").get_params(), tag_depth="deep")  # the default Tag-LLM, deep: nothing else
     assert res.reference == "fp"  # the only classical row
     assert res.descriptions["paper"].startswith("Tag-LLM, paper") and res.descriptions["mine"] == "mine"
 

@@ -11,6 +11,7 @@ __all__ = ["make_model", "MODELS", "DEFAULT_MODELS", "LLM_MODELS", "SMILES_MODEL
 MODELS = {
     "tag": "Tag-LLM, sktag defaults (pooled readout, closed-form head)",
     "tag_paper": "Tag-LLM, paper (function-tag readout, random head, gradient)",
+    "tag_deep": "Tag-LLM defaults with a deep function tag (tag_depth='deep': a learned block per decoder block)",
     "tag_text": "Tag-LLM defaults + text domain prompt",
     "tag_pretrained": "Tag-LLM defaults + domain tag pretrained on the training SMILES",
     "tag_untrained_domain": "Tag-LLM defaults with an untrained domain tag (domain_tags=None, the default before 0.3)",
@@ -26,7 +27,7 @@ MODELS = {
 #: what ``models="default"`` runs
 DEFAULT_MODELS = ["tag", "llm_embedding", "rf_morgan_counts", "hgb_descriptors", "dummy"]
 #: models that run the LLM (the others are "classical")
-LLM_MODELS = ["tag", "tag_paper", "tag_text", "tag_pretrained", "tag_untrained_domain", "llm_embedding",
+LLM_MODELS = ["tag", "tag_paper", "tag_deep", "tag_text", "tag_pretrained", "tag_untrained_domain", "llm_embedding",
               "llm_embedding_pretrained", "stack"]
 #: models that need a SMILES column
 SMILES_MODELS = ["tag_pretrained", "stack", "rf_morgan_counts", "rf_morgan", "linear_morgan", "hgb_descriptors"]
@@ -112,6 +113,8 @@ def make_model(name, task, *, model="smollm2-135m", domains="SMILES", smiles_col
         return tag()
     if name == "tag_paper":
         return tag(readout="tag", head_init="random", head_update="gradient", early_stopping=False)
+    if name == "tag_deep":
+        return tag(tag_depth="deep")
     if name == "tag_text":
         return tag(domain_tags="text")
     if name == "tag_pretrained":
