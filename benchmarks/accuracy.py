@@ -7,6 +7,7 @@ Usage::
     python benchmarks/accuracy.py --medium                # ~1 h: 2 seeds, 120 training molecules
     python benchmarks/accuracy.py --quick --datasets esol bbbp --out /tmp/res
     python benchmarks/accuracy.py --freesolv path/to/freesolv_sampl.csv   # optional FreeSolv
+    python benchmarks/accuracy.py --standard --models tag_dtag llm_embedding_dtag --domain-tags tags.safetensors
 
 One ``sktag.benchmark.compare`` call per data set runs every model on the same splits (seed *i* = split *i*; see
 benchmarks/README.md); the models are its named models under this script's keys (``tag_default`` = ``tag``,
@@ -33,7 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from accuracy_data import _aa_composition, inner_folds, load  # noqa: E402  (inner_folds: choose_defaults.py)
+from accuracy_data import (DTAG_MODELS, _aa_composition, dtag_model, inner_folds,  # noqa: E402  (inner_folds:
+                           load, load_domain_tags)  # choose_defaults.py)
 
 _BASE = dict(paper_epochs=3, stack_datasets=[], stack_cv=3, pretrain_iter=1, davis_max_length=128,
              taglen_datasets=["esol"], taglen_cv=2, datasets=["esol", "lipophilicity", "bbbp", "caco2_wang", "hia_hou",
@@ -86,8 +88,12 @@ def frozen_feature_head(kind):
     return Pipeline(make_model("llm_embedding", kind).steps[1:])
 
 
-def models_for(name, kind, keys, cfg):
-    """``(models, model_params)`` of ``compare`` for data set ``name``."""
+def models_for(name, kind, keys, cfg, domain_tags=None, backbone="smollm2-135m"):
+    """``(models, model_params)`` of ``compare`` for data set ``name``.
+
+    The models of ``DTAG_MODELS`` are estimators with ``domain_tags`` (the TagSet of ``--domain-tags``) on the LLM
+    ``backbone``; the others are named models of ``sktag.benchmark`` under this script's keys.
+    """
     from sklearn.compose import ColumnTransformer
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import FunctionTransformer
@@ -96,19 +102,21 @@ def models_for(name, kind, keys, cfg):
 
     keys = [k for k in keys if (k != "stack" or name in cfg["stack_datasets"])
             and (k != "tag_paper" or name in cfg.get("paper_datasets", [name]))]
-    models = {k: API_NAME[k] for k in keys}
+    models = {k: dtag_model(k, kind, domain_tags, model=backbone, random_state=0) if k in DTAG_MODELS
+              else API_NAME[k] for k in keys}
     tag = {"max_length": cfg["davis_max_length"] if name == "davis" else 512}
     tag.update({k: cfg[k] for k in ("max_iter", "batch_size") if cfg.get(k)})
     if name == "davis" and cfg.get("davis_prefix_cache"):  # 2,000 pairs of ~210 tokens: ~9 GiB of key/value cache
         tag["prefix_cache"] = cfg["davis_prefix_cache"]
     # every Tag-LLM row gets the data set's settings (DAVIS: max_length 128 and the cache budget), so rows
     # differ only in what their names say
-    params = {"tag_default": tag, "tag_deep": tag, "tag_text": tag, "tag_untrained_domain": tag,
+    params = {"tag_default": tag, "tag_deep": tag, "tag_text": tag, "tag_untrained_domain": tag, "tag_dtag": tag,
               "tag_paper": dict(tag, max_iter=cfg["paper_epochs"]),
               "tag_pretrained": {"max_iter": cfg["pretrain_iter"], "max_samples": cfg["pretrain_n"],
                                  **{f"estimator__{k}": v for k, v in tag.items()}},
               "llm_embedding": {"embedding__max_length": tag["max_length"]},
               "llm_embedding_pretrained": {"embedding__max_length": tag["max_length"]},
+              "llm_embedding_dtag": {"embedding__max_length": tag["max_length"]},
               "stack": {"cv": cfg["stack_cv"], **{f"tag__{k}": v for k, v in tag.items()}},
               "rf_morgan": {"model__n_estimators": cfg["rf_trees"], "model__n_jobs": 2}}
     params["rf_morgan_counts"] = params["rf_morgan"]
@@ -121,7 +129,7 @@ def models_for(name, kind, keys, cfg):
     return models, {k: v for k, v in params.items() if k in models}
 
 
-def run_dataset(name, args, cfg, out, keys, info):
+def run_dataset(name, args, cfg, out, keys, info, domain_tags=None):
     """One ``compare`` call: rows of this script's JSON/CSV, the result, and the tag-length rows."""
     import pandas as pd
 
@@ -130,7 +138,7 @@ def run_dataset(name, args, cfg, out, keys, info):
     seeds = cfg.get("seeds_by_dataset", {}).get(name, cfg["seeds"])
     X, y, kind, splits, note = load(name, seeds, cfg, args.freesolv)
     info["notes"][name] = note
-    models, params = models_for(name, kind, keys, cfg)
+    models, params = models_for(name, kind, keys, cfg, domain_tags, args.model)
     metric = {v: k for k, v in COLUMN.items()}[PRIMARY[name][0]]
     scoring = [metric] + [m for m in SCORING[kind] if m != metric]
     common = dict(task=kind, scoring=scoring, model=args.model, random_state=0, verbose=1, checkpoint_dir=out,
@@ -185,7 +193,8 @@ def summary_table(rows, datasets, keys):
         best[(d, m)] = (max if hi else min)(means, key=means.get) if means else None
     for k in [k for k in keys if any(r["model"] == k for r in rows)]:
         cells = [f"**{_fmt(val[(k, d, m)])}**" if best[(d, m)] == k else _fmt(val[(k, d, m)]) for d, m, _ in cols]
-        lines.append(f"| {MODELS[API_NAME[k]]} | " + " | ".join(cells) + " |")
+        text = DTAG_MODELS[k][2] if k in DTAG_MODELS else MODELS[API_NAME[k]]
+        lines.append(f"| {text} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -198,7 +207,10 @@ def parse_args(argv=None):
         g.add_argument(f"--{mode}", action="store_const", dest="mode", const=mode, help=text)
     p.set_defaults(mode="full")
     p.add_argument("--datasets", nargs="+", choices=ALL_DATASETS, help="default: all of the mode")
-    p.add_argument("--models", nargs="+", choices=list(API_NAME), help=f"default: {' '.join(DEFAULT_MODELS)}")
+    p.add_argument("--models", nargs="+", choices=[*API_NAME, *DTAG_MODELS],
+                   help=f"default: {' '.join(DEFAULT_MODELS)}")
+    p.add_argument("--domain-tags", metavar="PATH",
+                   help="a TagSet (.safetensors) for the models " + " and ".join(DTAG_MODELS))
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="output directory")
     p.add_argument("--model", default="smollm2-135m", help="backbone of the Tag-LLM estimators")
     p.add_argument("--freesolv", metavar="PATH", help="optional FreeSolv CSV (columns smiles, expt; not shipped)")
@@ -213,7 +225,10 @@ def parse_args(argv=None):
     p.add_argument("--taglen-lengths", type=int, nargs="+", help=argparse.SUPPRESS)
     p.add_argument("--stack-datasets", nargs="*", choices=ALL_DATASETS, help=argparse.SUPPRESS)
     p.add_argument("--tag", default="", help=argparse.SUPPRESS)  # extra file-name suffix
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if not args.domain_tags and set(DTAG_MODELS) & set(args.models or []):
+        p.error(" and ".join(DTAG_MODELS) + " need --domain-tags PATH")
+    return args
 
 
 def main(argv=None):
@@ -248,11 +263,14 @@ def main(argv=None):
             "config": cfg, "datasets": datasets, "models": keys,
             "backbone": args.model, "notes": {}, "taglen_datasets": [] if args.no_taglen else
             (args.taglen_datasets or cfg["taglen_datasets"])}
+    domain_tags = None
+    if args.domain_tags:
+        domain_tags, info["domain_tags"] = load_domain_tags(args.domain_tags)
     t0 = time.perf_counter()
     rows, trows, results = [], [], {}
     out.mkdir(parents=True, exist_ok=True)
     for d in datasets:
-        r, results[d], t = run_dataset(d, args, cfg, fits, keys, info)
+        r, results[d], t = run_dataset(d, args, cfg, fits, keys, info, domain_tags)
         rows += r
         trows += t
         info["wall_s"] = time.perf_counter() - t0
@@ -270,6 +288,7 @@ def main(argv=None):
           f"* machine: {json.dumps({k: v for k, v in info['machine'].items() if k != 'versions'})}",
           f"* backbone: `{args.model}`; versions: " + ", ".join(f"{k} {v}" for k, v in info["machine"]["versions"].items()),
           f"* wall time: {info['wall_s'] / 60:.1f} min; the load average before and after every fit is in the JSON/CSV",
+          *([f"* {info['domain_tags']}"] if domain_tags is not None else []),
           "", "## Test metric (mean ± std over seeds; best per column in bold)", "",
           summary_table(rows, datasets, keys), ""]
     for d, res in results.items():

@@ -27,6 +27,37 @@ def inner_folds(X, y, kind, k):
     return list(cv.split(X, y, groups))
 
 
+#: the models of ``--domain-tags`` (accuracy.py, learning_curve.py): key -> (named model, its domain-tag parameter,
+#: description)
+DTAG_MODELS = {"tag_dtag": ("tag", "domain_tags", "Tag-LLM defaults + --domain-tags"),
+               "llm_embedding_dtag": ("llm_embedding", "embedding__domain_tags",
+                                      "LLMEmbedding with --domain-tags + ridge / logistic")}
+
+
+def load_domain_tags(path):
+    """The TagSet of ``--domain-tags PATH`` and a note for the report naming it (path, sha256, what it holds).
+
+    The estimators get the loaded TagSet, not the path: ``compare``'s checkpoint key then includes the tags'
+    content, so a kept fit is never reused for other tags saved under the same name.
+    """
+    import hashlib
+    from pathlib import Path
+
+    from sktag import TagSet
+
+    tags = TagSet.load(path)
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    return tags, f"--domain-tags {path} (sha256 {digest}…): {tags!r}"
+
+
+def dtag_model(key, task, tags, **make_kw):
+    """The model ``key`` of :data:`DTAG_MODELS`: its named model (``make_model(..., **make_kw)``) with ``tags``."""
+    from sktag.benchmark import make_model
+
+    name, param, _ = DTAG_MODELS[key]
+    return make_model(name, task, **make_kw).set_params(**{param: tags})
+
+
 def _sub(idx, n, seed):
     idx = np.asarray(idx)
     return idx if n is None or n >= len(idx) else np.sort(np.random.RandomState(seed).choice(idx, n, replace=False))

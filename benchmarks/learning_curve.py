@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import hashlib
 import importlib.util
 import json
 import shutil
@@ -50,13 +49,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from accuracy_data import DTAG_MODELS, dtag_model, load_domain_tags  # noqa: E402
 from speed_machine import cpu_kind, dtype_reason  # noqa: E402
 
 DEFAULT_DATASETS = ["solubility_aqsoldb", "cyp3a4_veith"]
 DEFAULT_MODELS = ["tag", "llm_embedding", "hgb_descriptors", "rf_morgan_counts"]
 #: models of this script beyond sktag.benchmark.MODELS
-VARIANTS = {"tag_dtag": "Tag-LLM defaults + --domain-tags",
-            "llm_embedding_dtag": "LLMEmbedding with --domain-tags + ridge / logistic",
+VARIANTS = {**{k: v[2] for k, v in DTAG_MODELS.items()},
             "tag_deep_reg": "Tag-LLM defaults, tag_depth='deep', weight decay and tagged blocks chosen by inner CV"}
 #: where a row's Tag-LLM estimator takes ``prefix_cache``
 TAG_PARAM = {"tag": "", "tag_paper": "", "tag_text": "", "tag_deep": "", "tag_dtag": "",
@@ -198,19 +197,18 @@ def build_models(keys, task, args, domain_tags, inner_cv=None, record=None, scor
     from sktag.benchmark import LLM_MODELS, make_model
     from sktag.benchmark._models import uses_llm
 
-    def named(name):
-        return make_model(name, task, model=args.model, random_state=args.seed)
-
     def searched():
-        return RecordedSearch(named("tag").set_params(tag_depth="deep"), reg_grid(args), scoring=scoring,
-                              cv=inner_cv, error_score="raise", record=record)
+        return RecordedSearch(make_model("tag_deep", task, model=args.model, random_state=args.seed), reg_grid(args),
+                              scoring=scoring, cv=inner_cv, error_score="raise", record=record)
 
-    variants = {"tag_deep_reg": searched,
-                "tag_dtag": lambda: named("tag").set_params(domain_tags=domain_tags),
-                "llm_embedding_dtag": lambda: named("llm_embedding").set_params(embedding__domain_tags=domain_tags)}
     models, params = {}, {}
     for k in keys:
-        models[k] = variants[k]() if k in variants else k
+        if k == "tag_deep_reg":
+            models[k] = searched()
+        elif k in DTAG_MODELS:
+            models[k] = dtag_model(k, task, domain_tags, model=args.model, random_state=args.seed)
+        else:
+            models[k] = k
         if args.prefix_cache is not None and k in TAG_PARAM:
             params[k] = {TAG_PARAM[k] + "prefix_cache": int(args.prefix_cache)}
         if k in ("rf_morgan", "rf_morgan_counts"):
@@ -497,8 +495,6 @@ def write_outputs(rows, info, paths):
 def main(argv=None):
     import torch
 
-    from sktag import TagSet
-
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     out = Path(args.out)
@@ -513,9 +509,8 @@ def main(argv=None):
         print(note, file=sys.stderr)
     domain_tags = None
     if args.domain_tags:  # loaded once; compare's checkpoint key includes the tags' content, so kept fits follow it
-        domain_tags = TagSet.load(args.domain_tags)
-        digest = hashlib.sha256(Path(args.domain_tags).read_bytes()).hexdigest()[:16]
-        notes.append(f"--domain-tags {args.domain_tags} (sha256 {digest}…): {domain_tags!r}")
+        domain_tags, note = load_domain_tags(args.domain_tags)
+        notes.append(note)
     if args.llm_max_size is not None:
         notes.append(f"LLM models run only up to n = {args.llm_max_size} (--llm-max-size)")
     for item in args.max_size:

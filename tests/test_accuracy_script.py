@@ -43,3 +43,25 @@ def test_every_tag_llm_row_gets_the_data_sets_settings(acc, mode, dataset):
             assert p["max_iter"] == (cfg["paper_epochs"] if key == "tag_paper" else cfg["max_iter"]), key
         model = models[key] if hasattr(models[key], "set_params") else make_model(models[key], "regression")
         model.set_params(**p)  # every name is a parameter of that model
+
+
+def test_domain_tags_rows_get_the_tags_and_the_data_sets_settings(acc, capsys):
+    from sktag import LLMEmbedding, TagRegressor
+
+    path = ROOT / "sktag" / "pretrained_tags" / "smollm2-135m_smiles.safetensors"
+    with pytest.raises(SystemExit):  # the two rows have no tags without --domain-tags
+        acc.parse_args(["--models", "tag_dtag", "llm_embedding"])
+    assert "need --domain-tags PATH" in capsys.readouterr().err
+    args = acc.parse_args(["--models", "tag_dtag", "llm_embedding_dtag", "--domain-tags", str(path)])
+    tags, note = acc.load_domain_tags(args.domain_tags)
+    assert str(path) in note and "sha256" in note
+    cfg = dict(acc.MODES["standard"])
+    models, params = acc.models_for("davis", "regression", args.models, cfg, tags, "my-backbone")
+    tag, emb = models["tag_dtag"], models["llm_embedding_dtag"].named_steps["embedding"]
+    assert isinstance(tag, TagRegressor) and isinstance(emb, LLMEmbedding)
+    assert tag.domain_tags is tags and emb.domain_tags is tags  # the loaded TagSet: checkpoint keys see its content
+    assert tag.model == emb.model == "my-backbone" and tag.random_state == 0
+    assert params["tag_dtag"]["max_length"] == params["llm_embedding_dtag"]["embedding__max_length"] == 128
+    rows = [{"model": k, "dataset": "esol", "RMSE": 1.0, "error": None} for k in args.models]
+    table = acc.summary_table(rows, ["esol"], args.models)
+    assert "Tag-LLM defaults + --domain-tags" in table and "LLMEmbedding with --domain-tags" in table
