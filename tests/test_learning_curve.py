@@ -117,7 +117,7 @@ def test_crossings(lc):
 def test_variants_and_domain_tags(lc, spy, tiny_model, tmp_path):
     import torch
 
-    from sktag import DomainTagPretrainer, LLMEmbedding, TagRegressor, TagSet
+    from sktag import DomainTagPretrainer, LLMEmbedding, TagSet
     from sktag.datasets import load_tdc_admet
 
     with pytest.raises(SystemExit):  # tag_dtag needs --domain-tags
