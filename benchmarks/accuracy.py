@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from accuracy_data import (DTAG_MODELS, _aa_composition, dtag_model, inner_folds,  # noqa: E402  (inner_folds:
-                           load, load_domain_tags)  # choose_defaults.py)
+# (choose_defaults.py imports inner_folds from here)
+from accuracy_data import DTAG_MODELS, _aa_composition, dtag_model, inner_folds, load, load_domain_tags  # noqa: E402
 
 _BASE = dict(paper_epochs=3, stack_datasets=[], stack_cv=3, pretrain_iter=1, davis_max_length=128,
              taglen_datasets=["esol"], taglen_cv=2, datasets=["esol", "lipophilicity", "bbbp", "caco2_wang", "hia_hou",

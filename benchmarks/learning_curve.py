@@ -197,14 +197,11 @@ def build_models(keys, task, args, domain_tags, inner_cv=None, record=None, scor
     from sktag.benchmark import LLM_MODELS, make_model
     from sktag.benchmark._models import uses_llm
 
-    def searched():
-        return RecordedSearch(make_model("tag_deep", task, model=args.model, random_state=args.seed), reg_grid(args),
-                              scoring=scoring, cv=inner_cv, error_score="raise", record=record)
-
     models, params = {}, {}
     for k in keys:
         if k == "tag_deep_reg":
-            models[k] = searched()
+            models[k] = RecordedSearch(make_model("tag_deep", task, model=args.model, random_state=args.seed),
+                                       reg_grid(args), scoring=scoring, cv=inner_cv, error_score="raise", record=record)
         elif k in DTAG_MODELS:
             models[k] = dtag_model(k, task, domain_tags, model=args.model, random_state=args.seed)
         else:
