@@ -35,7 +35,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # (choose_defaults.py imports inner_folds from here)
-from accuracy_data import DTAG_MODELS, _aa_composition, dtag_model, inner_folds, load, load_domain_tags  # noqa: E402
+from accuracy_data import (DTAG_MODELS, _aa_composition, dtag_model, inner_folds, load, load_domain_tags,  # noqa: E402
+                           require_domain_tags)
 
 _BASE = dict(paper_epochs=3, stack_datasets=[], stack_cv=3, pretrain_iter=1, davis_max_length=128,
              taglen_datasets=["esol"], taglen_cv=2, datasets=["esol", "lipophilicity", "bbbp", "caco2_wang", "hia_hou",
@@ -88,6 +89,13 @@ def frozen_feature_head(kind):
     return Pipeline(make_model("llm_embedding", kind).steps[1:])
 
 
+def llm_inputs(name):
+    """``domains`` and ``smiles_column`` of data set ``name`` (DAVIS: a drug and a protein column)."""
+    if name == "davis":
+        return {"domains": {"drug": "SMILES", "target": "Protein"}, "smiles_column": "drug"}
+    return {"domains": "SMILES", "smiles_column": None}
+
+
 def models_for(name, kind, keys, cfg, domain_tags=None, backbone="smollm2-135m"):
     """``(models, model_params)`` of ``compare`` for data set ``name``.
 
@@ -102,8 +110,8 @@ def models_for(name, kind, keys, cfg, domain_tags=None, backbone="smollm2-135m")
 
     keys = [k for k in keys if (k != "stack" or name in cfg["stack_datasets"])
             and (k != "tag_paper" or name in cfg.get("paper_datasets", [name]))]
-    models = {k: dtag_model(k, kind, domain_tags, model=backbone, random_state=0) if k in DTAG_MODELS
-              else API_NAME[k] for k in keys}
+    models = {k: dtag_model(k, kind, domain_tags, model=backbone, random_state=0, **llm_inputs(name))
+              if k in DTAG_MODELS else API_NAME[k] for k in keys}
     tag = {"max_length": cfg["davis_max_length"] if name == "davis" else 512}
     tag.update({k: cfg[k] for k in ("max_iter", "batch_size") if cfg.get(k)})
     if name == "davis" and cfg.get("davis_prefix_cache"):  # 2,000 pairs of ~210 tokens: ~9 GiB of key/value cache
@@ -142,8 +150,7 @@ def run_dataset(name, args, cfg, out, keys, info, domain_tags=None):
     metric = {v: k for k, v in COLUMN.items()}[PRIMARY[name][0]]
     scoring = [metric] + [m for m in SCORING[kind] if m != metric]
     common = dict(task=kind, scoring=scoring, model=args.model, random_state=0, verbose=1, checkpoint_dir=out,
-                  domains={"drug": "SMILES", "target": "Protein"} if name == "davis" else "SMILES",
-                  smiles_column="drug" if name == "davis" else None)
+                  **llm_inputs(name))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         res = compare(X, y, models=models, model_params=params, cv=splits, **common)
@@ -226,8 +233,7 @@ def parse_args(argv=None):
     p.add_argument("--stack-datasets", nargs="*", choices=ALL_DATASETS, help=argparse.SUPPRESS)
     p.add_argument("--tag", default="", help=argparse.SUPPRESS)  # extra file-name suffix
     args = p.parse_args(argv)
-    if not args.domain_tags and set(DTAG_MODELS) & set(args.models or []):
-        p.error(" and ".join(DTAG_MODELS) + " need --domain-tags PATH")
+    require_domain_tags(p, args)
     return args
 
 

@@ -50,6 +50,12 @@ def load_domain_tags(path):
     return tags, f"--domain-tags {path} (sha256 {digest}…): {tags!r}"
 
 
+def require_domain_tags(parser, args):
+    """Stop with a usage error when ``args.models`` has a model of :data:`DTAG_MODELS` but no ``--domain-tags``."""
+    if not args.domain_tags and set(DTAG_MODELS) & set(args.models or []):
+        parser.error(" and ".join(DTAG_MODELS) + " need --domain-tags PATH")
+
+
 def dtag_model(key, task, tags, **make_kw):
     """The model ``key`` of :data:`DTAG_MODELS`: its named model (``make_model(..., **make_kw)``) with ``tags``."""
     from sktag.benchmark import make_model

@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from accuracy_data import DTAG_MODELS, dtag_model, load_domain_tags  # noqa: E402
+from accuracy_data import DTAG_MODELS, dtag_model, load_domain_tags, require_domain_tags  # noqa: E402
 from speed_machine import cpu_kind, dtype_reason  # noqa: E402
 
 DEFAULT_DATASETS = ["solubility_aqsoldb", "cyp3a4_veith"]
@@ -102,8 +102,7 @@ def parse_args(argv=None):
     bad = [s for s in args.sizes if s != "all" and not (s.isdigit() and int(s) >= 2)]
     if bad:
         p.error(f"--sizes takes integers >= 2 or 'all', got {bad}")
-    if not args.domain_tags and {"tag_dtag", "llm_embedding_dtag"} & set(args.models):
-        p.error("tag_dtag and llm_embedding_dtag need --domain-tags PATH")
+    require_domain_tags(p, args)
     bad = [m for m in args.max_size if "=" not in m or not m.split("=", 1)[1].isdigit()]
     if bad:
         p.error(f"--max-size takes MODEL=N, got {bad}")

@@ -61,6 +61,7 @@ def test_domain_tags_rows_get_the_tags_and_the_data_sets_settings(acc, capsys):
     assert isinstance(tag, TagRegressor) and isinstance(emb, LLMEmbedding)
     assert tag.domain_tags is tags and emb.domain_tags is tags  # the loaded TagSet: checkpoint keys see its content
     assert tag.model == emb.model == "my-backbone" and tag.random_state == 0
+    assert tag.domains == emb.domains == {"drug": "SMILES", "target": "Protein"}  # DAVIS: drug and protein columns
     assert params["tag_dtag"]["max_length"] == params["llm_embedding_dtag"]["embedding__max_length"] == 128
     rows = [{"model": k, "dataset": "esol", "RMSE": 1.0, "error": None} for k in args.models]
     table = acc.summary_table(rows, ["esol"], args.models)
