@@ -66,8 +66,11 @@ class BackboneMixin:
         ----------
         refit : bool, default=False
             ``True`` (a fresh ``fit``) accepts another model than the one this
-            estimator was fitted on; otherwise a different embedding
-            fingerprint is refused.
+            estimator was fitted on, and leaves the backbone the estimator
+            holds as it was (a fit that fails changes nothing); otherwise a
+            backbone whose embedding fingerprint differs from the fitted one
+            (``backbone_fingerprint_``) is refused, whether it was just loaded
+            or already held.
 
         Returns
         -------
@@ -78,26 +81,40 @@ class BackboneMixin:
         # a fitted model predicts (and continues) in the dtype it was fitted in, whatever ``dtype`` says now
         fitted_dtype = None if refit else getattr(self, "dtype_", None)
         dtype = fitted_dtype if fitted_dtype is not None else resolve_dtype(self.dtype, device)
-        device_map = getattr(self, "device_map", None)
-        model = self._model_location()
-        spec = (model_identity(model)[0], device, dtype, repr(device_map), bool(self.trust_remote_code),
-                getattr(self, "attn_implementation", "auto"))
+        spec = self._backbone_spec_for(dtype)
         # the held backbone is reused only while it is still the one the
         # parameters name: ``set_params(model=...)`` must not keep the old one
         if bb is None or getattr(self, "_backbone_spec", None) != spec:
+            device_map = getattr(self, "device_map", None)
             check_worker_device(device, device_map)  # GPU policy, see sktag.distributed
-            bb = load_backbone(model, dtype=dtype, device=device, device_map=device_map,
+            bb = load_backbone(self._model_location(), dtype=dtype, device=device, device_map=device_map,
                                trust_remote_code=self.trust_remote_code,
                                attn_implementation=getattr(self, "attn_implementation", "auto"))
-            fp = None if refit else getattr(self, "backbone_fingerprint_", None)
-            if fp is not None and fp != bb.fingerprint:
-                raise ValueError(
-                    f"This {type(self).__name__} was fitted on backbone {self.backbone_identity_!r} "
-                    f"(embedding fingerprint {fp}) but model={self.model!r} now loads a different model "
-                    f"(fingerprint {bb.fingerprint}). Refit, or point model at the original weights."
-                )
-            self._backbone, self._backbone_spec = bb, spec
+        if refit:
+            # a fit that has not finished yet holds nothing: the backbone of a
+            # fit that fails must not become the one a fitted model uses
+            return bb
+        # checked on every call, not only on a fresh load: whatever is held is
+        # trusted only when it is the model this estimator was fitted on
+        fp = getattr(self, "backbone_fingerprint_", None)
+        if fp is not None and fp != bb.fingerprint:
+            raise ValueError(
+                f"This {type(self).__name__} was fitted on backbone {self.backbone_identity_!r} "
+                f"(embedding fingerprint {fp}) but model={self.model!r} now loads a different model "
+                f"(fingerprint {bb.fingerprint}). Refit, or point model at the original weights."
+            )
+        self._backbone, self._backbone_spec = bb, spec
         return bb
+
+    def _backbone_spec_for(self, dtype):
+        """What the held backbone must match to be reused: model, device, ``dtype`` and loading options."""
+        return (model_identity(self._model_location())[0], resolve_device(self.device), dtype,
+                repr(getattr(self, "device_map", None)), bool(self.trust_remote_code),
+                getattr(self, "attn_implementation", "auto"))
+
+    def _held_backbone(self, backbone) -> dict:
+        """The attributes that make ``backbone`` the held one: installed with the rest of a fit that succeeded."""
+        return {"_backbone": backbone, "_backbone_spec": self._backbone_spec_for(backbone.dtype)}
 
     def domain_validators(self):
         """Validators of this estimator's custom domains (``{domain key: callable}``): carried ones first.

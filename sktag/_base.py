@@ -45,7 +45,7 @@ from ._readouts import ReadoutSpec, make_readout
 from ._states import StateSource
 from ._tagio import TagSetMixin
 from ._deep import DeepLayers, block_shape, deep_domain_blocks, resolve_deep_layers
-from ._taginit import TagInit, domain_tag_vectors, init_tag
+from ._taginit import TagInit, domain_tag_vectors, domain_tags_digest, init_tag
 from ._threads import torch_threads
 from ._training import FitData, History, TrainingLoop, check_callbacks, user_stacklevel
 from ._validation import BOOLEAN, COMMON, NONNEG_INT, Instance, Interval, Options, string_input_tags, validate_params
@@ -83,6 +83,7 @@ class FitState:
     head_alpha: float | None = None
     optimizer: torch.optim.Optimizer | None = None
     batch_size: int | None = None
+    domain_tags_digest: str | None = None
     extra: dict = field(default_factory=dict)
 
 
@@ -191,6 +192,11 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
              self.domain_tag_depth_ if self.domain_tag_depth != "auto" else "auto"),
             ("isolate_segments", bool(self.isolate_segments), self.isolate_segments_),
             ("canonicalize", bool(self.canonicalize), self.canonicalize_)) if new != old]
+        fitted_digest = getattr(self, "_domain_tags_digest", None)  # (not recorded by sktag before 0.4)
+        if fitted_digest is not None and not changed:
+            now_digest = domain_tags_digest(*self._start_domain_tags(column_domains, backbone))
+            if now_digest != fitted_digest:
+                changed.append("domain_tags (other domain tags than those the fit started from)")
         if changed:
             raise ValueError(f"warm_start: {', '.join(changed)} changed since the fit; refit with "
                              "warm_start=False.")
@@ -217,14 +223,20 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
             if state.module.domain_deep is not None:
                 state.module.domain_deep.requires_grad_(self.tune_domain_tags)
             state.readout = self._fitted_readout()
+            state.domain_tags_digest = getattr(self, "_domain_tags_digest", None)
             state.isolate, state.canonicalize = self.isolate_segments_, self.canonicalize_
             state.history = copy.deepcopy(self._history)
-            if self.early_stopping and not state.history.early_stopping and not state.incremental:
+            # the epochs from now on are validated or not as ``early_stopping`` says now, and never in
+            # ``partial_fit`` (one epoch on the rows given, none held out, as scikit-learn's MLP)
+            validated = bool(self.early_stopping) and not state.incremental
+            if validated and not state.history.early_stopping:
                 state.history.early_stopping, state.history.validation_scores = True, []  # from now on
+            elif not validated and state.history.early_stopping:
+                # earlier scores stay on record, no new ones; patience now counts the training loss
+                state.history.early_stopping, state.history.no_improvement_count = False, 0
         else:
-            domains = TagLayout.build(state.column_domains, self.tag_length).domains  # distinct, any case
-            n_domain = self.tag_length if self.domain_tag_length is None else self.domain_tag_length
-            tags, blocks = domain_tag_vectors(self.domain_tags, domains, bb, n_domain, deep=True)
+            tags, blocks = self._start_domain_tags(state.column_domains, bb)
+            state.domain_tags_digest = domain_tags_digest(tags, blocks)
             blocks = deep_domain_blocks(blocks, self.domain_tag_depth, bb, {d: t.shape[0] for d, t in tags.items()})
             state.layout = TagLayout.build(state.column_domains, self.tag_length, state.names,
                                            {d: t.shape[0] for d, t in tags.items()})
@@ -241,6 +253,12 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
             state.isolate, state.canonicalize = bool(self.isolate_segments), bool(self.canonicalize)
             state.history = History(self.early_stopping and not state.incremental)
         state.module.to(bb.device)
+
+    def _start_domain_tags(self, column_domains, backbone):
+        """``(vectors, blocks)``: every domain's tag as ``domain_tags`` and ``domain_tag_length`` give it now."""
+        domains = TagLayout.build(column_domains, self.tag_length).domains  # distinct, any case
+        n_domain = self.tag_length if self.domain_tag_length is None else self.domain_tag_length
+        return domain_tag_vectors(self.domain_tags, domains, backbone, n_domain, deep=True)
 
     # ------------------------------------------------------------ 3. encode
     def encode_rows(self, state: FitState) -> None:
@@ -439,6 +457,7 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
             prefix_cache_bytes_=source.cache_bytes if source is not None else 0,
             prefix_cache_location_=source.cache_location if source is not None else None,
             fit_time_=state.extra.get("fit_time_", 0.0), batch_size_=state.batch_size, head_alpha_=state.head_alpha,
+            _domain_tags_digest=state.domain_tags_digest, **self._held_backbone(bb),
             **state.task.attributes(state.task_state))
         names = state.names
         if names is not None and all(isinstance(c, str) for c in names):

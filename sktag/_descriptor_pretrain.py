@@ -103,7 +103,8 @@ class DescriptorTagPretrainer(TagPretrainerBase):
     device, dtype, trust_remote_code, n_threads, callbacks, verbose, warm_start
         As in :class:`DomainTagPretrainer`.  With ``warm_start`` the tag is
         continued; the descriptor scaling and the head are derived anew from
-        the new strings.
+        the new strings, and so is the baseline of :meth:`initial_mse` (the
+        head solved for the untrained tag on them).
     random_state : int, RandomState instance or None, default=None
         Seeds the shuffling and the choice of the head's strings.
 
@@ -239,8 +240,12 @@ class DescriptorTagPretrainer(TagPretrainerBase):
         return ((F - mean) / scale) @ coef + intercept
 
     # ------------------------------------------------------------------ objective
-    def _objective(self, strings, backbone, module, rng):
-        """Descriptor regression through the pooled states; the head is re-solved after every epoch."""
+    def _objective(self, strings, backbone, module, rng, initial=None):
+        """Descriptor regression through the pooled states; the head is re-solved after every epoch.
+
+        The baseline head (``initial_mse``) is solved for the untrained tag
+        ``initial`` on a warm start, not for the tag the warm start continues.
+        """
         layers = resolve_layers(self.readout_layers, len(backbone.hidden_widths()) - 1)
         D, names = self._descriptor_table(strings)
         scaling = _scale_descriptors(D)
@@ -256,6 +261,10 @@ class DescriptorTagPretrainer(TagPretrainerBase):
             F = self._features(backbone, rows, head_idx, module.tag.detach(), layers)
             head["now"] = self._solve_head(F, Y[head_idx].numpy())
             head.setdefault("initial", head["now"])
+
+        if initial is not None:  # a warm start: the baseline is the untrained tag's, on these strings
+            F0 = self._features(backbone, rows, head_idx, initial.to(backbone.device, torch.float32), layers)
+            head["initial"] = self._solve_head(F0, Y[head_idx].numpy())
 
         def step(b):
             pred = self._predict(head["now"], self._pooled(backbone, rows, b, module.tag, layers))

@@ -156,8 +156,12 @@ class TagPretrainerBase(BackboneMixin, BaseEstimator):
         with torch_threads(self.n_threads):
             return self._fit(X)
 
-    def _objective(self, strings, backbone, module, rng):  # pragma: no cover - abstract
-        """The :class:`Objective` of this pretrainer on ``strings`` (``module.tag`` is the tag being learned)."""
+    def _objective(self, strings, backbone, module, rng, initial=None):  # pragma: no cover - abstract
+        """The :class:`Objective` of this pretrainer on ``strings`` (``module.tag`` is the tag being learned).
+
+        ``initial`` is the untrained tag when a warm start continues a fitted
+        one (None on a fresh fit, where ``module.tag`` starts from it).
+        """
         raise NotImplementedError
 
     def _fit(self, X):
@@ -188,7 +192,7 @@ class TagPretrainerBase(BackboneMixin, BaseEstimator):
         module.deep = None if deep_start is None else torch.nn.Parameter(deep_start.blocks.to(backbone.device,
                                                                                                torch.float32))
         module.deep_kind = None if deep_start is None else deep_start.kind
-        objective = self._objective(strings, backbone, module, rng)
+        objective = self._objective(strings, backbone, module, rng, initial if continuing else None)
         lengths = np.array([len(r) for r in objective.rows])
         state = SimpleNamespace(module=module, history=history, optimizer=self.build_optimizer(module))
         loop = TrainingLoop(self, state, max_iter=self.max_iter, batch_size=self.batch_size,
@@ -227,6 +231,7 @@ class TagPretrainerBase(BackboneMixin, BaseEstimator):
             ts.add_deep(self.domain, module.deep.detach().float().cpu(), kind=module.deep_kind)
         self.tags_ = ts
         self.domain_ = self.domain
+        self.__dict__.update(self._held_backbone(backbone))
 
     def save(self, path):
         """Save :attr:`tags_` to a ``.safetensors`` file (``self.tags_.save(path)``)."""

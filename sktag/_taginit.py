@@ -119,3 +119,23 @@ def _domain_tags(spec, domains, backbone, length, untagged):
                          f"tags {held}. Pretrain those domains or pass domain_tags=None.")
     pairs = {d: _from_tagset(ts, n) for d, n in found.items()}
     return {d: v for d, (v, _) in pairs.items()}, {d: b for d, (_, b) in pairs.items()}
+
+
+def domain_tags_digest(vectors, blocks) -> str | None:
+    """A digest of the starting domain tags (``vectors``, ``blocks`` of :func:`domain_tag_vectors`).
+
+    Recorded at ``fit``: a warm start compares it with what ``domain_tags``
+    gives now, so that a changed ``domain_tags`` is refused instead of
+    silently ignored.  None when there are no domain tags.
+    """
+    from .tags import _digest
+
+    if vectors is None:
+        return None
+    arrays = {}
+    for d, v in vectors.items():
+        arrays[f"{d}|tag"] = v.detach().float().cpu().numpy()
+        block = (blocks or {}).get(d)
+        if block is not None:
+            arrays[f"{d}|{block.kind}"] = block.blocks.detach().float().cpu().numpy()
+    return _digest(arrays)

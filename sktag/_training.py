@@ -19,6 +19,8 @@ weight counts the same whichever batch it lands in.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import copy
 import time
 import warnings
@@ -40,6 +42,29 @@ def user_stacklevel() -> int:
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
         frame, level = frame.f_back, level + 1
     return level
+
+
+#: Whether an interrupted fit raises ``KeyboardInterrupt`` instead of keeping its best epoch (see
+#: :func:`interrupts_abort`).
+_INTERRUPTS_ABORT = contextvars.ContextVar("sktag_interrupts_abort", default=False)
+
+
+@contextlib.contextmanager
+def interrupts_abort():
+    """Within this context, a Ctrl-C during a fit is never turned into a fitted model.
+
+    On its own, an estimator treats ``KeyboardInterrupt`` between epochs as
+    scikit-learn's MLP does: it keeps the best (or last complete) epoch and
+    warns, so that an interactive user keeps what was learned.  A larger run
+    that records fits as finished (:func:`sktag.benchmark.compare`) must not
+    keep a fit cut short: inside this context the estimator is left as it
+    was and the ``KeyboardInterrupt`` propagates.
+    """
+    token = _INTERRUPTS_ABORT.set(True)
+    try:
+        yield
+    finally:
+        _INTERRUPTS_ABORT.reset(token)
 
 
 def progress(iterable, enabled, **kwargs):
@@ -306,7 +331,9 @@ class TrainingLoop:
         finite epoch is then kept, and the error raised).  An interrupt before
         the first complete epoch of a fresh fit leaves the estimator as it
         was and re-raises; a later one keeps the best (or last complete)
-        epoch with a warning.  ``warn_not_converged(history)`` runs when
+        epoch with a warning, unless the fit runs inside
+        :func:`interrupts_abort` (then it, too, leaves the estimator as it
+        was and re-raises).  ``warn_not_converged(history)`` runs when
         ``max_iter`` ended the fit.
         """
         self.estimator.fit_state_ = self.state
@@ -318,8 +345,8 @@ class TrainingLoop:
                 if self.history.n_iter > 0 or continuing:
                     commit()
                 raise
-            if outcome.interrupted and self.history.n_iter == 0 and not continuing:
-                raise KeyboardInterrupt  # nothing learned: the estimator stays as it was
+            if outcome.interrupted and (_INTERRUPTS_ABORT.get() or (self.history.n_iter == 0 and not continuing)):
+                raise KeyboardInterrupt  # nothing learned, or a cut-short fit is not wanted: nothing changes
             self._notify("on_train_end", self.history)
             if finish is not None:
                 finish()

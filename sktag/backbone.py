@@ -62,6 +62,8 @@ _INSTALL_HINT = {
 
 
 _CACHE: dict[tuple, "Backbone"] = {}
+#: What the files of a local model folder looked like when its cached backbone was loaded (per cache key).
+_FOLDER_STATE: dict[tuple, tuple] = {}
 _LOCK = threading.RLock()
 #: Real loads (cache misses) per cache key in this process; never reset.
 _LOAD_COUNTS: dict[tuple, int] = {}
@@ -293,6 +295,7 @@ def clear_backbone_cache() -> None:
     """Forget every loaded backbone (they are freed once no estimator uses them)."""
     with _LOCK:
         _CACHE.clear()
+        _FOLDER_STATE.clear()
 
 
 def backbone_cache_info() -> dict:
@@ -307,6 +310,16 @@ def backbone_cache_info() -> dict:
     """
     with _LOCK:
         return {"pid": os.getpid(), "loads": dict(_LOAD_COUNTS), "cached": list(_CACHE)}
+
+
+def _folder_state(folder) -> tuple:
+    """Name, size and modification time of every file in a local model folder (what a reload would read)."""
+    out = []
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        if entry.is_file():
+            st = entry.stat()
+            out.append((entry.name, st.st_size, st.st_mtime_ns))
+    return tuple(out)
 
 
 def model_identity(model) -> tuple[str, str]:
@@ -372,6 +385,9 @@ def load_backbone(model=DEFAULT_MODEL, *, dtype="auto", device="auto", trust_rem
                   device_map=None, attn_implementation="auto") -> Backbone:
     """Load (or fetch from the process-wide cache) a frozen causal LM.
 
+    A local folder is loaded again when its files changed since it was
+    cached (a model saved anew under the same path).
+
     Parameters
     ----------
     model : str or path-like, default="smollm2-135m"
@@ -410,8 +426,11 @@ def load_backbone(model=DEFAULT_MODEL, *, dtype="auto", device="auto", trust_rem
     dt = resolve_dtype(dtype, dev)
     identity, kind = model_identity(model)
     key = (identity, str(dt), str(dev), bool(trust_remote_code), repr(device_map), attn)
+    folder_state = _folder_state(identity) if kind == "local" else None
     with _LOCK:
-        if key in _CACHE:
+        # a local folder whose files changed since the load (weights saved
+        # again under the same path) is loaded again, never served stale
+        if key in _CACHE and _FOLDER_STATE.get(key) == folder_state:
             return _CACHE[key]
         from transformers import AutoConfig, AutoTokenizer
 
@@ -448,6 +467,6 @@ def load_backbone(model=DEFAULT_MODEL, *, dtype="auto", device="auto", trust_rem
         lm.requires_grad_(False)
         bb = Backbone(identity=identity, model=lm, tokenizer=tokenizer, device=dev, dtype=dt)
         check_masks(bb, model)
-        _CACHE[key] = bb
+        _CACHE[key], _FOLDER_STATE[key] = bb, folder_state
         _LOAD_COUNTS[key] = _LOAD_COUNTS.get(key, 0) + 1
         return bb

@@ -258,7 +258,9 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
 
         return dict(
             n_features_in_=len(columns),
-            feature_names_in_=None if names is None else np.asarray(names, dtype=object),
+            # scikit-learn's rule: column names are kept only when every one is a string
+            feature_names_in_=(np.asarray(names, dtype=object)
+                               if names is not None and all(isinstance(c, str) for c in names) else None),
             layout_=layout,
             column_domains_=list(layout.column_domains),
             domains_=layout.domains,
@@ -275,6 +277,7 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
             hidden_widths_=backbone.hidden_widths(),
             backbone_identity_=backbone.identity,
             backbone_fingerprint_=backbone.fingerprint,
+            **self._held_backbone(backbone),
         )
 
     @contextlib.contextmanager
@@ -338,13 +341,14 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
             raise ValueError(
                 f"X has {len(columns)} columns, but this LLMEmbedding was fitted with {self.n_features_in_}."
             )
-        fitted = getattr(self, "feature_names_in_", None)
-        if fitted is not None and names is not None and list(fitted) != names:
+        # matched by the names fit saw, whatever their type (integer column labels too)
+        fitted = self.layout_.feature_names
+        if fitted is not None and names is not None and [str(n) for n in names] != [str(n) for n in fitted]:
             raise ValueError(
                 f"The column names of X {names} differ from those seen in fit {list(fitted)}; pass the "
                 "same columns in the same order."
             )
-        if fitted is not None and names is None:
+        if hasattr(self, "feature_names_in_") and names is None:
             warnings.warn(
                 "X has no column names, but this LLMEmbedding was fitted with a DataFrame; columns are "
                 "matched by position.",
@@ -412,7 +416,7 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
 
     # ----------------------------------------------------------- feature names
     def _column_prefixes(self):
-        names = getattr(self, "feature_names_in_", None)
+        names = self.layout_.feature_names
         if names is not None:
             return [str(c) for c in names]
         doms = [d.lower() for d in self.column_domains_]

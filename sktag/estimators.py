@@ -340,7 +340,9 @@ class TagRegressor(RegressorMixin, BaseTagEstimator, BaseEstimator):
 
         The first call sets up the tags and head (closed-form head when
         ``head_init="closed_form"``) and the target standardisation; later
-        calls keep both and train one more epoch.  No early stopping.
+        calls, and calls after :meth:`fit`, keep both and train one more
+        epoch on every row given.  No early stopping and no rows held out,
+        whatever ``early_stopping`` says (as in scikit-learn's MLP).
 
         Returns
         -------
@@ -435,6 +437,10 @@ class TagClassifier(ClassifierMixin, BaseTagEstimator, BaseEstimator):
 
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch over ``(X, y)``; ``classes`` must be given on the first call.
+
+        Calls after the first, and after :meth:`fit`, continue the fitted
+        model.  No early stopping and no rows held out, whatever
+        ``early_stopping`` says (as in scikit-learn's MLP).
 
         Parameters
         ----------

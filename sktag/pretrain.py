@@ -256,7 +256,7 @@ class DomainTagPretrainer(TagPretrainerBase):
             raise ValueError("X has no tokens to predict.")
         return total / count
 
-    def _objective(self, strings, backbone, module, rng):
+    def _objective(self, strings, backbone, module, rng, initial=None):
         """Next-token prediction: the summed NLL of each batch, weighted by its number of targets."""
         rows, n_targets = self._encode_strings(strings, backbone, self.tag_length, self.add_eos)
         n_tokens = int(n_targets.sum())

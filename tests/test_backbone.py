@@ -38,6 +38,62 @@ def test_cache_is_keyed_by_identity_dtype_device(tiny_model, other_tiny_model):
     assert c is not a and c.fingerprint != a.fingerprint
 
 
+SMILES12 = ["CCO", "CCN", "CCC", "c1ccccc1", "CO", "CN", "CC(=O)O", "C1CCCCC1", "CCCl", "O=C=O", "CC(C)O", "OCC"]
+
+
+def _fit_llm_embedding(model):
+    from sktag import LLMEmbedding
+
+    return LLMEmbedding(model=model, domains="SMILES", device="cpu").fit(SMILES12)
+
+
+def _fit_pretrainer(model):
+    from sktag import DomainTagPretrainer
+
+    return DomainTagPretrainer(model=model, tag_length=2, max_iter=1, device="cpu").fit(SMILES12)
+
+
+@pytest.mark.parametrize("make, use", [
+    (lambda m: small_reg(m, domains="SMILES", tag_length=2, max_iter=1, early_stopping=False).fit(
+        SMILES12, np.linspace(0, 1, 12)), lambda est: est.predict(SMILES12)),
+    (_fit_llm_embedding, lambda est: est.transform(SMILES12)),
+    (_fit_pretrainer, lambda est: est.nll(SMILES12)),
+], ids=["TagRegressor", "LLMEmbedding", "DomainTagPretrainer"])
+def test_a_failed_fit_on_another_model_leaves_the_fitted_backbone(tiny_model, other_tiny_model, make, use):
+    """A fit on model B that fails must not make a model fitted on A run on B."""
+    from sktag.exceptions import InvalidInputError
+
+    est = make(tiny_model)
+    before = use(est)
+    est.set_params(model=other_tiny_model)
+    with pytest.raises(InvalidInputError):
+        est.fit(SMILES12[:-1] + ["C1CC"], np.linspace(0, 1, 12))  # one unparsable SMILES
+    with pytest.raises(ValueError, match="fitted on backbone .* now loads a different model"):
+        use(est)  # as without the failed fit: the parameters name another model than the fitted one
+    est.set_params(model=tiny_model)
+    np.testing.assert_array_equal(use(est), before)  # and nothing of the fit on B stayed
+
+
+def test_a_held_backbone_is_checked_against_the_fitted_one(tiny_model, other_tiny_model):
+    est = small_reg(tiny_model, tag_length=2, max_iter=1, early_stopping=False).fit(TEXT, np.arange(len(TEXT)))
+    est.get_backbone()  # held, with the spec of the parameters
+    est._backbone = load_backbone(other_tiny_model, device="cpu")  # whatever is held is not trusted
+    with pytest.raises(ValueError, match="now loads a different model"):
+        est.predict(TEXT)
+
+
+def test_a_model_folder_saved_again_is_reloaded(tmp_path):
+    from sktag.testing import make_tiny_model
+
+    folder = str(make_tiny_model(tmp_path / "m", seed=0))
+    first = load_backbone(folder, device="cpu")
+    assert load_backbone(folder, device="cpu") is first
+    time.sleep(0.01)  # another modification time, also on coarse file-system clocks
+    make_tiny_model(tmp_path / "m", seed=1)  # other weights under the same path
+    again = load_backbone(folder, device="cpu")
+    assert again is not first and again.fingerprint != first.fingerprint
+
+
 def test_backbone_is_frozen(tiny_model):
     bb = load_backbone(tiny_model, device="cpu")
     assert not any(p.requires_grad for p in bb.model.parameters())

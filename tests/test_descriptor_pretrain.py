@@ -94,6 +94,16 @@ def test_descriptor_subset_and_warm_start(make_pre):
     assert torch.equal(pre.initial_tag_, initial) and not torch.equal(pre.tags_["SMILES"], first)
 
 
+def test_the_baseline_does_not_depend_on_warm_starts(make_pre):
+    """``initial_mse`` is the untrained tag's with its own head: a warm start on the same strings keeps it."""
+    pre = make_pre(max_iter=2).fit(SMILES)
+    baseline, trained = pre.initial_mse(HELD_OUT), pre.mse(HELD_OUT)
+    assert trained != baseline
+    pre.set_params(warm_start=True).fit(SMILES)
+    np.testing.assert_allclose(pre.initial_mse(HELD_OUT), baseline, **tol())  # not re-solved for the continued tag
+    assert pre.mse(HELD_OUT) != trained
+
+
 def test_the_tag_feeds_the_estimators(fitted, tiny_model):
     X, y = SMILES[:16], np.arange(16, dtype=float)
     reg = TagRegressor(tiny_model, domain_tags=fitted.tags_, tag_length=3, max_iter=1, device="cpu",

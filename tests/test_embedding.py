@@ -263,6 +263,17 @@ def test_feature_names(tiny_model):
         df_emb.get_feature_names_out(["other"])
 
 
+def test_integer_column_labels_are_no_feature_names_but_are_checked(tiny_model):
+    """scikit-learn's rule (and the estimators'): ``feature_names_in_`` only when every name is a string."""
+    X = pd.DataFrame({0: STRINGS, 1: STRINGS[::-1]})
+    emb = make(tiny_model, domains={0: "Text", 1: "Text"}, layers=[1]).fit(X)
+    assert not hasattr(emb, "feature_names_in_") and emb.n_features_in_ == 2
+    assert emb.get_feature_names_out()[0] == "0__L1_mean_0"
+    np.testing.assert_array_equal(emb.transform(X), emb.transform(X.to_numpy()))  # by position, no warning
+    with pytest.raises(ValueError, match="differ from those seen in fit"):
+        emb.transform(X[[1, 0]])
+
+
 def test_transform_checks_the_columns(tiny_model):
     df = pd.DataFrame({"mol": STRINGS})
     emb = make(tiny_model, domains={"mol": "Text"}).fit(df)

@@ -543,3 +543,55 @@ def test_domain_learning_rate_is_the_domain_tags_own(make_reg, length_task):
     assert not torch.equal(tiny_step.module_.function_tag.detach().cpu(), init.expand(3, -1))
     with pytest.raises(ValueError, match="domain_learning_rate"):
         make_reg(domain_learning_rate=0.0).fit(X, y)
+
+
+# ------------------------------------------------ partial_fit and warm starts after an early-stopping fit
+@pytest.mark.parametrize("Est, y", [(TagRegressor, np.linspace(-1.0, 2.0, 24)), (TagClassifier, np.tile([0, 1], 12))],
+                         ids=["TagRegressor", "TagClassifier"])
+def test_partial_fit_after_a_default_fit_trains_one_more_epoch(tiny_model, Est, y):
+    """``fit`` holds out validation rows (early stopping, the default); ``partial_fit`` then holds out none."""
+    X = SMILES * 2
+    est = Est(model=tiny_model, domains="SMILES", tag_length=2, max_iter=2, device="cpu", random_state=0).fit(X, y)
+    assert est.early_stopping and len(est.validation_scores_) == 2
+    est.partial_fit(X, y)
+    assert est.n_iter_ == 3 and len(est.loss_curve_) == 3
+    assert len(est.validation_scores_) == 2  # the validated epochs stay on record; the new one is not validated
+    assert est._history.early_stopping is False  # the history says what the last epochs were
+
+
+def test_warm_start_without_early_stopping_after_an_early_stopping_fit(tiny_model):
+    from sktag import Callback
+
+    class Watch(Callback):
+        def on_train_begin(self, estimator):
+            h = estimator.fit_state_.history
+            self.seen = (h.early_stopping, h.no_improvement_count)
+
+    X, y = SMILES * 2, np.linspace(-1.0, 2.0, 24)
+    est = TagRegressor(model=tiny_model, domains="SMILES", tag_length=2, max_iter=2, n_iter_no_change=10,
+                       device="cpu", random_state=0).fit(X, y)
+    est._history.no_improvement_count = 9  # a validation-score patience almost used up
+    watch = Watch()
+    est.set_params(warm_start=True, early_stopping=False, callbacks=[watch]).fit(X, y)
+    assert watch.seen == (False, 0)  # the patience counts training losses from here, not validation scores
+    assert est.n_iter_ == 4 and est.t_ == 2 * 21 + 2 * 24  # the second run trained on every row
+
+
+def test_warm_start_refuses_changed_domain_tags(tiny_model):
+    from sktag import DomainTagPretrainer
+
+    X, y = SMILES, np.linspace(-1.0, 2.0, len(SMILES))
+    other = DomainTagPretrainer(model=tiny_model, tag_length=2, max_iter=1, device="cpu").fit(X).tags_
+    est = TagRegressor(model=tiny_model, domains="SMILES", tag_length=2, max_iter=1, early_stopping=False,
+                       device="cpu").fit(X, y)
+    est.set_params(warm_start=True).fit(X, y)  # the same domain tags: continues
+    est.partial_fit(X, y)
+    tags = est.module_.domain_tags[0].detach().clone()
+    for change in (dict(domain_tags=other), dict(domain_tags=None, domain_tag_length=3)):
+        with pytest.raises(ValueError, match=r"warm_start: domain_tags \(other domain tags than those the fit "
+                                             r"started from\) changed since the fit"):
+            est.set_params(**change).fit(X, y)
+        with pytest.raises(ValueError, match="domain_tags"):
+            est.partial_fit(X, y)
+        est.set_params(domain_tags="pretrained", domain_tag_length=None)
+    assert est.n_iter_ == 3 and torch.equal(est.module_.domain_tags[0], tags)  # left as it was
