@@ -389,3 +389,136 @@ def test_one_split_is_not_tested_and_parallel_fits_match(esol30):
     par = compare(X, y, models=["rf_morgan", "dummy"], cv=3, random_state=0, n_jobs=2,
                   model_params={"rf_morgan": {"model__n_estimators": 5}})
     pd.testing.assert_frame_equal(seq.folds[["model", "fold", "rmse"]], par.folds[["model", "fold", "rmse"]])
+
+
+# ---------------------------------------------------------------- interrupts, tasks, failures, plots
+class _InterruptAtEpoch:
+    """A callback that raises KeyboardInterrupt at the end of epoch ``epoch``, as a Ctrl-C there would."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def __getattr__(self, hook):  # every other hook does nothing
+        if hook.startswith("on_"):
+            return lambda *args: None
+        raise AttributeError(hook)
+
+    def on_epoch_end(self, estimator, epoch, history):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_an_interrupted_tag_llm_fit_is_never_kept(tmp_path, tiny_model, esol30):
+    """On its own the estimator keeps its best epoch after Ctrl-C; inside compare the run stops, nothing kept."""
+    from sktag import TagRegressor
+
+    X, y = esol30
+    interrupted = {"max_iter": 5, "early_stopping": False, "callbacks": [_InterruptAtEpoch(2)]}
+    with pytest.warns(UserWarning, match="interrupted after 2 complete epochs"):
+        alone = TagRegressor(model=tiny_model, **interrupted).fit(X, y)
+    assert alone.n_iter_ == 2
+    with pytest.raises(KeyboardInterrupt):
+        compare(X, y, models=["dummy", "tag"], cv=3, model=tiny_model, model_params={"tag": interrupted},
+                checkpoint_dir=tmp_path)
+    assert len(list((tmp_path / "fits").glob("*.json"))) == 1  # dummy on fold 0; the cut-short fit is not kept
+    res = compare(X, y, models=["dummy", "tag"], cv=3, model=tiny_model, checkpoint_dir=tmp_path,
+                  model_params={"tag": {"max_iter": 2, "early_stopping": False}})
+    assert res.folds["resumed"].tolist() == [True, False, False, False, False, False]
+
+
+@pytest.mark.parametrize("y, task", [(np.tile([0.25, 1.75], 15), "regression"), (np.tile([0, 1], 15),
+                                                                                  "classification"),
+                                     (np.tile([0.0, 1.0, 2.0], 10), "classification"),
+                                     (np.tile(np.arange(11.0), 3)[:30], "regression")])
+def test_auto_task_calls_only_text_or_few_integers_a_classification(esol30, y, task):
+    X, _ = esol30
+    res = compare(X, y, models="dummy", cv="kfold:3")
+    assert res.task == task and res.folds["error"].isna().all()
+
+
+@pytest.mark.parametrize("y", [np.full(30, 0.5), np.ones(30, dtype=int), np.array(["a"] * 30)])
+def test_a_constant_target_is_refused_with_a_clear_message(esol30, y):
+    X, _ = esol30
+    with pytest.raises(ValueError, match="y has one value .* in every row: there is nothing to predict"):
+        compare(X, y, models="dummy", cv="kfold:3")
+
+
+def test_a_model_that_fails_on_every_fold_says_so(esol30):
+    X, y = esol30
+    bad = make_pipeline(MorganFingerprint(), LogisticRegression())  # a classifier on continuous y fails
+    with pytest.warns(RuntimeWarning):
+        res = compare(X, y, models={"bad": bad, "dummy": "dummy"}, cv=3, reference="dummy")
+    row = res.paired().set_index("model").loc["bad"]
+    assert row["verdict"] == "not tested (failed on every fold)" and row["n_folds"] == 0
+    with pytest.warns(RuntimeWarning):
+        res = compare(X, y, models={"bad": bad, "dummy": "dummy"}, cv=3, reference="bad")
+    assert res.paired().loc[0, "verdict"] == "not tested (the reference failed on every fold)"
+
+
+def test_an_invalid_smiles_is_refused_once_before_any_fit_with_any_folds(esol30):
+    from sktag.exceptions import InvalidInputError
+
+    X, y = esol30
+    X = X.copy()
+    X[4] = "C1CC"
+    for cv in ("kfold:3", 3):
+        _FITS.update(n=0, interrupt_at=None)
+        with pytest.raises(InvalidInputError, match="C1CC"):
+            compare(X, y, models={"a": _Counting()}, cv=cv)
+        assert _FITS["n"] == 0
+    frame = pd.DataFrame({"drug": esol30[0], "seq": ["MKV"] * 29 + ["MK1"]}, index=[f"r{i}" for i in range(30)])
+    with pytest.raises(InvalidInputError, match="r29"):  # the row label, in the protein column
+        compare(frame, y, models={"a": _Counting()}, domains={"drug": "SMILES", "seq": "Protein"}, cv="kfold:3")
+
+
+def test_save_leaves_the_callers_matplotlib_backend_and_figures(tmp_path, esol30):
+    matplotlib = pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    X, y = esol30
+    res = compare(X, y, models=["dummy", "hgb_descriptors"], cv=3)
+    before = matplotlib.get_backend()
+    try:
+        matplotlib.use("svg")  # the caller's choice, not Agg
+        fig = plt.figure()
+        open_figures = plt.get_fignums()
+        paths = res.save(tmp_path)
+        assert matplotlib.get_backend() == "svg" and plt.get_fignums() == open_figures
+        assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        plt.close(fig)
+    finally:
+        matplotlib.use(before)
+
+
+def test_tag_pretrained_pretrains_a_tag_for_every_input_domain(tiny_model, davis30):
+    X, y = davis30
+    res = compare(X, y, models=["tag_pretrained", "dummy"], cv=2, model=tiny_model,
+                  domains={"drug": "SMILES", "target": "Protein"},
+                  model_params={"tag_pretrained": {"estimator__max_iter": 1, "max_samples": 8}}, random_state=0)
+    assert res.folds["error"].isna().all(), res.folds["error"].tolist()
+    est = make_model("tag_pretrained", "regression", model=tiny_model, domains={"drug": "SMILES", "target": "Protein"},
+                     smiles_column="drug", random_state=0).set_params(estimator__max_iter=1, max_samples=8)
+    est.fit(X, y)
+    assert sorted(est.pretrainers_) == ["Protein", "SMILES"] and sorted(est.tags_) == ["Protein", "SMILES"]
+    assert est.pretrainers_["Protein"].n_tokens_ > 0 and len(est.predict(X)) == len(y)
+
+
+def test_checkpoint_refits_when_the_model_folder_holds_new_weights(tmp_path, esol30):
+    import time
+
+    from sklearn.linear_model import RidgeCV
+
+    from sktag import LLMEmbedding
+    from sktag.testing import make_tiny_model
+
+    X, y = esol30
+    folder = str(make_tiny_model(tmp_path / "llm", seed=0))
+    models = {"emb": make_pipeline(LLMEmbedding(model=folder, domains="SMILES"), RidgeCV())}
+    first = compare(X, y, models=models, cv=2, checkpoint_dir=tmp_path / "out")
+    assert compare(X, y, models=models, cv=2, checkpoint_dir=tmp_path / "out").folds["resumed"].all()  # reused
+    time.sleep(0.01)
+    make_tiny_model(tmp_path / "llm", seed=1)  # new weights under the same path
+    again = compare(X, y, models=models, cv=2, checkpoint_dir=tmp_path / "out")
+    assert not again.folds["resumed"].any()
+    assert not np.allclose(again.folds["rmse"], first.folds["rmse"])

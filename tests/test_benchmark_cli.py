@@ -120,7 +120,7 @@ def test_bad_csvs_give_one_clear_error(tmp_path, capsys, make, args, message):
     err = capsys.readouterr().err
     assert code == 2
     assert err.startswith("sktag-benchmark: error: ") and message in err, err
-    assert "Traceback" not in err and not (out / "fits").exists()
+    assert "Traceback" not in err and not out.exists()
 
 
 def test_text_labels_are_a_classification(tmp_path, capsys):
@@ -183,3 +183,64 @@ def test_missing_matplotlib_is_reported_before_any_fit(tmp_path, capsys, monkeyp
     assert main([str(esol_csv), "--target", "logS", "--models", "dummy", "--out", str(out), "--quiet",
                  "--no-plot"]) == 0
     assert (out / "benchmark.md").exists() and not (out / "benchmark.png").exists()
+
+
+def test_ctrl_c_mid_fit_stops_the_run_and_the_rerun_redoes_that_fit(tmp_path, esol_csv, tiny_model):
+    """SIGINT while a Tag-LLM trains: exit 130, only finished fits kept; the same command then refits it."""
+    import re
+    import signal
+    import threading
+    import time
+
+    epochs = 100  # and as many epochs of patience: the fit cannot end before the interrupt
+    args = [str(esol_csv), "--target", "logS", "--models", "dummy", "tag", "--model", str(tiny_model),
+            "--param", f"tag:max_iter={epochs}", "--param", f"tag:n_iter_no_change={epochs}",
+            "--param", "tag:early_stopping=False",
+            "--param", "tag:verbose=1", "--cv", "kfold:2", "--out", "out", "--no-plot"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", SKTAG_CPU_BF16="0", OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-m", "sktag.benchmark", *args], cwd=tmp_path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    err = bytearray()
+    reader = threading.Thread(target=lambda: [err.extend(c) for c in iter(lambda: proc.stderr.read1(4096), b"")])
+    reader.start()
+    epoch_bar = re.compile(rb"fit:.*?\| *(\d+)/%d" % epochs)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:  # until the Tag-LLM of fold 0 is a few epochs in
+        done = [int(n) for n in epoch_bar.findall(bytes(err))]
+        if done and max(done) >= 3:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, err.decode(errors="replace")
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=60)
+    reader.join(timeout=10)
+    text = err.decode(errors="replace")
+    assert proc.returncode == 130, text
+    assert "interrupted: 1 finished fit(s)" in text  # dummy on fold 0; not the Tag-LLM cut short
+    kept = [json.loads(f.read_text()) for f in (tmp_path / "out" / "fits").glob("*.json")]
+    assert len(kept) == 1 and kept[0]["n_iter"] is None
+    assert not (tmp_path / "out" / "benchmark.md").exists()
+
+    res = _run(args, tmp_path)  # the same command
+    assert res.returncode == 0, res.stderr
+    folds = pd.read_csv(tmp_path / "out" / "benchmark.csv")
+    assert folds[["model", "fold", "resumed"]].values.tolist() == [
+        ["dummy", 0, True], ["tag", 0, False], ["dummy", 1, False], ["tag", 1, False]]
+    assert (folds.loc[folds["model"] == "tag", "n_iter"] == epochs).all()  # the refit ran to the end
+
+
+def test_out_that_is_a_file_is_a_one_line_error(tmp_path, esol_csv, capsys):
+    out = tmp_path / "results"
+    out.write_text("not a folder")
+    code = main([str(esol_csv), "--target", "logS", "--models", "dummy", "--out", str(out), "--quiet", "--no-plot"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.strip().splitlines() == [
+        f"sktag-benchmark: error: --out {out}: cannot be used as the output folder: a file of that name exists"]
+    assert out.read_text() == "not a folder"
+
+
+def test_a_csv_with_a_header_and_no_rows(tmp_path, capsys):
+    path = tmp_path / "empty.csv"
+    path.write_text("smiles,y\n")
+    code = main([str(path), "--target", "y", "--out", str(tmp_path / "o"), "--quiet", "--no-plot"])
+    assert code == 2 and f"sktag-benchmark: error: {path}: no data rows" in capsys.readouterr().err

@@ -87,6 +87,8 @@ def load_csv(path, smiles_column, target, columns, task, sep=","):
         df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True)
     except Exception as exc:
         raise ValueError(f"{path} is not a readable CSV file: {exc}") from None
+    if len(df) == 0:
+        raise ValueError(f"{path}: no data rows (only a header line)")
     df.index = pd.RangeIndex(2, len(df) + 2, name="line")
     cols = list(df.columns)
     wanted = [smiles_column, target] + list(columns)
@@ -173,6 +175,12 @@ def main(argv=None):
             if name not in models:
                 models.append(name)
     domains = {args.smiles_column: "SMILES", **columns} if columns else "SMILES"
+    created = not out.exists()
+    try:  # the output folder, before any fit: a file in its place, or no permission, is a one-line error
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return fail(f"--out {out}: cannot be used as the output folder: "
+                    + ("a file of that name exists" if out.exists() and not out.is_dir() else str(exc)))
     if args.restart and (out / "fits").exists():
         shutil.rmtree(out / "fits")
     from ._compare import compare
@@ -184,6 +192,8 @@ def main(argv=None):
                          model_params=params or None, smiles_column=args.smiles_column if columns else None,
                          domains=domains, reference=args.reference, checkpoint_dir=out)
     except (ValueError, TypeError) as exc:
+        if created and not any(p.is_file() for p in out.rglob("*")):  # refused before any fit: leave no folder
+            shutil.rmtree(out, ignore_errors=True)
         return fail(f"{args.csv}: {exc}")
     except KeyboardInterrupt:
         n = len(list((out / "fits").glob("*.json"))) if (out / "fits").exists() else 0

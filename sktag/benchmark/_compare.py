@@ -96,6 +96,7 @@ def compare(X, y, *, models="default", cv=None, task="auto", scoring=None, n_job
         raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
     task, y_arr = _data.resolve_task(y, task)
     smiles_column, domains, has_smiles = _data.resolve_columns(X, smiles_column, domains)
+    _data.check_strings(X, domains)
     smiles = None if not has_smiles else (X[smiles_column] if smiles_column is not None else X)
     n_classes = len(np.unique(y_arr)) if task == "classification" else 0
     if task == "classification" and n_classes < 2:
@@ -227,12 +228,20 @@ def _resolve_models(models, task, model, domains, smiles_column, has_smiles, ran
 
 
 def _fit_one(est, X, y, train, test, task):
-    """Fit a clone of ``est`` on ``train``, predict ``test``: a record (never raises except on interrupt)."""
+    """Fit a clone of ``est`` on ``train``, predict ``test``: a record (never raises except on interrupt).
+
+    A Ctrl-C is never turned into a finished fit: inside
+    :func:`~sktag._training.interrupts_abort` a Tag-LLM cut short raises
+    instead of keeping its best epoch, so the fit is neither scored nor kept.
+    """
+    from sktag._training import interrupts_abort
+
     rec = dict(n_train=int(len(train)), n_test=int(len(test)), test=test.tolist(), load_before=_load())
     est = clone(est) if hasattr(est, "get_params") else est
     try:
         t0 = time.perf_counter()
-        est.fit(_data.take(X, train), y[train])
+        with interrupts_abort():
+            est.fit(_data.take(X, train), y[train])
         t1 = time.perf_counter()
         pred, classes = _predict(est, _data.take(X, test), task, y[train])
         rec.update(fit_seconds=t1 - t0, predict_seconds=time.perf_counter() - t1, error=None,
@@ -290,10 +299,10 @@ def _run(todo, estimators, X, y, splits, task, n_jobs, progress):
 
 
 def _content_digest(est):
-    """Digests of the parameters whose repr does not show their values (TagSets, arrays, tensors).
+    """Digests of the parameters whose repr does not show their values (TagSets, arrays, tensors, model folders).
 
-    Two ``TagRegressor(domain_tags=...)`` with different tags of the same names and lengths print alike;
-    the checkpoint key must still tell them apart.
+    Two ``TagRegressor(domain_tags=...)`` with different tags of the same names and lengths print alike, and so do
+    two models saved one after the other under the same folder; the checkpoint key must still tell them apart.
     """
     if not isinstance(est, BaseEstimator):
         return ""
@@ -301,9 +310,14 @@ def _content_digest(est):
 
     from sktag.tags import TagSet, _digest
 
+    from sktag.backbone import _folder_state
+
     parts = []
     for name, value in sorted(est.get_params(deep=True).items()):
-        if isinstance(value, TagSet):
+        if ((name == "model" or name.endswith("__model")) and isinstance(value, (str, os.PathLike))
+                and os.path.isdir(value)):  # a local LLM: its files, so that new weights under the path refit
+            parts.append(f"{name}={hashlib.sha256(repr(_folder_state(value)).encode()).hexdigest()}")
+        elif isinstance(value, TagSet):
             parts.append(f"{name}={_digest(value._arrays())}")
         elif isinstance(value, torch.Tensor):  # any dtype, bfloat16 included: hash the bytes
             t = value.detach().cpu().contiguous()
@@ -323,6 +337,8 @@ class _Store:
         from sktag import __version__
 
         self.path = Path(path)
+        if self.path.exists() and not self.path.is_dir():
+            raise ValueError(f"checkpoint_dir {str(self.path)!r} is a file, not a folder")
         (self.path / "fits").mkdir(parents=True, exist_ok=True)
         h = hashlib.sha256()
         if isinstance(X, pd.DataFrame):

@@ -48,9 +48,10 @@ def resolve_task(y, task):
         if not numeric:
             task = "classification"
         else:
+            # class labels are text, or a few integers: 0.25/1.75 is a (coarse) measurement, not two classes
             values = np.unique(y_arr[np.isfinite(y_arr.astype(float))])
             integral = np.all(values == np.round(values))
-            task = "classification" if len(values) <= 2 or (integral and len(values) <= 10) else "regression"
+            task = "classification" if integral and len(values) <= 10 else "regression"
     if task == "regression":
         if not numeric:
             try:
@@ -66,6 +67,9 @@ def resolve_task(y, task):
     if len(bad):
         raise ValueError(f"y has {len(bad)} missing or non-finite value(s), at rows {bad[:10].tolist()}"
                          f"{' ...' if len(bad) > 10 else ''}; drop those rows first")
+    if len(y_arr) and len(pd.unique(y_arr)) == 1:
+        raise ValueError(f"y has one value ({y_arr[0]!r}) in every row: there is nothing to predict or to "
+                         "compare models on")
     return task, y_arr
 
 
@@ -106,6 +110,23 @@ def resolve_columns(X, smiles_column, domains):
     elif smiles_column not in cols:
         raise ValueError(f"smiles_column {smiles_column!r} is not a column of X (columns: {cols})")
     return smiles_column, dict(domains), smiles_column is not None
+
+
+def check_strings(X, domains):
+    """Validate every input column for its domain once, before any fit.
+
+    What every model would refuse on every fold (an unparsable SMILES, say)
+    is reported once, naming its rows, whatever the folds are: an
+    :class:`~sktag.exceptions.InvalidInputError`.
+    """
+    from sktag.domains import validate_strings
+
+    if isinstance(X, pd.DataFrame):
+        for column, domain in domains.items():
+            validate_strings(list(X[column]), domain, row_labels=list(X.index), column=column, canonicalize=False)
+    else:
+        validate_strings(list(X), domains, row_labels=list(X.index) if isinstance(X, pd.Series) else None,
+                         canonicalize=False)
 
 
 _CV_SPEC = re.compile(r"^(scaffold|kfold|stratified|random|group)(?::(\d+))?$")

@@ -13,7 +13,7 @@ MODELS = {
     "tag_paper": "Tag-LLM, paper (function-tag readout, random head, gradient)",
     "tag_deep": "Tag-LLM defaults with a deep function tag (tag_depth='deep': a learned block per decoder block)",
     "tag_text": "Tag-LLM defaults + text domain prompt",
-    "tag_pretrained": "Tag-LLM defaults + domain tag pretrained on the training SMILES",
+    "tag_pretrained": "Tag-LLM defaults + domain tags pretrained on the training strings",
     "tag_untrained_domain": "Tag-LLM defaults with an untrained domain tag (domain_tags=None, the default before 0.3)",
     "llm_embedding": "LLMEmbedding (frozen) + ridge / logistic",
     "llm_embedding_pretrained": "LLMEmbedding with sktag's shipped domain tag + ridge / logistic",
@@ -145,23 +145,39 @@ def make_model(name, task, *, model="smollm2-135m", domains="SMILES", smiles_col
 
 
 class PretrainedTag(BaseEstimator):
-    """A Tag-LLM estimator whose domain tag is first pretrained on the training SMILES.
+    """A Tag-LLM estimator whose domain tags are first pretrained on the training strings.
 
-    ``fit`` learns the ``<SMILES>`` domain tag with
-    :class:`~sktag.DomainTagPretrainer` (stage 1 of Tag-LLM) on the distinct
-    training SMILES only, then fits a clone of ``estimator`` with
-    ``domain_tags`` set to it (the pretraining time counts as fit time).
+    ``fit`` learns one domain tag per domain of the estimator's input
+    (``<SMILES>``, and ``<Protein>`` for a second column of protein
+    sequences, say) with :class:`~sktag.DomainTagPretrainer` (stage 1 of
+    Tag-LLM) on the distinct training strings of that domain only, then
+    fits a clone of ``estimator`` with ``domain_tags`` set to them (the
+    pretraining time counts as fit time).
 
     Parameters
     ----------
     estimator : TagRegressor or TagClassifier
+        Its ``domains`` say which column holds which domain: a dict
+        ``{column: domain}`` for a DataFrame, a list for the columns of a 2-D
+        array, or one domain name for a single column.
     column : str or None, default=None
-        The SMILES column when ``X`` is a DataFrame.
+        The column of a DataFrame ``X`` when the estimator's ``domains`` is
+        one domain name (the SMILES column).
     max_iter : int, default=1
         Pretraining epochs.
     max_samples : int or None, default=None
-        Pretrain on at most this many distinct SMILES (drawn with ``random_state``).
+        Pretrain each tag on at most this many distinct strings (drawn with
+        ``random_state``).
     random_state : int or None, default=None
+
+    Attributes
+    ----------
+    pretrainers_ : dict
+        ``{domain: fitted DomainTagPretrainer}``.
+    tags_ : TagSet
+        Every pretrained domain tag, as the estimator received it.
+    estimator_ : TagRegressor or TagClassifier
+        The fitted estimator.
     """
 
     def __init__(self, estimator, *, column=None, max_iter=1, max_samples=None, random_state=None):
@@ -171,22 +187,43 @@ class PretrainedTag(BaseEstimator):
         self.max_samples = max_samples
         self.random_state = random_state
 
+    def _strings_by_domain(self, X):
+        """``{domain: distinct strings}`` of every domain of the estimator's input, in column order."""
+        domains = self.estimator.domains
+        if isinstance(domains, dict):
+            pairs = [(X[c], d) for c, d in domains.items()]
+        elif isinstance(domains, (list, tuple)):
+            arr = X.iloc if hasattr(X, "iloc") else np.asarray(X, dtype=object)
+            pairs = [(arr[:, i], d) for i, d in enumerate(domains)]
+        else:
+            pairs = [(X[self.column] if self.column is not None else X, domains)]
+        out = {}
+        for col, domain in pairs:  # two columns of one domain share its tag
+            key = str(domain)
+            out[key] = np.concatenate([out.get(key, np.array([], dtype=object)),
+                                       np.asarray(col, dtype=object).astype(str)])
+        return {d: np.unique(v) for d, v in out.items()}
+
     def fit(self, X, y):
-        """Pretrain the domain tag on the SMILES of ``X``, then fit the estimator."""
+        """Pretrain a domain tag per domain on the strings of ``X``, then fit the estimator."""
         from sktag import DomainTagPretrainer
 
-        smiles = X[self.column] if self.column is not None else X
-        smiles = np.unique(np.asarray(smiles, dtype=object).astype(str))
-        if self.max_samples is not None and self.max_samples < len(smiles):
-            rng = np.random.RandomState(self.random_state)
-            smiles = smiles[np.sort(rng.choice(len(smiles), self.max_samples, replace=False))]
         est = self.estimator
-        self.pretrainer_ = DomainTagPretrainer(model=est.model, domain="SMILES", tag_length=est.tag_length,
-                                               max_iter=self.max_iter, random_state=self.random_state, verbose=0)
-        self.pretrainer_.fit(list(smiles))
-        self.estimator_ = clone(est).set_params(domain_tags=self.pretrainer_.tags_).fit(X, y)
-        if hasattr(self.estimator_, "classes_"):
-            self.classes_ = self.estimator_.classes_
+        pretrainers, tags = {}, None
+        for domain, strings in self._strings_by_domain(X).items():
+            if self.max_samples is not None and self.max_samples < len(strings):
+                rng = np.random.RandomState(self.random_state)
+                strings = strings[np.sort(rng.choice(len(strings), self.max_samples, replace=False))]
+            pre = DomainTagPretrainer(model=est.model, domain=domain, tag_length=est.tag_length,
+                                      max_iter=self.max_iter, random_state=self.random_state, verbose=0)
+            pretrainers[domain] = pre.fit(list(strings))
+            tags = pre.tags_ if tags is None else tags | pre.tags_
+        fitted = clone(est).set_params(domain_tags=tags).fit(X, y)
+        self.pretrainers_, self.tags_, self.estimator_ = pretrainers, tags, fitted
+        if hasattr(fitted, "classes_"):
+            self.classes_ = fitted.classes_
+        elif hasattr(self, "classes_"):
+            del self.classes_
         return self
 
     def predict(self, X):

@@ -178,7 +178,8 @@ class BenchmarkResult:
             minus reference), ``t``, ``p_value`` and/or ``ci_low``, ``ci_high``,
             ``n_folds`` and ``verdict`` ("better", "worse" or
             "indistinguishable" than the reference, in the metric's direction;
-            "not tested (1 fold)" for the t-test on a single split).
+            "not tested (1 fold)" for the t-test on a single split; "not tested
+            (failed on every fold)" and the like when no fold has both scores).
         """
         if test not in ("corrected_t", "bootstrap", "both"):
             raise ValueError(f"test must be 'corrected_t', 'bootstrap' or 'both', got {test!r}")
@@ -211,6 +212,11 @@ class BenchmarkResult:
             better = (diff > 0) == m.greater_is_better
             row["verdict"] = (("better" if better else "worse") if significant else "indistinguishable"
                               ) if row["n_folds"] >= 2 or test == "bootstrap" else "not tested (1 fold)"
+            if n_ok == 0:  # nothing to compare: say why
+                row["verdict"] = ("not tested (failed on every fold)" if len(a) and a["error"].notna().all()
+                                  else "not tested (the reference failed on every fold)"
+                                  if len(a_ref) and a_ref["error"].notna().all()
+                                  else f"not tested (no fold with a finite {m.name})")
             rows.append(row)
         return pd.DataFrame(rows)
 
@@ -297,10 +303,9 @@ class BenchmarkResult:
         -------
         ax : matplotlib Axes
         """
-        plt = _pyplot()
         m = self._metric(metric)
         if ax is None:
-            _, ax = plt.subplots(figsize=(6.4, 0.45 * len(self.models) + 1.4))
+            _, ax = _pyplot().subplots(figsize=self._figsize())
         s = self.summary()
         ref = self.reference
         for i, name in enumerate(self.models):
@@ -319,6 +324,9 @@ class BenchmarkResult:
                       "points: folds")
         ax.figure.tight_layout()
         return ax
+
+    def _figsize(self):
+        return (6.4, 0.45 * len(self.models) + 1.4)
 
     def to_dict(self):
         """JSON-ready dict: task, folds, metrics, notes, environment, per-fold rows, summary, paired statistics."""
@@ -345,10 +353,10 @@ class BenchmarkResult:
         paths["json"].write_text(json.dumps(self.to_dict(), indent=1, default=str))
         md = self.to_markdown(test=test)
         if plot:
-            plt = _pyplot(backend="Agg")
-            ax = self.plot()
-            ax.figure.savefig(paths["png"], dpi=120)
-            plt.close(ax.figure)
+            # a figure of its own, outside pyplot: the caller's backend and open figures stay as they were
+            fig = _figure_class()(figsize=self._figsize())
+            self.plot(ax=fig.add_subplot())
+            fig.savefig(paths["png"], dpi=120)
             md += f"\n![{self.primary.name} per model]({paths['png'].name})\n"
         else:
             paths["png"] = None
@@ -364,18 +372,33 @@ _T_TEST = "Nadeau-Bengio corrected resampled t-test on the per-fold differences,
 _BOOTSTRAP = "paired bootstrap of the test rows within folds, 95% percentile interval"
 
 
-def _pyplot(backend=None):
-    """``matplotlib.pyplot``, or an ImportError that names the extra to install."""
+def _require_matplotlib():
+    """An ImportError that names the extra to install when matplotlib is missing."""
     try:
-        import matplotlib
+        import matplotlib  # noqa: F401
     except ImportError as exc:
         raise ImportError("plots need matplotlib, an optional dependency of sktag: "
                           "pip install 'sktag[bench]' (or pip install matplotlib)") from exc
+
+
+def _pyplot(backend=None):
+    """``matplotlib.pyplot`` (a script of its own may pick its ``backend``; the library never does)."""
+    _require_matplotlib()
     if backend is not None:
+        import matplotlib
+
         matplotlib.use(backend)
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _figure_class():
+    """``matplotlib.figure.Figure``: a figure drawn and saved without pyplot or a backend switch."""
+    _require_matplotlib()
+    from matplotlib.figure import Figure
+
+    return Figure
 
 
 def _fmt_p(p):
