@@ -11,6 +11,7 @@ from ._training import Callback
 from .backbone import clear_backbone_cache, load_backbone
 from .embedding import LLMEmbedding
 from .estimators import TagClassifier, TagRegressor
+from .hybrid import HybridClassifier, HybridRegressor
 from .exceptions import InvalidInputError, PerformanceWarning, TagMismatchError, TruncationWarning
 from .pretrain import DescriptorTagPretrainer, DomainTagPretrainer
 from .tags import TagSet
@@ -18,6 +19,8 @@ from .tags import TagSet
 __all__ = [
     "TagRegressor",
     "TagClassifier",
+    "HybridRegressor",
+    "HybridClassifier",
     "DescriptorTagPretrainer",
     "DomainTagPretrainer",
     "LLMEmbedding",

@@ -32,6 +32,7 @@ from ._layers import LAYERS, resolve_layers
 from ._deep import RESIDUAL, DeepTable, common_kind, zero_blocks
 from ._taginit import domain_tag_vectors
 from ._threads import torch_threads
+from ._feature_store import active_store, config_key
 from ._training import progress
 from ._validation import BOOLEAN, COMMON, POS_INT, Instance, Options, string_input_tags, validate_params
 from .backbone import resolve_device, resolve_dtype
@@ -400,18 +401,35 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
         idx = np.flatnonzero(valid)
         if not len(idx):
             return out
-        lengths = np.array([len(r) if r is not None else 0 for r in rows])
-        table = None if self.tag_table_ is None else self.tag_table_.to(backbone.device)
         deep = getattr(self, "deep_table_", None)  # (an embedding fitted by sktag 0.2 has none)
         kind = getattr(self, "domain_tag_depth_", RESIDUAL)  # (nor one fitted by sktag 0.3)
+        store = active_store()
+        keys = None
+        if store is not None:  # rows computed before (another fold, another model) are not run again
+            config = config_key(backbone.fingerprint, str(backbone.dtype), str(backbone.device), self.tag_table_,
+                                deep, kind, list(self.layers_), self.pooling_, bool(self.isolate_segments_))
+            keys = {int(i): (config, rows[i].ids.tobytes(), rows[i].slot.tobytes(), rows[i].seg.tobytes())
+                    for i in idx}
+            found = {i: store.get(k) for i, k in keys.items()}
+            hit = np.array([found[int(i)] is not None for i in idx], dtype=bool)
+            for i in idx[hit]:
+                out[i] = found[int(i)]
+            store.hits += int(hit.sum())
+            store.misses += int((~hit).sum())
+            idx = idx[~hit]
+        lengths = np.array([len(r) if r is not None else 0 for r in rows])
+        table = None if self.tag_table_ is None else self.tag_table_.to(backbone.device)
         deep = None if deep is None else DeepTable(deep.to(backbone.device), kind)
-        batches = _engine.length_batches(idx, lengths, int(self.batch_size))
+        batches = _engine.length_batches(idx, lengths, int(self.batch_size)) if len(idx) else []
         for b in progress(batches, self.verbose > 0, desc="LLMEmbedding", unit="batch"):
             batch = _engine.collate([rows[i] for i in b], device=backbone.device)
             hs = _engine.hidden_states(backbone, batch, table, self.layers_, self.isolate_segments_, deep)
             # hs holds only the chosen layers, in order: [B, n_seg, sum of their widths]
             pooled = _engine.pool_states(hs, range(len(hs)), batch, n_seg, self.pooling_)
             out[b] = pooled.reshape(len(b), -1).double().cpu().numpy()
+            if keys is not None:
+                for i in b:
+                    store.put(keys[int(i)], out[i])
         return out
 
     # ----------------------------------------------------------- feature names
