@@ -13,9 +13,11 @@ from sklearn.pipeline import make_pipeline
 
 from sktag.benchmark import BenchmarkResult, compare, corrected_ttest, get_metric, make_model
 from sktag.features import MorganFingerprint
+from sktag.hybrid import default_classical_models
 from sktag.model_selection import scaffold_groups
 
-FAST = {"tag": {"max_iter": 1}, "rf_morgan_counts": {"model__n_estimators": 10}}
+FAST = {"tag": {"max_iter": 1}, "rf_morgan_counts": {"model__n_estimators": 10},
+        "hybrid": {"classical": default_classical_models("regression", random_state=0, n_estimators=10), "cv": 3}}
 
 
 @pytest.fixture(scope="module")
@@ -58,9 +60,10 @@ def test_regression_end_to_end(tiny_model, esol30):
     np.testing.assert_array_equal(X, X_before)  # the caller's data is untouched
     np.testing.assert_array_equal(y, y_before)
     assert isinstance(res, BenchmarkResult) and res.task == "regression"
-    assert res.models == ["tag", "llm_embedding", "rf_morgan_counts", "hgb_descriptors", "dummy"]
+    assert res.models == ["tag", "llm_embedding_pretrained", "hybrid", "rf_morgan_counts", "hgb_descriptors", "dummy"]
     f = res.folds
-    assert len(f) == 15 and f["error"].isna().all()
+    assert len(f) == 18 and f["error"].isna().all(), f["error"].tolist()
+    assert any("frozen LLM features:" in n and "reused" in n for n in res.notes)  # hybrid: no second pass
     assert {"rmse", "mae", "r2", "fit_seconds", "predict_seconds", "n_train", "n_test"} <= set(f.columns)
     assert (f["n_train"] + f["n_test"] == 30).all() and (f["fit_seconds"] > 0).all()
     # default folds: a partition into scaffold groups, the same for every model
@@ -87,8 +90,8 @@ def test_regression_end_to_end(tiny_model, esol30):
     md = res.to_markdown()
     assert "| tag" in md and f"vs {res.reference}" in md and "Nadeau-Bengio" in md
     # reproducible with random_state
-    again = compare(X, y, models=["tag", "rf_morgan_counts"], cv=3, model=tiny_model, model_params=FAST,
-                    random_state=0)
+    again = compare(X, y, models=["tag", "rf_morgan_counts"], cv=3, model=tiny_model,
+                    model_params={k: FAST[k] for k in ("tag", "rf_morgan_counts")}, random_state=0)
     np.testing.assert_allclose(again.folds["rmse"], f[f["model"].isin(["tag", "rf_morgan_counts"])]["rmse"])
 
 

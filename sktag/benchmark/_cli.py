@@ -37,8 +37,7 @@ def build_parser():
                    help="default auto: classification for text labels or at most 10 distinct integers")
     p.add_argument("--cv", default=None, help="folds: scaffold:K (default with K=5), kfold:K, stratified:K, or K")
     p.add_argument("--models", nargs="+", default=["default"], metavar="NAME",
-                   help="named models, 'default' or 'all' (default: default = tag llm_embedding "
-                        "rf_morgan_counts hgb_descriptors dummy)")
+                   help="named models, 'default' or 'all' (default: default = " + " ".join(DEFAULT_MODELS) + ")")
     p.add_argument("--model", default="smollm2-135m", help="LLM of the Tag-LLM models: a name or a local folder")
     p.add_argument("--param", action="append", default=[], metavar="NAME:PARAM=VALUE",
                    help="set a parameter of one model, e.g. tag:max_iter=3 or rf_morgan_counts:model__n_estimators=100")

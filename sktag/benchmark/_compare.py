@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
 
+from sktag._feature_store import feature_store
+
 from . import _data
 from ._metrics import DEFAULT_SCORING, get_metric
 from ._models import DEFAULT_MODELS, LLM_MODELS, MODELS, SMILES_MODELS, make_model, uses_llm
@@ -127,8 +129,14 @@ def compare(X, y, *, models="default", cv=None, task="auto", scoring=None, n_job
         print(f"{task}, {len(y_arr)} rows, {cv_desc}; {len(estimators)} models: {len(jobs)} fits"
               + (f" ({len(jobs) - len(todo)} reused from {store.path})" if len(todo) < len(jobs) else ""),
               file=sys.stderr, flush=True)
-    _fit_all(todo, records, estimators, X, y_arr, splits, task, n_jobs, _Progress(jobs, records, verbose), store,
-             error_score)
+    # the frozen LLM's features are label-free: every fold and every row that uses the same embedding shares
+    # one computation of each string's features (in this process; parallel workers compute their own)
+    with feature_store() as features:
+        _fit_all(todo, records, estimators, X, y_arr, splits, task, n_jobs, _Progress(jobs, records, verbose), store,
+                 error_score)
+    if features.hits:
+        notes.append(f"frozen LLM features: {features.misses} rows computed, {features.hits} reused across folds "
+                     "and models")
     ordered = [records[j] for j in jobs]
     return BenchmarkResult(ordered, y_arr, task=task, metrics=metrics, models=list(estimators),
                            llm_models=[n for n, (_, llm) in estimators.items() if llm],

@@ -18,6 +18,10 @@ MODELS = {
     "llm_embedding": "LLMEmbedding (frozen) + ridge / logistic",
     "llm_embedding_pretrained": "LLMEmbedding with sktag's shipped domain tag + ridge / logistic",
     "stack": "Stack: Tag-LLM defaults + descriptors/HistGB",
+    "hybrid": "Hybrid: frozen LLM features (shipped domain tag) + descriptors/HistGB + Morgan/RF, blended on "
+              "scaffold-grouped out-of-fold predictions",
+    "hybrid_tag": "Hybrid with the Tag-LLM defaults as the LLM base model",
+    "stack_classical": "The hybrid's blend of descriptors/HistGB + Morgan/RF alone (no LLM; the control)",
     "rf_morgan_counts": "Morgan counts + random forest",
     "rf_morgan": "Morgan bits + random forest",
     "linear_morgan": "Morgan bits + ridge / logistic regression",
@@ -25,20 +29,25 @@ MODELS = {
     "dummy": "Dummy (mean / prior)",
 }
 #: what ``models="default"`` runs
-DEFAULT_MODELS = ["tag", "llm_embedding", "rf_morgan_counts", "hgb_descriptors", "dummy"]
+DEFAULT_MODELS = ["tag", "llm_embedding_pretrained", "hybrid", "rf_morgan_counts", "hgb_descriptors", "dummy"]
 #: models that run the LLM (the others are "classical")
 LLM_MODELS = ["tag", "tag_paper", "tag_deep", "tag_text", "tag_pretrained", "tag_untrained_domain", "llm_embedding",
-              "llm_embedding_pretrained", "stack"]
+              "llm_embedding_pretrained", "stack", "hybrid", "hybrid_tag"]
 #: models that need a SMILES column
-SMILES_MODELS = ["tag_pretrained", "stack", "rf_morgan_counts", "rf_morgan", "linear_morgan", "hgb_descriptors"]
+SMILES_MODELS = ["tag_pretrained", "stack", "hybrid", "hybrid_tag", "stack_classical", "rf_morgan_counts", "rf_morgan",
+                 "linear_morgan", "hgb_descriptors"]
 
 
 def uses_llm(estimator):
     """Whether ``estimator`` (or anything inside it) runs a language model of sktag."""
     from sktag import DomainTagPretrainer, LLMEmbedding, TagClassifier, TagRegressor
 
+    from sktag.hybrid import _HybridBase
+
     llm = (TagRegressor, TagClassifier, LLMEmbedding, DomainTagPretrainer, PretrainedTag)
     if isinstance(estimator, llm):
+        return True
+    if isinstance(estimator, _HybridBase) and estimator.llm is not None:
         return True
     if not hasattr(estimator, "get_params"):
         return False
@@ -81,15 +90,13 @@ def make_model(name, task, *, model="smollm2-135m", domains="SMILES", smiles_col
     """
     from sklearn.compose import ColumnTransformer
     from sklearn.dummy import DummyClassifier, DummyRegressor
-    from sklearn.ensemble import (HistGradientBoostingClassifier, HistGradientBoostingRegressor,
-                                  RandomForestClassifier, RandomForestRegressor, StackingClassifier,
-                                  StackingRegressor)
+    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor, StackingClassifier, StackingRegressor
     from sklearn.linear_model import LogisticRegressionCV, RidgeCV
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import StandardScaler
 
-    from sktag import LLMEmbedding, TagClassifier, TagRegressor
-    from sktag.features import MorganFingerprint, RDKitDescriptors
+    from sktag import TagClassifier, TagRegressor
+    from sktag.features import MorganFingerprint
+    from sktag.hybrid import HybridClassifier, HybridRegressor, default_classical_models, default_llm_model
 
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; named models: {list(MODELS)} (or pass {{'name': estimator}})")
@@ -105,9 +112,14 @@ def make_model(name, task, *, model="smollm2-135m", domains="SMILES", smiles_col
     def tag(**kw):
         return (TagClassifier if clf else TagRegressor)(model=model, domains=domains, random_state=random_state, **kw)
 
+    classical = dict(default_classical_models(task, smiles_column=smiles_column, random_state=random_state))
+
     def hgb():
-        est = (HistGradientBoostingClassifier if clf else HistGradientBoostingRegressor)(random_state=random_state)
-        return Pipeline([("features", smiles_features(RDKitDescriptors())), ("model", est)])
+        return classical["hgb_descriptors"]
+
+    def hybrid(**kw):
+        Hybrid = HybridClassifier if clf else HybridRegressor
+        return Hybrid(model=model, domains=domains, smiles_column=smiles_column, random_state=random_state, **kw)
 
     if name == "tag":
         return tag()
@@ -122,19 +134,19 @@ def make_model(name, task, *, model="smollm2-135m", domains="SMILES", smiles_col
     if name == "tag_untrained_domain":
         return tag(domain_tags=None)
     if name in ("llm_embedding", "llm_embedding_pretrained"):
-        head = (LogisticRegressionCV(Cs=np.logspace(-3, 1, 5), max_iter=2000) if clf
-                else RidgeCV(alphas=np.logspace(-2, 5, 22)))
-        tags = "pretrained" if name == "llm_embedding_pretrained" else None
-        return Pipeline([("embedding", LLMEmbedding(model=model, domains=domains, domain_tags=tags)),
-                         ("scale", StandardScaler()), ("model", head)])
+        return default_llm_model(task, model=model, domains=domains,
+                                 domain_tags="pretrained" if name == "llm_embedding_pretrained" else None)
+    if name in ("hybrid", "hybrid_tag", "stack_classical"):
+        return hybrid(llm={"hybrid": "embedding", "hybrid_tag": "tag", "stack_classical": None}[name])
     if name == "stack":
         if clf:
             return StackingClassifier([("tag", tag()), ("hgb", hgb())], cv=5)
         return StackingRegressor([("tag", tag()), ("hgb", hgb())], final_estimator=RidgeCV(), cv=5)
-    if name in ("rf_morgan", "rf_morgan_counts"):
+    if name == "rf_morgan_counts":
+        return classical["rf_morgan_counts"]
+    if name == "rf_morgan":
         est = (RandomForestClassifier if clf else RandomForestRegressor)(n_estimators=500, random_state=random_state)
-        fp = MorganFingerprint(radius=2, n_bits=2048, counts=name == "rf_morgan_counts")
-        return Pipeline([("features", smiles_features(fp)), ("model", est)])
+        return Pipeline([("features", smiles_features(MorganFingerprint(radius=2, n_bits=2048))), ("model", est)])
     if name == "linear_morgan":
         est = (LogisticRegressionCV(Cs=np.logspace(-3, 1, 5), cv=3, max_iter=2000) if clf
                else RidgeCV(alphas=np.logspace(-1, 3, 9)))

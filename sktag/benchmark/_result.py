@@ -281,11 +281,39 @@ class BenchmarkResult:
             chosen = "chosen by the caller" if self._reference is not None else "the best classical row"
             out += ["", f"Paired statistics against {ref} ({chosen}): {how}. Δ is the model's mean over folds "
                         "minus the reference's."]
+        own = self.own_baselines(test=test)
+        if len(own):
+            out += ["", "Each model against its own baseline (same folds, same test):"]
+            for r in own.itertuples():
+                diff = f"{r.difference:+.{digits}f}" if np.isfinite(r.difference) else "–"
+                stat = f", p {_fmt_p(r.p_value)}" if "p_value" in own.columns else ""
+                out.append(f"* {r.model} against {r.reference} ({OWN_BASELINES[(r.model, r.reference)]}): "
+                           f"Δ{self.primary.label or self.primary.name} {diff}{stat}: {r.verdict}")
         errors = self.folds[self.folds["error"].notna()]
         out += [""] + [f"* {note}" for note in self.notes] if self.notes else []
         if len(errors):
             out += ["", "Failed fits:"] + [f"* {r.model} fold {r.fold}: `{r.error}`" for r in errors.itertuples()]
         return "\n".join(out) + "\n"
+
+    def own_baselines(self, *, test="corrected_t"):
+        """The paired statistics of each model against its own baseline, where both rows ran.
+
+        The Tag-LLM (``tag``) against the frozen features with the same
+        domain tag (``llm_embedding_pretrained``), and the hybrids against the
+        same blend of the classical models alone (``stack_classical``): what
+        the trained tag, and the LLM in the blend, add.  See
+        :data:`OWN_BASELINES`.
+
+        Returns
+        -------
+        table : DataFrame
+            The rows of :meth:`paired` for those pairs (empty when none ran).
+        """
+        rows = []
+        for (name, ref) in OWN_BASELINES:
+            if name in self.models and ref in self.models:
+                rows.append(self.paired(reference=ref, test=test).set_index("model").loc[[name]].reset_index())
+        return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
     def plot(self, metric=None, ax=None):
         """Per-fold scores (points) and their mean ± sd (bars) of every model.
@@ -336,7 +364,7 @@ class BenchmarkResult:
                 "reference": self.reference, "notes": self.notes, "descriptions": self.descriptions,
                 "environment": self.environment,
                 "folds": _records(self.folds.astype({"model": str})), "summary": _records(s),
-                "paired": _records(p)}
+                "paired": _records(p), "own_baselines": _records(self.own_baselines())}
 
     def save(self, directory, stem="benchmark", *, plot=True, test="corrected_t"):
         """Write ``<stem>.md``, ``.csv`` (per fold), ``.json`` and, with ``plot``, ``.png`` into ``directory``.
@@ -367,6 +395,15 @@ class BenchmarkResult:
         return (f"BenchmarkResult(task={self.task!r}, models={self.models}, folds={self.folds['fold'].nunique()}, "
                 f"metrics={[m.name for m in self.metrics]})")
 
+
+#: (model, its own baseline) -> what the comparison says; reported when both rows ran
+OWN_BASELINES = {
+    ("tag", "llm_embedding_pretrained"): "the trained function tag against the frozen features with the same "
+                                         "domain tag",
+    ("hybrid", "stack_classical"): "the LLM's share of the blend: the same blend without it",
+    ("hybrid_tag", "stack_classical"): "the Tag-LLM's share of the blend: the same blend without it",
+    ("hybrid_tag", "hybrid"): "the Tag-LLM against the frozen features as the hybrid's LLM base model",
+}
 
 _T_TEST = "Nadeau-Bengio corrected resampled t-test on the per-fold differences, two-sided, α = 0.05"
 _BOOTSTRAP = "paired bootstrap of the test rows within folds, 95% percentile interval"
