@@ -35,6 +35,20 @@ __all__ = ["HybridRegressor", "HybridClassifier", "default_llm_model", "default_
 BLENDS = {"regression": ("linear", "mean"), "classification": ("logistic", "mean")}
 
 
+def logistic_regression_cv(**kwargs):
+    """``LogisticRegressionCV(**kwargs)``, with the fitted attributes of scikit-learn 1.10 where it has the choice.
+
+    (scikit-learn 1.9 warns on every fit until ``use_legacy_attributes`` is set; only ``predict_proba`` is used.)
+    """
+    import inspect
+
+    from sklearn.linear_model import LogisticRegressionCV
+
+    if "use_legacy_attributes" in inspect.signature(LogisticRegressionCV).parameters:
+        kwargs.setdefault("use_legacy_attributes", False)
+    return LogisticRegressionCV(**kwargs)
+
+
 def default_llm_model(task, *, model="smollm2-135m", domains="SMILES", domain_tags="pretrained"):
     """The frozen LLM's pooled features + ridge (regression) or logistic regression (classification).
 
@@ -43,13 +57,13 @@ def default_llm_model(task, *, model="smollm2-135m", domains="SMILES", domain_ta
     ``LogisticRegressionCV``, with the steps ``"embedding"``, ``"scale"`` and
     ``"model"``.
     """
-    from sklearn.linear_model import LogisticRegressionCV, RidgeCV
+    from sklearn.linear_model import RidgeCV
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
     from .embedding import LLMEmbedding
 
-    head = (LogisticRegressionCV(Cs=np.logspace(-3, 1, 5), max_iter=2000) if task == "classification"
+    head = (logistic_regression_cv(Cs=np.logspace(-3, 1, 5), max_iter=2000) if task == "classification"
             else RidgeCV(alphas=np.logspace(-2, 5, 22)))
     return Pipeline([("embedding", LLMEmbedding(model=model, domains=domains, domain_tags=domain_tags)),
                      ("scale", StandardScaler()), ("model", head)])

@@ -91,12 +91,13 @@ def make_model(name, task, *, model="smollm2-135m", domains="SMILES", smiles_col
     from sklearn.compose import ColumnTransformer
     from sklearn.dummy import DummyClassifier, DummyRegressor
     from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor, StackingClassifier, StackingRegressor
-    from sklearn.linear_model import LogisticRegressionCV, RidgeCV
+    from sklearn.linear_model import RidgeCV
     from sklearn.pipeline import Pipeline
 
     from sktag import TagClassifier, TagRegressor
     from sktag.features import MorganFingerprint
-    from sktag.hybrid import HybridClassifier, HybridRegressor, default_classical_models, default_llm_model
+    from sktag.hybrid import (HybridClassifier, HybridRegressor, default_classical_models, default_llm_model,
+                              logistic_regression_cv)
 
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; named models: {list(MODELS)} (or pass {{'name': estimator}})")
@@ -148,7 +149,7 @@ def make_model(name, task, *, model="smollm2-135m", domains="SMILES", smiles_col
         est = (RandomForestClassifier if clf else RandomForestRegressor)(n_estimators=500, random_state=random_state)
         return Pipeline([("features", smiles_features(MorganFingerprint(radius=2, n_bits=2048))), ("model", est)])
     if name == "linear_morgan":
-        est = (LogisticRegressionCV(Cs=np.logspace(-3, 1, 5), cv=3, max_iter=2000) if clf
+        est = (logistic_regression_cv(Cs=np.logspace(-3, 1, 5), cv=3, max_iter=2000) if clf
                else RidgeCV(alphas=np.logspace(-1, 3, 9)))
         return Pipeline([("features", smiles_features(MorganFingerprint(radius=2, n_bits=2048))), ("model", est)])
     if name == "hgb_descriptors":
