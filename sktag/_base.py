@@ -192,7 +192,7 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
              self.domain_tag_depth_ if self.domain_tag_depth != "auto" else "auto"),
             ("isolate_segments", bool(self.isolate_segments), self.isolate_segments_),
             ("canonicalize", bool(self.canonicalize), self.canonicalize_)) if new != old]
-        fitted_digest = getattr(self, "_domain_tags_digest", None)  # (not recorded by sktag before 0.4)
+        fitted_digest = getattr(self, "_domain_tags_digest", None)  # (none in estimators fitted before the check)
         if fitted_digest is not None and not changed:
             now_digest = domain_tags_digest(*self._start_domain_tags(column_domains, backbone))
             if now_digest != fitted_digest:

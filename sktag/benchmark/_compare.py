@@ -316,9 +316,8 @@ def _content_digest(est):
         return ""
     import torch
 
-    from sktag.tags import TagSet, _digest
-
     from sktag.backbone import _folder_state
+    from sktag.tags import TagSet, _digest
 
     parts = []
     for name, value in sorted(est.get_params(deep=True).items()):
