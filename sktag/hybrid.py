@@ -240,8 +240,11 @@ class _HybridBase(BaseEstimator):
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y):
-        """Fit every base model on scaffold-grouped inner folds, the blend on their out-of-fold predictions, then
-        every base model on all rows.
+        """Fit the base models and their blend.
+
+        Every base model is fitted on the scaffold-grouped inner folds (its
+        out-of-fold predictions), the blend on those predictions, then every
+        base model on all rows.
 
         Parameters
         ----------
