@@ -128,11 +128,13 @@ def run_split(name, X, y, task, train, test, seed, threads, store):
         fit_s = time.perf_counter() - t0
         Xte = take(test)
         n_out = len(hyb.classes_) if task == "classification" else None
-        base_te = {n: hyb._base_output(hyb.estimators_[n], Xte, n_out) for n in hyb.base_names_}
+        # the LLM base model is the first, "llm" when it is given as an estimator (DAVIS): one name in the report
+        names = ["llm_embedding"] + hyb.base_names_[1:]
+        base_te = {r: hyb._base_output(hyb.estimators_[n], Xte, n_out) for r, n in zip(names, hyb.base_names_)}
     targets = hyb._targets(y[train])[0]
     smiles = take(train) if name != "davis" else take(train)["drug"]
     inner, _ = hyb._inner_splits(smiles, targets)
-    idx = {n: j for j, n in enumerate(hyb.base_names_)}
+    idx = {n: j for j, n in enumerate(names)}
     P = hyb.oof_predictions_
     pos = (lambda p: p[..., 1]) if task == "classification" else (lambda p: p)
     out = {"seed": seed, "n_train": int(len(train)), "n_test": int(len(test)), "fit_seconds": fit_s,
