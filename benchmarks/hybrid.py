@@ -103,16 +103,13 @@ def blend_fit_predict(task, P_fit, y_fit, P_new, blend):
     probability for classification)."""
     from sktag.hybrid import HybridClassifier, HybridRegressor
 
-    names = [f"b{j}" for j in range(P_fit.shape[1])]
     if task == "regression":
         est = HybridRegressor(blend="linear" if blend == "linear" else "mean")
-        b = est._fit_blend(P_fit, y_fit, names)
-        return P_new @ b["weights_"] + b["intercept_"]
-    est = HybridClassifier(blend="logistic" if blend == "linear" else "mean")
-    b = est._fit_blend(P_fit, y_fit, names)
-    if b["blend_"] is None:
-        return P_new.mean(axis=1)[:, 1]
-    return b["blend_"].predict_proba(HybridClassifier._scores(P_new))[:, 1]
+    else:
+        est = HybridClassifier(blend="logistic" if blend == "linear" else "mean")
+    est.__dict__.update(est._fit_blend(P_fit, y_fit, [f"b{j}" for j in range(P_fit.shape[1])]))
+    out = est._blend(P_new)  # what predict / predict_proba apply to the base models' outputs
+    return out if task == "regression" else out[:, 1]
 
 
 def run_split(name, X, y, task, train, test, seed, threads, store):

@@ -428,7 +428,11 @@ class HybridRegressor(RegressorMixin, _HybridBase, BaseEstimator):
         -------
         ndarray of shape (n_samples,)
         """
-        return self._predict_bases(X) @ self.weights_ + self.intercept_
+        return self._blend(self._predict_bases(X))
+
+    def _blend(self, P):
+        """The fitted blend of base-model predictions ``P`` ``[n, n_base_models]``."""
+        return P @ self.weights_ + self.intercept_
 
 
 class HybridClassifier(ClassifierMixin, _HybridBase, BaseEstimator):
@@ -502,9 +506,10 @@ class HybridClassifier(ClassifierMixin, _HybridBase, BaseEstimator):
             blend, weights = None, np.full(P.shape[1], 1.0 / P.shape[1])
             blended = P.mean(axis=1)
         else:
-            blend = LogisticRegression(max_iter=1000).fit(self._scores(P), codes)
+            S = self._scores(P)
+            blend = LogisticRegression(max_iter=1000).fit(S, codes)
             weights = blend.coef_[0] if P.shape[2] == 2 else blend.coef_
-            blended = blend.predict_proba(self._scores(P))
+            blended = blend.predict_proba(S)
         scores = {n: float(log_loss(codes, np.clip(P[:, j], 1e-15, 1), labels=labels)) for j, n in enumerate(names)}
         scores["blend"] = float(log_loss(codes, blended, labels=labels))
         return {"blend_": blend, "weights_": weights, "oof_scores_": scores}
@@ -520,7 +525,10 @@ class HybridClassifier(ClassifierMixin, _HybridBase, BaseEstimator):
         -------
         ndarray of shape (n_samples, n_classes)
         """
-        P = self._predict_bases(X)
+        return self._blend(self._predict_bases(X))
+
+    def _blend(self, P):
+        """The fitted blend of base-model probabilities ``P`` ``[n, n_base_models, n_classes]``."""
         if self.blend_ is None:
             return P.mean(axis=1)
         return self.blend_.predict_proba(self._scores(P))
