@@ -115,21 +115,21 @@ def blend_fit_predict(task, P_fit, y_fit, P_new, blend):
 def run_split(name, X, y, task, train, test, seed, threads, store):
     """Fit the hybrid on ``train``: every model's test predictions and every candidate's inner score."""
     from sktag._feature_store import feature_store
+    from sktag._inputs import take
 
     score, greater = metric_fn(name)
     hyb = make_hybrid(name, task, threads)
-    take = (lambda idx: X.iloc[idx]) if hasattr(X, "iloc") else (lambda idx: X[idx])
     t0 = time.perf_counter()
     with feature_store(store=store):
-        hyb.fit(take(train), y[train])
+        hyb.fit(take(X, train), y[train])
         fit_s = time.perf_counter() - t0
-        Xte = take(test)
+        Xte = take(X, test)
         n_out = len(hyb.classes_) if task == "classification" else None
         # the LLM base model is the first, "llm" when it is given as an estimator (DAVIS): one name in the report
         names = ["llm_embedding"] + hyb.base_names_[1:]
         base_te = {r: hyb._base_output(hyb.estimators_[n], Xte, n_out) for r, n in zip(names, hyb.base_names_)}
     targets = hyb._targets(y[train])[0]
-    smiles = take(train) if name != "davis" else take(train)["drug"]
+    smiles = take(X, train) if name != "davis" else take(X, train)["drug"]
     inner, _ = hyb._inner_splits(smiles, targets)
     idx = {n: j for j, n in enumerate(names)}
     P = hyb.oof_predictions_

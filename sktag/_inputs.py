@@ -323,3 +323,30 @@ def check_sample_weight(sample_weight, n):
     if sw.sum() <= 0:
         raise ValueError("sample_weight sums to zero.")
     return sw
+
+
+def as_input(X):
+    """``X`` as a pandas DataFrame or a 1-D object array (the caller's object is not modified)."""
+    import pandas as pd
+
+    if isinstance(X, (pd.DataFrame, pd.Series)):
+        return X
+    if hasattr(X, "columns") and not isinstance(X, np.ndarray):  # polars, pyarrow, ...: through narwhals
+        import narwhals as nw
+
+        return nw.from_native(X, eager_only=True).to_pandas()
+    if isinstance(X, (set, frozenset, dict)):
+        raise TypeError(f"X must be a sequence of strings or a DataFrame, got {type(X).__name__}")
+    arr = np.asarray(X, dtype=object)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        return arr[:, 0].copy()
+    if arr.ndim == 2:
+        return pd.DataFrame(arr)
+    if arr.ndim != 1:
+        raise ValueError(f"X must be 1-D (strings) or 2-D (columns), got shape {arr.shape}")
+    return arr.copy()
+
+
+def take(X, idx):
+    """Rows ``idx`` (positions) of ``X`` (a DataFrame, a Series or an array)."""
+    return X.iloc[idx] if hasattr(X, "iloc") else X[idx]

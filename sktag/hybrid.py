@@ -27,6 +27,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
+from ._inputs import as_input, take
 from ._training import progress
 from ._validation import string_input_tags
 
@@ -133,10 +134,6 @@ def _split_featuriser(est):
     return None, est
 
 
-def _take(X, idx):
-    return X.iloc[idx] if hasattr(X, "iloc") else X[idx]
-
-
 class _HybridBase(BaseEstimator):
     """What the two hybrids share: base models, scaffold-grouped inner folds, the out-of-fold blend."""
 
@@ -179,9 +176,7 @@ class _HybridBase(BaseEstimator):
     def _check_input(self, X, y):
         if isinstance(X, (str, bytes)) or not hasattr(X, "__len__"):
             raise TypeError(f"X must be a sequence of strings or a DataFrame, got {type(X).__name__}.")
-        if not isinstance(X, (pd.DataFrame, pd.Series)):
-            arr = np.asarray(X, dtype=object)
-            X = pd.DataFrame(arr) if arr.ndim == 2 and arr.shape[1] > 1 else arr.reshape(len(arr))
+        X = as_input(X)
         if len(X) == 0:
             raise ValueError("Found array with 0 sample(s) while a minimum of 1 is required.")
         y = np.asarray(y)
@@ -302,8 +297,8 @@ class _HybridBase(BaseEstimator):
             X = Z
         oof = None
         for tr, va in splits:
-            m = clone(rest).fit(_take(X, tr), y[tr])
-            p = self._base_output(m, _take(X, va), n_out)
+            m = clone(rest).fit(take(X, tr), y[tr])
+            p = self._base_output(m, take(X, va), n_out)
             if oof is None:
                 oof = np.zeros((len(y),) + p.shape[1:])
             oof[va] = p
