@@ -281,3 +281,41 @@ DATA_FREE_CHECKS = [
     "check_mixin_order", "check_estimator_tags_renamed", "check_valid_tag_types",
     "check_do_not_raise_errors_in_init_or_set_params",
 ]
+
+
+# ------------------------------------------------------------------ bundled data samples
+def esol_sample(n, seed=0):
+    """``n`` ESOL molecules and their log solubility, drawn with ``seed``."""
+    from sktag.datasets import load_esol
+
+    X, y = load_esol(return_X_y=True)
+    idx = np.random.RandomState(seed).choice(len(X), n, replace=False)
+    return X[idx], y[idx]
+
+
+@pytest.fixture(scope="module")
+def bbbp40():
+    """20 BBBP molecules of each class."""
+    from sktag.datasets import load_bbbp
+
+    X, y = load_bbbp(return_X_y=True)
+    rng = np.random.RandomState(0)
+    idx = np.concatenate([rng.choice(np.flatnonzero(y == c), 20, replace=False) for c in (0, 1)])
+    return X[idx], y[idx]
+
+
+def load_benchmark_script(name):
+    """``benchmarks/<name>.py`` as a module, with ``benchmarks/`` on ``sys.path`` while it loads (its neighbours)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "benchmarks"
+    sys.path.insert(0, str(folder))
+    try:
+        spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+    finally:
+        sys.path.remove(str(folder))
+    return mod

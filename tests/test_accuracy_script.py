@@ -1,10 +1,10 @@
 """benchmarks/accuracy.py: every Tag-LLM row runs with the data set's settings."""
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
+
+from conftest import load_benchmark_script
 
 ROOT = Path(__file__).resolve().parents[1]
 LLM_KEYS = ["tag_default", "tag_deep", "tag_text", "tag_untrained_domain", "tag_paper", "llm_embedding",
@@ -13,14 +13,7 @@ LLM_KEYS = ["tag_default", "tag_deep", "tag_text", "tag_untrained_domain", "tag_
 
 @pytest.fixture(scope="module")
 def acc():
-    sys.path.insert(0, str(ROOT / "benchmarks"))  # accuracy.py imports accuracy_data beside it
-    try:
-        spec = importlib.util.spec_from_file_location("accuracy", ROOT / "benchmarks" / "accuracy.py")
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
-    return mod
+    return load_benchmark_script("accuracy")  # it imports accuracy_data beside it
 
 
 @pytest.mark.parametrize("mode", ["quick", "medium", "standard", "full"])

@@ -11,6 +11,8 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import make_pipeline
 
+from conftest import esol_sample
+
 from sktag.benchmark import BenchmarkResult, compare, corrected_ttest, get_metric, make_model
 from sktag.features import MorganFingerprint
 from sktag.hybrid import default_classical_models
@@ -22,21 +24,7 @@ FAST = {"tag": {"max_iter": 1}, "rf_morgan_counts": {"model__n_estimators": 10},
 
 @pytest.fixture(scope="module")
 def esol30():
-    from sktag.datasets import load_esol
-
-    X, y = load_esol(return_X_y=True)
-    idx = np.random.RandomState(0).choice(len(X), 30, replace=False)
-    return X[idx], y[idx]
-
-
-@pytest.fixture(scope="module")
-def bbbp40():
-    from sktag.datasets import load_bbbp
-
-    X, y = load_bbbp(return_X_y=True)
-    rng = np.random.RandomState(0)
-    idx = np.concatenate([rng.choice(np.flatnonzero(y == c), 20, replace=False) for c in (0, 1)])
-    return X[idx], y[idx]
+    return esol_sample(30)
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 import sktag
+from conftest import esol_sample
 from sktag.benchmark._cli import main
 
 ROOT = Path(sktag.__file__).resolve().parents[1]
@@ -18,12 +19,9 @@ ROOT = Path(sktag.__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def esol_csv(tmp_path_factory):
-    from sktag.datasets import load_esol
-
-    X, y = load_esol(return_X_y=True)
-    idx = np.random.RandomState(0).choice(len(X), 30, replace=False)
+    X, y = esol_sample(30)
     path = tmp_path_factory.mktemp("csv") / "mols.csv"
-    pd.DataFrame({"name": [f"m{i}" for i in range(30)], "smiles": X[idx], "logS": y[idx]}).to_csv(path, index=False)
+    pd.DataFrame({"name": [f"m{i}" for i in range(30)], "smiles": X, "logS": y}).to_csv(path, index=False)
     return path
 
 

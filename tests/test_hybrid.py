@@ -10,7 +10,7 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, GroupKFold
 
-from conftest import tol
+from conftest import esol_sample, tol
 from sktag import HybridClassifier, HybridRegressor
 from sktag.benchmark import compare
 from sktag.exceptions import InvalidInputError
@@ -29,21 +29,7 @@ def _quiet():
 
 @pytest.fixture(scope="module")
 def esol40():
-    from sktag.datasets import load_esol
-
-    X, y = load_esol(return_X_y=True)
-    idx = np.random.RandomState(1).choice(len(X), 40, replace=False)
-    return X[idx], y[idx]
-
-
-@pytest.fixture(scope="module")
-def bbbp40():
-    from sktag.datasets import load_bbbp
-
-    X, y = load_bbbp(return_X_y=True)
-    rng = np.random.RandomState(0)
-    idx = np.concatenate([rng.choice(np.flatnonzero(y == c), 20, replace=False) for c in (0, 1)])
-    return X[idx], y[idx]
+    return esol_sample(40, seed=1)
 
 
 def small(Est, model, task, **kw):

@@ -1,28 +1,18 @@
 """benchmarks/hybrid.py: the design rule and one split on a tiny model (the script itself runs for an hour)."""
 
-import importlib.util
-import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import load_benchmark_script
 
 pytest.importorskip("rdkit")
 
 
 @pytest.fixture(scope="module")
 def script():
-    sys.path.insert(0, str(ROOT / "benchmarks"))  # hybrid.py imports accuracy and accuracy_data beside it
-    try:
-        spec = importlib.util.spec_from_file_location("hybrid_script", ROOT / "benchmarks" / "hybrid.py")
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
-    return mod
+    return load_benchmark_script("hybrid")  # it imports accuracy and accuracy_data beside it
 
 
 def test_the_rule_takes_the_simplest_design_within_one_standard_error(script):

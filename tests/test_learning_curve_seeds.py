@@ -1,22 +1,16 @@
 """benchmarks/learning_curve_seeds.py: the seed spread and paired gains from learning-curve reports."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import load_benchmark_script
 
 
 @pytest.fixture(scope="module")
 def seeds():
-    spec = importlib.util.spec_from_file_location("learning_curve_seeds",
-                                                  ROOT / "benchmarks" / "learning_curve_seeds.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark_script("learning_curve_seeds")
 
 
 def _report(path, seed, scores, metric="MAE", column="mae", row_seed=None, max_rows_test=None):

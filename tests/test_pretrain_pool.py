@@ -1,21 +1,15 @@
 """benchmarks/pretrain_pool.py: the unlabeled pool leaves out every evaluated and every TDC test molecule."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-pytest.importorskip("rdkit")
+from conftest import load_benchmark_script
 
-ROOT = Path(__file__).resolve().parents[1]
+pytest.importorskip("rdkit")
 
 
 @pytest.fixture
 def pool_module():
-    spec = importlib.util.spec_from_file_location("pretrain_pool", ROOT / "benchmarks" / "pretrain_pool.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark_script("pretrain_pool")
 
 
 def test_pool_excludes_evaluated_and_test_molecules(pool_module, monkeypatch):
