@@ -52,6 +52,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from accuracy_data import DTAG_MODELS, dtag_model, load_domain_tags, require_domain_tags  # noqa: E402
 from speed_machine import cpu_kind, dtype_reason  # noqa: E402
 
+from sktag._feature_store import feature_store  # noqa: E402
+
 DEFAULT_DATASETS = ["solubility_aqsoldb", "cyp3a4_veith"]
 DEFAULT_MODELS = ["tag", "llm_embedding", "hgb_descriptors", "rf_morgan_counts"]
 #: models of this script beyond sktag.benchmark.MODELS
@@ -515,6 +517,8 @@ def main(argv=None):
         notes.append(f"test sets subsampled to at most {args.max_rows_test} molecules (--max-rows-test): smoke run")
     if args.prefix_cache is not None:
         notes.append(f"Tag-LLM rows with prefix_cache={int(args.prefix_cache)}")
+    notes.append("the frozen LLM's features of a data set are computed once and shared by its points (nested "
+                 "subsamples, one test set): an LLM row's times at a point omit the rows computed at an earlier one")
     reused, reused_datasets, reused_files = load_reused(args.reuse, args)
     info = dict(started=_dt.datetime.now().isoformat(timespec="seconds"), stem=stem, png=have_png,
                 command=" ".join([Path(sys.executable).name, *(sys.argv if argv is None else [__file__, *argv])]),
@@ -529,10 +533,14 @@ def main(argv=None):
         sizes = resolve_sizes(args.sizes, len(data["X"]))
         info["datasets"][name] = dict(task=data["task"], metric=data["metric"], note=data["note"], sizes=sizes,
                                       n_train_val=len(data["X"]), n_test=len(data["X_test"]))
-        for n in sizes:  # every file is rewritten after every point
-            rows += run_point(name, data, n, args.models, args, fits, domain_tags)
-            info["wall_s"] = time.perf_counter() - t0
-            df = write_outputs(with_reused(rows, reused, info), info, paths)
+        # the frozen LLM's label-free features of a data set are computed once and shared by its points (the
+        # subsamples are nested and the test set is the same), so an LLM row's fit and predict times at a point
+        # may include features computed at an earlier one
+        with feature_store(max_bytes=4 * 2**30):
+            for n in sizes:  # every file is rewritten after every point
+                rows += run_point(name, data, n, args.models, args, fits, domain_tags)
+                info["wall_s"] = time.perf_counter() - t0
+                df = write_outputs(with_reused(rows, reused, info), info, paths)
     print(paths["md"].read_text())
     print(f"wrote {paths['md']} (+ .csv, .json{', .png' if have_png else ''})", file=sys.stderr)
     return df, paths

@@ -157,3 +157,21 @@ def test_compare_shares_the_frozen_features_and_reports_own_baselines(tiny_model
     assert own[["model", "reference"]].values.tolist() == [["hybrid", "stack_classical"]]
     assert "hybrid against stack_classical (the LLM's share of the blend" in res.to_markdown()
     assert "stack_classical" not in res.llm_models and "hybrid" in res.llm_models
+
+
+def test_compare_calls_share_an_enclosing_feature_store(tiny_model, esol40, count_rows):
+    from sktag._feature_store import feature_store
+
+    X, y = esol40
+    split = lambda n: [(np.arange(n), np.arange(30, 40))]  # noqa: E731  nested training rows, one test set
+    with feature_store() as store:
+        first = compare(X, y, models=["llm_embedding_pretrained"], cv=split(10), model=tiny_model, random_state=0)
+        second = compare(X, y, models=["llm_embedding_pretrained"], cv=split(30), model=tiny_model, random_state=0)
+    assert sum(count_rows) == 40  # 10 + 10 test rows in the first call, the 20 new training rows in the second
+    assert store.misses == 40 and store.hits == 20
+    assert any("20 rows computed, 20 reused" in n for n in second.notes), second.notes
+    assert not any("reused" in n for n in first.notes), first.notes
+    # outside a context each call has its own store
+    count_rows.clear()
+    compare(X, y, models=["llm_embedding_pretrained"], cv=split(10), model=tiny_model, random_state=0)
+    assert sum(count_rows) == 20

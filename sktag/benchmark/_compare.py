@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
 
-from sktag._feature_store import feature_store
+from sktag._feature_store import active_store, feature_store
 
 from . import _data
 from ._metrics import DEFAULT_SCORING, get_metric
@@ -130,13 +130,16 @@ def compare(X, y, *, models="default", cv=None, task="auto", scoring=None, n_job
               + (f" ({len(jobs) - len(todo)} reused from {store.path})" if len(todo) < len(jobs) else ""),
               file=sys.stderr, flush=True)
     # the frozen LLM's features are label-free: every fold and every row that uses the same embedding shares
-    # one computation of each string's features (in this process; parallel workers compute their own)
-    with feature_store() as features:
+    # one computation of each string's features (in this process; parallel workers compute their own).  Inside
+    # a caller's ``feature_store()`` context that store is used, so several calls share it too.
+    with feature_store(store=active_store()) as features:
+        hits, misses = features.hits, features.misses
         _fit_all(todo, records, estimators, X, y_arr, splits, task, n_jobs, _Progress(jobs, records, verbose), store,
                  error_score)
-    if features.hits:
-        notes.append(f"frozen LLM features: {features.misses} rows computed, {features.hits} reused across folds "
-                     "and models")
+        hits, misses = features.hits - hits, features.misses - misses
+    if hits:
+        notes.append(f"frozen LLM features: {misses} rows computed, {hits} reused across folds, models and "
+                     "earlier calls in the same feature_store() context")
     ordered = [records[j] for j in jobs]
     return BenchmarkResult(ordered, y_arr, task=task, metrics=metrics, models=list(estimators),
                            llm_models=[n for n, (_, llm) in estimators.items() if llm],
