@@ -1,4 +1,4 @@
-"""Cheaper CPU kernels for the frozen backbone (issue 24, item 2): int8 and torch.compile against float32/bfloat16.
+"""Cheaper CPU kernels for the frozen backbone: int8 and torch.compile against float32/bfloat16.
 
 One process, the same token batches for every variant (``--n`` ESOL SMILES, ``--batch-size`` rows sorted by
 length, each batch padded to its own longest row):

@@ -75,14 +75,14 @@ SETTINGS = [
     ("batch_size=16", dict(batch_size=16)),
     ("readout='tag' (closed-form head)", dict(readout="tag")),
     ("scoring='loss' (classifier only)", dict(scoring="loss")),
-    ("domain_tag_length=0 (no domain tag; issue 24)", dict(domain_tag_length=0)),
-    ("tag_depth='deep' (issue 22)", dict(tag_depth="deep")),
+    ("domain_tag_length=0 (no domain tag)", dict(domain_tag_length=0)),
+    ("tag_depth='deep'", dict(tag_depth="deep")),
     # weight decay on the trained tags (AdamW decays toward zero: the deep blocks toward their zero start); 10 is
     # the value the learning curve's inner CV chose at 1,000 AqSolDB labels (learning_curve.py tag_deep_reg)
-    ("alpha=10 (weight decay of the function tag; issue 22)", dict(alpha=10.0)),
-    ("deep-alpha=10 (tag_depth='deep' with alpha=10; issue 22)", dict(tag_depth="deep", alpha=10.0)),
+    ("alpha=10 (weight decay of the function tag)", dict(alpha=10.0)),
+    ("deep-alpha=10 (tag_depth='deep' with alpha=10)", dict(tag_depth="deep", alpha=10.0)),
     # epoch 0 of the defaults: the closed-form head on the initial tags' features (AdamW at lr 1e-12 moves
-    # no tag by more than rounding); the frozen-feature start issue 22's rule compares with
+    # no tag by more than rounding); the frozen-feature start that the adoption rule compares with
     # (with the untrained domain tag, domain_tags=None: the default of sktag 0.2, when this setting was made)
     ("frozen-start (epoch 0: closed-form head, no tag training)",
      dict(max_iter=1, learning_rate_init=1e-12, early_stopping=False, domain_tags=None)),
@@ -115,7 +115,7 @@ SETTINGS = [
      dict(_tagfile="ntp_kv", tune_domain_tags=True, domain_learning_rate=1e-4)),
 ]
 
-#: what issue 22's rule compares every setting with: epoch 0 of the defaults
+#: what the adoption rule compares every setting with: epoch 0 of the defaults
 FROZEN_START = next(label for label, _ in SETTINGS if label.startswith("frozen-start"))
 
 
@@ -333,12 +333,12 @@ def _report(meta, rows, args):
              f"threads, {meta['cpus']} CPUs, load average {meta['load_start'][0]:.1f} at start, "
              f"{meta['load_end'][0]:.1f} at end (per fit in the JSON); total {meta['total_seconds'] / 60:.0f} min.",
              "", *(f"- {n}" for n in meta.get("notes", ())), *([""] if meta.get("notes") else []),
-             *_tables(rows, args), *_issue22_rule(rows)]
+             *_tables(rows, args), *_adoption_rule(rows)]
     return "\n".join(lines) + "\n"
 
 
-def _issue22_rule(rows):
-    """Issue 22's rule, fixed before the runs: a setting would become the default only if it beats the frozen
+def _adoption_rule(rows):
+    """The adoption rule, fixed before the runs: a setting would become the default only if it beats the frozen
     start by more than one inner-fold standard error of the paired differences on at least two of the three
     data sets and is not worse (by the same measure) on the third.  Since the defaults changed (a shipped
     domain tag), a setting that would replace them must also pass the same rule against the defaults."""
@@ -352,7 +352,7 @@ def _rule_table(rows, baseline, what):
     names = list(dict.fromkeys(r["dataset"] for r in rs))
     if not rs or not any(r["setting"] == baseline for r in rs):
         return []
-    out = [f"## Issue 22's rule against {what}", "",
+    out = [f"## The adoption rule against {what}", "",
            f"Paired difference to {what} over the inner folds (sign: positive = better), with its "
            "standard error (sd/√folds): *better* when it exceeds one SE (and 0.001), *worse* when it falls below "
            "minus that, else *same*.  Adopt only with *better* on ≥ 2 sets and no *worse*.", "",

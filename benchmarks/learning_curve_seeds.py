@@ -11,7 +11,7 @@ one is refused, as is a report that mixes seeds or was made with another backbon
 For every (data set, size, model) the output gives the TDC test metric per seed, its mean and sample standard
 deviation over seeds ("seed spread"), and against ``--reference`` on the seeds both ran: the mean paired gain
 (positive = better, whatever the metric's direction), its standard error and how many seeds the model won.  "beats
-the spread" says whether the mean paired gain exceeds the reference's seed spread: issue 22's test of whether a tag
+the spread" says whether the mean paired gain exceeds the reference's seed spread: the test of whether a tag
 variant adds accuracy.  Writes ``learning_curve_seeds_<stamp>.md`` and ``.csv``.
 """
 

@@ -1,4 +1,4 @@
-"""Stage 1 on an unlabeled pool: domain tags learned on SMILES no evaluated molecule belongs to (issue 22).
+"""Stage 1 on an unlabeled pool: domain tags learned on SMILES no evaluated molecule belongs to.
 
 The pool is the SMILES of the ``train_val`` parts of sktag's bundled TDC ADMET sets, with every molecule of
 ESOL, BBBP and Lipophilicity (all rows, canonical SMILES) and of every TDC ``test`` part removed, so a tag learned
