@@ -215,25 +215,39 @@ def main(argv=None):
             print(f"  {name} seed {seed}: chosen {rec['chosen']}; "
                   + ", ".join(f"{k} {v:.3f}" for k, v in rec["test"].items() if ":" not in k or k.startswith(
                       ("llm+hgb+rf:", "hgb+rf:"))), file=sys.stderr, flush=True)
-    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M")
+    now = _dt.datetime.now()
+    stamp = now.strftime("%Y%m%d-%H%M")
     env = environment()
+    kind, dtype = cpu_kind_and_dtype()
     report = render(results, args, env)
     (out / f"hybrid_{stamp}.md").write_text(report)
-    (out / f"hybrid_{stamp}.json").write_text(json.dumps({"results": results, "environment": env}, indent=1,
-                                                         default=str))
+    provenance = {"command": command(args), "cpu_kind": f"{env.get('cpu')} {kind}", "dtype": dtype,
+                  "torch_threads": env.get("torch_threads"), "date": now.isoformat(timespec="seconds")}
+    (out / f"hybrid_{stamp}.json").write_text(json.dumps({"results": results, "environment": env, **provenance},
+                                                         indent=1, default=str))
     print(report)
 
 
-def render(results, args, env):
-    """The report: per data set, every row's test score (mean ± sd over splits) and the paired differences."""
+def command(args):
+    """The command line that reproduces the report."""
+    return f"python benchmarks/hybrid.py --datasets {' '.join(args.datasets)} --threads {args.threads}"
+
+
+def cpu_kind_and_dtype():
+    """``(kind, dtype)``: whether this CPU has native bfloat16, and the dtype the backbone runs in here."""
     import torch
 
     from sktag.backbone import cpu_supports_bf16, resolve_dtype
 
     kind = "with native bfloat16 (AVX512-BF16/AMX)" if cpu_supports_bf16() else "without native bfloat16 (AVX2)"
-    dtype = str(resolve_dtype("auto", torch.device("cpu"))).replace("torch.", "")
+    return kind, str(resolve_dtype("auto", torch.device("cpu"))).replace("torch.", "")
+
+
+def render(results, args, env):
+    """The report: per data set, every row's test score (mean ± sd over splits) and the paired differences."""
+    kind, dtype = cpu_kind_and_dtype()
     lines = ["# The hybrid on the accuracy benchmark's outer splits", "",
-             f"Command: `python benchmarks/hybrid.py --datasets {' '.join(args.datasets)} --threads {args.threads}`"
+             f"Command: `{command(args)}`"
              f"; CPU: {env.get('cpu')} {kind}, {dtype}; torch threads {env.get('torch_threads')}; the hybrid "
              f"fits took {sum(s['fit_seconds'] for r in results.values() for s in r['splits']) / 60:.0f} min in "
              "all.", ""]
