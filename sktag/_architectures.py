@@ -30,7 +30,7 @@ _SUPPORTED_HINT = (
     "sktag needs a decoder-only causal language model that AutoModelForCausalLM loads "
     "(Llama, Mistral, Mixtral, Qwen2/3 and their MoE, Gemma 1-3, Phi, Phi-3, OLMo 2, OLMoE, "
     "Granite, SmolLM, StableLM, StarCoder2, GPT-2, GPT-NeoX/Pythia, OPT, Falcon, ...); see "
-    "'Supported architectures' in the README"
+    "'Supported architectures' in the user guide"
 )
 
 def _forward_source(decoder) -> str | None:

@@ -75,6 +75,7 @@ class BackboneMixin:
         Returns
         -------
         Backbone
+            The backbone, loaded or the one held.
         """
         bb = getattr(self, "_backbone", None)
         device = resolve_device(self.device)

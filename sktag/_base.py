@@ -144,6 +144,24 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
 
         A warm start (or ``partial_fit``) continues the fitted model: its
         domains and structure must not have changed.
+
+        Parameters
+        ----------
+        X : sequence of str, or DataFrame / 2-D array of str columns
+            The training strings.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the rows in the loss.
+        incremental : bool, default=False
+            ``True`` for :meth:`partial_fit`: continue the fitted model.
+        classes : array-like, default=None
+            All the classes (a classifier's first :meth:`partial_fit`).
+
+        Returns
+        -------
+        FitState
+            The fit in progress, which the next steps fill in.
         """
         continuing = hasattr(self, "module_") and (self.warm_start or incremental)
         columns, names, labels = as_columns(X)
@@ -215,6 +233,11 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
         A fresh fit makes every domain tag first (pretrained, the words of
         ``domain_tags="text"``, or the init rule) and takes the layout's
         lengths from those tensors, so the slots always match the tag table.
+
+        Parameters
+        ----------
+        state : FitState
+            The fit in progress (also ``estimator.fit_state_`` while it trains).
         """
         bb = state.backbone
         if state.continuing:
@@ -262,7 +285,13 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
 
     # ------------------------------------------------------------ 3. encode
     def encode_rows(self, state: FitState) -> None:
-        """Validate, tokenise and lay out the rows (always raising on bad rows); the validation split."""
+        """Validate, tokenise and lay out the rows (always raising on bad rows); the validation split.
+
+        Parameters
+        ----------
+        state : FitState
+            The fit in progress (also ``estimator.fit_state_`` while it trains).
+        """
         bb = state.backbone
         state.rows, _ = encode(state.columns, state.layout, bb.tokenizer, row_labels=state.labels,
                                max_length=self.max_length, truncation=self.truncation,
@@ -303,6 +332,11 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
         """The :class:`~sktag._states.StateSource` of the rows, with the frozen prefix cached when it can be.
 
         With ``tune_domain_tags`` the prefix changes every step: nothing is cached.
+
+        Parameters
+        ----------
+        state : FitState
+            The fit in progress (also ``estimator.fit_state_`` while it trains).
         """
         state.source = StateSource(state.backbone, state.rows, state.layout, state.readout.needs, state.isolate,
                                    self.predict_batch_size, self.verbose)
@@ -316,6 +350,11 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
         """The head's start: closed form on the initial tags' features, or uniform random (the paper's).
 
         A warm start keeps the fitted head (and its penalty).
+
+        Parameters
+        ----------
+        state : FitState
+            The fit in progress (also ``estimator.fit_state_`` while it trains).
         """
         if state.continuing:
             state.head_alpha = getattr(self, "head_alpha_", None)
@@ -333,7 +372,22 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
         head.set_weights(w0, torch.zeros(w0.shape[0]))  # drawn on CPU: the same on any device
 
     def refit_head(self, state: FitState, standardize=False, idx=None) -> float:
-        """Solve the head in closed form on the features of rows ``idx`` (default: training); its penalty."""
+        """Solve the head in closed form on the features of rows ``idx`` (default: training); its penalty.
+
+        Parameters
+        ----------
+        state : FitState
+            The fit in progress (also ``estimator.fit_state_`` while it trains).
+        standardize : bool, default=False
+            Also fit the head's feature standardisation on these rows.
+        idx : array-like of int, default=None
+            The rows to solve on; ``None`` is the training rows.
+
+        Returns
+        -------
+        float
+            The penalty the closed form chose (ridge alpha, or 1/C).
+        """
         idx = state.train_idx if idx is None else idx
         F = state.source.features(state.module, state.readout, idx)[idx]
         return state.module.head.solve(state.task, F, state.targets[idx], state.weights[idx],
@@ -344,6 +398,16 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
         """AdamW over the trained tensors (the function tag; domain tags and head when they train).
 
         Override to train with another optimiser.
+
+        Parameters
+        ----------
+        state : FitState
+            The fit in progress (also ``estimator.fit_state_`` while it trains).
+
+        Returns
+        -------
+        torch.optim.Optimizer
+            The optimiser of the training loop.
         """
         if self.head_update == "refit":  # the head is solved in closed form, not trained
             state.module.head.requires_grad_(False)
@@ -358,7 +422,22 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
 
     # ------------------------------------------------------------ 7. train
     def train_step(self, state: FitState, batch_rows):
-        """``(Σ w·loss, Σ w)`` of one batch, with the graph to the trained tensors."""
+        """``(Σ w·loss, Σ w)`` of one batch, with the graph to the trained tensors.
+
+        Parameters
+        ----------
+        state : FitState
+            The fit in progress (also ``estimator.fit_state_`` while it trains).
+        batch_rows : ndarray of int
+            The batch's row indices.
+
+        Returns
+        -------
+        loss : torch.Tensor
+            The weighted sum of the rows' losses.
+        weight : torch.Tensor
+            The sum of the rows' weights.
+        """
         states = state.source.states(state.module, batch_rows)
         out = state.module.head(state.readout.features(states).to(state.module.head.mean.device))
         dev = state.backbone.device
@@ -370,7 +449,18 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
         return (state.task.loss(out, state.extra["targets_t"][rows]) * w).sum(), w.sum()
 
     def validation_score(self, state: FitState) -> float:
-        """The early-stopping score of the validation rows (the task's; higher is better)."""
+        """The early-stopping score of the validation rows (the task's; higher is better).
+
+        Parameters
+        ----------
+        state : FitState
+            The fit in progress (also ``estimator.fit_state_`` while it trains).
+
+        Returns
+        -------
+        float
+            The score; higher is better.
+        """
         with torch.no_grad():
             F = state.source.features(state.module, state.readout, state.val_idx)
             raw = state.module.head.outputs(F, state.val_idx)
@@ -378,7 +468,13 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
         return state.task.validation_score(raw[v], state.targets[v], state.weights[v])
 
     def fit_loop(self, state: FitState) -> None:
-        """Epochs of :meth:`train_step` in the :class:`~sktag._training.TrainingLoop`, then :meth:`commit_fit`."""
+        """Epochs of :meth:`train_step` in the :class:`~sktag._training.TrainingLoop`, then :meth:`commit_fit`.
+
+        Parameters
+        ----------
+        state : FitState
+            The fit in progress (also ``estimator.fit_state_`` while it trains).
+        """
         refit = self.head_update == "refit"
         cuda = state.backbone.device.type == "cuda"
         batch_size = (64 if cuda else 32) if self.batch_size == "auto" else self.batch_size
@@ -438,6 +534,11 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
         and its layers, isolation, canonicalisation, dtype), so that
         ``predict``, ``transform`` and ``tagset`` read the fitted state, never
         parameters changed after ``fit``.
+
+        Parameters
+        ----------
+        state : FitState
+            The fit in progress (also ``estimator.fit_state_`` while it trains).
         """
         bb, history, layout, source = state.backbone, state.history, state.layout, state.source
         attrs = dict(

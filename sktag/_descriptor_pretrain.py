@@ -100,13 +100,27 @@ class DescriptorTagPretrainer(TagPretrainerBase):
         Longer strings are truncated with one warning, or rejected.
     canonicalize : bool, default=True
         Canonicalise SMILES with RDKit, as the estimators do.
-    device, dtype, trust_remote_code, n_threads, callbacks, verbose, warm_start
-        As in :class:`DomainTagPretrainer`.  With ``warm_start`` the tag is
-        continued; the descriptor scaling and the head are derived anew from
-        the new strings, and so is the baseline of :meth:`initial_mse` (the
-        head solved for the untrained tag on them).
+    device : str, default="auto"
+        ``"auto"`` is CUDA when available, else CPU.
+    dtype : str, default="auto"
+        Backbone dtype, as in :class:`DomainTagPretrainer` (``"auto"``:
+        bfloat16 on CUDA and on CPUs with native bfloat16, else float32).
+    trust_remote_code : bool, default=False
+        Passed to ``transformers`` when loading ``model``.
+    n_threads : int, default=None
+        Torch threads during ``fit``, :meth:`mse`, :meth:`initial_mse` and
+        :meth:`score` (see :class:`~sktag.TagRegressor`).
+    callbacks : list of sktag.Callback, default=None
+        Hooks called by the training loop.
     random_state : int, RandomState instance or None, default=None
         Seeds the shuffling and the choice of the head's strings.
+    verbose : int, default=0
+        ``1``: progress bar over epochs with the loss; ``2``: also per batch.
+    warm_start : bool, default=False
+        Continue training the fitted tag on the next ``fit``.  The descriptor
+        scaling and the head are derived anew from the new strings, and so is
+        the baseline of :meth:`initial_mse` (the head solved for the untrained
+        tag on them).
 
     Attributes
     ----------
@@ -137,15 +151,26 @@ class DescriptorTagPretrainer(TagPretrainerBase):
     tag precedes them), so an epoch costs about three forward passes over
     the strings.  :meth:`mse` on the training strings is optimistic (the
     head was solved on some of them); held-out strings measure what the tag
-    learned.  Requires RDKit (``pip install "sktag[chem]"``).
+    learned.  Uses RDKit (a dependency of sktag).
 
     Examples
     --------
+    >>> import tempfile
     >>> from sktag import TagRegressor
+    >>> from sktag.datasets import load_esol
     >>> from sktag.pretrain import DescriptorTagPretrainer
-    >>> pre = DescriptorTagPretrainer(random_state=0).fit(unlabeled_smiles)   # doctest: +SKIP
-    >>> pre.initial_mse(held_out), pre.mse(held_out)                          # doctest: +SKIP
-    >>> reg = TagRegressor(domain_tags=pre.tags_).fit(X, y)                  # doctest: +SKIP
+    >>> from sktag.testing import make_tiny_model
+    >>> X, y = load_esol(return_X_y=True)
+    >>> # a tiny random model keeps the example fast; real work uses the
+    >>> # default model="smollm2-135m" (minutes on a CPU)
+    >>> model = make_tiny_model(tempfile.mkdtemp())
+    >>> pre = DescriptorTagPretrainer(model=model, tag_length=4, max_iter=1, n_head_rows=40,
+    ...                               descriptors=["MolWt", "TPSA", "MolLogP", "NumHDonors"],
+    ...                               random_state=0).fit(X[:60])
+    >>> pre.descriptor_names_
+    ['MolWt', 'TPSA', 'MolLogP', 'NumHDonors']
+    >>> before, after = pre.initial_mse(X[-20:]), pre.mse(X[-20:])
+    >>> reg = TagRegressor(model=model, domain_tags=pre.tags_, max_iter=1).fit(X[:60], y[:60])
     """
 
     def __init__(self, model="smollm2-135m", domain="SMILES", *, tag_length=10, descriptors=None,
@@ -301,6 +326,7 @@ class DescriptorTagPretrainer(TagPretrainerBase):
         Parameters
         ----------
         X : sequence of str
+            SMILES strings (1-D: list, array, Series or one-column DataFrame).
 
         Returns
         -------
@@ -312,10 +338,34 @@ class DescriptorTagPretrainer(TagPretrainerBase):
         return self._mse(X, self.tags_[self.domain_], self._head["now"])
 
     def initial_mse(self, X):
-        """:meth:`mse` with the untrained tag and the head solved for it before the first epoch."""
+        """Compute :meth:`mse` with the untrained tag and the head solved for it before the first epoch.
+
+        Parameters
+        ----------
+        X : sequence of str
+            SMILES strings (1-D: list, array, Series or one-column DataFrame).
+
+        Returns
+        -------
+        mse : float
+            The baseline that :meth:`mse` is compared with.
+        """
         check_is_fitted(self, "tags_")
         return self._mse(X, self.initial_tag_, self._head["initial"])
 
     def score(self, X, y=None):
-        """Negative :meth:`mse` (higher is better), for ``GridSearchCV``; ``y`` is ignored."""
+        """Return the negative :meth:`mse` (higher is better), for ``GridSearchCV``.
+
+        Parameters
+        ----------
+        X : sequence of str
+            SMILES strings (1-D: list, array, Series or one-column DataFrame).
+        y : None
+            Ignored; present for scikit-learn compatibility.
+
+        Returns
+        -------
+        score : float
+            ``-mse(X)``.
+        """
         return -self.mse(X)

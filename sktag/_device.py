@@ -22,6 +22,16 @@ def resolve_device(device) -> torch.device:
 
     ``"auto"`` means CUDA when available, else CPU.  Raises ``ValueError`` on
     anything torch does not recognise or on CUDA without a GPU.
+
+    Parameters
+    ----------
+    device : str, torch.device or None
+        ``"auto"`` (or ``None``), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, ... or a :class:`torch.device`.
+
+    Returns
+    -------
+    torch.device
+        The device.
     """
     if isinstance(device, torch.device):
         dev = device
@@ -113,6 +123,19 @@ def resolve_dtype(dtype, device: torch.device) -> torch.dtype:
     :func:`cpu_supports_bf16`; ``SKTAG_CPU_BF16=0/1`` overrides) and float32
     elsewhere.  This is the dtype of the frozen backbone only: tags, heads and
     optimiser state stay float32.
+
+    Parameters
+    ----------
+    dtype : str, torch.dtype or None
+        ``"auto"`` (or ``None``), ``"float32"``/``"fp32"``, ``"bfloat16"``/``"bf16"``,
+        ``"float16"``/``"fp16"`` or a :class:`torch.dtype`.
+    device : torch.device
+        The device the backbone runs on (see :func:`resolve_device`).
+
+    Returns
+    -------
+    torch.dtype
+        The dtype.
     """
     if isinstance(dtype, torch.dtype):
         if dtype not in _DTYPES.values():

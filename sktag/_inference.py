@@ -86,10 +86,12 @@ class PredictMixin(TransformerMixin):
         Parameters
         ----------
         X : sequence of str, or DataFrame / 2-D array of str columns
+            The input strings.
 
         Returns
         -------
         ndarray of shape (n_samples, n_features)
+            The readout features.
         """
         return self._predict_path(X, head=False)
 
@@ -110,6 +112,7 @@ class PredictMixin(TransformerMixin):
         Returns
         -------
         ndarray of str
+            One name per column of :meth:`transform`.
         """
         check_is_fitted(self, "module_")
         if input_features is not None:

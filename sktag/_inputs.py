@@ -134,6 +134,7 @@ def as_columns(X):
     Parameters
     ----------
     X : sequence of str, ndarray, pandas/polars Series or DataFrame
+        The input strings.
 
     Returns
     -------

@@ -64,10 +64,12 @@ def resolve_layers(layers, n_layers):
           the model has fewer than ``K`` blocks).  For SmolLM2-135M (30
           blocks) ``"spread5"`` and ``"every6"`` are both 6, 12, 18, 24, 30.
     n_layers : int
+        Number of decoder blocks of the model.
 
     Returns
     -------
-    list of int, each in ``0 .. n_layers``.
+    list of int
+        Indices into ``hidden_states``, each in ``0 .. n_layers``.
     """
     if not LAYERS(layers):
         raise ValueError(f"layers must be {LAYERS}, got {layers!r}.")

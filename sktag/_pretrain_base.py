@@ -150,7 +150,9 @@ class TagPretrainerBase(BackboneMixin, BaseEstimator):
 
         Returns
         -------
-        self
+        self : object
+
+            The fitted estimator.
         """
         self._check_params()
         with torch_threads(self.n_threads):
@@ -205,7 +207,18 @@ class TagPretrainerBase(BackboneMixin, BaseEstimator):
         return self
 
     def build_optimizer(self, module):
-        """AdamW over the tag (override to train it with another optimiser)."""
+        """AdamW over the tag (override to train it with another optimiser).
+
+        Parameters
+        ----------
+        module : torch.nn.Module
+            The module being trained: ``module.tag`` (and ``module.deep``, for a deep tag).
+
+        Returns
+        -------
+        torch.optim.Optimizer
+            The optimiser of the training loop.
+        """
         trained = [module.tag] + ([] if module.deep is None else [module.deep])
         return torch.optim.AdamW(trained, lr=self.learning_rate_init, weight_decay=self.alpha)
 
@@ -234,7 +247,13 @@ class TagPretrainerBase(BackboneMixin, BaseEstimator):
         self.__dict__.update(self._held_backbone(backbone))
 
     def save(self, path):
-        """Save :attr:`tags_` to a ``.safetensors`` file (``self.tags_.save(path)``)."""
+        """Save :attr:`tags_` to a ``.safetensors`` file (``self.tags_.save(path)``).
+
+        Parameters
+        ----------
+        path : str or path-like
+            The file to write.
+        """
         from sklearn.utils.validation import check_is_fitted
 
         check_is_fitted(self, "tags_")

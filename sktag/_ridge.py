@@ -23,7 +23,9 @@ def ridge_gcv(X, y, sample_weight, alphas):
     Parameters
     ----------
     X : ndarray of shape (n_samples, n_features)
+        The features.
     y : ndarray of shape (n_samples,) or (n_samples, n_targets)
+        The targets.
     sample_weight : ndarray of shape (n_samples,)
         Positive weights (rows of weight 0 take no part in the fit).
     alphas : sequence of float

@@ -25,10 +25,12 @@ class TagSetMixin:
             Name of the function tag; defaults to ``function_tag_name_`` or
             the class name.
         description : str, default=""
+            Free text stored with the function tag.
 
         Returns
         -------
         TagSet
+            The domain tags, the function tag (with its deep blocks, if any) and the head.
         """
         from .tags import TagSet
 
@@ -61,7 +63,18 @@ class TagSetMixin:
         return ts
 
     def save_tags(self, path, name=None, description=""):
-        """Save :meth:`tagset` to a safetensors file (no pickle)."""
+        """Save :meth:`tagset` to a safetensors file (no pickle).
+
+        Parameters
+        ----------
+        path : str or path-like
+            The file to write.
+        name : str, optional
+            Name of the function tag; defaults to ``function_tag_name_`` or
+            the class name.
+        description : str, default=""
+            Free text stored with the function tag.
+        """
         self.tagset(name, description).save(path)
 
     @classmethod

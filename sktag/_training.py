@@ -90,22 +90,76 @@ class Callback:
     """
 
     def on_train_begin(self, estimator):
-        """Before the first epoch (after the head's closed-form start)."""
+        """Call before the first epoch (after the head's closed-form start).
+
+        Parameters
+        ----------
+        estimator : BaseEstimator
+            The estimator being fitted.
+        """
 
     def on_epoch_begin(self, estimator, epoch):
-        """Before epoch ``epoch`` (counted from 1 over the estimator's life)."""
+        """Call before each epoch.
+
+        Parameters
+        ----------
+        estimator : BaseEstimator
+            The estimator being fitted.
+        epoch : int
+            The epoch about to run, counted from 1 over the estimator's life.
+        """
 
     def on_batch_begin(self, estimator, batch_rows):
-        """Before the forward pass of one batch (``batch_rows``: row indices into ``X``)."""
+        """Call before the forward pass of each batch.
+
+        Parameters
+        ----------
+        estimator : BaseEstimator
+            The estimator being fitted.
+        batch_rows : ndarray of int
+            The batch's row indices into ``X``.
+        """
 
     def on_batch_end(self, estimator, batch_rows, loss):
-        """After the optimiser step of one batch; ``loss`` is the batch's scaled loss."""
+        """Call after the optimiser step of each batch.
+
+        Parameters
+        ----------
+        estimator : BaseEstimator
+            The estimator being fitted.
+        batch_rows : ndarray of int
+            The batch's row indices into ``X``.
+        loss : float
+            The batch's scaled loss.
+        """
 
     def on_epoch_end(self, estimator, epoch, history):
-        """After epoch ``epoch`` and its bookkeeping (``history`` is up to date)."""
+        """Call after each epoch and its bookkeeping.
+
+        Parameters
+        ----------
+        estimator : BaseEstimator
+            The estimator being fitted.
+        epoch : int
+            The epoch that ended, counted from 1 over the estimator's life.
+        history : object
+            The fit's bookkeeping, up to date: ``loss_curve``,
+            ``validation_scores``, ``best_loss``, ... (exposed as
+            ``loss_curve_`` etc. once the fit ends).
+        """
 
     def on_train_end(self, estimator, history):
-        """After the last epoch, before the fitted attributes are set (not after a non-finite loss)."""
+        """Call after the last epoch, before the fitted attributes are set.
+
+        Not called when the fit stops on a non-finite loss.
+
+        Parameters
+        ----------
+        estimator : BaseEstimator
+            The estimator being fitted.
+        history : object
+            The fit's bookkeeping (loss curve, validation scores, best epoch).
+        """
 
 
 #: The hooks a callback must have.

@@ -88,6 +88,19 @@ def cache_dir() -> Path:
 class Backbone:
     """A loaded, frozen causal LM with its tokenizer.
 
+    Parameters
+    ----------
+    identity : str
+        What identifies the model across processes (alias, hub id or path).
+    model : transformers.PreTrainedModel
+        The causal LM.
+    tokenizer : transformers.PreTrainedTokenizerBase
+        The model's tokenizer.
+    device : torch.device
+        Where the model's weights are.
+    dtype : torch.dtype
+        The dtype of the model's weights.
+
     Attributes
     ----------
     identity : str
@@ -96,7 +109,22 @@ class Backbone:
     model : transformers.PreTrainedModel
         The causal LM, in eval mode, every parameter with ``requires_grad=False``.
     tokenizer : transformers.PreTrainedTokenizerBase
-    device, dtype : torch.device, torch.dtype
+        The model's tokenizer.
+    device : torch.device
+        Where the model's weights are (the first device with ``device_map``).
+    dtype : torch.dtype
+        The dtype of the model's weights.
+
+    Other Parameters
+    ----------------
+    _fingerprint, _tag_init, _mask_windows, _kv_geometry, _hidden_widths, _decoder_blocks : None
+        Internal caches, computed on first use; leave them at ``None``.
+
+    Notes
+    -----
+    Get one with :func:`~sktag.load_backbone` (or an estimator's
+    ``get_backbone()``) rather than constructing it: that loads, checks and
+    shares the model.
     """
 
     identity: str
@@ -274,6 +302,16 @@ class Backbone:
         The output embedding, then the model's own post-processing: Granite's
         ``logits_scaling``, Cohere's ``logit_scale`` and the final logit
         soft-cap of Gemma 2/3 (``tanh(x / c) * c``).
+
+        Parameters
+        ----------
+        hidden : torch.Tensor of shape (..., hidden_size)
+            Final hidden states (after the final norm).
+
+        Returns
+        -------
+        torch.Tensor of shape (..., vocab_size)
+            The next-token logits.
         """
         head = self.model.get_output_embeddings()
         logits = head(hidden.to(head.weight.device))
@@ -420,6 +458,7 @@ def load_backbone(model=DEFAULT_MODEL, *, dtype="auto", device="auto", trust_rem
     Returns
     -------
     Backbone
+        The loaded (or cached) backbone, shared by every caller in this process.
     """
     attn = check_attn_implementation(attn_implementation)
     dev = resolve_device(device)

@@ -69,9 +69,21 @@ _MAP_STRATEGIES = {"auto", "balanced", "balanced_low_0", "sequential"}
 class WorkerContext:
     """The worker process this code runs in.
 
+    Parameters
+    ----------
+    kind : {"dask", "ray", "joblib", "multiprocessing"}
+        The engine that started the worker.
+    gpu_assigned : bool, default=False
+        See Attributes.
+    env_assignable : bool, default=False
+        See Attributes.
+    detail : str, default=""
+        See Attributes.
+
     Attributes
     ----------
     kind : {"dask", "ray", "joblib", "multiprocessing"}
+        The engine that started the worker.
     gpu_assigned : bool
         The engine assigned GPUs to this worker (Dask ``GPU`` resource, Ray
         ``num_gpus``).
@@ -171,6 +183,18 @@ def needs_gpu(device, device_map=None) -> bool:
     ``device`` is a :class:`torch.device` or a string (``"auto"`` means CUDA
     when available); it is parsed without checking that CUDA exists, so the
     policy can be exercised on a CPU-only machine.
+
+    Parameters
+    ----------
+    device : str, torch.device or None
+        The ``device`` parameter of an estimator.
+    device_map : str, dict or None, default=None
+        The ``device_map`` parameter (weights placed by ``accelerate``).
+
+    Returns
+    -------
+    bool
+        Whether any weight would be on a GPU.
     """
     if device_map is not None:
         if isinstance(device_map, Mapping):
@@ -197,6 +221,11 @@ def gpu_policy(gpu: bool, context: WorkerContext | None, environ: Mapping[str, s
         :func:`worker_context`; ``None`` outside worker processes.
     environ : mapping
         The process environment (``os.environ``).
+
+    Returns
+    -------
+    str or None
+        ``None`` when the load is allowed, else the reason it is refused.
     """
     if not gpu or context is None:
         return None
@@ -231,6 +260,23 @@ def check_worker_device(device, device_map=None, *, context=None, environ=None) 
 
     Called by the estimators before they load a backbone.  ``context`` and
     ``environ`` default to :func:`worker_context` and ``os.environ``.
+
+    Parameters
+    ----------
+    device : str, torch.device or None
+        The ``device`` parameter of an estimator.
+    device_map : str, dict or None, default=None
+        The ``device_map`` parameter.
+    context : WorkerContext or None, default=None
+        The worker this runs in; ``None`` asks :func:`worker_context`.
+    environ : mapping or None, default=None
+        The environment; ``None`` is ``os.environ``.
+
+    Raises
+    ------
+    SharedGPUError
+        When a worker process would load the backbone on a GPU without an
+        explicit GPU assignment.
     """
     if not needs_gpu(device, device_map):
         return

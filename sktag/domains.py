@@ -200,6 +200,7 @@ def format_invalid(
     Returns
     -------
     message : str
+        The error message.
     """
     n = len(bad)
     head = f"{n} invalid {domain_name} string{'s' if n != 1 else ''}"

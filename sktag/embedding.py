@@ -121,6 +121,7 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
         float32 either way.  ``transform`` runs in the dtype ``fit`` resolved
         (``dtype_``).
     trust_remote_code : bool, default=False
+        Passed to ``transformers`` when loading ``model``.
     n_threads : int, default=None
         Torch threads used by ``transform`` (restored after); ``None`` keeps
         torch's setting, except inside joblib/Dask/Ray workers, where the
@@ -177,9 +178,22 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
     >>> from sklearn.linear_model import RidgeCV
     >>> from sklearn.pipeline import make_pipeline
     >>> from sklearn.preprocessing import StandardScaler
+    >>> import tempfile
     >>> from sktag import LLMEmbedding
-    >>> pipe = make_pipeline(LLMEmbedding(), StandardScaler(), RidgeCV())  # doctest: +SKIP
-    >>> pipe.fit(smiles_train, y_train).score(smiles_test, y_test)        # doctest: +SKIP
+    >>> from sktag.datasets import load_esol
+    >>> from sktag.testing import make_tiny_model
+    >>> X, y = load_esol(return_X_y=True)
+    >>> # a tiny random model keeps the example fast; real work uses the
+    >>> # default model="smollm2-135m" (minutes on a CPU)
+    >>> model = make_tiny_model(tempfile.mkdtemp())
+    >>> emb = LLMEmbedding(model=model, layers="last")
+    >>> emb.fit_transform(X[:4]).shape
+    (4, 32)
+    >>> emb.get_feature_names_out()[:2]
+    array(['smiles__L2_mean_0', 'smiles__L2_mean_1'], dtype=object)
+    >>> pipe = make_pipeline(LLMEmbedding(model=model), StandardScaler(), RidgeCV())
+    >>> pipe.fit(X[:60], y[:60]).predict(X[60:65]).shape
+    (5,)
     """
 
     _parameter_constraints = {
@@ -312,6 +326,7 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
         Returns
         -------
         self : LLMEmbedding
+            The fitted transformer.
         """
         columns, names, row_labels = as_columns(X)
         with self._fitted_state(self._fit(columns, names)):
@@ -325,12 +340,14 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of str, shape (n_samples,) or (n_samples, n_columns)
+            The input strings.
         y : None
             Ignored.
 
         Returns
         -------
         X_new : ndarray of float64, shape (n_samples, n_features_out)
+            The pooled hidden states.
         """
         columns, names, row_labels = as_columns(X)
         with self._fitted_state(self._fit(columns, names)), torch_threads(self.n_threads):
@@ -367,7 +384,7 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
 
         Returns
         -------
-        X_new : ndarray of float64, shape (n_samples, n_columns * len(layers_) * hidden_size_)
+        X_new : ndarray of float64 of shape ``(n_samples, n_columns * len(layers_) * hidden_size_)``
             Blocks of ``hidden_size_`` features, ordered by column, then by
             layer (see :meth:`get_feature_names_out`).  With
             ``on_invalid="nan"`` the rows of invalid strings are NaN.
@@ -459,6 +476,7 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
         Returns
         -------
         ndarray of str
+            One name per output column.
         """
         check_is_fitted(self, "layers_")
         prefixes = self._column_prefixes()

@@ -101,8 +101,8 @@ _SHARED_PARAMS = """
         final hidden state at the last function-tag position.  ``"pooled"``
         adds the mean hidden state of the data tokens at ``readout_layers``;
         those come from the frozen prefix pass that also fills the key/value
-        cache, so they cost no extra forward.  See the README's accuracy
-        section for the measured difference.
+        cache, so they cost no extra forward.  The benchmark pages of the
+        documentation give the measured difference.
     readout_layers : int, list of int or str, default="spread10"
         Hidden-state indices pooled by ``readout="pooled"`` (0 = input
         embeddings, negative counts from the end), or a rule as for
@@ -110,8 +110,8 @@ _SHARED_PARAMS = """
         ``"everyK"`` (blocks K, 2K, ...) or ``"spreadK"`` (K blocks spread
         evenly over the depth, ending at the last).  ``"spread10"``: 3, 6,
         ..., 30 for SmolLM2-135M, chosen by inner cross-validation on ESOL,
-        BBBP and Lipophilicity training molecules (README "Choosing
-        defaults").
+        BBBP and Lipophilicity training molecules (see "How the defaults
+        were chosen" in the benchmark pages).
     head_init : {"closed_form", "random"}, default="closed_form"
         ``"closed_form"``: before any gradient step the head is fitted on the
         standardised readout features at the initial tags: ridge regression
@@ -151,10 +151,13 @@ _SHARED_PARAMS = """
         it started.  Without it the last epoch's weights are kept, as in
         scikit-learn's MLP.
     validation_fraction : float, default=0.1
+        Fraction of the training data held out for ``early_stopping``.
     n_iter_no_change : int, default=3
         Epochs without improvement (of the training loss, or of the
         validation score with ``early_stopping``) before stopping.
     tol : float, default=1e-4
+        Smallest improvement (of the training loss, or of the validation
+        score with ``early_stopping``) that counts as one.
     max_length : int, default=512
         Maximum number of tokens of one input string.
     truncation : {"warn", "raise"}, default="warn"
@@ -291,16 +294,24 @@ class TagRegressor(RegressorMixin, BaseTagEstimator, BaseEstimator):
     Notes
     -----
     ``readout="tag", head_init="random", head_update="gradient"`` is the
-    Tag-LLM paper's estimator.  The README's "Accuracy" and "Choosing
-    defaults" sections give the measurements behind the defaults.
+    Tag-LLM paper's estimator.  The benchmark pages of the documentation
+    give the measurements behind the defaults.
 
     Examples
     --------
+    >>> import tempfile
     >>> from sktag import TagRegressor
     >>> from sktag.datasets import load_esol
-    >>> X, y = load_esol(return_X_y=True)          # doctest: +SKIP
-    >>> reg = TagRegressor(random_state=0).fit(X[:800], y[:800])  # doctest: +SKIP
-    >>> reg.score(X[800:], y[800:])                 # doctest: +SKIP
+    >>> from sktag.testing import make_tiny_model
+    >>> X, y = load_esol(return_X_y=True)
+    >>> # a tiny random model keeps the example fast; real work uses the
+    >>> # default model="smollm2-135m" (minutes on a CPU)
+    >>> model = make_tiny_model(tempfile.mkdtemp())
+    >>> reg = TagRegressor(model=model, max_iter=2, random_state=0).fit(X[:60], y[:60])
+    >>> reg.predict(X[60:65]).shape
+    (5,)
+    >>> len(reg.loss_curve_) == reg.n_iter_ <= 2
+    True
     """
 
     _task_class = RegressionTask
@@ -324,19 +335,23 @@ class TagRegressor(RegressorMixin, BaseTagEstimator, BaseEstimator):
         Parameters
         ----------
         X : sequence of str, or DataFrame / 2-D array of str columns
+            The input strings.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The targets.
         sample_weight : array-like of shape (n_samples,), default=None
             The loss is ``sum(w * l) / sum(w)`` over the training set; rows of
             weight 0 count exactly as absent rows.
 
         Returns
         -------
-        self
+        self : object
+
+            The fitted estimator.
         """
         return self._fit(X, y, sample_weight)
 
     def partial_fit(self, X, y, sample_weight=None):
-        """One epoch over ``(X, y)``, continuing from the current fit if any.
+        """Train one epoch over ``(X, y)``, continuing from the current fit if any.
 
         The first call sets up the tags and head (closed-form head when
         ``head_init="closed_form"``) and the target standardisation; later
@@ -344,16 +359,37 @@ class TagRegressor(RegressorMixin, BaseTagEstimator, BaseEstimator):
         epoch on every row given.  No early stopping and no rows held out,
         whatever ``early_stopping`` says (as in scikit-learn's MLP).
 
+        Parameters
+        ----------
+        X : sequence of str, or DataFrame / 2-D array of str columns
+            The input strings.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the rows in the loss; ``None`` weighs every row 1.
+
         Returns
         -------
-        self
+        self : object
+
+            The fitted estimator.
         """
         return self._fit(X, y, sample_weight, incremental=True)
 
     def predict(self, X):
-        """Predicted targets, shape ``(n_samples,)`` or ``(n_samples, n_outputs)``.
+        """Predict the targets of ``X``.
 
         Rows that are invalid under ``on_invalid="nan"`` are NaN.
+
+        Parameters
+        ----------
+        X : sequence of str, or DataFrame / 2-D array of str columns
+            The input strings, with the columns ``fit`` saw.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The predicted targets.
         """
         raw = self._raw_predict(X)
         pred = raw * self.y_scale_ + self.y_mean_
@@ -394,11 +430,19 @@ class TagClassifier(ClassifierMixin, BaseTagEstimator, BaseEstimator):
 
     Examples
     --------
+    >>> import tempfile
     >>> from sktag import TagClassifier
     >>> from sktag.datasets import load_bbbp
-    >>> X, y = load_bbbp(return_X_y=True)              # doctest: +SKIP
-    >>> clf = TagClassifier(random_state=0).fit(X, y)  # doctest: +SKIP
-    >>> clf.predict_proba(X[:3])                       # doctest: +SKIP
+    >>> from sktag.testing import make_tiny_model
+    >>> X, y = load_bbbp(return_X_y=True)
+    >>> # a tiny random model keeps the example fast; real work uses the
+    >>> # default model="smollm2-135m" (minutes on a CPU)
+    >>> model = make_tiny_model(tempfile.mkdtemp())
+    >>> clf = TagClassifier(model=model, max_iter=2, random_state=0).fit(X[:60], y[:60])
+    >>> clf.classes_
+    array([0, 1])
+    >>> clf.predict_proba(X[:3]).shape
+    (3, 2)
     """
 
     _task_class = ClassificationTask
@@ -424,6 +468,7 @@ class TagClassifier(ClassifierMixin, BaseTagEstimator, BaseEstimator):
         Parameters
         ----------
         X : sequence of str, or DataFrame / 2-D array of str columns
+            The input strings.
         y : array-like of shape (n_samples,)
             Class labels (at least two distinct values).
         sample_weight : array-like of shape (n_samples,), default=None
@@ -431,7 +476,9 @@ class TagClassifier(ClassifierMixin, BaseTagEstimator, BaseEstimator):
 
         Returns
         -------
-        self
+        self : object
+
+            The fitted estimator.
         """
         return self._fit(X, y, sample_weight)
 
@@ -445,15 +492,20 @@ class TagClassifier(ClassifierMixin, BaseTagEstimator, BaseEstimator):
         Parameters
         ----------
         X : sequence of str, or DataFrame / 2-D array of str columns
+            The input strings.
         y : array-like of shape (n_samples,)
+            The targets.
         classes : array-like, default=None
             All the classes, required on the first call (as in
             scikit-learn's ``partial_fit``), ignored later.
         sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the rows in the loss; ``None`` weighs every row 1.
 
         Returns
         -------
-        self
+        self : object
+
+            The fitted estimator.
         """
         if not hasattr(self, "module_") and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit.")
@@ -461,14 +513,36 @@ class TagClassifier(ClassifierMixin, BaseTagEstimator, BaseEstimator):
                          classes=None if hasattr(self, "module_") else classes)
 
     def decision_function(self, X):
-        """Logits: shape ``(n_samples,)`` for binary (positive minus negative), else ``(n_samples, n_classes)``."""
+        """Compute the logits of ``X``.
+
+        Parameters
+        ----------
+        X : sequence of str, or DataFrame / 2-D array of str columns
+            The input strings, with the columns ``fit`` saw.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_classes)
+            For two classes the positive minus the negative logit, else one
+            logit per class.
+        """
         raw = self._raw_predict(X)
         return raw[:, 1] - raw[:, 0] if raw.shape[1] == 2 else raw
 
     def predict_proba(self, X):
-        """Class probabilities, shape ``(n_samples, n_classes)``, columns in ``classes_`` order.
+        """Predict the class probabilities of ``X``.
 
         Rows that are invalid under ``on_invalid="nan"`` are NaN.
+
+        Parameters
+        ----------
+        X : sequence of str, or DataFrame / 2-D array of str columns
+            The input strings, with the columns ``fit`` saw.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            The probabilities, columns in ``classes_`` order.
         """
         raw = self._raw_predict(X)
         z = raw - raw.max(axis=1, keepdims=True)
@@ -476,7 +550,18 @@ class TagClassifier(ClassifierMixin, BaseTagEstimator, BaseEstimator):
         return e / e.sum(axis=1, keepdims=True)
 
     def predict_log_proba(self, X):
-        """Logarithm of :meth:`predict_proba`."""
+        """Compute the logarithm of :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : sequence of str, or DataFrame / 2-D array of str columns
+            The input strings, with the columns ``fit`` saw.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            The log-probabilities, columns in ``classes_`` order.
+        """
         raw = self._raw_predict(X)
         z = raw - raw.max(axis=1, keepdims=True)
         return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
@@ -489,6 +574,16 @@ class TagClassifier(ClassifierMixin, BaseTagEstimator, BaseEstimator):
         (a label array has no missing value that scikit-learn's metrics
         accept).  Use :meth:`predict_proba`, whose rows for them are NaN, and
         drop those rows before scoring.
+
+        Parameters
+        ----------
+        X : sequence of str, or DataFrame / 2-D array of str columns
+            The input strings, with the columns ``fit`` saw.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            The predicted labels (of the type of the training labels).
         """
         raw = self._raw_predict(X)
         bad = np.flatnonzero(np.isnan(raw).any(axis=1))

@@ -21,6 +21,15 @@ class InvalidInputError(ValueError):
     (up to a limit) with its position, index label, column, the offending
     string and the reason.
 
+    Parameters
+    ----------
+    message : str
+        The error message.
+    rows : sequence of int, default=()
+        Positions (0-based) of all invalid rows.
+    reasons : sequence of str, default=()
+        The reason for each position in ``rows``.
+
     Attributes
     ----------
     rows : list of int

@@ -176,6 +176,7 @@ class MorganFingerprint(_SmilesTransformer):
         Returns
         -------
         feature_names_out : ndarray of str objects
+            One name per output column.
         """
         validate_params(self, {"n_bits": [POS_INT]})
         return np.asarray([f"morgan_{i}" for i in range(self.n_bits)], dtype=object)
@@ -292,6 +293,7 @@ exclude them through ``descriptors`` if that matters.
         Returns
         -------
         feature_names_out : ndarray of str objects
+            One name per output column.
         """
         return np.asarray(self._names(), dtype=object)
 

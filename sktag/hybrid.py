@@ -51,12 +51,28 @@ def logistic_regression_cv(**kwargs):
 
 
 def default_llm_model(task, *, model="smollm2-135m", domains="SMILES", domain_tags="pretrained"):
-    """The frozen LLM's pooled features + ridge (regression) or logistic regression (classification).
+    """Build the frozen LLM's pooled features + ridge (regression) or logistic regression (classification).
 
     A ``Pipeline`` of :class:`~sktag.LLMEmbedding` (``domain_tags``: sktag's
     shipped tags by default), ``StandardScaler`` and ``RidgeCV`` /
     ``LogisticRegressionCV``, with the steps ``"embedding"``, ``"scale"`` and
     ``"model"``.
+
+    Parameters
+    ----------
+    task : {"regression", "classification"}
+        Ridge for regression, logistic regression for classification.
+    model : str or path-like, default="smollm2-135m"
+        The frozen causal LM (see :class:`~sktag.TagRegressor`).
+    domains : str, list of str or dict, default="SMILES"
+        Domain of each input column, as in :class:`~sktag.LLMEmbedding`.
+    domain_tags : "pretrained", TagSet, path or None, default="pretrained"
+        The domain tags of the embedding, as in :class:`~sktag.LLMEmbedding`.
+
+    Returns
+    -------
+    Pipeline
+        The unfitted pipeline.
     """
     from sklearn.linear_model import RidgeCV
     from sklearn.pipeline import Pipeline
@@ -71,15 +87,17 @@ def default_llm_model(task, *, model="smollm2-135m", domains="SMILES", domain_ta
 
 
 def default_classical_models(task, *, smiles_column=None, random_state=None, n_estimators=500):
-    """``[(name, estimator)]``: RDKit descriptors + histogram gradient boosting, Morgan counts + random forest.
+    """Build ``[(name, estimator)]``: RDKit descriptors + histogram gradient boosting, Morgan counts + random forest.
 
     Parameters
     ----------
     task : {"regression", "classification"}
+        Regressors or classifiers.
     smiles_column : str or None, default=None
         For a DataFrame input: the SMILES column, the only one the
         featurisers see (through a ``ColumnTransformer``).
     random_state : int or None, default=None
+        Seeds the gradient boosting and the random forest.
     n_estimators : int, default=500
         Trees of the random forest.
 
@@ -248,10 +266,13 @@ class _HybridBase(BaseEstimator):
             string columns (a protein sequence, say) for the LLM base model;
             never modified.
         y : array-like of shape (n_samples,)
+            The targets.
 
         Returns
         -------
-        self
+        self : object
+
+            The fitted estimator.
         """
         if self.blend != "auto" and self.blend not in BLENDS[self._task]:
             raise ValueError(f"blend must be 'auto' or one of {BLENDS[self._task]}, got {self.blend!r}.")
@@ -372,11 +393,22 @@ class HybridRegressor(RegressorMixin, _HybridBase, BaseEstimator):
 
     Examples
     --------
-    >>> from sktag.hybrid import HybridRegressor                    # doctest: +SKIP
-    >>> from sktag.datasets import load_esol                        # doctest: +SKIP
-    >>> X, y = load_esol(return_X_y=True)                           # doctest: +SKIP
-    >>> hyb = HybridRegressor(random_state=0).fit(X[:900], y[:900]) # doctest: +SKIP
-    >>> dict(zip(hyb.base_names_, hyb.weights_.round(2)))           # doctest: +SKIP
+    >>> import tempfile
+    >>> from sktag import HybridRegressor
+    >>> from sktag.datasets import load_esol
+    >>> from sktag.hybrid import default_classical_models
+    >>> from sktag.testing import make_tiny_model
+    >>> X, y = load_esol(return_X_y=True)
+    >>> # a tiny random model keeps the example fast; real work uses the
+    >>> # default model="smollm2-135m" (minutes on a CPU)
+    >>> model = make_tiny_model(tempfile.mkdtemp())
+    >>> classical = default_classical_models("regression", n_estimators=20, random_state=0)
+    >>> hyb = HybridRegressor(model=model, classical=classical, cv=3, random_state=0)
+    >>> hyb = hyb.fit(X[:90], y[:90])
+    >>> hyb.base_names_
+    ['llm_embedding', 'hgb_descriptors', 'rf_morgan_counts']
+    >>> hyb.weights_.shape, hyb.predict(X[90:95]).shape
+    ((3,), (5,))
     """
 
     _task = "regression"
@@ -418,10 +450,12 @@ class HybridRegressor(RegressorMixin, _HybridBase, BaseEstimator):
         Parameters
         ----------
         X : sequence of str, or DataFrame
+            The input strings.
 
         Returns
         -------
         ndarray of shape (n_samples,)
+            The blended predictions.
         """
         return self._blend(self._predict_bases(X))
 
@@ -435,14 +469,36 @@ class HybridClassifier(ClassifierMixin, _HybridBase, BaseEstimator):
 
     Parameters
     ----------
-    llm, classical, cv, model, domains, smiles_column, random_state, verbose
-        As in :class:`HybridRegressor` (``llm="tag"`` is a
-        :class:`~sktag.TagClassifier`).
+    llm : "embedding", "tag", estimator or None, default="embedding"
+        The LLM base model: ``"embedding"`` is :func:`default_llm_model`
+        (frozen features with the shipped domain tag + logistic regression,
+        computed once per fit), ``"tag"`` a :class:`~sktag.TagClassifier`
+        with its defaults (fitted once per inner fold), an estimator of your
+        own, or None for no LLM (the classical models alone, the control).
+    classical : "default", list of (str, estimator) or None, default="default"
+        The classical base models: ``"default"`` is
+        :func:`default_classical_models` (RDKit descriptors + gradient
+        boosting, Morgan counts + random forest, on the SMILES column).
     blend : {"auto", "logistic", "mean"}, default="auto"
         ``"logistic"`` (also ``"auto"``): a logistic regression on the base
         models' out-of-fold scores (the logit of the positive class for two
         classes, the log-probabilities of every class otherwise);
         ``"mean"``: the mean of their probabilities.
+    cv : int, default=5
+        Scaffold-grouped inner folds (``GroupKFold`` on
+        :func:`~sktag.model_selection.scaffold_groups`).
+    model : str or path, default="smollm2-135m"
+        The LLM of ``llm="embedding"`` and ``llm="tag"``.
+    domains : str or dict, default="SMILES"
+        ``domains`` of the LLM base model (a dict ``{column: domain}`` for a
+        DataFrame with a second column such as a protein sequence).
+    smiles_column : str or None, default=None
+        The SMILES column of a DataFrame (default: the column whose domain
+        is SMILES); the classical models see only this column.
+    random_state : int or None, default=None
+        Seeds the base models.
+    verbose : int, default=0
+        1 shows a progress bar over the base models.
 
     Attributes
     ----------
@@ -515,10 +571,12 @@ class HybridClassifier(ClassifierMixin, _HybridBase, BaseEstimator):
         Parameters
         ----------
         X : sequence of str, or DataFrame
+            The input strings.
 
         Returns
         -------
         ndarray of shape (n_samples, n_classes)
+            The probabilities, columns in the order of ``classes_``.
         """
         return self._blend(self._predict_bases(X))
 
@@ -534,9 +592,11 @@ class HybridClassifier(ClassifierMixin, _HybridBase, BaseEstimator):
         Parameters
         ----------
         X : sequence of str, or DataFrame
+            The input strings.
 
         Returns
         -------
         ndarray of shape (n_samples,)
+            The predicted labels.
         """
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]

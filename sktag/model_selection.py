@@ -110,16 +110,16 @@ class ScaffoldSplit(BaseCrossValidator):
         a 2-D array (position) with several columns.  Not needed for 1-D
         input or a single column.
 
+    See Also
+    --------
+    scaffold_groups : scaffold labels for ``GroupKFold`` etc.
+
     Notes
     -----
     This is repeated hold-out: the test parts of different splits overlap
     and do not cover every molecule, so it is not a partition and
     ``cross_val_predict`` refuses it.  For a scaffold-grouped partition use
     ``GroupKFold(n_splits=5).split(X, y, groups=scaffold_groups(X))``.
-
-    See Also
-    --------
-    scaffold_groups : scaffold labels for ``GroupKFold`` etc.
 
     Examples
     --------
@@ -151,6 +151,7 @@ class ScaffoldSplit(BaseCrossValidator):
         Returns
         -------
         n_splits : int
+            The number of folds, ``n_splits``.
         """
         self._check_n_splits()
         return int(self.n_splits)

@@ -53,10 +53,20 @@ class TagSet(Mapping):
 
     Examples
     --------
-    >>> ts = reg.tagset()                      # doctest: +SKIP
-    >>> ts.save("esol.safetensors")            # doctest: +SKIP
-    >>> TagSet.load("esol.safetensors")        # doctest: +SKIP
-    TagSet(backbone='smollm2-135m', hidden_size=576, tags=[SMILES (domain, 10), ESOL (function, 10)])
+    >>> import os, tempfile
+    >>> from sktag import TagRegressor, TagSet
+    >>> from sktag.datasets import load_esol
+    >>> from sktag.testing import make_tiny_model
+    >>> X, y = load_esol(return_X_y=True)
+    >>> folder = tempfile.mkdtemp()
+    >>> # a tiny random model keeps the example fast; real work uses the
+    >>> # default model="smollm2-135m" (hidden_size=576)
+    >>> model = make_tiny_model(os.path.join(folder, "model"))
+    >>> reg = TagRegressor(model=model, max_iter=1, random_state=0).fit(X[:40], y[:40])
+    >>> ts = reg.tagset("ESOL")
+    >>> ts.save(os.path.join(folder, "esol.safetensors"))
+    >>> TagSet.load(os.path.join(folder, "esol.safetensors"))
+    TagSet(backbone='...', hidden_size=32, tags=[SMILES (domain, 10), ESOL (function, 10, head)])
     """
 
     def __init__(self, backbone: str, fingerprint: str, hidden_size: int):
@@ -79,7 +89,18 @@ class TagSet(Mapping):
         return len(self._tags)
 
     def info(self, name) -> dict:
-        """Metadata of one tag: kind, tag_length, description."""
+        """Return the metadata of one tag: kind, tag_length, description.
+
+        Parameters
+        ----------
+        name : str
+            The tag's name.
+
+        Returns
+        -------
+        dict
+            ``kind``, ``tag_length`` and ``description`` (and ``depth``, ``deep_kind`` for a deep tag).
+        """
         return dict(self._info[name])
 
     @property
@@ -92,6 +113,24 @@ class TagSet(Mapping):
 
         With ``overwrite=True`` a tag of the same name is replaced, and its deep
         block (:meth:`add_deep`), which belonged to the old vectors, dropped.
+
+        Parameters
+        ----------
+        name : str
+            The tag's name (non-empty, no ``/``).
+        tensor : torch.Tensor or array-like of shape (tag_length, hidden_size)
+            The tag's vectors (copied, as float32).
+        kind : {"domain", "function"}, default="domain"
+            What the tag is.
+        description : str, default=""
+            Free text stored with the tag.
+        overwrite : bool, default=False
+            Replace a tag of the same name instead of raising.
+
+        Returns
+        -------
+        TagSet
+            ``self``, so that calls chain.
         """
         if not isinstance(name, str) or not name:
             raise ValueError(f"tag names must be non-empty strings, got {name!r}.")
@@ -121,6 +160,27 @@ class TagSet(Mapping):
         readout features ``x`` of the function tag (any width: ``hidden_size``
         for the paper's readout, more for pooled ones, whatever a custom
         readout gives); ``mean`` and ``scale`` default to 0 and 1.
+
+        Parameters
+        ----------
+        name : str
+            The function tag the head belongs to.
+        weight : array-like of shape (n_outputs, n_features)
+            The head's weights.
+        bias : array-like of shape (n_outputs,)
+            The head's bias.
+        task : dict
+            JSON-serialisable description of the task (what the estimators need
+            to rebuild it, e.g. the classes or the target standardisation).
+        mean : array-like of shape (n_features,), default=None
+            Feature means subtracted first; ``None`` is 0.
+        scale : array-like of shape (n_features,), default=None
+            Feature scales divided by; ``None`` is 1.
+
+        Returns
+        -------
+        TagSet
+            ``self``, so that calls chain.
         """
         if name not in self._tags or self._info[name]["kind"] != "function":
             raise ValueError(f"{name!r} is not a function tag of this TagSet.")
@@ -154,6 +214,20 @@ class TagSet(Mapping):
         positions (``width``: keys and values side by side, ``2 x kv_heads x
         head_dim``).  The depth (number of blocks) and the kind are recorded
         in the tag's metadata.
+
+        Parameters
+        ----------
+        name : str
+            The tag the block belongs to.
+        block : torch.Tensor or array-like of shape (depth, tag_length, width)
+            One block per layer (copied, as float32).
+        kind : {"deep", "kv"}, default="deep"
+            Where the blocks are added (see above).
+
+        Returns
+        -------
+        TagSet
+            ``self``, so that calls chain.
         """
         if name not in self._tags:
             raise ValueError(f"{name!r} is not a tag of this TagSet.")
@@ -174,13 +248,35 @@ class TagSet(Mapping):
         return self
 
     def deep_kind(self, name) -> str | None:
-        """The kind of tag ``name``'s deep block (``"deep"`` or ``"kv"``, see :meth:`add_deep`); None if shallow."""
+        """Return the kind of tag ``name``'s deep block (``"deep"`` or ``"kv"``, see :meth:`add_deep`).
+
+        Parameters
+        ----------
+        name : str
+            The tag's name.
+
+        Returns
+        -------
+        str or None
+            ``"deep"``, ``"kv"``, or ``None`` for a shallow tag.
+        """
         if name not in self._deep:
             return None
         return self._info[name].get("deep_kind", "deep")  # (files of sktag 0.3 record no kind: residual)
 
     def find(self, name):
-        """The name of the tag matching ``name`` case-insensitively (as domains match), or None."""
+        """Find the tag matching ``name`` case-insensitively (as domains match).
+
+        Parameters
+        ----------
+        name : str
+            The name to look for.
+
+        Returns
+        -------
+        str or None
+            The stored name, or ``None`` when no tag (or more than one) matches.
+        """
         if name in self._tags:
             return name
         key = str(name).strip().lower()
@@ -245,7 +341,18 @@ class TagSet(Mapping):
         return out
 
     def check_backbone(self, backbone) -> None:
-        """Raise :class:`TagMismatchError` unless the tags fit ``backbone``."""
+        """Raise :class:`TagMismatchError` unless the tags fit ``backbone``.
+
+        Parameters
+        ----------
+        backbone : Backbone
+            A loaded backbone (see :func:`sktag.load_backbone`).
+
+        Raises
+        ------
+        TagMismatchError
+            When the hidden size or the embedding fingerprint differ.
+        """
         if backbone.hidden_size != self.hidden_size:
             raise TagMismatchError(
                 f"these tags have hidden size {self.hidden_size} (backbone {self.backbone!r}) but "
@@ -269,7 +376,13 @@ class TagSet(Mapping):
         return arrays
 
     def save(self, path) -> None:
-        """Write the tags (and heads) to a ``.safetensors`` file."""
+        """Write the tags (and heads) to a ``.safetensors`` file.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The file to write (replaced atomically).
+        """
         from safetensors.numpy import save_file
 
         arrays = self._arrays()
@@ -297,6 +410,7 @@ class TagSet(Mapping):
         Parameters
         ----------
         path : str or path-like
+            A file written by :meth:`save`.
         backbone : Backbone, optional
             When given, raise :class:`TagMismatchError` unless the tags fit it.
 

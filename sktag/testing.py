@@ -185,6 +185,14 @@ def make_tiny_model(path, *, hidden_size=32, layers=2, heads=4, kv_heads=2, seed
         model = build(cfg)
     finally:
         torch.random.set_rng_state(state)  # leave the caller's global RNG alone
-    model.save_pretrained(path)
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # no "Writing model shards" bar in a test's or an example's output
+    try:
+        model.save_pretrained(path)
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
     fast.save_pretrained(path)
     return str(path)

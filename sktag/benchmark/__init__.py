@@ -10,11 +10,7 @@ model (Nadeau and Bengio's corrected resampled t-test, or a paired
 bootstrap), Markdown and a plot.  ``sktag-benchmark data.csv ...`` (or
 ``python -m sktag.benchmark``) does the same on a CSV file.
 
-Examples
---------
->>> from sktag.benchmark import compare
->>> res = compare(smiles, y, models=["tag", "rf_morgan_counts", "dummy"])   # doctest: +SKIP
->>> print(res.to_markdown())                                                # doctest: +SKIP
+See :func:`compare` for an example.
 """
 
 from ._compare import compare

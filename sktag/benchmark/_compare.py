@@ -78,9 +78,9 @@ def compare(X, y, *, models="default", cv=None, task="auto", scoring=None, n_job
         Row the paired statistics compare against (default: the best
         classical row).
     error_score : "raise" or np.nan, default=np.nan
-        np.nan: a failed fit scores NaN, with a warning and its error in
+        With ``np.nan`` a failed fit scores NaN, with a warning and its error in
         ``folds["error"]`` (it is not kept in ``checkpoint_dir``, so a rerun tries
-        it again); "raise" re-raises the error.
+        it again); with ``"raise"`` the error is re-raised.
     checkpoint_dir : str, Path or None, default=None
         Keep every finished fit in this folder (one JSON file each: scores,
         times, test predictions) and reuse those of an earlier, interrupted
@@ -89,6 +89,27 @@ def compare(X, y, *, models="default", cv=None, task="auto", scoring=None, n_job
     Returns
     -------
     result : BenchmarkResult
+        The per-fold table, the summary, the paired statistics, Markdown and a plot.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from sktag.benchmark import compare
+    >>> from sktag.datasets import load_esol
+    >>> from sktag.testing import make_tiny_model
+    >>> X, y = load_esol(return_X_y=True)
+    >>> # a tiny random model keeps the example fast; real work uses the
+    >>> # default model="smollm2-135m" (minutes on a CPU)
+    >>> model = make_tiny_model(tempfile.mkdtemp())
+    >>> res = compare(X[:60], y[:60], models=["tag", "rf_morgan_counts", "dummy"], cv="scaffold:3",
+    ...               model=model, model_params={"tag": {"max_iter": 1},
+    ...                                          "rf_morgan_counts": {"model__n_estimators": 20}},
+    ...               random_state=0)
+    >>> res.summary().index.tolist()
+    ['tag', 'rf_morgan_counts', 'dummy']
+    >>> print(res.to_markdown())  # doctest: +ELLIPSIS
+    Task: regression; 60 rows; folds: 3 scaffold-grouped folds ...
+    | model | RMSE ↓ | MAE ↓ | R² ↑ | ...
     """
     if not (isinstance(error_score, str) and error_score == "raise") and not (
             isinstance(error_score, float) and np.isnan(error_score)):

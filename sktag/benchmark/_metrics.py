@@ -76,7 +76,10 @@ def concordance_index(y_true, y_pred):
 
     Parameters
     ----------
-    y_true, y_pred : array-like of shape (n_samples,)
+    y_true : array-like of shape (n_samples,)
+        The true values.
+    y_pred : array-like of shape (n_samples,)
+        The predicted values.
 
     Returns
     -------
@@ -185,6 +188,7 @@ def get_metric(metric, task=None):
     Returns
     -------
     metric : Metric
+        The metric named, or ``metric`` itself.
     """
     if isinstance(metric, Metric):
         m = metric

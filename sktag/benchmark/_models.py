@@ -81,6 +81,7 @@ def make_model(name, task, *, model="smollm2-135m", domains="SMILES", smiles_col
         featurisers (Morgan, RDKit descriptors) see.  None when ``X`` is one
         column of SMILES.
     random_state : int or None, default=None
+        Seeds the model (and its inner splits).
 
     Returns
     -------
@@ -182,6 +183,7 @@ class PretrainedTag(BaseEstimator):
         Pretrain each tag on at most this many distinct strings (drawn with
         ``random_state``).
     random_state : int or None, default=None
+        Seeds the pretraining and the choice of strings.
 
     Attributes
     ----------
@@ -218,7 +220,20 @@ class PretrainedTag(BaseEstimator):
         return {d: np.unique(v) for d, v in out.items()}
 
     def fit(self, X, y):
-        """Pretrain a domain tag per domain on the strings of ``X``, then fit the estimator."""
+        """Pretrain a domain tag per domain on the strings of ``X``, then fit the estimator.
+
+        Parameters
+        ----------
+        X : sequence of str, or DataFrame / 2-D array of str columns
+            The training strings.
+        y : array-like of shape (n_samples,)
+            The targets.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
         from sktag import DomainTagPretrainer
 
         est = self.estimator
@@ -240,9 +255,31 @@ class PretrainedTag(BaseEstimator):
         return self
 
     def predict(self, X):
-        """Predictions of the fitted estimator."""
+        """Predict with the fitted estimator.
+
+        Parameters
+        ----------
+        X : sequence of str, or DataFrame / 2-D array of str columns
+            The input strings.
+
+        Returns
+        -------
+        ndarray
+            The fitted estimator's predictions.
+        """
         return self.estimator_.predict(X)
 
     def predict_proba(self, X):
-        """Class probabilities of the fitted classifier."""
+        """Predict class probabilities with the fitted classifier.
+
+        Parameters
+        ----------
+        X : sequence of str, or DataFrame / 2-D array of str columns
+            The input strings.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            The fitted classifier's class probabilities.
+        """
         return self.estimator_.predict_proba(X)

@@ -18,12 +18,36 @@ _COLUMNS = ["model", "fold", "n_train", "n_test", "fit_seconds", "predict_second
 class BenchmarkResult:
     """What :func:`sktag.benchmark.compare` returns.
 
+    Parameters
+    ----------
+    records : list of dict
+        One record per (model, fold): scores, times and test predictions.
+    y : array-like of shape (n_samples,)
+        The targets the folds were scored on.
+    task : str
+        ``"regression"``, ``"classification"`` or ``"multiclass"``.
+    metrics : list of Metric
+        The metrics; the first ranks the models.
+    models : list of str
+        Row names, in the order given.
+    llm_models : list of str
+        Rows that run a language model.
+    descriptions : dict
+        A description of each row.
+    cv : str
+        Description of the folds.
+    notes : list of str
+        What the reader of a table should know.
+    reference : str or None, default=None
+        The row the paired statistics compare against (default: the best
+        classical row).
+
     Attributes
     ----------
     folds : DataFrame
         One row per (model, fold): the metrics, ``n_train``, ``n_test``,
         ``fit_seconds``, ``predict_seconds``, ``n_iter`` / ``best_epoch`` (Tag-LLM
-        estimators), the load average before and after the fit, ``resumed``
+        estimators), the 1-minute system load before and after the fit, ``resumed``
         (reused from the checkpoint folder) and ``error`` (None unless it failed).
     task : str
     metrics : list of Metric
@@ -37,7 +61,7 @@ class BenchmarkResult:
     notes : list of str
         What the reader of a table should know (columns used, reused fits, ...).
     environment : dict
-        Machine (CPU, cores, load average, torch threads, GPU) and package versions.
+        Machine (CPU, cores, system load, torch threads, GPU) and package versions.
     """
 
     def __init__(self, records, y, *, task, metrics, models, llm_models, descriptions, cv, notes, reference=None):
@@ -168,8 +192,11 @@ class BenchmarkResult:
             (:func:`~sktag.benchmark.bootstrap_ci`); ``"both"`` reports both and
             decides by the t-test.
         alpha : float, default=0.05
+            Significance level of the decision.
         n_resamples : int, default=2000
+            Bootstrap resamples (``test="bootstrap"`` or ``"both"``).
         random_state : int or None, default=0
+            Seeds the bootstrap.
 
         Returns
         -------
@@ -237,7 +264,20 @@ class BenchmarkResult:
 
     # ------------------------------------------------------------------ output
     def to_markdown(self, *, test="corrected_t", digits=3):
-        """A Markdown report: mean ± sd per metric (best in bold), fit time and the paired statistics."""
+        """Write a Markdown report: mean ± sd per metric (best in bold), fit time and the paired statistics.
+
+        Parameters
+        ----------
+        test : {"corrected_t", "bootstrap", "both"}, default="corrected_t"
+            The paired statistics reported (see :meth:`paired`).
+        digits : int, default=3
+            Decimals of the scores.
+
+        Returns
+        -------
+        str
+            The report.
+        """
         s = self.summary()
         best = {}
         for m in self.metrics:
@@ -296,13 +336,18 @@ class BenchmarkResult:
         return "\n".join(out) + "\n"
 
     def own_baselines(self, *, test="corrected_t"):
-        """The paired statistics of each model against its own baseline, where both rows ran.
+        """Compare each model with its own baseline, where both rows ran.
 
         The Tag-LLM (``tag``) against the frozen features with the same
         domain tag (``llm_embedding_pretrained``), and the hybrids against the
         same blend of the classical models alone (``stack_classical``): what
         the trained tag, and the LLM in the blend, add.  See
         :data:`OWN_BASELINES`.
+
+        Parameters
+        ----------
+        test : {"corrected_t", "bootstrap", "both"}, default="corrected_t"
+            The paired statistics reported (see :meth:`paired`).
 
         Returns
         -------
@@ -330,6 +375,7 @@ class BenchmarkResult:
         Returns
         -------
         ax : matplotlib Axes
+            The axes drawn into.
         """
         m = self._metric(metric)
         if ax is None:
@@ -368,6 +414,17 @@ class BenchmarkResult:
 
     def save(self, directory, stem="benchmark", *, plot=True, test="corrected_t"):
         """Write ``<stem>.md``, ``.csv`` (per fold), ``.json`` and, with ``plot``, ``.png`` into ``directory``.
+
+        Parameters
+        ----------
+        directory : str or path-like
+            The folder (created if needed).
+        stem : str, default="benchmark"
+            The file names' stem.
+        plot : bool, default=True
+            Also draw :meth:`plot` into ``<stem>.png`` (needs matplotlib).
+        test : {"corrected_t", "bootstrap", "both"}, default="corrected_t"
+            The paired statistics reported (see :meth:`paired`).
 
         Returns
         -------

@@ -75,8 +75,11 @@ def bootstrap_ci(score_a, score_b, folds, *, n_resamples=2000, confidence=0.95, 
     folds : list of int
         Sizes of the test folds.
     n_resamples : int, default=2000
+        Number of bootstrap resamples.
     confidence : float, default=0.95
+        Coverage of the interval.
     random_state : int, RandomState or None, default=None
+        Seeds the resampling.
 
     Returns
     -------

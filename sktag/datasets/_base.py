@@ -130,6 +130,7 @@ def load_esol(*, return_X_y=False, as_frame=False):
         ``target_names``, ``feature_names`` (``["smiles"]``), ``ids``
         (compound names) and ``DESCR``.
     (data, target) : tuple if ``return_X_y`` is True
+        The inputs and the targets, without the Bunch.
 
     Examples
     --------
@@ -192,6 +193,7 @@ def load_lipophilicity(*, return_X_y=False, as_frame=False):
     data : :class:`~sklearn.utils.Bunch`
         Same fields as :func:`load_esol`; ``ids`` are ChEMBL ids.
     (data, target) : tuple if ``return_X_y`` is True
+        The inputs and the targets, without the Bunch.
     """
     df = _read("lipophilicity.csv.gz")
     return _smiles_bunch(
@@ -251,6 +253,7 @@ def load_bbbp(*, return_X_y=False, as_frame=False):
         Same fields as :func:`load_esol` (``target`` is int64; ``ids`` is
         None: the file has no compound ids).
     (data, target) : tuple if ``return_X_y`` is True
+        The inputs and the targets, without the Bunch.
     """
     df = _read("bbbp.csv.gz")
     return _smiles_bunch(
@@ -302,6 +305,7 @@ def load_bace(*, return_X_y=False, as_frame=False):
     data : :class:`~sklearn.utils.Bunch`
         Same fields as :func:`load_esol` (``target`` is int64, ``ids`` None).
     (data, target) : tuple if ``return_X_y`` is True
+        The inputs and the targets, without the Bunch.
     """
     df = _read("bace.csv.gz")
     return _smiles_bunch(

@@ -84,6 +84,7 @@ def load_davis(*, return_X_y=False, as_frame=False, fold=None):
         (``["pKd"]``), ``fold`` (DeepDTA fold per pair), ``drug_ids``,
         ``target_ids``, ``kd_nM``, ``pair_index`` and ``DESCR``.
     (data, target) : tuple if ``return_X_y`` is True
+        The inputs and the targets, without the Bunch.
 
     Examples
     --------
@@ -207,6 +208,7 @@ def load_protein_solubility(*, split="train", return_X_y=False, as_frame=False):
         ``target_names`` (``["solubility"]``), ``ids`` (gene names),
         ``split`` and ``DESCR``.
     (data, target) : tuple if ``return_X_y`` is True
+        The inputs and the targets, without the Bunch.
 
     Examples
     --------

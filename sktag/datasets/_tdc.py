@@ -110,6 +110,7 @@ def load_tdc_admet(name, *, split="train_val", return_X_y=False, as_frame=False)
         ``"Spearman"``), ``scoring`` (matching scikit-learn scorer name, or
         None for Spearman: use :func:`scipy.stats.spearmanr`) and ``DESCR``.
     (data, target) : tuple if ``return_X_y`` is True
+        The inputs and the targets, without the Bunch.
 
     Raises
     ------
