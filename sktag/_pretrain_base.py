@@ -151,7 +151,6 @@ class TagPretrainerBase(BackboneMixin, BaseEstimator):
         Returns
         -------
         self : object
-
             The fitted estimator.
         """
         self._check_params()

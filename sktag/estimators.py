@@ -345,7 +345,6 @@ class TagRegressor(RegressorMixin, BaseTagEstimator, BaseEstimator):
         Returns
         -------
         self : object
-
             The fitted estimator.
         """
         return self._fit(X, y, sample_weight)
@@ -371,7 +370,6 @@ class TagRegressor(RegressorMixin, BaseTagEstimator, BaseEstimator):
         Returns
         -------
         self : object
-
             The fitted estimator.
         """
         return self._fit(X, y, sample_weight, incremental=True)
@@ -477,7 +475,6 @@ class TagClassifier(ClassifierMixin, BaseTagEstimator, BaseEstimator):
         Returns
         -------
         self : object
-
             The fitted estimator.
         """
         return self._fit(X, y, sample_weight)
@@ -504,7 +501,6 @@ class TagClassifier(ClassifierMixin, BaseTagEstimator, BaseEstimator):
         Returns
         -------
         self : object
-
             The fitted estimator.
         """
         if not hasattr(self, "module_") and classes is None:

@@ -271,7 +271,6 @@ class _HybridBase(BaseEstimator):
         Returns
         -------
         self : object
-
             The fitted estimator.
         """
         if self.blend != "auto" and self.blend not in BLENDS[self._task]:
