@@ -96,7 +96,7 @@ fig.tight_layout()
 # splits) its features with the shipped ``<SMILES>`` domain tag and a ridge regression reach RMSE 0.938 ±
 # 0.058, RDKit descriptors with gradient boosting 0.859 ± 0.058, and the two blended on out-of-fold
 # predictions (:class:`sktag.HybridRegressor`) 0.813 ± 0.068: the LLM's features carry information the
-# descriptors miss. These numbers come from the report ``hybrid_20261207-1641`` on the
+# descriptors miss. These numbers come from the report ``hybrid_20261207-1858`` on the
 # :doc:`benchmark pages </benchmarks/index>`. Pass ``domain_tags="pretrained"`` to ``LLMEmbedding`` to use the
 # shipped tag.
 plt.show()

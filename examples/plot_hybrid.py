@@ -69,6 +69,6 @@ fig.tight_layout()
 # With the default model on the full ESOL sets (three scaffold splits), the hybrid reaches RMSE 0.813 ± 0.068,
 # against 0.859 for descriptors with gradient boosting, 0.857 for the blend of the two classical models
 # alone and 0.938 for the LLM features alone: the best model on ESOL. It gains a little on BBBP,
-# Lipophilicity and HIA and loses on Caco2. These numbers come from the report ``hybrid_20261207-1641`` on the
+# Lipophilicity and HIA and loses on Caco2 and DAVIS. These numbers come from the report ``hybrid_20261207-1858`` on the
 # :doc:`benchmark pages </benchmarks/index>`.
 plt.show()
