@@ -359,6 +359,13 @@ class ProvenanceDirective(_ReportDirective):
         return self.provenance_nodes(self.report())
 
 
+def _bold_best(cells, lower):
+    """``cells`` (``"0.813 ± 0.068"`` or ``"0.813"``) with the best score in bold (every tied one)."""
+    values = [float(c.split()[0]) for c in cells]
+    best = min(values) if lower else max(values)
+    return [f"**{c}**" if v == best else c for c, v in zip(cells, values)]
+
+
 class HybridDirective(_ReportDirective):
     option_spec = {"show": lambda a: directives.choice(a, ("table", "plot")), "expect": directives.unchanged,
                    "note": directives.unchanged, "caption": directives.unchanged, "width": directives.unchanged,
@@ -385,11 +392,12 @@ class HybridDirective(_ReportDirective):
                 raise ExtensionError(f"sktag_results: cannot read the row {row[0]!r} of {md.name}")
             best = p[1]
             arrow = "↓" if metric.group(2) == "lower" else "↑"
+            cells = [row[col["llm_embedding_pretrained"]], row[col[best]], row[_header_index(h1, "stack_classical")],
+                     row[_header_index(h1, "hybrid (default)")]]
+            cells = _bold_best(cells, lower=metric.group(2) == "lower")
+            cells[1] += f" ({MODEL_LABELS.get(best, best).split(' (')[0]})"
             rows.append([f"{LABELS.get(name, name)}, {metric.group(1)} {arrow} ({metric.group(3)} split"
-                         + ("s)" if metric.group(3) != "1" else ")"),
-                         row[col["llm_embedding_pretrained"]],
-                         f"{row[col[best]]} ({MODEL_LABELS.get(best, best).split(' (')[0]})",
-                         row[_header_index(h1, "stack_classical")], f"**{row[_header_index(h1, 'hybrid (default)')]}**",
+                         + ("s)" if metric.group(3) != "1" else ")"), *cells,
                          p[_header_index(h2, "hybrid − best classical")], p[_header_index(h2, "hybrid − stack")]])
         lines = table_markdown(header, ["---"] + ["---:"] * 6, rows, self.options.get("caption", ""))
         missing = [d.strip() for d in self.options.get("expect", "").split(",") if d.strip() and d.strip()
