@@ -89,13 +89,38 @@ def check_strings(values, row_labels=None, column=None, *, on_invalid="raise"):
         return out, invalid
     if missing:
         raise ValueError(describe_rows(missing, "missing values (None/NaN)", row_labels=row_labels, column=column)
-                         + ". sktag needs a string in every cell (or on_invalid='nan' at predict time).")
+                         + ". sktag needs a string in every cell (or on_invalid='nan' at predict time); "
+                         "an RDKit molecule is read as its SMILES, but None is what RDKit gives for a record "
+                         "it cannot read.")
     if wrong:
         raise TypeError(describe_rows(wrong, "non-string values", row_labels=row_labels, column=column)
                         + ". Convert them to str if they are meant as text.")
     if empty:
         raise ValueError(describe_rows(empty, "empty strings", row_labels=row_labels, column=column))
     return out, invalid
+
+
+def is_molecule(value) -> bool:
+    """An RDKit molecule (``rdkit.Chem.Mol`` or a subclass such as ``RWMol``), without importing RDKit."""
+    cls = type(value)
+    return cls.__module__.startswith("rdkit") and any(c.__name__ == "Mol" for c in cls.__mro__)
+
+
+def molecules_as_smiles(values):
+    """``values`` with every RDKit molecule written as its canonical SMILES.
+
+    A new list when there is a molecule (the caller's data is never
+    modified), else ``values`` itself.  Strings and other values pass
+    through unchanged, so a column may mix SMILES strings and molecules;
+    ``None`` (what RDKit gives for a record it cannot read) stays a missing
+    value, reported by the row checks like any other.
+    """
+    values = values if isinstance(values, list) else list(values)
+    if not any(is_molecule(v) for v in values):
+        return values
+    from rdkit import Chem
+
+    return [Chem.MolToSmiles(v) if is_molecule(v) else v for v in values]
 
 
 def _dataframe_columns(X):
@@ -129,7 +154,7 @@ def _dataframe_columns(X):
 
 
 def as_columns(X):
-    """Split ``X`` into columns of raw values.
+    """Split ``X`` into columns of raw values (RDKit molecules as canonical SMILES).
 
     Parameters
     ----------
@@ -159,6 +184,12 @@ def as_columns(X):
             f"X must be an ordered sequence of strings (list, tuple, array, Series) or a DataFrame, "
             f"got {type(X).__name__}: its order against y would be undefined."
         )
+    columns, names, labels = _raw_columns(X)
+    return [molecules_as_smiles(c) for c in columns], names, labels
+
+
+def _raw_columns(X):
+    """``as_columns`` before the molecules are written as SMILES."""
     frame = _dataframe_columns(X)
     if frame is not None:
         columns, names, labels = frame
@@ -327,25 +358,40 @@ def check_sample_weight(sample_weight, n):
 
 
 def as_input(X):
-    """``X`` as a pandas DataFrame or a 1-D object array (the caller's object is not modified)."""
+    """``X`` as a pandas DataFrame or a 1-D object array, RDKit molecules as canonical SMILES.
+
+    The caller's object is not modified (a copy is made where a molecule is
+    written as SMILES).
+    """
     import pandas as pd
 
-    if isinstance(X, (pd.DataFrame, pd.Series)):
+    if isinstance(X, pd.Series):
+        if any(map(is_molecule, X.tolist())):
+            return pd.Series(molecules_as_smiles(X.tolist()), index=X.index, name=X.name, dtype=object)
+        return X
+    if isinstance(X, pd.DataFrame):
+        mols = [c for c in X.columns if X[c].dtype == object and any(map(is_molecule, X[c].tolist()))]
+        if mols:
+            X = X.copy()
+            for c in mols:
+                X[c] = pd.Series(molecules_as_smiles(X[c].tolist()), index=X.index, dtype=object)
         return X
     if hasattr(X, "columns") and not isinstance(X, np.ndarray):  # polars, pyarrow, ...: through narwhals
         import narwhals as nw
 
-        return nw.from_native(X, eager_only=True).to_pandas()
+        return as_input(nw.from_native(X, eager_only=True).to_pandas())
     if isinstance(X, (set, frozenset, dict)):
         raise TypeError(f"X must be a sequence of strings or a DataFrame, got {type(X).__name__}")
     arr = np.asarray(X, dtype=object)
     if arr.ndim == 2 and arr.shape[1] == 1:
-        return arr[:, 0].copy()
+        arr = arr[:, 0]
     if arr.ndim == 2:
-        return pd.DataFrame(arr)
+        return as_input(pd.DataFrame(arr))
     if arr.ndim != 1:
         raise ValueError(f"X must be 1-D (strings) or 2-D (columns), got shape {arr.shape}")
-    return arr.copy()
+    out = np.empty(len(arr), dtype=object)
+    out[:] = molecules_as_smiles(arr.tolist())
+    return out
 
 
 def take(X, idx):
