@@ -159,8 +159,7 @@ def compare(X, y, *, models="default", cv=None, task="auto", scoring=None, n_job
                  error_score)
         hits, misses = features.hits - hits, features.misses - misses
     if hits:
-        notes.append(f"frozen LLM features: {misses} rows computed, {hits} reused across folds, models and "
-                     "earlier calls in the same feature_store() context")
+        notes.append(f"frozen LLM features: {misses} rows computed, {hits} reused across folds and models")
     ordered = [records[j] for j in jobs]
     return BenchmarkResult(ordered, y_arr, task=task, metrics=metrics, models=list(estimators),
                            llm_models=[n for n, (_, llm) in estimators.items() if llm],
