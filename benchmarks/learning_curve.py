@@ -387,7 +387,7 @@ def _range(df, col):
 def plot(df, info, path):
     """One panel per data set: the TDC metric against the number of training labels (log x), a line per model."""
     from sktag.benchmark import get_metric
-    from sktag.benchmark._result import _pyplot
+    from sktag.benchmark._plot import pyplot as _pyplot
 
     plt = _pyplot(backend="Agg")
     names = list(dict.fromkeys(df["dataset"]))

@@ -27,7 +27,9 @@ def build_parser():
     p = argparse.ArgumentParser(prog="sktag-benchmark", description="Benchmark Tag-LLM models against classical "
                                 "models on a CSV file, with the same folds for every model.", epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("csv", help="CSV file with a SMILES column and a target column")
+    p.add_argument("csv", help="the data: a CSV/TSV file with a SMILES column and a target column, a Parquet file, "
+                   "an SD file (.sdf, .sdf.gz: its molecules are the SMILES column, --target names a property) or "
+                   "a SMILES file (.smi)")
     p.add_argument("--smiles-column", default="smiles", help="column of SMILES strings (default: smiles)")
     p.add_argument("--target", required=True, help="column of the target (numbers, or class labels)")
     p.add_argument("--column", action="append", default=[], metavar="COLUMN=DOMAIN",
@@ -51,7 +53,7 @@ def build_parser():
     p.add_argument("--restart", action="store_true", help="forget the finished fits in OUT and start again")
     p.add_argument("--n-jobs", type=int, default=None, help="fits in parallel processes (default: one at a time)")
     p.add_argument("--random-state", type=int, default=0, help="seed of the folds and models (default: 0)")
-    p.add_argument("--sep", default=",", help="CSV delimiter (default: ,)")
+    p.add_argument("--sep", default=None, help="delimiter of a text file (default: a tab for .tsv, else ,)")
     p.add_argument("--no-plot", action="store_true", help="do not write the PNG plot (no matplotlib needed)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
@@ -72,23 +74,34 @@ def _parse_params(items, parser):
     return out
 
 
-def load_csv(path, smiles_column, target, columns, task, sep=","):
+def load_csv(path, smiles_column, target, columns, task, sep=None):
     """Read and check the CSV: ``(X, y, task)``; ``ValueError`` with one clear message when it is unusable.
 
     Rows are named by their line in the file (the header is line 1).
     """
     import pandas as pd
 
+    from sktag.datasets._files import _kind, read_molecules
+
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
     try:
-        df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except Exception as exc:
-        raise ValueError(f"{path} is not a readable CSV file: {exc}") from None
-    if len(df) == 0:
-        raise ValueError(f"{path}: no data rows (only a header line)")
-    df.index = pd.RangeIndex(2, len(df) + 2, name="line")
+        kind = _kind(path)
+    except ValueError:  # any other name: a delimited text file
+        kind = "csv"
+    if kind in ("sdf", "smi", "parquet"):  # the molecules (SDF, SMILES file) are the SMILES column
+        df = read_molecules(path, smiles_column=smiles_column).astype(str)
+    else:
+        try:
+            df = pd.read_csv(path, sep=sep or ("\t" if kind == "tsv" else ","), dtype=str, keep_default_na=False,
+                             skipinitialspace=True)
+        except Exception as exc:
+            raise ValueError(f"{path} is not a readable CSV file: {exc}") from None
+        if len(df) == 0:
+            raise ValueError(f"{path}: no data rows (only a header line)")
+        df.index = pd.RangeIndex(2, len(df) + 2, name="line")
+    where = df.index.name
     cols = list(df.columns)
     wanted = [smiles_column, target] + list(columns)
     missing = [c for c in wanted if c not in cols]
@@ -101,16 +114,16 @@ def load_csv(path, smiles_column, target, columns, task, sep=","):
     for c in [smiles_column] + list(columns):
         empty = df.index[df[c].str.strip() == ""]
         if len(empty):
-            raise ValueError(f"{path}: column {c!r} is empty on line(s) {_lines(empty)}")
+            raise ValueError(f"{path}: column {c!r} is empty on {where}(s) {_lines(empty)}")
     raw = df[target].str.strip()
     empty = df.index[raw == ""]
     if len(empty):
-        raise ValueError(f"{path}: target {target!r} is empty on line(s) {_lines(empty)}; drop those rows")
+        raise ValueError(f"{path}: target {target!r} is empty on {where}(s) {_lines(empty)}; drop those rows")
     num = pd.to_numeric(raw, errors="coerce")
     bad = df.index[num.isna() | ~np.isfinite(num.astype(float))]
     if task == "regression" or (task == "auto" and 0 < len(bad) < len(df)):
         if len(bad):
-            shown = ", ".join(f"line {i} ({raw[i]!r})" for i in bad[:5]) + (" ..." if len(bad) > 5 else "")
+            shown = ", ".join(f"{where} {i} ({raw[i]!r})" for i in bad[:5]) + (" ..." if len(bad) > 5 else "")
             raise ValueError(f"{path}: target {target!r} is not numeric: {shown}"
                              + ("" if task == "regression" else "; for class labels pass --task classification"))
     if task == "auto" and len(bad) == len(df) and raw.nunique() > 20:
@@ -132,7 +145,8 @@ def _check_smiles(smiles, path):
         scaffold_groups(smiles)
     except InvalidInputError as exc:
         lines = smiles.index[list(exc.rows)]
-        shown = "; ".join(f"line {ln} {smiles[ln]!r} ({why})" for ln, why in list(zip(lines, exc.reasons))[:10])
+        shown = "; ".join(f"{smiles.index.name or 'row'} {ln} {smiles[ln]!r} ({why})"
+                          for ln, why in list(zip(lines, exc.reasons))[:10])
         raise ValueError(f"{path}: {len(lines)} SMILES in column {smiles.name!r} that RDKit cannot parse: {shown}"
                          + (" ..." if len(lines) > 10 else "")) from None
 

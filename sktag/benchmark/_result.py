@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._stats import bootstrap_ci, corrected_ttest
+from . import _plot
+from ._stats import bootstrap_ci, corrected_ttest, fmt_p
 
 _COLUMNS = ["model", "fold", "n_train", "n_test", "fit_seconds", "predict_seconds", "n_iter", "best_epoch",
             "load_before", "load_after", "resumed", "error"]
@@ -307,7 +308,7 @@ class BenchmarkResult:
                     r = paired.loc[name]
                     cells.append(f"{r['difference']:+.{digits}f}" if np.isfinite(r["difference"]) else "–")
                     if "p" in stat_cols:
-                        cells.append(_fmt_p(r["p_value"]))
+                        cells.append(fmt_p(r["p_value"]))
                     if "95% CI" in stat_cols:
                         cells.append(f"[{r['ci_low']:+.{digits}f}, {r['ci_high']:+.{digits}f}]"
                                      if np.isfinite(r["ci_low"]) else "–")
@@ -326,7 +327,7 @@ class BenchmarkResult:
             out += ["", "Each model against its own baseline (same folds, same test):"]
             for r in own.itertuples():
                 diff = f"{r.difference:+.{digits}f}" if np.isfinite(r.difference) else "–"
-                stat = f", p {_fmt_p(r.p_value)}" if "p_value" in own.columns else ""
+                stat = f", p {fmt_p(r.p_value)}" if "p_value" in own.columns else ""
                 out.append(f"* {r.model} against {r.reference} ({OWN_BASELINES[(r.model, r.reference)]}): "
                            f"Δ{self.primary.label or self.primary.name} {diff}{stat}: {r.verdict}")
         errors = self.folds[self.folds["error"].notna()]
@@ -377,30 +378,7 @@ class BenchmarkResult:
         ax : matplotlib Axes
             The axes drawn into.
         """
-        m = self._metric(metric)
-        if ax is None:
-            _, ax = _pyplot().subplots(figsize=self._figsize())
-        s = self.summary()
-        ref = self.reference
-        for i, name in enumerate(self.models):
-            color = "tab:blue" if name in self.llm_models else ("tab:gray" if name == "dummy" else "tab:orange")
-            mean, sd = s.loc[name, f"{m.name}_mean"], s.loc[name, f"{m.name}_sd"]
-            ax.barh(i, mean, xerr=sd if np.isfinite(sd) else None, color=color, alpha=0.5, capsize=3)
-            v = self.folds.loc[self.folds["model"] == name, m.name]
-            ax.plot(v, np.full(len(v), i), "o", color=color, markersize=3.5)
-        if ref is not None and np.isfinite(s.loc[ref, f"{m.name}_mean"]):
-            ax.axvline(s.loc[ref, f"{m.name}_mean"], color="k", lw=0.8, ls="--", label=f"reference: {ref}")
-            ax.legend(fontsize=8, loc="best")
-        ax.set_yticks(range(len(self.models)))
-        ax.set_yticklabels(self.models)
-        ax.invert_yaxis()
-        ax.set_xlabel(f"{m.label or m.name} ({'higher' if m.greater_is_better else 'lower'} is better); "
-                      "points: folds")
-        ax.figure.tight_layout()
-        return ax
-
-    def _figsize(self):
-        return (6.4, 0.45 * len(self.models) + 1.4)
+        return _plot.draw(self, self._metric(metric), ax)
 
     def to_dict(self):
         """JSON-ready dict: task, folds, metrics, notes, environment, per-fold rows, summary, paired statistics."""
@@ -439,7 +417,7 @@ class BenchmarkResult:
         md = self.to_markdown(test=test)
         if plot:
             # a figure of its own, outside pyplot: the caller's backend and open figures stay as they were
-            fig = _figure_class()(figsize=self._figsize())
+            fig = _plot.figure_class()(figsize=_plot.figsize(self))
             self.plot(ax=fig.add_subplot())
             fig.savefig(paths["png"], dpi=120)
             md += f"\n![{self.primary.name} per model]({paths['png'].name})\n"
@@ -464,41 +442,6 @@ OWN_BASELINES = {
 
 _T_TEST = "Nadeau-Bengio corrected resampled t-test on the per-fold differences, two-sided, α = 0.05"
 _BOOTSTRAP = "paired bootstrap of the test rows within folds, 95% percentile interval"
-
-
-def _require_matplotlib():
-    """An ImportError that names the extra to install when matplotlib is missing."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError as exc:
-        raise ImportError("plots need matplotlib, an optional dependency of sktag: "
-                          "pip install 'sktag[bench]' (or pip install matplotlib)") from exc
-
-
-def _pyplot(backend=None):
-    """``matplotlib.pyplot`` (a script of its own may pick its ``backend``; the library never does)."""
-    _require_matplotlib()
-    if backend is not None:
-        import matplotlib
-
-        matplotlib.use(backend)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _figure_class():
-    """``matplotlib.figure.Figure``: a figure drawn and saved without pyplot or a backend switch."""
-    _require_matplotlib()
-    from matplotlib.figure import Figure
-
-    return Figure
-
-
-def _fmt_p(p):
-    if not np.isfinite(p):
-        return "–"
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
 def _records(df):

@@ -100,3 +100,10 @@ def bootstrap_ci(score_a, score_b, folds, *, n_resamples=2000, confidence=0.95, 
         return float("nan"), float("nan")
     alpha = (1.0 - confidence) / 2.0
     return float(np.quantile(diffs, alpha)), float(np.quantile(diffs, 1.0 - alpha))
+
+
+def fmt_p(p):
+    """A p-value as the reports write it (``"< 0.001"``, ``"0.042"``, ``"–"`` when undefined)."""
+    if not np.isfinite(p):
+        return "–"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"

@@ -17,8 +17,12 @@ loader                         input -> target            metric
 :func:`load_davis`             SMILES + protein -> pKd    MSE, CI
 :func:`load_protein_solubility` protein -> solubility     R^2
 =============================  =========================  ===============
+
+:func:`read_molecules` reads your own molecules from SDF, SMILES, CSV/TSV or
+Parquet files, naming every record RDKit cannot read.
 """
 
+from ._files import read_molecules
 from ._base import load_bace, load_bbbp, load_esol, load_lipophilicity
 from ._proteins import load_davis, load_protein_solubility
 from ._tdc import TDC_ADMET_NAMES, load_tdc_admet
@@ -32,4 +36,5 @@ __all__ = [
     "load_lipophilicity",
     "load_protein_solubility",
     "load_tdc_admet",
+    "read_molecules",
 ]
