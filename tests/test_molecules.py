@@ -1,11 +1,8 @@
 """RDKit molecules as inputs: read as their canonical SMILES wherever a SMILES column is accepted."""
 
-import warnings
-
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.exceptions import ConvergenceWarning
 
 from conftest import esol_sample
 from sktag import HybridRegressor, LLMEmbedding, TagRegressor
@@ -17,13 +14,7 @@ from sktag.model_selection import ScaffoldSplit, scaffold_groups
 from sktag.pretrain import DomainTagPretrainer
 
 Chem = pytest.importorskip("rdkit.Chem")
-
-
-@pytest.fixture(autouse=True)
-def _quiet():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        yield
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 
 @pytest.fixture(scope="module")
