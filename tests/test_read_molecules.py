@@ -112,3 +112,15 @@ def test_parquet_file(tmp_path):
     with pytest.warns(UserWarning):
         X, y = read_molecules(tmp_path / "m.parquet", target="y", return_X_y=True, on_invalid="warn")
     assert X.index.tolist() == [0, 2] and y.tolist() == [1.0, 3.0]
+
+
+def test_sktag_benchmark_names_sd_records_without_the_target(tmp_path, capsys):
+    path = write_sdf(tmp_path / "m.sdf", MOLECULES * 4)
+    records = path.read_text().split("$$$$\n")
+    records[2] = records[2].replace(">  <logS>  (3) \n0.3\n\n", "")  # record 3 has no logS field
+    path.write_text("$$$$\n".join(records))
+    code = main([str(path), "--target", "logS", "--models", "dummy", "--out", str(tmp_path / "o"), "--quiet",
+                 "--no-plot"])
+    err = capsys.readouterr().err
+    assert code == 2 and "target 'logS' is empty on record(s) 3;" in err, err
+

@@ -77,7 +77,7 @@ def _parse_params(items, parser):
 def load_csv(path, smiles_column, target, columns, task, sep=None):
     """Read and check the CSV: ``(X, y, task)``; ``ValueError`` with one clear message when it is unusable.
 
-    Rows are named by their line in the file (the header is line 1).
+    Rows are named by their line in a text file (the header is line 1), by their record number in an SD file.
     """
     import pandas as pd
 
@@ -91,7 +91,8 @@ def load_csv(path, smiles_column, target, columns, task, sep=None):
     except ValueError:  # any other name: a delimited text file
         kind = "csv"
     if kind in ("sdf", "smi", "parquet"):  # the molecules (SDF, SMILES file) are the SMILES column
-        df = read_molecules(path, smiles_column=smiles_column).astype(str)
+        df = read_molecules(path, smiles_column=smiles_column)
+        df = df.astype(object).where(df.notna(), "").astype(str)  # a record without a field: an empty cell
     else:
         try:
             df = pd.read_csv(path, sep=sep or ("\t" if kind == "tsv" else ","), dtype=str, keep_default_na=False,
