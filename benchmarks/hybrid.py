@@ -219,7 +219,7 @@ def main(argv=None):
     stamp = now.strftime("%Y%m%d-%H%M")
     env = environment()
     kind, dtype = cpu_kind_and_dtype()
-    report = render(results, args, env)
+    report = render(results, args, env, kind, dtype)
     (out / f"hybrid_{stamp}.md").write_text(report)
     provenance = {"command": command(args), "cpu_kind": f"{env.get('cpu')} {kind}", "dtype": dtype,
                   "torch_threads": env.get("torch_threads"), "date": now.isoformat(timespec="seconds")}
@@ -243,9 +243,8 @@ def cpu_kind_and_dtype():
     return kind, str(resolve_dtype("auto", torch.device("cpu"))).replace("torch.", "")
 
 
-def render(results, args, env):
+def render(results, args, env, kind, dtype):
     """The report: per data set, every row's test score (mean ± sd over splits) and the paired differences."""
-    kind, dtype = cpu_kind_and_dtype()
     lines = ["# The hybrid on the accuracy benchmark's outer splits", "",
              f"Command: `{command(args)}`"
              f"; CPU: {env.get('cpu')} {kind}, {dtype}; torch threads {env.get('torch_threads')}; the hybrid "

@@ -366,16 +366,18 @@ def as_input(X):
     import pandas as pd
 
     if isinstance(X, pd.Series):
-        if any(map(is_molecule, X.tolist())):
-            return pd.Series(molecules_as_smiles(X.tolist()), index=X.index, name=X.name, dtype=object)
-        return X
+        values = X.tolist()
+        smiles = molecules_as_smiles(values)
+        return X if smiles is values else pd.Series(smiles, index=X.index, name=X.name, dtype=object)
     if isinstance(X, pd.DataFrame):
-        mols = [c for c in X.columns if X[c].dtype == object and any(map(is_molecule, X[c].tolist()))]
-        if mols:
-            X = X.copy()
-            for c in mols:
-                X[c] = pd.Series(molecules_as_smiles(X[c].tolist()), index=X.index, dtype=object)
-        return X
+        out = X
+        for c in X.columns:
+            values = X[c].tolist() if X[c].dtype == object else []
+            smiles = molecules_as_smiles(values)
+            if smiles is not values:
+                out = X.copy() if out is X else out  # the caller's frame is never modified
+                out[c] = pd.Series(smiles, index=X.index, dtype=object)
+        return out
     if hasattr(X, "columns") and not isinstance(X, np.ndarray):  # polars, pyarrow, ...: through narwhals
         import narwhals as nw
 

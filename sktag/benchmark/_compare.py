@@ -15,6 +15,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, clone
 
 from sktag._feature_store import active_store, feature_store
+from sktag._inputs import as_input, take
 
 from . import _data
 from ._metrics import DEFAULT_SCORING, get_metric
@@ -114,7 +115,7 @@ def compare(X, y, *, models="default", cv=None, task="auto", scoring=None, n_job
     if not (isinstance(error_score, str) and error_score == "raise") and not (
             isinstance(error_score, float) and np.isnan(error_score)):
         raise ValueError(f"error_score must be 'raise' or np.nan, got {error_score!r}")
-    X = _data.as_input(X)
+    X = as_input(X)
     if len(X) != len(y):
         raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
     task, y_arr = _data.resolve_task(y, task)
@@ -272,9 +273,9 @@ def _fit_one(est, X, y, train, test, task):
     try:
         t0 = time.perf_counter()
         with interrupts_abort():
-            est.fit(_data.take(X, train), y[train])
+            est.fit(take(X, train), y[train])
         t1 = time.perf_counter()
-        pred, classes = _predict(est, _data.take(X, test), task, y[train])
+        pred, classes = _predict(est, take(X, test), task, y[train])
         rec.update(fit_seconds=t1 - t0, predict_seconds=time.perf_counter() - t1, error=None,
                    pred=np.asarray(pred, dtype=float).tolist(),
                    classes=None if classes is None else np.asarray(classes).tolist())

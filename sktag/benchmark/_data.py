@@ -7,7 +7,6 @@ import re
 import numpy as np
 import pandas as pd
 
-from sktag._inputs import as_input, take  # noqa: F401  (the names compare uses)
 
 #: fewest test rows a fold may have
 MIN_TEST_ROWS = 2

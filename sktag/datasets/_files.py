@@ -166,23 +166,21 @@ def _read_smi(path, smiles_column, sep):
     """A SMILES and an optional name per line (a header line naming a SMILES column is skipped)."""
     with _open(path) as fh:
         lines = fh.read().decode("utf-8").splitlines()
-    rows, index = [], []
+    rows, index, first = [], [], True
     for n, line in enumerate(lines, start=1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         parts = line.strip().split(sep, 1) if sep else line.split(None, 1)
-        if not rows and n == _first(lines) and parts[0].strip().lower() in ("smiles", "smi", smiles_column.lower()):
-            continue  # a header line
+        header = first and parts[0].strip().lower() in ("smiles", "smi", smiles_column.lower())
+        first = False
+        if header:
+            continue
         rows.append({smiles_column: parts[0].strip(), "name": parts[1].strip() if len(parts) > 1 else ""})
         index.append(n)
     if not rows:
         raise ValueError(f"{path}: no SMILES lines")
     frame = pd.DataFrame(rows, index=pd.Index(index, name="line"))
     return frame, _unparsable(frame[smiles_column])
-
-
-def _first(lines):
-    return next(n for n, line in enumerate(lines, start=1) if line.strip() and not line.lstrip().startswith("#"))
 
 
 def _read_table(path, kind, smiles_column, sep):
