@@ -244,18 +244,22 @@ def validate(columns, layout, *, row_labels=None, canonicalize=True, on_invalid=
 
 
 def encode(columns, layout, tokenizer, *, row_labels=None, max_length=512, truncation="warn",
-           canonicalize=True, on_invalid="raise", validators=None, max_positions=None):
+           canonicalize=True, on_invalid="raise", validators=None, max_positions=None, return_strings=False):
     """Validate, tokenise and lay out ``columns`` (from :func:`sktag._inputs.as_columns`).
 
     ``max_positions`` is the model's position limit
     (:attr:`sktag.backbone.Backbone.max_positions`): strings are truncated
-    so that a row with its tags fits (:func:`token_limit`).
+    so that a row with its tags fits (:func:`token_limit`).  With
+    ``return_strings`` the validated strings (canonical SMILES where
+    ``canonicalize``), one list per column, come third.
 
     Returns
     -------
     rows : list of EncodedRow or None
         One per input row, in input order; ``None`` for invalid rows.
     valid : ndarray of bool
+    strings : list of list of str
+        Only with ``return_strings``.
     """
     if len(columns) != layout.n_features:
         raise ValueError(f"X has {len(columns)} columns, but the layout has {layout.n_features}.")
@@ -263,4 +267,5 @@ def encode(columns, layout, tokenizer, *, row_labels=None, max_length=512, trunc
     cols, valid = validate(columns, layout, row_labels=row_labels, canonicalize=canonicalize,
                            on_invalid=on_invalid, validators=validators)
     tokenized = tokenize(tokenizer, cols, limit, truncation, rows=valid, why=why)
-    return layout_rows(tokenized, layout, valid), valid
+    rows = layout_rows(tokenized, layout, valid)
+    return (rows, valid, cols) if return_strings else (rows, valid)

@@ -271,16 +271,19 @@ def _run_decoder(backbone, inputs_embeds, mask, pos, cache=None, use_cache=False
     return out.last_hidden_state, new_cache
 
 
-def _forward(backbone, batch: Batch, tag_table, isolate, *, cache=False, hidden_states=False, deep_table=None):
+def _forward(backbone, batch: Batch, tag_table, isolate, *, cache=False, hidden_states=False, deep_table=None,
+             inputs_embeds=None):
     """Embed ``batch`` with the tags spliced in and run the decoder over the whole sequence.
 
     ``deep_table`` holds the deep blocks of the domain tags (a
     :class:`sktag._deep.DeepTable`, or a bare tensor of the residual kind),
-    or None.  Returns ``(last_hidden_state, kv or None, hidden_states or
+    or None.  ``inputs_embeds`` (``[B, L, d]``), when given, replaces the
+    embedded batch (``tag_table`` is then unused): the attributions
+    integrate over it.  Returns ``(last_hidden_state, kv or None, hidden_states or
     None)``; ``kv`` is the key/value cache as a tensor ``[n_layers, 2, B,
     kvh, L, hd]``.
     """
-    x = embed(backbone, batch, tag_table)
+    x = embed(backbone, batch, tag_table) if inputs_embeds is None else inputs_embeds
     mask = build_masks(backbone, batch.valid, batch.seg, batch.seg, batch.ids.shape[1], isolate, x.dtype)
     with domain_tags_applied(backbone, deep_table, batch.slot, _block_inputs) as kv_cache:
         if kv_cache is None and cache:
@@ -333,16 +336,19 @@ def prefix_pass(backbone, batch: Batch, tag_table, isolate=False, needs=None, de
     return kv, _pooled(hs, batch, needs)
 
 
-def full_states(backbone, batch: Batch, tag_table, isolate=False, needs=None, deep=None, deep_table=None) -> States:
+def full_states(backbone, batch: Batch, tag_table, isolate=False, needs=None, deep=None, deep_table=None,
+                inputs_embeds=None) -> States:
     """The :class:`States` ``needs`` asks for from one pass over the whole sequence, function tag included.
 
     The path with autograd to every tag (tuned domain tags): ``batch`` ends
     with the function tag (``collate(..., tail=...)``); ``deep`` is a deep
     function tag (:func:`deep_tags`), ``deep_table`` the deep domain tags
-    (:mod:`sktag._deep`).
+    (:mod:`sktag._deep`).  ``inputs_embeds`` replaces the embedded batch
+    (see :func:`_forward`).
     """
     with deep_tags(backbone, deep, None if deep is None else deep.shape[1]):
-        _, _, hs = _forward(backbone, batch, tag_table, isolate, hidden_states=True, deep_table=deep_table)
+        _, _, hs = _forward(backbone, batch, tag_table, isolate, hidden_states=True, deep_table=deep_table,
+                            inputs_embeds=inputs_embeds)
     tag = [hs[i][:, -1] for i in needs.tag_layers] if needs.tag_layers else None
     return States(tag=tag, pooled=_pooled(hs, batch, needs))
 

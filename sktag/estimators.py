@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
 from ._base import BaseTagEstimator
@@ -209,7 +210,9 @@ _SHARED_PARAMS = """
         where the inner thread limit the parallel backend sets is honoured, so
         ``GridSearchCV(n_jobs=2)`` does not oversubscribe the cores.
     callbacks : list of sktag.Callback, default=None
-        Hooks called by the training loop at epoch and batch boundaries.
+        Hooks called by the training loop at epoch and batch boundaries; a
+        hook ends the fit after the current epoch with
+        ``history.stop_training = True``.
     random_state : int, RandomState instance or None, default=None
         Seeds head initialisation, shuffling and the validation split.  With
         an int, two fits on CPU give bitwise-identical predictions.
@@ -397,6 +400,19 @@ class TagRegressor(RegressorMixin, BaseTagEstimator, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
+
+    def _explained_output(self, target, X):
+        """What ``explain`` attributes: ``(scalar(head outputs, rows), words(row))`` for output ``target``."""
+        n = int(self.n_outputs_)
+        if target is None and n > 1:
+            raise ValueError(f"This regressor has {n} outputs; pass target=<output index> (0 to {n - 1}) to "
+                             "explain one of them.")
+        k = 0 if target is None else target
+        if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or not 0 <= k < n:
+            raise ValueError(f"target must be an output index from 0 to {n - 1}, got {target!r}.")
+        scale, mean, k = float(self.y_scale_[k]), float(self.y_mean_[k]), int(k)
+        words = "prediction" if n == 1 else f"prediction of output {k}"
+        return (lambda raw, rows: raw[:, k] * scale + mean), (lambda row: words)
 
 
 class TagClassifier(ClassifierMixin, BaseTagEstimator, BaseEstimator):
@@ -590,3 +606,27 @@ class TagClassifier(ClassifierMixin, BaseTagEstimator, BaseEstimator):
                 "before predict or score."
             )
         return self.classes_[raw.argmax(axis=1)]
+
+    def _explained_output(self, target, X):
+        """What ``explain`` attributes: ``(scalar(head outputs, rows), words(row))`` for class ``target``."""
+        classes = self.classes_.tolist()
+        if target is not None and target not in classes:
+            raise ValueError(f"target={target!r} is not one of the classes {classes}.")
+        if len(classes) == 2:
+            c = 1 if target is None else classes.index(target)
+            sign = 1.0 if c == 1 else -1.0
+            words = f"log-odds of class {classes[c]!r}"
+            return (lambda raw, rows: sign * (raw[:, 1] - raw[:, 0])), (lambda row: words)
+        if target is not None:
+            per_row = None
+            c = classes.index(target)
+        else:
+            raw = self._raw_predict(X)
+            per_row = np.nan_to_num(raw, nan=-np.inf).argmax(axis=1)
+
+        def scalar(raw, rows):
+            cols = torch.as_tensor(per_row[np.asarray(rows)] if per_row is not None else [c] * len(rows),
+                                   device=raw.device)
+            return raw.gather(1, cols.view(-1, 1)).squeeze(1)
+
+        return scalar, lambda row: f"logit of class {classes[per_row[row] if per_row is not None else c]!r}"

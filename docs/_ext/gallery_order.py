@@ -12,6 +12,7 @@ ORDER = [
     "plot_drug_protein_dataframe.py",
     "plot_invalid_rows.py",
     "plot_hybrid.py",
+    "plot_explain_molecule.py",
 ]
 
 
