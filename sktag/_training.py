@@ -85,8 +85,27 @@ class Callback:
     ``estimator.fit_state_`` (``.module`` holds the tags and head being
     trained, ``.optimizer`` the optimiser, ``.history`` the loss curve and
     scores so far); it is removed when ``fit`` returns, and the fitted
-    attributes are set only then.  Raising ``KeyboardInterrupt`` from a hook
-    stops the fit as a Ctrl-C would.
+    attributes are set only then.
+
+    To end a fit early, a hook sets ``history.stop_training = True``
+    (``on_epoch_end`` receives the history; any hook reaches it as
+    ``estimator.fit_state_.history``): the loop stops after the current
+    epoch, keeps the best validation epoch with early stopping (else the
+    last epoch) and fits the final head as after any other last epoch,
+    without a convergence warning.  Raising ``KeyboardInterrupt`` from a
+    hook stops the fit as a Ctrl-C would (mid-epoch, with a warning).
+
+    Examples
+    --------
+    >>> from sktag import Callback
+    >>> class StopAtLoss(Callback):
+    ...     def __init__(self, threshold):
+    ...         self.threshold = threshold
+    ...     def on_epoch_end(self, estimator, epoch, history):
+    ...         if history.loss_curve[-1] < self.threshold:
+    ...             history.stop_training = True
+    >>> StopAtLoss(0.1).threshold
+    0.1
     """
 
     def on_train_begin(self, estimator):
@@ -197,6 +216,8 @@ class History:
     t: int = 0
     epoch_times: list = field(default_factory=list)
     no_improvement_count: int = 0
+    #: set to True by a callback to end the fit after the current epoch (:class:`Callback`)
+    stop_training: bool = False
 
     def __post_init__(self):
         if self.early_stopping and self.validation_scores is None:
@@ -208,6 +229,7 @@ class History:
 class Outcome:
     converged: bool = False
     interrupted: bool = False
+    stopped: bool = False  # a callback asked the loop to stop (History.stop_training)
 
 
 class TrainingLoop:
@@ -334,6 +356,7 @@ class TrainingLoop:
         (the estimators re-solve a closed-form head there).
         """
         outcome, history = Outcome(), self.history
+        history.stop_training = False  # a request of an earlier fit (warm start) does not carry over
         if self.early_stopping and validate is not None:
             # the starting weights compete too (epoch 0 of a fresh fit, or where a warm start begins);
             # a new run scores a new validation split, so earlier scores are not compared with it
@@ -364,6 +387,9 @@ class TrainingLoop:
                 start = self._state()
                 if history.no_improvement_count >= self.n_iter_no_change:
                     outcome.converged = True
+                    break
+                if history.stop_training:
+                    outcome.stopped = True
                     break
         except KeyboardInterrupt:
             # never keep a half-finished epoch: the best epoch so far, else
@@ -412,6 +438,6 @@ class TrainingLoop:
             warnings.warn(f"fit was interrupted after {self.history.n_iter} complete epochs; the estimator keeps "
                           f"the weights of {kept} and can be used, or trained further with warm_start=True.",
                           UserWarning, stacklevel=user_stacklevel())
-        elif not outcome.converged and warn_not_converged is not None:
+        elif not (outcome.converged or outcome.stopped) and warn_not_converged is not None:
             warn_not_converged(self.history)
         return outcome

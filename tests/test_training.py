@@ -195,3 +195,33 @@ def test_callbacks_see_every_epoch_and_batch(tiny_model):
     assert est.n_iter_ == 2 and len(est.epoch_times_) == 2
     with pytest.raises(ValueError, match="callbacks must be sktag Callback instances"):
         small_clf(tiny_model, callbacks=[object()]).fit(TEXT, Y_CLF)
+
+
+class _StopAfter(sktag.Callback):
+    """Asks the loop to stop at the end of epoch ``epoch``."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, estimator, epoch, history):
+        if epoch == self.epoch:
+            history.stop_training = True
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_a_callback_stops_the_fit_after_the_epoch(tiny_model, length_task, early_stopping):
+    X, y = length_task
+    kw = dict(max_iter=5, n_iter_no_change=10, early_stopping=early_stopping, validation_fraction=0.2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # a requested stop is no failure to converge
+        stopped = small_reg(tiny_model, callbacks=[_StopAfter(2)], **kw).fit(X, y)
+    assert stopped.n_iter_ == 2 and len(stopped.loss_curve_) == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        two = small_reg(tiny_model, **{**kw, "max_iter": 2}).fit(X, y)  # the same two epochs, run out
+    np.testing.assert_array_equal(stopped.predict(X), two.predict(X))
+    # a warm start begins without the earlier request
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        stopped.set_params(warm_start=True, callbacks=None, max_iter=2).fit(X, y)
+    assert stopped.n_iter_ == 4
