@@ -16,10 +16,11 @@ See :func:`compare` for an example.
 from ._compare import compare
 from ._env import environment
 from ._metrics import DEFAULT_SCORING, METRICS, Metric, concordance_index, get_metric
-from ._models import DEFAULT_MODELS, LLM_MODELS, MODELS, PretrainedTag, make_model
+from ._models import PretrainedTag, make_model
+from ._registry import DEFAULT_MODELS, LLM_MODELS, MODELS, ModelContext, register_model, unregister_model
 from ._result import BenchmarkResult
 from ._stats import bootstrap_ci, corrected_ttest
 
 __all__ = ["compare", "BenchmarkResult", "make_model", "MODELS", "DEFAULT_MODELS", "LLM_MODELS", "Metric",
            "METRICS", "DEFAULT_SCORING", "get_metric", "concordance_index", "corrected_ttest", "bootstrap_ci",
-           "PretrainedTag", "environment"]
+           "PretrainedTag", "environment", "register_model", "unregister_model", "ModelContext"]

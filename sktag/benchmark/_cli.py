@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._models import DEFAULT_MODELS, MODELS
+from ._registry import DEFAULT_MODELS, MODELS
 
 EPILOG = """\
 examples:

@@ -19,7 +19,8 @@ from sktag._inputs import as_input, take
 
 from . import _data
 from ._metrics import DEFAULT_SCORING, get_metric
-from ._models import DEFAULT_MODELS, LLM_MODELS, MODELS, SMILES_MODELS, make_model, uses_llm
+from ._models import make_model, uses_llm
+from ._registry import DEFAULT_MODELS, LLM_MODELS, MODELS, SMILES_MODELS
 from ._result import BenchmarkResult
 
 

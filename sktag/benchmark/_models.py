@@ -1,41 +1,16 @@
-"""The named models of :func:`sktag.benchmark.compare`."""
+"""The built-in named models of :func:`sktag.benchmark.compare`, each one entry of the registry.
+
+See :mod:`sktag.benchmark._registry` for how a named model is defined.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 from sklearn.base import BaseEstimator, clone
 
-__all__ = ["make_model", "MODELS", "DEFAULT_MODELS", "LLM_MODELS", "SMILES_MODELS", "uses_llm"]
+from ._registry import _REGISTRY, MODELS, ModelContext, register_model
 
-#: name -> description of every named model
-MODELS = {
-    "tag": "Tag-LLM, sktag defaults (pooled readout, closed-form head)",
-    "tag_paper": "Tag-LLM, paper (function-tag readout, random head, gradient)",
-    "tag_deep": "Tag-LLM defaults with a deep function tag (tag_depth='deep': a learned block per decoder block)",
-    "tag_text": "Tag-LLM defaults + text domain prompt",
-    "tag_pretrained": "Tag-LLM defaults + domain tags pretrained on the training strings",
-    "tag_untrained_domain": "Tag-LLM defaults with an untrained domain tag (domain_tags=None, the default before 0.3)",
-    "llm_embedding": "LLMEmbedding (frozen) + ridge / logistic",
-    "llm_embedding_pretrained": "LLMEmbedding with sktag's shipped domain tag + ridge / logistic",
-    "stack": "Stack: Tag-LLM defaults + descriptors/HistGB",
-    "hybrid": "Hybrid: frozen LLM features (shipped domain tag) + descriptors/HistGB + Morgan/RF, blended on "
-              "scaffold-grouped out-of-fold predictions",
-    "hybrid_tag": "Hybrid with the Tag-LLM defaults as the LLM base model",
-    "stack_classical": "The hybrid's blend of descriptors/HistGB + Morgan/RF alone (no LLM; the control)",
-    "rf_morgan_counts": "Morgan counts + random forest",
-    "rf_morgan": "Morgan bits + random forest",
-    "linear_morgan": "Morgan bits + ridge / logistic regression",
-    "hgb_descriptors": "RDKit descriptors + hist. gradient boosting",
-    "dummy": "Dummy (mean / prior)",
-}
-#: what ``models="default"`` runs
-DEFAULT_MODELS = ["tag", "llm_embedding_pretrained", "hybrid", "rf_morgan_counts", "hgb_descriptors", "dummy"]
-#: models that run the LLM (the others are "classical")
-LLM_MODELS = ["tag", "tag_paper", "tag_deep", "tag_text", "tag_pretrained", "tag_untrained_domain", "llm_embedding",
-              "llm_embedding_pretrained", "stack", "hybrid", "hybrid_tag"]
-#: models that need a SMILES column
-SMILES_MODELS = ["tag_pretrained", "stack", "hybrid", "hybrid_tag", "stack_classical", "rf_morgan_counts", "rf_morgan",
-                 "linear_morgan", "hgb_descriptors"]
+__all__ = ["make_model", "uses_llm", "PretrainedTag"]
 
 
 def uses_llm(estimator):
@@ -89,73 +64,93 @@ def make_model(name, task, *, model="smollm2-135m", domains="SMILES", smiles_col
         Pipelines have the steps ``"features"`` (or ``"embedding"``, ``"scale"``)
         and ``"model"``, so ``set_params(model__n_estimators=100)`` works.
     """
-    from sklearn.compose import ColumnTransformer
-    from sklearn.dummy import DummyClassifier, DummyRegressor
-    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor, StackingClassifier, StackingRegressor
-    from sklearn.linear_model import RidgeCV
-    from sklearn.pipeline import Pipeline
-
-    from sktag import TagClassifier, TagRegressor
-    from sktag.features import MorganFingerprint
-    from sktag.hybrid import (HybridClassifier, HybridRegressor, default_classical_models, default_llm_model,
-                              logistic_regression_cv)
-
-    if name not in MODELS:
+    if name not in _REGISTRY:
         raise ValueError(f"unknown model {name!r}; named models: {list(MODELS)} (or pass {{'name': estimator}})")
     if task not in ("regression", "classification"):
         raise ValueError(f"task must be 'regression' or 'classification', got {task!r}")
-    clf = task == "classification"
+    context = ModelContext(task, model, domains, smiles_column, random_state)
+    return _REGISTRY[name].build(context)
 
-    def smiles_features(featuriser):
-        if smiles_column is None:
-            return featuriser
-        return ColumnTransformer([("smiles", featuriser, [smiles_column])])
 
-    def tag(**kw):
-        return (TagClassifier if clf else TagRegressor)(model=model, domains=domains, random_state=random_state, **kw)
+def _llm_embedding(pretrained):
+    def build(ctx):
+        from sktag.hybrid import default_llm_model
 
-    classical = dict(default_classical_models(task, smiles_column=smiles_column, random_state=random_state))
+        return default_llm_model(ctx.task, model=ctx.model, domains=ctx.domains,
+                                 domain_tags="pretrained" if pretrained else None)
+    return build
 
-    def hgb():
-        return classical["hgb_descriptors"]
 
-    def hybrid(**kw):
-        Hybrid = HybridClassifier if clf else HybridRegressor
-        return Hybrid(model=model, domains=domains, smiles_column=smiles_column, random_state=random_state, **kw)
+def _stack(ctx):
+    from sklearn.ensemble import StackingClassifier, StackingRegressor
+    from sklearn.linear_model import RidgeCV
 
-    if name == "tag":
-        return tag()
-    if name == "tag_paper":
-        return tag(readout="tag", head_init="random", head_update="gradient", early_stopping=False)
-    if name == "tag_deep":
-        return tag(tag_depth="deep")
-    if name == "tag_text":
-        return tag(domain_tags="text")
-    if name == "tag_pretrained":
-        return PretrainedTag(tag(), column=smiles_column, random_state=random_state)
-    if name == "tag_untrained_domain":
-        return tag(domain_tags=None)
-    if name in ("llm_embedding", "llm_embedding_pretrained"):
-        return default_llm_model(task, model=model, domains=domains,
-                                 domain_tags="pretrained" if name == "llm_embedding_pretrained" else None)
-    if name in ("hybrid", "hybrid_tag", "stack_classical"):
-        return hybrid(llm={"hybrid": "embedding", "hybrid_tag": "tag", "stack_classical": None}[name])
-    if name == "stack":
-        if clf:
-            return StackingClassifier([("tag", tag()), ("hgb", hgb())], cv=5)
-        return StackingRegressor([("tag", tag()), ("hgb", hgb())], final_estimator=RidgeCV(), cv=5)
-    if name == "rf_morgan_counts":
-        return classical["rf_morgan_counts"]
-    if name == "rf_morgan":
-        est = (RandomForestClassifier if clf else RandomForestRegressor)(n_estimators=500, random_state=random_state)
-        return Pipeline([("features", smiles_features(MorganFingerprint(radius=2, n_bits=2048))), ("model", est)])
-    if name == "linear_morgan":
-        est = (logistic_regression_cv(Cs=np.logspace(-3, 1, 5), cv=3, max_iter=2000) if clf
-               else RidgeCV(alphas=np.logspace(-1, 3, 9)))
-        return Pipeline([("features", smiles_features(MorganFingerprint(radius=2, n_bits=2048))), ("model", est)])
-    if name == "hgb_descriptors":
-        return hgb()
-    return DummyClassifier(strategy="prior") if clf else DummyRegressor(strategy="mean")
+    bases = [("tag", ctx.tag()), ("hgb", ctx.classical("hgb_descriptors"))]
+    if ctx.classification:
+        return StackingClassifier(bases, cv=5)
+    return StackingRegressor(bases, final_estimator=RidgeCV(), cv=5)
+
+
+def _morgan(model):
+    def build(ctx):
+        from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+        from sklearn.linear_model import RidgeCV
+        from sklearn.pipeline import Pipeline
+
+        from sktag.features import MorganFingerprint
+        from sktag.hybrid import logistic_regression_cv
+
+        if model == "rf":
+            est = (RandomForestClassifier if ctx.classification else RandomForestRegressor)(
+                n_estimators=500, random_state=ctx.random_state)
+        else:
+            est = (logistic_regression_cv(Cs=np.logspace(-3, 1, 5), cv=3, max_iter=2000) if ctx.classification
+                   else RidgeCV(alphas=np.logspace(-1, 3, 9)))
+        return Pipeline([("features", ctx.smiles_features(MorganFingerprint(radius=2, n_bits=2048))), ("model", est)])
+    return build
+
+
+def _dummy(ctx):
+    from sklearn.dummy import DummyClassifier, DummyRegressor
+
+    return DummyClassifier(strategy="prior") if ctx.classification else DummyRegressor(strategy="mean")
+
+
+for _name, _description, _build, _kw in [
+    ("tag", "Tag-LLM, sktag defaults (pooled readout, closed-form head)", lambda ctx: ctx.tag(),
+     dict(llm=True, default=True)),
+    ("tag_paper", "Tag-LLM, paper (function-tag readout, random head, gradient)",
+     lambda ctx: ctx.tag(readout="tag", head_init="random", head_update="gradient", early_stopping=False),
+     dict(llm=True)),
+    ("tag_deep", "Tag-LLM defaults with a deep function tag (tag_depth='deep': a learned block per decoder block)",
+     lambda ctx: ctx.tag(tag_depth="deep"), dict(llm=True)),
+    ("tag_text", "Tag-LLM defaults + text domain prompt", lambda ctx: ctx.tag(domain_tags="text"), dict(llm=True)),
+    ("tag_pretrained", "Tag-LLM defaults + domain tags pretrained on the training strings",
+     lambda ctx: PretrainedTag(ctx.tag(), column=ctx.smiles_column, random_state=ctx.random_state),
+     dict(llm=True, smiles=True)),
+    ("tag_untrained_domain", "Tag-LLM defaults with an untrained domain tag (domain_tags=None, the default before "
+     "0.3)", lambda ctx: ctx.tag(domain_tags=None), dict(llm=True)),
+    ("llm_embedding", "LLMEmbedding (frozen) + ridge / logistic", _llm_embedding(False), dict(llm=True)),
+    ("llm_embedding_pretrained", "LLMEmbedding with sktag's shipped domain tag + ridge / logistic",
+     _llm_embedding(True), dict(llm=True, default=True)),
+    ("stack", "Stack: Tag-LLM defaults + descriptors/HistGB", _stack, dict(llm=True, smiles=True)),
+    ("hybrid", "Hybrid: frozen LLM features (shipped domain tag) + descriptors/HistGB + Morgan/RF, blended on "
+     "scaffold-grouped out-of-fold predictions", lambda ctx: ctx.hybrid(llm="embedding"),
+     dict(llm=True, smiles=True, default=True)),
+    ("hybrid_tag", "Hybrid with the Tag-LLM defaults as the LLM base model", lambda ctx: ctx.hybrid(llm="tag"),
+     dict(llm=True, smiles=True)),
+    ("stack_classical", "The hybrid's blend of descriptors/HistGB + Morgan/RF alone (no LLM; the control)",
+     lambda ctx: ctx.hybrid(llm=None), dict(smiles=True)),
+    ("rf_morgan_counts", "Morgan counts + random forest", lambda ctx: ctx.classical("rf_morgan_counts"),
+     dict(smiles=True, default=True)),
+    ("rf_morgan", "Morgan bits + random forest", _morgan("rf"), dict(smiles=True)),
+    ("linear_morgan", "Morgan bits + ridge / logistic regression", _morgan("linear"), dict(smiles=True)),
+    ("hgb_descriptors", "RDKit descriptors + hist. gradient boosting", lambda ctx: ctx.classical("hgb_descriptors"),
+     dict(smiles=True, default=True)),
+    ("dummy", "Dummy (mean / prior)", _dummy, dict(default=True)),
+]:
+    register_model(_name, _description, _build, **_kw)
+del _name, _description, _build, _kw
 
 
 class PretrainedTag(BaseEstimator):
@@ -201,6 +196,13 @@ class PretrainedTag(BaseEstimator):
         self.max_iter = max_iter
         self.max_samples = max_samples
         self.random_state = random_state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        inner = self.estimator.__sklearn_tags__()  # a classifier's wrapper is a classifier, and so on
+        tags.estimator_type, tags.target_tags, tags.input_tags = (inner.estimator_type, inner.target_tags,
+                                                                   inner.input_tags)
+        return tags
 
     def _strings_by_domain(self, X):
         """``{domain: distinct strings}`` of every domain of the estimator's input, in column order."""
