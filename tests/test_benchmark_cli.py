@@ -202,10 +202,12 @@ def test_ctrl_c_mid_fit_stops_the_run_and_the_rerun_redoes_that_fit(tmp_path, es
     reader = threading.Thread(target=lambda: [err.extend(c) for c in iter(lambda: proc.stderr.read1(4096), b"")])
     reader.start()
     epoch_bar = re.compile(rb"fit:.*?\| *(\d+)/%d" % epochs)
+    epoch_loss = re.compile(rb"fit:[^\r\n]*?loss=")
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:  # until the Tag-LLM of fold 0 is a few epochs in
         done = [int(n) for n in epoch_bar.findall(bytes(err))]
-        if done and max(done) >= 3:
+        # tqdm may refresh the count lazily; every finished epoch also prints its loss
+        if (done and max(done) >= 3) or len(epoch_loss.findall(bytes(err))) >= 3:
             break
         time.sleep(0.02)
     assert proc.poll() is None, err.decode(errors="replace")
