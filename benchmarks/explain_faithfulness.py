@@ -67,13 +67,11 @@ def choose_steps(reg, X_pool):
     return chosen, table
 
 
-def atom_token_positions(explanation, row):
-    """For each atom, the row positions of the tokens that cover any of its characters."""
-    amap = explanation.atom_map()
-    token_pos = np.flatnonzero((row.seg == 1) & (row.slot < 0))
+def atom_tokens(explanation):
+    """For each atom, the indices of the tokens that cover any of its characters."""
     spans = explanation.spans[0]
-    return [[int(token_pos[t]) for t, (a, b) in enumerate(spans) if a < end and start < b]
-            for start, end in amap.atom_spans]
+    return [[t for t, (a, b) in enumerate(spans) if a < end and start < b]
+            for start, end in explanation.atom_map().atom_spans]
 
 
 def deletion_test(reg, X_test, explanations, k, draws, rng):
@@ -91,17 +89,16 @@ def deletion_test(reg, X_test, explanations, k, draws, rng):
     scalar, _ = reg._explained_output(None, X_test)
     integ = Integrator(bb, reg.module_, reg._fitted_readout(), reg.layout_, reg.isolate_segments_, scalar, 1)
     rows, _ = encode(as_columns(X_test)[0], reg.layout_, bb.tokenizer, canonicalize=reg.canonicalize_)
-    token_pos = [np.flatnonzero((r.seg == 1) & (r.slot < 0)) for r in rows]
     out = {"top": [], "any": [], "changeable": [], "tokens": []}
     for i, e in enumerate(explanations):
-        weights, cover = np.abs(e.atom_attributions()), atom_token_positions(e, rows[i])
-        texts = dict(zip(token_pos[i].tolist(), e.tokens[0]))
-        changeable = np.array([a for a, c in enumerate(cover) if any(texts[p] != REFERENCE_TOKENS["smiles"]
-                                                                     for p in c)])
+        weights, cover = np.abs(e.atom_attributions()), atom_tokens(e)
+        changeable = np.array([a for a, c in enumerate(cover)
+                               if any(e.tokens[0][t] != REFERENCE_TOKENS["smiles"] for t in c)])
         if len(changeable) < 2 * k:
             continue
+        token_pos = np.flatnonzero((rows[i].seg == 1) & (rows[i].slot < 0))  # the row position of each token
         size = len(rows[i]) + reg.layout_.function_length
-        masks = [np.isin(np.arange(size), [p for a in atoms for p in cover[a]]) for atoms in
+        masks = [np.isin(np.arange(size), token_pos[[t for a in atoms for t in cover[a]]]) for atoms in
                  [np.argsort(-weights, kind="stable")[:k]]
                  + [rng.choice(len(weights), k, replace=False) for _ in range(draws)]
                  + [rng.choice(changeable, k, replace=False) for _ in range(draws)]]

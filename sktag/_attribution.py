@@ -107,6 +107,13 @@ class Integrator:
         tokens = (batch.valid & (batch.slot < 0)).unsqueeze(-1)
         return torch.where(tokens, self._reference_at(batch).to(x.dtype), x)
 
+    def _embedded(self, encoded, rows):
+        """The batch of ``rows`` with the function tag, and its embeddings (tags spliced in, float32, no grad)."""
+        bb = self.backbone
+        batch = _engine.collate([encoded[i] for i in rows], tail=self.layout.function_slots, device=bb.device)
+        with torch.no_grad():
+            return batch, _engine.embed(bb, batch, self.module.tag_table().detach()).float()
+
     def _outputs(self, batch, x, rows):
         """The explained scalar ``[B]`` of embeddings ``x`` (autograd as the caller enables it)."""
         m = self.module
@@ -121,7 +128,7 @@ class Integrator:
         reference = self._reference_at(batch).to(x.dtype)
         is_tag = batch.valid & (batch.slot >= 0)
         groups = [is_tag & (batch.seg == j + 1) for j in range(self.references.shape[0])]
-        groups.append(batch.seg == _engine.FUNCTION_SEGMENT)
+        groups.append(batch.valid & (batch.seg == _engine.FUNCTION_SEGMENT))  # (padding has that segment too)
         effects = []
         for group in groups:
             occluded = torch.where(group.unsqueeze(-1), reference, x)
@@ -130,10 +137,9 @@ class Integrator:
 
     def batch(self, encoded, rows):
         """Attributions ``[B, L]`` (float64, left-padded like the batch), ``(f(x), f(x0))`` and tag effects."""
-        bb, dtype = self.backbone, self.backbone.dtype
-        batch = _engine.collate([encoded[i] for i in rows], tail=self.layout.function_slots, device=bb.device)
+        dtype = self.backbone.dtype
+        batch, x = self._embedded(encoded, rows)
         with torch.no_grad():
-            x = _engine.embed(bb, batch, self.module.tag_table().detach()).float()
             x0 = self.baseline(batch, x)
             f1 = self._outputs(batch, x.to(dtype), rows)
             ends = f1, self._outputs(batch, x0.to(dtype), rows)
@@ -154,18 +160,17 @@ class Integrator:
 
         ``masks`` holds one boolean array per row over the row's positions
         followed by the function tag's (as :meth:`run` orders them); True
-        positions take the baseline embedding.  Returns float64 ``[len(rows)]``.
+        positions take their column's reference embedding.  Returns float64
+        ``[len(rows)]``.
         """
-        bb = self.backbone
-        batch = _engine.collate([encoded[i] for i in rows], tail=self.layout.function_slots, device=bb.device)
+        batch, x = self._embedded(encoded, rows)
         with torch.no_grad():
-            x = _engine.embed(bb, batch, self.module.tag_table().detach()).float()
             reference, width = self._reference_at(batch), x.shape[1]
             for k, mask in enumerate(masks):
                 hit = torch.as_tensor(width - len(mask) + np.flatnonzero(np.asarray(mask, dtype=bool)),
                                       dtype=torch.long, device=x.device)
                 x[k, hit] = reference[k, hit]
-            return self._outputs(batch, x.to(bb.dtype), rows).double().cpu().numpy()
+            return self._outputs(batch, x.to(self.backbone.dtype), rows).double().cpu().numpy()
 
     def run(self, encoded, idx, batch_size, verbose=0):
         """Per-row results for the rows ``idx``: ``{row: (attributions, f(x), f(x0), tag effects)}``.

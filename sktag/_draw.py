@@ -62,9 +62,7 @@ def diverging_colour(value, vmax) -> tuple[float, float, float]:
     >>> [round(c, 3) for c in diverging_colour(-0.5, 1.0)]
     [0.565, 0.7, 0.835]
     """
-    vmax, value = float(vmax), float(value)
-    if not (math.isfinite(vmax) and vmax > 0):
-        raise ValueError(f"vmax must be a positive finite number, got {vmax!r}")
+    vmax, value = _check_vmax(vmax), float(value)
     if math.isnan(value):
         raise ValueError("cannot colour a NaN attribution")
     t = min(max(value / vmax, -1.0), 1.0)
@@ -74,15 +72,17 @@ def diverging_colour(value, vmax) -> tuple[float, float, float]:
 
 
 # ----------------------------------------------------------------------------------------------- shared helpers
-def _require_matplotlib():
-    """Import matplotlib's ``Figure`` and Agg canvas, or raise an ImportError that says how to install it."""
+def require_matplotlib(what="This feature"):
+    """Import matplotlib's ``Figure`` and Agg canvas, or raise an ImportError that says what needed it and how to
+    install it (sktag's pictures and benchmark plots alike)."""
     try:
+        import matplotlib  # noqa: F401  (the package itself: its submodules may be loaded while it is not usable)
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError as exc:
         raise ImportError(
-            f"Drawing residue attributions needs matplotlib, which could not be imported ({exc}). "
-            "Install it with: python -m pip install matplotlib",
+            f"{what} needs matplotlib, an optional dependency of sktag, which could not be imported ({exc}). "
+            "Install it with: python -m pip install 'sktag[bench]' (or python -m pip install matplotlib)",
             name="matplotlib",
         ) from exc
     return Figure, FigureCanvasAgg
@@ -137,6 +137,11 @@ def _resolve_vmax(vmax, arrays):
     if vmax is None:
         vmax = max((float(np.max(np.abs(a))) for a in arrays if a.size), default=0.0)
         return vmax if vmax > 0 else 1.0
+    return _check_vmax(vmax)
+
+
+def _check_vmax(vmax):
+    """``vmax`` as a float, or a ValueError when it is not a positive finite number."""
     vmax = float(vmax)
     if not (math.isfinite(vmax) and vmax > 0):
         raise ValueError(f"vmax must be a positive finite number, got {vmax!r}")
@@ -304,7 +309,7 @@ def draw_attributions(smiles, atom_weights, *, path=None, size=(400, 300), n_col
 # ------------------------------------------------------------------------------------------------------- residues
 def _residue_figure(sequence, weights, size, vmax, title):
     """The matplotlib ``Figure`` of the residue bar plot (on an Agg canvas, ``size`` pixels at 100 dpi)."""
-    Figure, FigureCanvasAgg = _require_matplotlib()
+    Figure, FigureCanvasAgg = require_matplotlib("Drawing residue attributions")
     width, height = size
     fig = Figure(figsize=(width / 100, height / 100), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)

@@ -24,6 +24,7 @@ from ._inputs import as_columns
 from ._readouts import make_readout
 from ._states import StateSource
 from ._threads import torch_threads
+from ._validation import POS_INT
 
 
 class PredictMixin(TransformerMixin):
@@ -54,6 +55,13 @@ class PredictMixin(TransformerMixin):
             raise ValueError("Found array with 0 sample(s) (shape=(0,)) while a minimum of 1 is required.")
         return columns, labels
 
+    def _encode(self, columns, labels, backbone, return_strings=False):
+        """:func:`~sktag._encoding.encode` of checked columns with the fitted layout and this estimator's settings."""
+        return encode(columns, self.layout_, backbone.tokenizer, row_labels=labels, max_length=self.max_length,
+                      truncation=self.truncation, canonicalize=self.canonicalize_, on_invalid=self.on_invalid,
+                      validators=self.domain_validators(), max_positions=backbone.max_positions,
+                      return_strings=return_strings)
+
     def _predict_path(self, X, head):
         """Head outputs (``head=True``) or readout features of ``X`` in row order; NaN for invalid rows."""
         check_is_fitted(self, "module_")
@@ -62,10 +70,7 @@ class PredictMixin(TransformerMixin):
         with torch_threads(self.n_threads), torch.inference_mode():
             bb = self.get_backbone()
             self.module_.to(bb.device)
-            rows, valid = encode(columns, self.layout_, bb.tokenizer, row_labels=labels, max_length=self.max_length,
-                                 truncation=self.truncation, canonicalize=self.canonicalize_,
-                                 on_invalid=self.on_invalid, validators=self.domain_validators(),
-                                 max_positions=bb.max_positions)
+            rows, valid = self._encode(columns, labels, bb)
             readout = self._fitted_readout()
             source = StateSource(bb, rows, self.layout_, readout.needs, self.isolate_segments_,
                                  self.predict_batch_size, self.verbose)
@@ -124,10 +129,7 @@ class PredictMixin(TransformerMixin):
         with torch_threads(self.n_threads):
             bb = self.get_backbone()
             self.module_.to(bb.device)
-            rows, valid, strings = encode(
-                columns, self.layout_, bb.tokenizer, row_labels=labels, max_length=self.max_length,
-                truncation=self.truncation, canonicalize=self.canonicalize_, on_invalid=self.on_invalid,
-                validators=self.domain_validators(), max_positions=bb.max_positions, return_strings=True)
+            rows, valid, strings = self._encode(columns, labels, bb, return_strings=True)
             integrator = Integrator(bb, self.module_, self._fitted_readout(), self.layout_, self.isolate_segments_,
                                     scalar, n_steps, baseline)
             results = integrator.run(rows, np.flatnonzero(valid), batch_size or self.predict_batch_size,
@@ -212,6 +214,6 @@ def _check_count(value, name, default=...):
     """``value`` as a positive int (None allowed when ``default`` is given); a clear error otherwise."""
     if value is None and default is not ...:
         return default
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
+    if not POS_INT(value):
         raise ValueError(f"{name} must be a positive int, got {value!r}.")
     return int(value)

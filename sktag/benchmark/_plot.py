@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from sktag._draw import require_matplotlib
+
 
 def draw(result, m, ax=None):
     """Per-fold scores (points) and their mean ± sd (bars) of every model of ``result`` for metric ``m``."""
@@ -34,18 +36,9 @@ def figsize(result):
     return (6.4, 0.45 * len(result.models) + 1.4)
 
 
-def _require_matplotlib():
-    """An ImportError that names the extra to install when matplotlib is missing."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError as exc:
-        raise ImportError("plots need matplotlib, an optional dependency of sktag: "
-                          "pip install 'sktag[bench]' (or pip install matplotlib)") from exc
-
-
 def pyplot(backend=None):
     """``matplotlib.pyplot`` (a script of its own may pick its ``backend``; the library never does)."""
-    _require_matplotlib()
+    require_matplotlib("Plots")
     if backend is not None:
         import matplotlib
 
@@ -57,7 +50,4 @@ def pyplot(backend=None):
 
 def figure_class():
     """``matplotlib.figure.Figure``: a figure drawn and saved without pyplot or a backend switch."""
-    _require_matplotlib()
-    from matplotlib.figure import Figure
-
-    return Figure
+    return require_matplotlib("Plots")[0]
