@@ -28,7 +28,7 @@ from __future__ import annotations
 import copy
 import time
 import warnings
-from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import torch
@@ -47,44 +47,9 @@ from ._tagio import TagSetMixin
 from ._deep import DeepLayers, block_shape, deep_domain_blocks, resolve_deep_layers
 from ._taginit import TagInit, domain_tag_vectors, domain_tags_digest, init_tag
 from ._threads import torch_threads
-from ._training import FitData, History, TrainingLoop, check_callbacks, user_stacklevel
+from ._records import FitInputs, FitModel, FitRun, FitState
+from ._training import FitData, History, Outcome, TrainingLoop, check_callbacks, in_training, user_stacklevel
 from ._validation import BOOLEAN, COMMON, NONNEG_INT, Instance, Interval, Options, string_input_tags, validate_params
-
-
-@dataclass
-class FitState:
-    """Everything one ``fit`` builds, step by step, before :meth:`BaseTagEstimator.commit_fit` installs it.
-
-    Callbacks see it as ``estimator.fit_state_`` while the estimator trains.
-    """
-
-    columns: list | None
-    names: list | None
-    labels: list | None
-    column_domains: list
-    task: object
-    targets: np.ndarray | None
-    task_state: dict
-    weights: np.ndarray | None
-    backbone: object
-    rng: np.random.RandomState | None = None
-    continuing: bool = False
-    incremental: bool = False
-    layout: TagLayout | None = None
-    module: TagModule | None = None
-    readout: object = None
-    isolate: bool = False
-    canonicalize: bool = True
-    history: History | None = None
-    rows: list | None = None
-    train_idx: np.ndarray | None = None
-    val_idx: np.ndarray | None = None
-    source: StateSource | None = None
-    head_alpha: float | None = None
-    optimizer: torch.optim.Optimizer | None = None
-    batch_size: int | None = None
-    domain_tags_digest: str | None = None
-    extra: dict = field(default_factory=dict)
 
 
 class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
@@ -134,8 +99,14 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
             self.encode_rows(state)
             self.initialize_states(state)
             self.initialize_head(state)
-            state.optimizer = self.build_optimizer(state)
-            self.fit_loop(state)
+            state.run.optimizer = self.build_optimizer(state)
+            with in_training(self, state):
+                outcome = self.fit_loop(state)
+            if outcome.error is None:
+                self.finish_head(state)
+            if outcome.keep:
+                self.commit_fit(state)
+            outcome.conclude(self._warn_not_converged if self._warns_not_converged(state) else None)
         return self
 
     # ------------------------------------------------------------ 1. validate
@@ -186,9 +157,11 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
         else:
             targets, task_state = (task.fit_targets(y, sw, classes) if classes is not None
                                    else task.fit_targets(y, sw))
-        return FitState(columns, names, labels, column_domains, task, targets, task_state,
-                        task.row_weights(targets, task_state, sw), backbone, check_random_state(self.random_state),
-                        continuing, incremental)
+        inputs = FitInputs(columns=columns, names=names, labels=labels, column_domains=column_domains, task=task,
+                           task_state=task_state, targets=targets, weights=task.row_weights(targets, task_state, sw),
+                           backbone=backbone, rng=check_random_state(self.random_state), continuing=continuing,
+                           incremental=incremental)
+        return FitState(inputs=inputs)
 
     def _check_continuable(self, column_domains, backbone):
         """A warm start continues the fitted model: its domains and structure must not have changed."""
@@ -228,54 +201,70 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
 
     # ------------------------------------------------------------ 2. layout
     def initialize_layout(self, state: FitState) -> None:
-        """The tag layout, the trainable module (tags and head), the readout and the history.
+        """The model to train (:class:`~sktag._records.FitModel`) and the run's history.
 
         A fresh fit makes every domain tag first (pretrained, the words of
         ``domain_tags="text"``, or the init rule) and takes the layout's
         lengths from those tensors, so the slots always match the tag table.
+        A warm start continues the fitted model and its history.
 
         Parameters
         ----------
         state : FitState
             The fit in progress (also ``estimator.fit_state_`` while it trains).
         """
-        bb = state.backbone
-        if state.continuing:
-            state.layout, state.module = self.layout_, copy.deepcopy(self.module_)
-            state.module.domain_tags.requires_grad_(self.tune_domain_tags)
-            if state.module.domain_deep is not None:
-                state.module.domain_deep.requires_grad_(self.tune_domain_tags)
-            state.readout = self._fitted_readout()
-            state.domain_tags_digest = getattr(self, "_domain_tags_digest", None)
-            state.isolate, state.canonicalize = self.isolate_segments_, self.canonicalize_
-            state.history = copy.deepcopy(self._history)
-            # the epochs from now on are validated or not as ``early_stopping`` says now, and never in
-            # ``partial_fit`` (one epoch on the rows given, none held out, as scikit-learn's MLP)
-            validated = bool(self.early_stopping) and not state.incremental
-            if validated and not state.history.early_stopping:
-                state.history.early_stopping, state.history.validation_scores = True, []  # from now on
-            elif not validated and state.history.early_stopping:
-                # earlier scores stay on record, no new ones; patience now counts the training loss
-                state.history.early_stopping, state.history.no_improvement_count = False, 0
+        inputs = state.inputs
+        if inputs.continuing:
+            state.model, history = self._continued_model(), copy.deepcopy(self._history)
+            self._continue_history(history, bool(self.early_stopping) and not inputs.incremental)
         else:
-            tags, blocks = self._start_domain_tags(state.column_domains, bb)
-            state.domain_tags_digest = domain_tags_digest(tags, blocks)
-            blocks = deep_domain_blocks(blocks, self.domain_tag_depth, bb, {d: t.shape[0] for d, t in tags.items()})
-            state.layout = TagLayout.build(state.column_domains, self.tag_length, state.names,
-                                           {d: t.shape[0] for d, t in tags.items()})
-            if state.readout is None:  # (from_tags sets the saved one)
-                state.readout = make_readout(self.readout, bb.hidden_widths(), self.readout_layers,
-                                             state.layout.n_features)
-            deep = block_shape(bb) if self.tag_depth == "deep" else None
-            deep_layers = None if deep is None else resolve_deep_layers(self.deep_layers, deep[0])
-            state.module = TagModule([tags[d] for d in state.layout.domains],
-                                     init_tag(bb, TagInit.MEAN, self.tag_length), state.readout.n_features,
-                                     state.task.n_outputs(state.task_state), tune_domain_tags=self.tune_domain_tags,
-                                     deep_shape=deep, domain_deep=[blocks[d] for d in state.layout.domains],
-                                     deep_layers=deep_layers)
-            state.isolate, state.canonicalize = bool(self.isolate_segments), bool(self.canonicalize)
-            state.history = History(self.early_stopping and not state.incremental)
-        state.module.to(bb.device)
+            state.model = self._new_model(inputs)
+            history = History(self.early_stopping and not inputs.incremental)
+        state.model.module.to(inputs.backbone.device)
+        state.run = FitRun(history=history)
+
+    def _continued_model(self) -> FitModel:
+        """The fitted model, copied, to train further (warm start, ``partial_fit``)."""
+        module = copy.deepcopy(self.module_)
+        module.domain_tags.requires_grad_(self.tune_domain_tags)
+        if module.domain_deep is not None:
+            module.domain_deep.requires_grad_(self.tune_domain_tags)
+        return FitModel(layout=self.layout_, module=module, readout=self._fitted_readout(),
+                        isolate=self.isolate_segments_, canonicalize=self.canonicalize_,
+                        domain_tags_digest=getattr(self, "_domain_tags_digest", None),
+                        head_alpha=getattr(self, "head_alpha_", None))
+
+    @staticmethod
+    def _continue_history(history, validated):
+        """The epochs from now on are validated or not as ``early_stopping`` says now.
+
+        Never in ``partial_fit`` (one epoch on the rows given, none held out,
+        as scikit-learn's MLP).
+        """
+        if validated and not history.early_stopping:
+            history.early_stopping, history.validation_scores = True, []  # from now on
+        elif not validated and history.early_stopping:
+            # earlier scores stay on record, no new ones; patience now counts the training loss
+            history.early_stopping, history.no_improvement_count = False, 0
+
+    def _new_model(self, inputs: FitInputs) -> FitModel:
+        """The layout, the untrained tags and head, and the readout of a fresh fit."""
+        bb = inputs.backbone
+        tags, blocks = self._start_domain_tags(inputs.column_domains, bb)
+        digest = domain_tags_digest(tags, blocks)
+        blocks = deep_domain_blocks(blocks, self.domain_tag_depth, bb, {d: t.shape[0] for d, t in tags.items()})
+        layout = TagLayout.build(inputs.column_domains, self.tag_length, inputs.names,
+                                 {d: t.shape[0] for d, t in tags.items()})
+        readout = inputs.readout or make_readout(self.readout, bb.hidden_widths(), self.readout_layers,
+                                                 layout.n_features)
+        deep = block_shape(bb) if self.tag_depth == "deep" else None
+        module = TagModule([tags[d] for d in layout.domains], init_tag(bb, TagInit.MEAN, self.tag_length),
+                           readout.n_features, inputs.task.n_outputs(inputs.task_state),
+                           tune_domain_tags=self.tune_domain_tags, deep_shape=deep,
+                           domain_deep=[blocks[d] for d in layout.domains],
+                           deep_layers=None if deep is None else resolve_deep_layers(self.deep_layers, deep[0]))
+        return FitModel(layout=layout, module=module, readout=readout, isolate=bool(self.isolate_segments),
+                        canonicalize=bool(self.canonicalize), domain_tags_digest=digest)
 
     def _start_domain_tags(self, column_domains, backbone):
         """``(vectors, blocks)``: every domain's tag as ``domain_tags`` and ``domain_tag_length`` give it now."""
@@ -292,13 +281,13 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
         state : FitState
             The fit in progress (also ``estimator.fit_state_`` while it trains).
         """
-        bb = state.backbone
-        state.rows, _ = encode(state.columns, state.layout, bb.tokenizer, row_labels=state.labels,
-                               max_length=self.max_length, truncation=self.truncation,
-                               canonicalize=state.canonicalize, on_invalid="raise",
-                               validators=self.domain_validators(), max_positions=bb.max_positions)
-        state.train_idx, state.val_idx = self._split(len(state.rows), state.targets, state.weights, state.rng,
-                                                     state.incremental)
+        inputs, run, bb = state.inputs, state.run, state.inputs.backbone
+        run.rows, _ = encode(inputs.columns, state.model.layout, bb.tokenizer, row_labels=inputs.labels,
+                             max_length=self.max_length, truncation=self.truncation,
+                             canonicalize=state.model.canonicalize, on_invalid="raise",
+                             validators=self.domain_validators(), max_positions=bb.max_positions)
+        run.train_idx, run.val_idx = self._split(len(run.rows), inputs.targets, inputs.weights, inputs.rng,
+                                                 inputs.incremental)
 
     def _split(self, n, targets, weights, rng, incremental):
         """Training and validation rows, both drawn from the rows of positive weight.
@@ -338,12 +327,13 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
         state : FitState
             The fit in progress (also ``estimator.fit_state_`` while it trains).
         """
-        state.source = StateSource(state.backbone, state.rows, state.layout, state.readout.needs, state.isolate,
-                                   self.predict_batch_size, self.verbose)
+        model, run = state.model, state.run
+        run.source = StateSource(state.inputs.backbone, run.rows, model.layout, model.readout.needs, model.isolate,
+                                 self.predict_batch_size, self.verbose)
         if not self.tune_domain_tags:
-            deep = state.module.deep_table()
-            state.source.cache(np.concatenate([state.train_idx, state.val_idx]), state.module.tag_table().detach(),
-                               self.prefix_cache, None if deep is None else deep.detach())
+            deep = model.module.deep_table()
+            run.source.cache(np.concatenate([run.train_idx, run.val_idx]), model.module.tag_table().detach(),
+                             self.prefix_cache, None if deep is None else deep.detach())
 
     # ------------------------------------------------------------ 5. head
     def initialize_head(self, state: FitState) -> None:
@@ -356,17 +346,17 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
         state : FitState
             The fit in progress (also ``estimator.fit_state_`` while it trains).
         """
-        if state.continuing:
-            state.head_alpha = getattr(self, "head_alpha_", None)
+        if state.inputs.continuing:  # (the fitted head and its penalty)
             return
-        gen = torch.Generator().manual_seed(int(state.rng.randint(0, 2**31 - 1)))
+        gen = torch.Generator().manual_seed(int(state.inputs.rng.randint(0, 2**31 - 1)))
         if self.head_init == "closed_form":
-            state.head_alpha = self.refit_head(state, standardize=True)
+            state.model.head_alpha = self.refit_head(state, standardize=True)
             return
-        head = state.module.head
-        if state.readout.standardize_random_head:  # features of very different scales: standardise
-            head.standardize(state.source.features(state.module, state.readout, state.train_idx)[state.train_idx],
-                             state.weights[state.train_idx])
+        model, train = state.model, state.run.train_idx
+        head = model.module.head
+        if model.readout.standardize_random_head:  # features of very different scales: standardise
+            head.standardize(state.run.source.features(model.module, model.readout, train)[train],
+                             state.inputs.weights[train])
         bound = 1.0 / np.sqrt(head.linear.in_features)
         w0 = torch.empty(head.linear.weight.shape).uniform_(-bound, bound, generator=gen)
         head.set_weights(w0, torch.zeros(w0.shape[0]))  # drawn on CPU: the same on any device
@@ -388,10 +378,11 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
         float
             The penalty the closed form chose (ridge alpha, or 1/C).
         """
-        idx = state.train_idx if idx is None else idx
-        F = state.source.features(state.module, state.readout, idx)[idx]
-        return state.module.head.solve(state.task, F, state.targets[idx], state.weights[idx],
-                                       standardize=standardize, penalty=state.head_alpha)
+        inputs, model = state.inputs, state.model
+        idx = state.run.train_idx if idx is None else idx
+        F = state.run.source.features(model.module, model.readout, idx)[idx]
+        return model.module.head.solve(inputs.task, F, inputs.targets[idx], inputs.weights[idx],
+                                       standardize=standardize, penalty=model.head_alpha)
 
     # ------------------------------------------------------------ 6. optimiser
     def build_optimizer(self, state: FitState) -> torch.optim.Optimizer:
@@ -409,9 +400,9 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
         torch.optim.Optimizer
             The optimiser of the training loop.
         """
-        if self.head_update == "refit":  # the head is solved in closed form, not trained
-            state.module.head.requires_grad_(False)
         m = state.module
+        if self.head_update == "refit":  # the head is solved in closed form, not trained
+            m.head.requires_grad_(False)
         domain = [p for p in [*m.domain_tags, *(m.domain_deep or [])] if p.requires_grad]
         rest = [p for p in m.parameters() if p.requires_grad and all(p is not q for q in domain)]
         groups = [{"params": rest}]
@@ -438,15 +429,16 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
         weight : torch.Tensor
             The sum of the rows' weights.
         """
-        states = state.source.states(state.module, batch_rows)
-        out = state.module.head(state.readout.features(states).to(state.module.head.mean.device))
-        dev = state.backbone.device
-        if "targets_t" not in state.extra:  # on the device once per fit
-            state.extra["targets_t"] = state.task.target_tensor(state.targets, dev)
-            state.extra["weights_t"] = torch.as_tensor(state.weights, dtype=torch.float32, device=dev)
+        inputs, model, run = state.inputs, state.model, state.run
+        states = run.source.states(model.module, batch_rows)
+        out = model.module.head(model.readout.features(states).to(model.module.head.mean.device))
+        dev = inputs.backbone.device
+        if run.targets_t is None:  # on the device once per fit
+            run.targets_t = inputs.task.target_tensor(inputs.targets, dev)
+            run.weights_t = torch.as_tensor(inputs.weights, dtype=torch.float32, device=dev)
         rows = torch.as_tensor(np.asarray(batch_rows), device=dev)
-        w = state.extra["weights_t"][rows]
-        return (state.task.loss(out, state.extra["targets_t"][rows]) * w).sum(), w.sum()
+        w = run.weights_t[rows]
+        return (inputs.task.loss(out, run.targets_t[rows]) * w).sum(), w.sum()
 
     def validation_score(self, state: FitState) -> float:
         """The early-stopping score of the validation rows (the task's; higher is better).
@@ -461,54 +453,78 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
         float
             The score; higher is better.
         """
+        model, v = state.model, state.run.val_idx
         with torch.no_grad():
-            F = state.source.features(state.module, state.readout, state.val_idx)
-            raw = state.module.head.outputs(F, state.val_idx)
-        v = state.val_idx
-        return state.task.validation_score(raw[v], state.targets[v], state.weights[v])
+            raw = model.module.head.outputs(state.run.source.features(model.module, model.readout, v), v)
+        return state.inputs.task.validation_score(raw[v], state.inputs.targets[v], state.inputs.weights[v])
 
-    def fit_loop(self, state: FitState) -> None:
-        """Epochs of :meth:`train_step` in the :class:`~sktag._training.TrainingLoop`, then :meth:`commit_fit`.
+    def fit_loop(self, state: FitState) -> Outcome:
+        """Epochs of :meth:`train_step` in the :class:`~sktag._training.TrainingLoop`; how they ended.
+
+        With ``head_update="refit"`` the head is re-solved after every epoch
+        (:meth:`after_epoch`), before validation.
+
+        Parameters
+        ----------
+        state : FitState
+            The fit in progress (also ``estimator.fit_state_`` while it trains).
+
+        Returns
+        -------
+        Outcome
+            How the run ended (converged, stopped, interrupted, a non-finite
+            loss) and whether its state is kept.
+        """
+        inputs, run = state.inputs, state.run
+        cuda = inputs.backbone.device.type == "cuda"
+        batch_size = (64 if cuda else 32) if self.batch_size == "auto" else self.batch_size
+        loop = TrainingLoop(self, module=state.module, optimizer=run.optimizer, history=run.history,
+                            max_iter=1 if inputs.incremental else self.max_iter, batch_size=batch_size,
+                            n_iter_no_change=self.n_iter_no_change, tol=self.tol,
+                            early_stopping=run.history.early_stopping, auto_batch=self.batch_size == "auto",
+                            verbose=self.verbose, callbacks=self.callbacks)
+        data = FitData(run.train_idx, run.val_idx, run.source.lengths, float(inputs.weights[run.train_idx].sum()))
+        t0 = time.perf_counter()
+        outcome = loop.run(data, partial(self.train_step, state), inputs.rng, continuing=inputs.continuing,
+                           validate=partial(self.validation_score, state) if run.history.early_stopping else None,
+                           after_epoch=partial(self.after_epoch, state) if self.head_update == "refit" else None)
+        run.batch_size, run.fit_time = loop.batch_size, time.perf_counter() - t0
+        return outcome
+
+    def after_epoch(self, state: FitState) -> None:
+        """Re-solve the closed-form head after an epoch's steps (``head_update="refit"``).
+
+        Tuned domain tags move the features themselves: the head's
+        standardisation follows them.
 
         Parameters
         ----------
         state : FitState
             The fit in progress (also ``estimator.fit_state_`` while it trains).
         """
+        state.model.head_alpha = self.refit_head(state, standardize=state.module.tunes_domain_tags())
+
+    def finish_head(self, state: FitState) -> None:
+        """The final head: with ``head_update="refit"``, solved on every row once validation chose the epoch.
+
+        Parameters
+        ----------
+        state : FitState
+            The fit whose training ended.
+        """
         refit = self.head_update == "refit"
-        cuda = state.backbone.device.type == "cuda"
-        batch_size = (64 if cuda else 32) if self.batch_size == "auto" else self.batch_size
-        loop = TrainingLoop(self, state, max_iter=1 if state.incremental else self.max_iter, batch_size=batch_size,
-                            n_iter_no_change=self.n_iter_no_change, tol=self.tol,
-                            early_stopping=state.history.early_stopping, auto_batch=self.batch_size == "auto",
-                            verbose=self.verbose, callbacks=self.callbacks)
-        data = FitData(state.train_idx, state.val_idx, state.source.lengths,
-                       float(state.weights[state.train_idx].sum()))
+        run = state.run
+        if refit and len(run.val_idx):
+            state.model.head_alpha = self.refit_head(state, standardize=state.module.tunes_domain_tags(),
+                                                     idx=np.sort(np.r_[run.train_idx, run.val_idx]))
+        state.module.head.requires_grad_(not refit)
 
-        # tuned domain tags move the features themselves: the head's standardisation follows them
-        moving = state.module.tunes_domain_tags()
+    def _warns_not_converged(self, state: FitState) -> bool:
+        """Whether a run that ``max_iter`` ended is worth a warning (not with early stopping or partial_fit)."""
+        return not (state.history.early_stopping or state.inputs.incremental)
 
-        def after_epoch():  # re-solve the head, before validation
-            state.head_alpha = self.refit_head(state, standardize=moving)
-
-        def finish():  # the validation part chose the epoch; the final closed-form head uses every row
-            if refit and len(state.val_idx):
-                state.head_alpha = self.refit_head(state, standardize=moving,
-                                                   idx=np.sort(np.r_[state.train_idx, state.val_idx]))
-
-        def commit():
-            state.module.head.requires_grad_(not refit)
-            state.batch_size, state.extra["fit_time_"] = loop.batch_size, time.perf_counter() - t0
-            self.commit_fit(state)
-
-        t0 = time.perf_counter()
-        loop.run(data, lambda b: self.train_step(state, b), state.rng, commit=commit, continuing=state.continuing,
-                 validate=(lambda: self.validation_score(state)) if state.history.early_stopping else None,
-                 after_epoch=after_epoch if refit else None, finish=finish,
-                 warn_not_converged=None if state.history.early_stopping or state.incremental
-                 else self._warn_not_converged)
-
-    def _warn_not_converged(self, history):
+    def _warn_not_converged(self):
+        history = self._history
         curve = history.loss_curve
         if curve and curve[-1] == 0:
             return  # a training loss of zero has nothing left to settle
@@ -540,27 +556,28 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
         state : FitState
             The fit in progress (also ``estimator.fit_state_`` while it trains).
         """
-        bb, history, layout, source = state.backbone, state.history, state.layout, state.source
+        inputs, model, run = state.inputs, state.model, state.run
+        bb, history, layout, source, module = inputs.backbone, run.history, model.layout, run.source, model.module
         attrs = dict(
-            module_=state.module, layout_=layout, n_features_in_=layout.n_features,
-            readout_=state.readout.name, readout_layers_=state.readout.fitted_layers,
-            _hidden_widths=tuple(bb.hidden_widths()), isolate_segments_=bool(state.isolate),
-            tag_depth_="shallow" if state.module.deep_tag is None else "deep",
-            deep_layers_=state.module.tagged_blocks(),
-            domain_tag_depth_="shallow" if state.module.domain_deep is None else state.module.domain_deep_kind,
-            canonicalize_=bool(state.canonicalize), dtype_=bb.dtype, column_domains_=list(layout.column_domains),
+            module_=module, layout_=layout, n_features_in_=layout.n_features,
+            readout_=model.readout.name, readout_layers_=model.readout.fitted_layers,
+            _hidden_widths=tuple(bb.hidden_widths()), isolate_segments_=bool(model.isolate),
+            tag_depth_="shallow" if module.deep_tag is None else "deep",
+            deep_layers_=module.tagged_blocks(),
+            domain_tag_depth_="shallow" if module.domain_deep is None else module.domain_deep_kind,
+            canonicalize_=bool(model.canonicalize), dtype_=bb.dtype, column_domains_=list(layout.column_domains),
             domains_=layout.domains, backbone_identity_=bb.identity, backbone_fingerprint_=bb.fingerprint,
-            _task_state_=state.task_state, _history=history, _carried_validators=self.domain_validators(),
+            _task_state_=inputs.task_state, _history=history, _carried_validators=self.domain_validators(),
             loss_curve_=history.loss_curve, validation_scores_=history.validation_scores,
             best_loss_=history.best_loss, best_validation_score_=history.best_validation_score,
             best_epoch_=history.best_epoch, n_iter_=history.n_iter, t_=history.t, epoch_times_=history.epoch_times,
             prefix_time_=source.cache_seconds if source is not None else 0.0,
             prefix_cache_bytes_=source.cache_bytes if source is not None else 0,
             prefix_cache_location_=source.cache_location if source is not None else None,
-            fit_time_=state.extra.get("fit_time_", 0.0), batch_size_=state.batch_size, head_alpha_=state.head_alpha,
-            _domain_tags_digest=state.domain_tags_digest, **self._held_backbone(bb),
-            **state.task.attributes(state.task_state))
-        names = state.names
+            fit_time_=run.fit_time, batch_size_=run.batch_size, head_alpha_=model.head_alpha,
+            _domain_tags_digest=model.domain_tags_digest, **self._held_backbone(bb),
+            **inputs.task.attributes(inputs.task_state))
+        names = inputs.names
         if names is not None and all(isinstance(c, str) for c in names):
             attrs["feature_names_in_"] = np.asarray(names, dtype=object)
         elif hasattr(self, "feature_names_in_"):

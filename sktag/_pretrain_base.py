@@ -20,7 +20,6 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Callable
 
 import numpy as np
@@ -34,7 +33,8 @@ from ._encoding import TagLayout, layout_rows, token_limit, tokenize
 from ._inputs import as_columns, check_strings
 from ._taginit import TagInit, init_tag
 from ._threads import torch_threads
-from ._training import FitData, History, TrainingLoop, check_callbacks
+from ._records import PretrainState
+from ._training import FitData, History, Outcome, TrainingLoop, check_callbacks, in_training
 from ._validation import COMMON, Instance, string_input_tags, validate_params
 from .backbone import resolve_device, resolve_dtype
 from .tags import TagSet
@@ -58,6 +58,16 @@ class Objective:
     after_epoch: Callable | None = None
     fitted: dict = field(default_factory=dict)
     description: str = ""
+
+
+class PretrainModule(torch.nn.Module):
+    """The domain tag a pretrainer learns: ``tag`` and, for a deep tag, its blocks ``deep`` of kind ``deep_kind``."""
+
+    def __init__(self, tag, deep=None, device=None):
+        super().__init__()
+        self.tag = torch.nn.Parameter(tag)
+        self.deep = None if deep is None else torch.nn.Parameter(deep.blocks.to(device, torch.float32))
+        self.deep_kind = None if deep is None else deep.kind
 
 
 class TagPretrainerBase(BackboneMixin, BaseEstimator):
@@ -166,44 +176,81 @@ class TagPretrainerBase(BackboneMixin, BaseEstimator):
         raise NotImplementedError
 
     def _fit(self, X):
-        """Encode, then train the tag in the :class:`~sktag._training.TrainingLoop` (which ends the fit)."""
+        """Check, encode, train the tag in the :class:`~sktag._training.TrainingLoop`, commit what it keeps."""
+        state = self.check_fit_input(X)
+        state.optimizer = self.build_optimizer(state.module)
+        with in_training(self, state):
+            outcome = self.fit_loop(state)
+        if outcome.keep:
+            self._commit(state)
+        outcome.conclude()
+        return self
+
+    def check_fit_input(self, X) -> PretrainState:
+        """The backbone, the validated strings, the tag to train (fresh or continued) and the objective.
+
+        Parameters
+        ----------
+        X : sequence of str
+            The training strings.
+
+        Returns
+        -------
+        PretrainState
+            The fit in progress.
+        """
         continuing = self.warm_start and hasattr(self, "tags_")
         backbone = self.get_backbone(refit=not continuing)
-        rng = check_random_state(self.random_state)
         if continuing:
-            start = self.tags_[self.domain_].clone() if self.domain_ == self.domain else None
-            if start is None or start.shape[0] != self.tag_length:
-                raise ValueError(
-                    "warm_start=True continues the fitted tag, but domain or tag_length changed "
-                    f"(fitted: {self.domain_!r}, {self.tags_[self.domain_].shape[0]} vectors); refit "
-                    "with warm_start=False."
-                )
-            deep_start, wanted = self._fitted_deep(), self._deep_start(backbone)
-            if (None if deep_start is None else deep_start.kind) != (None if wanted is None else wanted.kind):
-                raise ValueError("warm_start=True continues the fitted tag, but tag_depth changed; refit with "
-                                 "warm_start=False.")
+            start, deep_start = self._continued_start(backbone)
             initial, history = self.initial_tag_, copy.deepcopy(self._history)
         else:
             initial = self._init_tag(backbone)
             start, history, deep_start = initial.clone(), History(False), self._deep_start(backbone)
         strings = self._check_strings(X)
-        module = torch.nn.Module()
-        module.tag = torch.nn.Parameter(start.to(backbone.device, torch.float32))
-        # a deep tag's blocks, one per layer, and their kind (see sktag._deep); None: shallow
-        module.deep = None if deep_start is None else torch.nn.Parameter(deep_start.blocks.to(backbone.device,
-                                                                                               torch.float32))
-        module.deep_kind = None if deep_start is None else deep_start.kind
-        objective = self._objective(strings, backbone, module, rng, initial if continuing else None)
+        module = PretrainModule(start.to(backbone.device, torch.float32), deep_start, backbone.device)
+        state = PretrainState(strings=strings, backbone=backbone, module=module, history=history, initial=initial,
+                              rng=check_random_state(self.random_state), continuing=continuing)
+        state.objective = self._objective(strings, backbone, module, state.rng, initial if continuing else None)
+        return state
+
+    def _continued_start(self, backbone):
+        """``(tag, deep blocks)`` a warm start continues from; refused when the domain, length or depth changed."""
+        start = self.tags_[self.domain_].clone() if self.domain_ == self.domain else None
+        if start is None or start.shape[0] != self.tag_length:
+            raise ValueError(
+                "warm_start=True continues the fitted tag, but domain or tag_length changed "
+                f"(fitted: {self.domain_!r}, {self.tags_[self.domain_].shape[0]} vectors); refit "
+                "with warm_start=False."
+            )
+        deep_start, wanted = self._fitted_deep(), self._deep_start(backbone)
+        if (None if deep_start is None else deep_start.kind) != (None if wanted is None else wanted.kind):
+            raise ValueError("warm_start=True continues the fitted tag, but tag_depth changed; refit with "
+                             "warm_start=False.")
+        return start, deep_start
+
+    def fit_loop(self, state: PretrainState) -> Outcome:
+        """Epochs of the objective's step in the :class:`~sktag._training.TrainingLoop`; how they ended.
+
+        Parameters
+        ----------
+        state : PretrainState
+            The fit in progress (also ``estimator.fit_state_`` while it trains).
+
+        Returns
+        -------
+        Outcome
+        """
+        objective = state.objective
         lengths = np.array([len(r) for r in objective.rows])
-        state = SimpleNamespace(module=module, history=history, optimizer=self.build_optimizer(module))
-        loop = TrainingLoop(self, state, max_iter=self.max_iter, batch_size=self.batch_size,
-                            n_iter_no_change=self.max_iter + 1, verbose=self.verbose, callbacks=self.callbacks,
-                            desc=f"pretrain <{self.domain}>")
+        loop = TrainingLoop(self, module=state.module, optimizer=state.optimizer, history=state.history,
+                            max_iter=self.max_iter, batch_size=self.batch_size, n_iter_no_change=self.max_iter + 1,
+                            verbose=self.verbose, callbacks=self.callbacks, desc=f"pretrain <{self.domain}>")
         t0 = time.perf_counter()
-        loop.run(FitData(np.arange(len(lengths)), np.arange(0), lengths, float(objective.weight_total)),
-                 objective.step, rng, continuing=continuing, after_epoch=objective.after_epoch,
-                 commit=lambda: self._commit(backbone, module, history, initial, objective, t0))
-        return self
+        outcome = loop.run(FitData(np.arange(len(lengths)), np.arange(0), lengths, float(objective.weight_total)),
+                           objective.step, state.rng, continuing=state.continuing, after_epoch=objective.after_epoch)
+        state.fit_time = time.perf_counter() - t0
+        return outcome
 
     def build_optimizer(self, module):
         """AdamW over the tag (override to train it with another optimiser).
@@ -221,29 +268,21 @@ class TagPretrainerBase(BackboneMixin, BaseEstimator):
         trained = [module.tag] + ([] if module.deep is None else [module.deep])
         return torch.optim.AdamW(trained, lr=self.learning_rate_init, weight_decay=self.alpha)
 
-    def _commit(self, backbone, module, history, initial, objective, t0):
+    def _commit(self, state: PretrainState):
         """Replace the fitted state in one go (at the end of ``fit``)."""
-        self.fit_time_ = time.perf_counter() - t0
-        self.backbone_identity_ = backbone.identity
-        self.backbone_fingerprint_ = backbone.fingerprint
-        self.dtype_ = backbone.dtype
-        self.initial_tag_ = initial
-        self._history = history
-        self.loss_curve_ = history.loss_curve
-        self.n_iter_ = history.n_iter
-        self.epoch_times_ = history.epoch_times
-        for name, value in objective.fitted.items():
-            setattr(self, name, value)
-        self._carried_validators = self.domain_validators()
-        ts = TagSet(self.backbone_identity_, self.backbone_fingerprint_, backbone.hidden_size)
+        backbone, module, history, objective = state.backbone, state.module, state.history, state.objective
+        ts = TagSet(backbone.identity, backbone.fingerprint, backbone.hidden_size)
         ts.add(self.domain, module.tag.detach().float().cpu(), kind="domain",
-               description=f"pretrained by {type(self).__name__}: {self.n_iter_} epochs, "
+               description=f"pretrained by {type(self).__name__}: {history.n_iter} epochs, "
                            f"{len(objective.rows)} strings, {objective.description}")
         if module.deep is not None:
             ts.add_deep(self.domain, module.deep.detach().float().cpu(), kind=module.deep_kind)
-        self.tags_ = ts
-        self.domain_ = self.domain
-        self.__dict__.update(self._held_backbone(backbone))
+        self.__dict__.update(
+            fit_time_=state.fit_time, backbone_identity_=backbone.identity, backbone_fingerprint_=backbone.fingerprint,
+            dtype_=backbone.dtype, initial_tag_=state.initial, _history=history, loss_curve_=history.loss_curve,
+            n_iter_=history.n_iter, epoch_times_=history.epoch_times, **objective.fitted,
+            _carried_validators=self.domain_validators(), tags_=ts, domain_=self.domain,
+            **self._held_backbone(backbone))
 
     def save(self, path):
         """Save :attr:`tags_` to a ``.safetensors`` file (``self.tags_.save(path)``).

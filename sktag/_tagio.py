@@ -8,6 +8,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._encoding import TagLayout
 from ._inputs import resolve_domains
 from ._readouts import READOUTS, make_readout
+from ._records import FitInputs, FitRun, FitState
 from ._training import History
 from ._validation import validate_params
 from .exceptions import TagMismatchError
@@ -144,22 +145,22 @@ class TagSetMixin:
 
     def _install_tags(self, ts, function_tag, n_columns, names):
         """The fitted state of ``from_tags``: the fit steps' layout and commit, with the saved tensors."""
-        from ._base import FitState
-
         head, meta = ts.heads[function_tag], ts.heads[function_tag]["task"]
         bb = self.get_backbone()
         ts.check_backbone(bb)
-        task = self._task_class.from_params(self)
-        state = FitState(None, names, None, resolve_domains(self.domains, n_columns, names), task, None,
-                         meta["task_state"], None, bb)
         if meta["readout"] == self.readout and meta["readout"] in READOUTS:  # the readout's own metadata
-            state.readout = READOUTS[meta["readout"]].from_meta(meta, bb.hidden_widths(), n_columns)
+            readout = READOUTS[meta["readout"]].from_meta(meta, bb.hidden_widths(), n_columns)
         else:
-            state.readout = make_readout(self.readout, bb.hidden_widths(), self.readout_layers, n_columns)
+            readout = make_readout(self.readout, bb.hidden_widths(), self.readout_layers, n_columns)
+        state = FitState(inputs=FitInputs(
+            columns=None, names=names, labels=None, column_domains=resolve_domains(self.domains, n_columns, names),
+            task=self._task_class.from_params(self), task_state=meta["task_state"], targets=None, weights=None,
+            backbone=bb, readout=readout))
         self.initialize_layout(state)  # checks the domain tags too
-        if head["weight"].shape[1] != state.readout.n_features:
+        state.run = FitRun(history=History(False))  # nothing trained
+        if head["weight"].shape[1] != readout.n_features:
             raise TagMismatchError(f"the head of {function_tag!r} reads {head['weight'].shape[1]} features but the "
-                                   f"{state.readout.name!r} readout gives {state.readout.n_features}.")
+                                   f"{readout.name!r} readout gives {readout.n_features}.")
         deep = ts.deep.get(function_tag)
         if (deep is None) != (state.module.deep_tag is None) or (
                 deep is not None and deep.shape != state.module.deep_tag.shape):
@@ -178,7 +179,6 @@ class TagSetMixin:
                 state.module.deep_tag.copy_(deep.to(state.module.deep_tag.device))
         state.module.head.set_weights(head["weight"], head["bias"])
         state.module.head.set_standardization(head["mean"].numpy(), head["scale"].numpy())
-        state.history = History(False)
         self.commit_fit(state)
         self.function_tag_name_ = function_tag
         return self

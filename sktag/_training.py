@@ -7,10 +7,10 @@ of tags, heads or tasks.  It owns the bookkeeping scikit-learn's MLP keeps:
 the loss curve, validation scores, early stopping with best-state restore,
 and also what a long fit on a shared machine needs: rollback on a
 non-finite loss, ``batch_size="auto"`` halving on CUDA out-of-memory,
-``KeyboardInterrupt`` handling and per-epoch timings.  It also owns the end
-of every fit (:meth:`TrainingLoop.run`): commit on success, keep the last
-good epoch or leave the estimator as it was on a non-finite loss or an
-interrupt, and the warnings that go with each.
+``KeyboardInterrupt`` handling and per-epoch timings.  :meth:`TrainingLoop.run`
+returns an :class:`Outcome` — how the run ended and whether its state is kept
+— and the fit, having committed what it keeps, calls
+:meth:`Outcome.conclude` for the error or warning that goes with it.
 
 The loss of an epoch is ``Σ wᵢ lᵢ / Σ wᵢ`` over the whole training set: each
 batch's summed weighted loss is scaled by the same constant, so a row's
@@ -225,11 +225,42 @@ class History:
             self.best_validation_score = -np.inf
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Outcome:
+    """How a run of the :class:`TrainingLoop` ended, and what the fit does about it.
+
+    ``keep`` says whether the fitted state is committed (False: the
+    estimator stays as it was); ``error`` is the :class:`FloatingPointError`
+    of a non-finite loss (the last finite epoch is kept when something was
+    learned).  :meth:`conclude` raises or warns accordingly once the fitted
+    state is committed.
+    """
+
     converged: bool = False
     interrupted: bool = False
     stopped: bool = False  # a callback asked the loop to stop (History.stop_training)
+    error: FloatingPointError | None = None
+    keep: bool = True
+    n_iter: int = 0
+    kept_best: bool = False
+
+    def conclude(self, warn_not_converged=None) -> None:
+        """Raise the error of a non-finite loss, or warn about an interrupt or ``max_iter``.
+
+        Parameters
+        ----------
+        warn_not_converged : callable or None
+            Called without arguments when ``max_iter`` ended the run.
+        """
+        if self.error is not None:
+            raise self.error
+        if self.interrupted:
+            kept = "the best validation epoch so far" if self.kept_best else "the last complete epoch"
+            warnings.warn(f"fit was interrupted after {self.n_iter} complete epochs; the estimator keeps the "
+                          f"weights of {kept} and can be used, or trained further with warm_start=True.",
+                          UserWarning, stacklevel=user_stacklevel())
+        elif not (self.converged or self.stopped) and warn_not_converged is not None:
+            warn_not_converged()
 
 
 class TrainingLoop:
@@ -238,12 +269,13 @@ class TrainingLoop:
     Parameters
     ----------
     estimator : BaseEstimator
-        The estimator being fitted: what callbacks receive, and where the fit
-        in progress is shown (``estimator.fit_state_``) while it trains.
-    state : object
-        The fit in progress, with ``module`` (its ``state_dict`` is what is
-        restored: best epoch, rollback), ``optimizer`` and ``history``
-        (:class:`History`).
+        The estimator being fitted: what callbacks receive.
+    module : torch.nn.Module
+        What is trained: its ``state_dict`` is what is restored (best
+        epoch, rollback).
+    optimizer : torch.optim.Optimizer
+    history : History
+        The bookkeeping the loop updates.
     max_iter, n_iter_no_change, tol, early_stopping
         As in :class:`sklearn.neural_network.MLPRegressor`.
     batch_size : int
@@ -255,10 +287,10 @@ class TrainingLoop:
         Label of the progress bar.
     """
 
-    def __init__(self, estimator, state, *, max_iter, batch_size, n_iter_no_change=10, tol=1e-4,
-                 early_stopping=False, auto_batch=False, verbose=0, callbacks=(), desc="fit"):
-        self.estimator, self.state = estimator, state
-        self.module, self.optimizer, self.history = state.module, state.optimizer, state.history
+    def __init__(self, estimator, *, module, optimizer, history, max_iter, batch_size, n_iter_no_change=10,
+                 tol=1e-4, early_stopping=False, auto_batch=False, verbose=0, callbacks=(), desc="fit"):
+        self.estimator = estimator
+        self.module, self.optimizer, self.history = module, optimizer, history
         self.max_iter = max_iter
         self.batch_size = batch_size
         self.n_iter_no_change = n_iter_no_change
@@ -355,7 +387,7 @@ class TrainingLoop:
         ``after_epoch()`` runs after each epoch's steps, before validation
         (the estimators re-solve a closed-form head there).
         """
-        outcome, history = Outcome(), self.history
+        outcome, history = Outcome(kept_best=self.early_stopping), self.history
         history.stop_training = False  # a request of an earlier fit (warm start) does not carry over
         if self.early_stopping and validate is not None:
             # the starting weights compete too (epoch 0 of a fresh fit, or where a warm start begins);
@@ -396,48 +428,55 @@ class TrainingLoop:
             # the weights the interrupted epoch started from
             self.module.load_state_dict(self.best_state if self.best_state is not None else start)
             outcome.interrupted = True
-            return outcome
-        if self.early_stopping and self.best_state is not None:
-            self.module.load_state_dict(self.best_state)
+        else:
+            if self.early_stopping and self.best_state is not None:
+                self.module.load_state_dict(self.best_state)
+        outcome.n_iter = history.n_iter
         return outcome
 
-    def run(self, data, step, rng, *, commit, continuing, validate=None, after_epoch=None, finish=None,
-            warn_not_converged=None):
-        """The whole training phase of a fit, and its end.
+    def run(self, data, step, rng, *, continuing, validate=None, after_epoch=None) -> Outcome:
+        """The training phase of a fit: the callbacks' begin and end around :meth:`epochs`.
 
-        ``commit()`` sets the estimator's fitted attributes from ``state``; it
-        runs on success, after ``finish()`` (the estimators' final head), and
-        after a non-finite loss only when something was learned (the last
-        finite epoch is then kept, and the error raised).  An interrupt before
-        the first complete epoch of a fresh fit leaves the estimator as it
-        was and re-raises; a later one keeps the best (or last complete)
-        epoch with a warning, unless the fit runs inside
-        :func:`interrupts_abort` (then it, too, leaves the estimator as it
-        was and re-raises).  ``warn_not_converged(history)`` runs when
-        ``max_iter`` ended the fit.
+        A non-finite loss ends the run with ``outcome.error``; the fitted
+        state is kept (``outcome.keep``) only when something was learned
+        (the last finite epoch).  An interrupt before the first complete
+        epoch of a fresh fit re-raises ``KeyboardInterrupt`` (the estimator
+        stays as it was); a later one keeps the best (or last complete)
+        epoch, unless the fit runs inside :func:`interrupts_abort` (then it,
+        too, re-raises).
+
+        Parameters
+        ----------
+        data : FitData
+        step : callable
+            ``step(batch_rows) -> (loss_sum, weight_sum)``.
+        rng : numpy.random.RandomState
+            Shuffles the batches.
+        continuing : bool
+            The run continues a fitted model (warm start, ``partial_fit``).
+        validate, after_epoch : callable or None
+            As in :meth:`epochs`.
+
+        Returns
+        -------
+        Outcome
         """
-        self.estimator.fit_state_ = self.state
+        self._notify("on_train_begin")
         try:
-            self._notify("on_train_begin")
-            try:
-                outcome = self.epochs(data, step, rng, validate, after_epoch)
-            except FloatingPointError:
-                if self.history.n_iter > 0 or continuing:
-                    commit()
-                raise
-            if outcome.interrupted and (_INTERRUPTS_ABORT.get() or (self.history.n_iter == 0 and not continuing)):
-                raise KeyboardInterrupt  # nothing learned, or a cut-short fit is not wanted: nothing changes
-            self._notify("on_train_end", self.history)
-            if finish is not None:
-                finish()
-        finally:
-            del self.estimator.fit_state_
-        commit()
-        if outcome.interrupted:
-            kept = "the best validation epoch so far" if self.early_stopping else "the last complete epoch"
-            warnings.warn(f"fit was interrupted after {self.history.n_iter} complete epochs; the estimator keeps "
-                          f"the weights of {kept} and can be used, or trained further with warm_start=True.",
-                          UserWarning, stacklevel=user_stacklevel())
-        elif not (outcome.converged or outcome.stopped) and warn_not_converged is not None:
-            warn_not_converged(self.history)
+            outcome = self.epochs(data, step, rng, validate, after_epoch)
+        except FloatingPointError as exc:
+            return Outcome(error=exc, keep=self.history.n_iter > 0 or continuing, n_iter=self.history.n_iter)
+        if outcome.interrupted and (_INTERRUPTS_ABORT.get() or (self.history.n_iter == 0 and not continuing)):
+            raise KeyboardInterrupt  # nothing learned, or a cut-short fit is not wanted: nothing changes
+        self._notify("on_train_end", self.history)
         return outcome
+
+
+@contextlib.contextmanager
+def in_training(estimator, state):
+    """``estimator.fit_state_`` is ``state`` within this context (what callbacks see), and gone after it."""
+    estimator.fit_state_ = state
+    try:
+        yield state
+    finally:
+        del estimator.fit_state_
