@@ -10,6 +10,7 @@ import torch
 
 from .backbone import load_backbone, model_identity, resolve_device, resolve_dtype
 from .distributed import check_worker_device
+from ._upgrade import upgrade_estimator
 
 
 def autocast(backbone):
@@ -149,4 +150,4 @@ class BackboneMixin:
         return state
 
     def __setstate__(self, state):
-        self.__dict__.update(state)
+        self.__dict__.update(upgrade_estimator(state))

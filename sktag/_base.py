@@ -183,7 +183,7 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
              self.domain_tag_depth_ if self.domain_tag_depth != "auto" else "auto"),
             ("isolate_segments", bool(self.isolate_segments), self.isolate_segments_),
             ("canonicalize", bool(self.canonicalize), self.canonicalize_)) if new != old]
-        fitted_digest = getattr(self, "_domain_tags_digest", None)  # (none in estimators fitted before the check)
+        fitted_digest = self._domain_tags_digest  # (None: fitted by a version that did not record it)
         if fitted_digest is not None and not changed:
             now_digest = domain_tags_digest(*self._start_domain_tags(column_domains, backbone))
             if now_digest != fitted_digest:
@@ -231,8 +231,7 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
             module.domain_deep.requires_grad_(self.tune_domain_tags)
         return FitModel(layout=self.layout_, module=module, readout=self._fitted_readout(),
                         isolate=self.isolate_segments_, canonicalize=self.canonicalize_,
-                        domain_tags_digest=getattr(self, "_domain_tags_digest", None),
-                        head_alpha=getattr(self, "head_alpha_", None))
+                        domain_tags_digest=self._domain_tags_digest, head_alpha=self.head_alpha_)
 
     @staticmethod
     def _continue_history(history, validated):

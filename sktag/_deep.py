@@ -1,4 +1,9 @@
-"""Deep domain tags: learned state at every layer at the domain-tag positions, of two kinds.
+"""Deep tags: learned state at every layer at the tag positions, and how a forward applies it.
+
+Everything deep lives here: the kinds, the blocks' shapes and masks, and the
+two contexts the engine runs a forward in (:func:`domain_tags_applied`,
+:func:`function_tag_applied`); a TagSet saves the blocks with their kind
+(:meth:`sktag.TagSet.add_deep`).
 
 A shallow domain tag is ``p`` input vectors.  A deep one also carries one
 learned block per layer, and a *kind* says where that block goes:
@@ -23,7 +28,8 @@ adds the blocks as each layer writes to it), which every backbone sktag
 accepts goes through, so it needs no knowledge of how a family names or fuses
 its projections.
 
-The deep *function* tag (``tag_depth="deep"``) is a residual block too;
+The deep *function* tag (``tag_depth="deep"``) is a residual block too, added
+at the last ``p`` positions of every row (:func:`function_tag_applied`);
 :func:`resolve_deep_layers` and :func:`block_mask` keep it to the decoder
 blocks ``deep_layers`` names.
 """
@@ -232,13 +238,13 @@ def _key_value_cache(table, slot):
 
 
 @contextlib.contextmanager
-def domain_tags_applied(backbone, table, slot, block_inputs):
+def domain_tags_applied(backbone, table, slot):
     """Inside the context, a forward over a batch of ``slot`` layout carries the deep domain tags of ``table``.
 
     Yields the cache the forward must run with (a fresh one that adds the
     key/value kind's blocks), or None: the residual kind hooks into the
-    decoder blocks' inputs through ``block_inputs`` (the engine's hook
-    context) and needs no particular cache.  ``table=None`` does nothing.
+    decoder blocks' inputs (:func:`block_inputs`) and needs no particular
+    cache.  ``table=None`` does nothing.
     """
     table = as_table(table)
     if table is None or table.shape[1] == 0:
@@ -254,3 +260,45 @@ def domain_tags_applied(backbone, table, slot, block_inputs):
 
     with block_inputs(backbone, add):
         yield None
+
+
+@contextlib.contextmanager
+def block_inputs(backbone, change):
+    """Inside the context, the input ``h`` of decoder block ``l`` becomes ``change(l, h)``."""
+    def hook_for(layer):
+        def pre_hook(module, args, kwargs):
+            h = change(layer, args[0] if args else kwargs["hidden_states"])
+            if args:
+                return (h, *args[1:]), kwargs
+            return args, {**kwargs, "hidden_states": h}
+        return pre_hook
+
+    handles = [blk.register_forward_pre_hook(hook_for(i), with_kwargs=True)
+               for i, blk in enumerate(backbone.decoder_blocks())]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@contextlib.contextmanager
+def function_tag_applied(backbone, block, n_last):
+    """Add ``block[l]`` to the input of decoder block ``l`` at the last ``n_last`` positions (deep function tags).
+
+    ``block`` is ``[n_layers, p, d]`` (float32, with the gradient to it);
+    inside the context every forward of ``backbone`` adds it at the
+    function-tag positions, which are the last ``p`` of every left-padded
+    row.  The prefix before them never sees it (causal attention), so its
+    cache stays valid.  ``block=None`` does nothing.
+    """
+    if block is None:
+        yield
+        return
+
+    def add(layer, h):
+        extra = block[layer].to(h.dtype)[-n_last:]
+        return torch.cat([h[:, : h.shape[1] - n_last], h[:, h.shape[1] - n_last:] + extra], dim=1)
+
+    with block_inputs(backbone, add):
+        yield

@@ -27,14 +27,13 @@ function-tag position:
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from ._deep import domain_tags_applied
+from ._deep import domain_tags_applied, function_tag_applied
 from ._encoding import FUNCTION_SEGMENT, EncodedRow  # noqa: F401  (EncodedRow: rows collate takes)
 from ._pooling import data_token_groups, pool_states  # noqa: F401  (part of the engine's interface)
 
@@ -204,48 +203,6 @@ def build_masks(backbone, valid_k, seg_q, seg_k, n_q, isolate, dtype):
     return {layer_type: built[w] for layer_type, w in windows.items()}
 
 
-@contextlib.contextmanager
-def _block_inputs(backbone, change):
-    """Inside the context, the input ``h`` of decoder block ``l`` becomes ``change(l, h)``."""
-    def hook_for(layer):
-        def pre_hook(module, args, kwargs):
-            h = change(layer, args[0] if args else kwargs["hidden_states"])
-            if args:
-                return (h, *args[1:]), kwargs
-            return args, {**kwargs, "hidden_states": h}
-        return pre_hook
-
-    handles = [blk.register_forward_pre_hook(hook_for(i), with_kwargs=True)
-               for i, blk in enumerate(backbone.decoder_blocks())]
-    try:
-        yield
-    finally:
-        for handle in handles:
-            handle.remove()
-
-
-@contextlib.contextmanager
-def deep_tags(backbone, block, n_last):
-    """Add ``block[l]`` to the input of decoder block ``l`` at the last ``n_last`` positions (deep function tags).
-
-    ``block`` is ``[n_layers, p, d]`` (float32, with the gradient to it);
-    inside the context every forward of ``backbone`` adds it at the
-    function-tag positions, which are the last ``p`` of every left-padded
-    row.  The prefix before them never sees it (causal attention), so its
-    cache stays valid.  ``block=None`` does nothing.
-    """
-    if block is None:
-        yield
-        return
-
-    def add(layer, h):
-        extra = block[layer].to(h.dtype)[-n_last:]
-        return torch.cat([h[:, : h.shape[1] - n_last], h[:, h.shape[1] - n_last:] + extra], dim=1)
-
-    with _block_inputs(backbone, add):
-        yield
-
-
 def _cache_kwarg(decoder) -> str:
     params = inspect.signature(decoder.forward).parameters
     return "cache" if "cache" in params else "past_key_values"
@@ -285,7 +242,7 @@ def _forward(backbone, batch: Batch, tag_table, isolate, *, cache=False, hidden_
     """
     x = embed(backbone, batch, tag_table) if inputs_embeds is None else inputs_embeds
     mask = build_masks(backbone, batch.valid, batch.seg, batch.seg, batch.ids.shape[1], isolate, x.dtype)
-    with domain_tags_applied(backbone, deep_table, batch.slot, _block_inputs) as kv_cache:
+    with domain_tags_applied(backbone, deep_table, batch.slot) as kv_cache:
         if kv_cache is None and cache:
             from transformers import DynamicCache
 
@@ -342,11 +299,11 @@ def full_states(backbone, batch: Batch, tag_table, isolate=False, needs=None, de
 
     The path with autograd to every tag (tuned domain tags): ``batch`` ends
     with the function tag (``collate(..., tail=...)``); ``deep`` is a deep
-    function tag (:func:`deep_tags`), ``deep_table`` the deep domain tags
+    function tag (:func:`sktag._deep.function_tag_applied`), ``deep_table`` the deep domain tags
     (:mod:`sktag._deep`).  ``inputs_embeds`` replaces the embedded batch
     (see :func:`_forward`).
     """
-    with deep_tags(backbone, deep, None if deep is None else deep.shape[1]):
+    with function_tag_applied(backbone, deep, None if deep is None else deep.shape[1]):
         _, _, hs = _forward(backbone, batch, tag_table, isolate, hidden_states=True, deep_table=deep_table,
                             inputs_embeds=inputs_embeds)
     tag = [hs[i][:, -1] for i in needs.tag_layers] if needs.tag_layers else None
@@ -376,7 +333,7 @@ def tag_states(backbone, kv, prefix_valid, tag, layers=None, deep=None):
         The function tag (gradient flows into it).
     deep : Tensor ``[n_layers, p, d]``, optional
         Deep function tag: added to the input of every decoder block at the
-        ``p`` positions (see :func:`deep_tags`).
+        ``p`` positions (see :func:`sktag._deep.function_tag_applied`).
     layers : sequence of int, optional
         Hidden-state indices to return (``n_layers``: the final state, after
         the final norm); default: the final state only.
@@ -400,7 +357,7 @@ def tag_states(backbone, kv, prefix_valid, tag, layers=None, deep=None):
     for i in range(kv.shape[0]):
         cache.update(kv[i, 0], kv[i, 1], i)
     final_only = layers is None or list(layers) == [len(backbone.hidden_widths()) - 1]
-    with deep_tags(backbone, deep, p):
+    with function_tag_applied(backbone, deep, p):
         out = _run_decoder(backbone, x, mask, pos, cache=cache, use_cache=True, hidden_states=not final_only)
     if final_only:
         return [out[0][:, -1]]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._deep import RESIDUAL, DeepTable, block_mask, common_kind
+from ._deep import DeepTable, block_mask, common_kind
+from ._upgrade import upgrade_module
 
 
 class Head(torch.nn.Module):
@@ -103,19 +104,24 @@ class TagModule(torch.nn.Module):
         self.register_buffer("deep_mask", mask)
         self.head = Head(n_features, n_outputs)
 
+    def __setstate__(self, state):
+        """Unpickle; a module written by an earlier sktag is upgraded (:func:`sktag._upgrade.upgrade_module`)."""
+        super().__setstate__(state)
+        upgrade_module(self)
+
     def tag_table(self):
         return torch.cat([*self.domain_tags, self.function_tag], dim=0)
 
     def function_deep(self):
         """The deep function tag the engine adds, ``[n_blocks, p, width]`` (zero outside ``deep_layers``), or None."""
-        mask = getattr(self, "deep_mask", None)  # (a module pickled by sktag 0.3 has no mask: every block)
+        mask = self.deep_mask
         return self.deep_tag if mask is None else self.deep_tag * mask
 
     def tagged_blocks(self):
         """The decoder blocks that carry the deep function tag (a tuple of indices); None for a shallow tag."""
         if self.deep_tag is None:
             return None
-        mask = getattr(self, "deep_mask", None)
+        mask = self.deep_mask
         if mask is None:
             return tuple(range(self.deep_tag.shape[0]))
         return tuple(int(i) for i in mask.flatten().nonzero().flatten())
@@ -131,7 +137,7 @@ class TagModule(torch.nn.Module):
         """The kind of the domain tags' deep blocks (:mod:`sktag._deep`), or None when they are shallow."""
         if self.domain_deep is None:
             return None
-        return getattr(self, "_deep_kind", RESIDUAL)  # (a module pickled by sktag 0.3 has no kind: residual)
+        return self._deep_kind
 
     def tunes_domain_tags(self):
         """Whether the domain tags (and their deep blocks) train: then no prefix can be cached."""

@@ -497,6 +497,7 @@ def test_a_deep_module_pickled_without_a_kind_reads_as_residual(make_reg, length
     X, y = length_task
     reg = make_reg(max_iter=1, domain_tag_depth="deep", tune_domain_tags=True, early_stopping=False).fit(X, y)
     del reg.module_._deep_kind  # as 0.3 wrote it
+    reg = pickle.loads(pickle.dumps(reg))
     assert reg.module_.deep_table().kind == "deep" and reg.tagset().deep_kind("Text") == "deep"
     reg.set_params(warm_start=True).fit(X, y)
     assert reg.domain_tag_depth_ == "deep" and reg.n_iter_ == 2
