@@ -48,8 +48,9 @@ from ._deep import DeepLayers, block_shape, deep_domain_blocks, resolve_deep_lay
 from ._taginit import TagInit, domain_tag_vectors, domain_tags_digest, init_tag
 from ._threads import torch_threads
 from ._records import FitInputs, FitModel, FitRun, FitState
-from ._training import FitData, History, Outcome, TrainingLoop, check_callbacks, in_training, user_stacklevel
-from ._validation import BOOLEAN, COMMON, NONNEG_INT, Instance, Interval, Options, string_input_tags, validate_params
+from ._training import FitData, History, Outcome, TrainingLoop, check_callbacks, in_training
+from ._validation import (BOOLEAN, COMMON, NONNEG_INT, Instance, Interval, Options, string_input_tags,
+                          user_stacklevel, validate_params)
 
 
 class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):

@@ -11,8 +11,6 @@ changed after ``fit``.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import torch
 from sklearn.base import TransformerMixin
@@ -20,7 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._attribution import Integrator, token_spans
 from ._encoding import encode
-from ._inputs import as_columns
+from ._inputs import check_fitted_columns
 from ._readouts import make_readout
 from ._states import StateSource
 from ._threads import torch_threads
@@ -35,25 +33,8 @@ class PredictMixin(TransformerMixin):
         return make_readout(self.readout_, self._hidden_widths, self.readout_layers_, self.layout_.n_features)
 
     def _check_predict_columns(self, X):
-        """Split ``X`` and check its columns against ``fit``'s; returns ``(columns, row_labels)``.
-
-        Columns are matched by the names ``fit`` saw (``layout_.feature_names``),
-        whatever their type: a different order or other names are refused.
-        """
-        columns, names, labels = as_columns(X)
-        if len(columns) != self.n_features_in_:
-            raise ValueError(f"X has {len(columns)} features, but {type(self).__name__} is expecting "
-                             f"{self.n_features_in_} features as input.")
-        fitted = self.layout_.feature_names
-        if fitted is not None and names is not None and [str(n) for n in names] != [str(n) for n in fitted]:
-            raise ValueError(f"The column names of X {list(names)} differ from those seen in fit {list(fitted)}; "
-                             "pass the same columns in the same order.")
-        if fitted is not None and names is None and hasattr(self, "feature_names_in_"):
-            warnings.warn("X has no column names, but this estimator was fitted with a DataFrame; columns "
-                          "are matched by position.", UserWarning, stacklevel=4)
-        if len(columns[0]) == 0:
-            raise ValueError("Found array with 0 sample(s) (shape=(0,)) while a minimum of 1 is required.")
-        return columns, labels
+        """Split ``X`` and check its columns against ``fit``'s; returns ``(columns, row_labels)``."""
+        return check_fitted_columns(self, X)
 
     def _encode(self, columns, labels, backbone, return_strings=False):
         """:func:`~sktag._encoding.encode` of checked columns with the fitted layout and this estimator's settings."""

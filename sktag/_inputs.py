@@ -298,6 +298,37 @@ def _series_name(X):
     return s.name if isinstance(s, nw.Series) else None
 
 
+def check_fitted_columns(estimator, X):
+    """Split ``X`` and check its columns against those ``estimator`` was fitted on: ``(columns, row_labels)``.
+
+    The one check of ``predict``, ``transform`` and ``explain`` of every
+    fitted sktag estimator (it reads ``n_features_in_``, ``layout_`` and
+    ``feature_names_in_``).  Columns are matched by the names ``fit`` saw,
+    whatever their type: a different number, order or other names are
+    refused; a DataFrame-fitted estimator given unnamed columns warns and
+    matches them by position.
+    """
+    columns, names, labels = as_columns(X)
+    name = type(estimator).__name__
+    if len(columns) != estimator.n_features_in_:
+        raise ValueError(f"X has {len(columns)} features, but {name} is expecting {estimator.n_features_in_} "
+                         "features as input.")
+    fitted = estimator.layout_.feature_names
+    if fitted is not None and names is not None and [str(n) for n in names] != [str(n) for n in fitted]:
+        raise ValueError(f"The column names of X {list(names)} differ from those seen in fit {list(fitted)}; "
+                         "pass the same columns in the same order.")
+    if fitted is not None and names is None and hasattr(estimator, "feature_names_in_"):
+        import warnings
+
+        from ._validation import user_stacklevel
+
+        warnings.warn(f"X has no column names, but this {name} was fitted with a DataFrame; columns are matched "
+                      "by position.", UserWarning, stacklevel=user_stacklevel())
+    if len(columns[0]) == 0:
+        raise ValueError("Found array with 0 sample(s) (shape=(0,)) while a minimum of 1 is required.")
+    return columns, labels
+
+
 def resolve_domains(domains, n_columns, names):
     """Domain name of each column, from the ``domains`` parameter.
 

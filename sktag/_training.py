@@ -30,18 +30,7 @@ import numpy as np
 import torch
 
 from ._engine import length_batches
-
-
-def user_stacklevel() -> int:
-    """The ``stacklevel`` that makes a warning point at the first caller outside sktag (call it where you warn)."""
-    import os
-    import sys
-
-    package = os.path.dirname(os.path.abspath(__file__))
-    frame, level = sys._getframe(1), 1
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
-        frame, level = frame.f_back, level + 1
-    return level
+from ._validation import user_stacklevel
 
 
 #: Whether an interrupted fit raises ``KeyboardInterrupt`` instead of keeping its best epoch (see
