@@ -11,6 +11,8 @@ changed after ``fit``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 from sklearn.base import TransformerMixin
@@ -24,9 +26,35 @@ from ._states import StateSource
 from ._threads import torch_threads
 from ._validation import POS_INT
 
+if TYPE_CHECKING:
+    from ._encoding import TagLayout
+    from ._module import TagModule
+
 
 class PredictMixin(TransformerMixin):
-    """``predict``'s plumbing, ``transform`` and ``get_feature_names_out`` of the estimators."""
+    """``predict``'s plumbing, ``transform`` and ``get_feature_names_out`` of the estimators.
+
+    The host's interface, which this mixin reads and nothing else: the
+    fitted attributes declared below (set by the host's ``commit_fit``), the
+    parameters ``max_length``, ``truncation``, ``on_invalid``,
+    ``predict_batch_size``, ``n_threads`` and ``verbose``, and the methods
+    ``_check_params``, ``get_backbone`` and ``domain_validators``
+    (:class:`~sktag._backbone_access.BackboneMixin`) and
+    :meth:`_explained_output`.
+    """
+
+    module_: TagModule
+    layout_: TagLayout
+    n_features_in_: int
+    readout_: str
+    readout_layers_: tuple
+    _hidden_widths: tuple
+    isolate_segments_: bool
+    canonicalize_: bool
+
+    def _explained_output(self, target, X):  # pragma: no cover - every host defines it
+        """What :meth:`explain` attributes: ``(scalar(head outputs, rows), words(row))`` for ``target``."""
+        raise NotImplementedError
 
     def _fitted_readout(self):
         """The readout of the fitted model, whatever the parameters say now."""

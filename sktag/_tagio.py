@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from sklearn.utils.validation import check_is_fitted
 
@@ -13,9 +15,29 @@ from ._training import History
 from ._validation import validate_params
 from .exceptions import TagMismatchError
 
+if TYPE_CHECKING:
+    from ._module import TagModule
+
 
 class TagSetMixin:
-    """``tagset``, ``save_tags`` and ``from_tags`` of the Tag-LLM estimators."""
+    """``tagset``, ``save_tags`` and ``from_tags`` of the Tag-LLM estimators.
+
+    The host's interface, which this mixin reads and nothing else: the
+    fitted attributes declared below, its parameters, ``get_backbone``
+    (:class:`~sktag._backbone_access.BackboneMixin`), ``_fitted_readout``
+    (:class:`~sktag._inference.PredictMixin`) and the fit steps
+    ``initialize_layout`` and ``commit_fit``.
+    """
+
+    #: the task of the host (:mod:`sktag._tasks`), a class attribute
+    _task_class: type
+    module_: TagModule
+    layout_: TagLayout
+    _task_state_: dict
+    isolate_segments_: bool
+    canonicalize_: bool
+    backbone_identity_: str
+    backbone_fingerprint_: str
 
     def tagset(self, name=None, description=""):
         """The fitted tags as a :class:`~sktag.TagSet`, with the task head.
