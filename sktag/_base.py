@@ -119,12 +119,8 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
 
         Parameters
         ----------
-        X : sequence of str, or DataFrame / 2-D array of str columns
-            The training strings.
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            The targets.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weights of the rows in the loss.
+        X, y, sample_weight
+            As :meth:`fit` takes them.
         incremental : bool, default=False
             ``True`` for :meth:`partial_fit`: continue the fitted model.
         classes : array-like, default=None
@@ -212,7 +208,7 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
         Parameters
         ----------
         state : FitState
-            The fit in progress (also ``estimator.fit_state_`` while it trains).
+            The fit after :meth:`check_fit_input`; this step sets ``state.model`` and ``state.run``.
         """
         inputs = state.inputs
         if inputs.continuing:
@@ -279,7 +275,7 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
         Parameters
         ----------
         state : FitState
-            The fit in progress (also ``estimator.fit_state_`` while it trains).
+            The fit after :meth:`initialize_layout`; this step sets the run's rows and split.
         """
         inputs, run, bb = state.inputs, state.run, state.inputs.backbone
         run.rows, _ = encode(inputs.columns, state.model.layout, bb.tokenizer, row_labels=inputs.labels,
@@ -325,7 +321,7 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
         Parameters
         ----------
         state : FitState
-            The fit in progress (also ``estimator.fit_state_`` while it trains).
+            The fit after :meth:`encode_rows`; this step sets ``state.run.source``.
         """
         model, run = state.model, state.run
         run.source = StateSource(state.inputs.backbone, run.rows, model.layout, model.readout.needs, model.isolate,
@@ -344,7 +340,7 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
         Parameters
         ----------
         state : FitState
-            The fit in progress (also ``estimator.fit_state_`` while it trains).
+            The fit after :meth:`initialize_states`; this step sets ``state.module.head``.
         """
         if state.inputs.continuing:  # (the fitted head and its penalty)
             return
@@ -367,7 +363,7 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
         Parameters
         ----------
         state : FitState
-            The fit in progress (also ``estimator.fit_state_`` while it trains).
+            The fit in progress, whose features the head is solved on.
         standardize : bool, default=False
             Also fit the head's feature standardisation on these rows.
         idx : array-like of int, default=None
@@ -393,7 +389,7 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
         Parameters
         ----------
         state : FitState
-            The fit in progress (also ``estimator.fit_state_`` while it trains).
+            The fit after :meth:`initialize_head`: ``state.module`` holds what trains.
 
         Returns
         -------
@@ -418,7 +414,7 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
         Parameters
         ----------
         state : FitState
-            The fit in progress (also ``estimator.fit_state_`` while it trains).
+            The fit in progress (``estimator.fit_state_`` while it trains).
         batch_rows : ndarray of int
             The batch's row indices.
 
@@ -446,7 +442,7 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
         Parameters
         ----------
         state : FitState
-            The fit in progress (also ``estimator.fit_state_`` while it trains).
+            The fit in progress, with its validation rows ``state.run.val_idx``.
 
         Returns
         -------
@@ -467,7 +463,7 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
         Parameters
         ----------
         state : FitState
-            The fit in progress (also ``estimator.fit_state_`` while it trains).
+            The fit, ready to train (also ``estimator.fit_state_`` while it does).
 
         Returns
         -------
@@ -500,7 +496,7 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
         Parameters
         ----------
         state : FitState
-            The fit in progress (also ``estimator.fit_state_`` while it trains).
+            The fit in progress, between an epoch's steps and its validation.
         """
         state.model.head_alpha = self.refit_head(state, standardize=state.module.tunes_domain_tags())
 
@@ -554,7 +550,7 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
         Parameters
         ----------
         state : FitState
-            The fit in progress (also ``estimator.fit_state_`` while it trains).
+            The fit whose state is installed.
         """
         inputs, model, run = state.inputs, state.model, state.run
         bb, history, layout, source, module = inputs.backbone, run.history, model.layout, run.source, model.module

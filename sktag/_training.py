@@ -134,9 +134,9 @@ class Callback:
         Parameters
         ----------
         estimator : BaseEstimator
-            The estimator being fitted.
+            The estimator being fitted (its weights have just moved).
         batch_rows : ndarray of int
-            The batch's row indices into ``X``.
+            The rows (indices into ``X``) the step was trained on.
         loss : float
             The batch's scaled loss.
         """

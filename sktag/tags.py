@@ -253,7 +253,7 @@ class TagSet(Mapping):
         Parameters
         ----------
         name : str
-            The tag's name.
+            A tag of this set, deep or shallow.
 
         Returns
         -------
