@@ -24,8 +24,8 @@ import numpy as np
 import torch
 
 from . import _engine
-from ._backbone_access import autocast
-from ._training import progress
+from ._device import autocast
+from ._report import progress
 
 
 def quadrature(n_steps):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import os
 
@@ -11,13 +10,6 @@ import torch
 from .backbone import load_backbone, model_identity, resolve_device, resolve_dtype
 from .distributed import check_worker_device
 from ._upgrade import upgrade_estimator
-
-
-def autocast(backbone):
-    """Autocast to the backbone's half dtype on CUDA; a no-op elsewhere."""
-    if backbone.device.type == "cuda" and backbone.dtype in (torch.bfloat16, torch.float16):
-        return torch.autocast("cuda", dtype=backbone.dtype)
-    return contextlib.nullcontext()
 
 
 def _domain_names(domains):

@@ -49,8 +49,8 @@ from ._taginit import TagInit, domain_tag_vectors, domain_tags_digest, init_tag
 from ._threads import torch_threads
 from ._records import FitInputs, FitModel, FitRun, FitState
 from ._training import FitData, History, Outcome, TrainingLoop, check_callbacks, in_training
-from ._validation import (BOOLEAN, COMMON, NONNEG_INT, Instance, Interval, Options, string_input_tags,
-                          user_stacklevel, validate_params)
+from ._report import user_stacklevel
+from ._validation import BOOLEAN, COMMON, NONNEG_INT, Instance, Interval, Options, string_input_tags, validate_params
 
 
 class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 
@@ -153,3 +154,9 @@ def resolve_dtype(dtype, device: torch.device) -> torch.dtype:
         f"dtype={dtype!r} is not supported; use 'auto', 'float32', 'bfloat16' or 'float16'."
     )
 
+
+def autocast(backbone):
+    """Autocast to the backbone's half dtype on CUDA; a no-op elsewhere."""
+    if backbone.device.type == "cuda" and backbone.dtype in (torch.bfloat16, torch.float16):
+        return torch.autocast("cuda", dtype=backbone.dtype)
+    return contextlib.nullcontext()

@@ -27,9 +27,9 @@ import numpy as np
 import torch
 
 from . import _engine
-from ._backbone_access import autocast
+from ._device import autocast
 from ._cache import PrefixStore, cache_location, may_use_disk
-from ._training import progress
+from ._report import progress
 from .exceptions import PerformanceWarning
 
 

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from ._engine import length_batches
-from ._validation import user_stacklevel
+from ._report import progress, user_stacklevel
 
 
 #: Whether an interrupted fit raises ``KeyboardInterrupt`` instead of keeping its best epoch (see
@@ -54,15 +54,6 @@ def interrupts_abort():
         yield
     finally:
         _INTERRUPTS_ABORT.reset(token)
-
-
-def progress(iterable, enabled, **kwargs):
-    """``tqdm(iterable)`` when ``enabled``, else ``iterable``."""
-    if not enabled:
-        return iterable
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, **kwargs)
 
 
 class Callback:

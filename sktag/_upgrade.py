@@ -17,7 +17,8 @@ sktag ≤ 0.3 (embedding)    ``deep_table_``, ``domain_tag_depth_``      shallow
 
 from __future__ import annotations
 
-from ._deep import RESIDUAL
+#: the residual kind of deep domain tag, the only kind before sktag 0.4 (``sktag._deep.RESIDUAL``)
+RESIDUAL = "deep"
 
 #: Fitted attributes an estimator of each kind may lack, and the value that stands for "not recorded".
 FITTED_DEFAULTS = {

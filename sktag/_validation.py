@@ -175,14 +175,3 @@ def string_input_tags(tags, *, two_d=True, requires_fit=None, target_required=No
     if target_required is not None:
         tags.target_tags.required = target_required
     return tags
-
-
-def user_stacklevel() -> int:
-    """The ``stacklevel`` that makes a warning point at the first caller outside sktag (call it where you warn)."""
-    import sys
-
-    package = os.path.dirname(os.path.abspath(__file__))
-    frame, level = sys._getframe(1), 1
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
-        frame, level = frame.f_back, level + 1
-    return level
