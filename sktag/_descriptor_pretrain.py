@@ -20,12 +20,12 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from . import _engine
-from ._backbone_access import autocast
+from ._device import autocast
 from ._layers import LAYERS, resolve_layers
 from ._pooling import pool_states
 from ._pretrain_base import Objective, TagPretrainerBase, pretrain_rng_subset
 from ._threads import torch_threads
-from ._training import progress
+from ._report import progress
 from ._validation import Instance, Interval
 
 __all__ = ["DescriptorTagPretrainer"]
@@ -108,8 +108,8 @@ class DescriptorTagPretrainer(TagPretrainerBase):
     trust_remote_code : bool, default=False
         Passed to ``transformers`` when loading ``model``.
     n_threads : int, default=None
-        Torch threads during ``fit``, :meth:`mse`, :meth:`initial_mse` and
-        :meth:`score` (see :class:`~sktag.TagRegressor`).
+        Torch threads while fitting and scoring (see
+        :class:`~sktag.TagRegressor`).
     callbacks : list of sktag.Callback, default=None
         Hooks called by the training loop.
     random_state : int, RandomState instance or None, default=None
@@ -155,15 +155,12 @@ class DescriptorTagPretrainer(TagPretrainerBase):
 
     Examples
     --------
-    >>> import tempfile
     >>> from sktag import TagRegressor
-    >>> from sktag.datasets import load_esol
     >>> from sktag.pretrain import DescriptorTagPretrainer
     >>> from sktag.testing import make_tiny_model
+    >>> model = make_tiny_model()  # a tiny random model keeps the example fast
+    >>> from sktag.datasets import load_esol
     >>> X, y = load_esol(return_X_y=True)
-    >>> # a tiny random model keeps the example fast; real work uses the
-    >>> # default model="smollm2-135m" (minutes on a CPU)
-    >>> model = make_tiny_model(tempfile.mkdtemp())
     >>> pre = DescriptorTagPretrainer(model=model, tag_length=4, max_iter=1, n_head_rows=40,
     ...                               descriptors=["MolWt", "TPSA", "MolLogP", "NumHDonors"],
     ...                               random_state=0).fit(X[:60])
@@ -301,13 +298,16 @@ class DescriptorTagPretrainer(TagPretrainerBase):
         return Objective(rows=rows, step=step, weight_total=float(len(rows)), after_epoch=resolve, fitted=fitted,
                          description=f"{int(keep.sum())} RDKit descriptors")
 
-    def _commit(self, backbone, module, history, initial, objective, t0):
-        super()._commit(backbone, module, history, initial, objective, t0)
+    def _commit(self, state):
+        super()._commit(state)
         self.head_alpha_ = self._head["now"][4]
 
     # ------------------------------------------------------------------ scoring
-    def _mse(self, X, tag, head):
+    def _mse(self, X, initial):
+        """MSE of the standardised descriptors of ``X``, with the learned or the ``initial`` tag and head."""
         check_is_fitted(self, "tags_")
+        tag = self.initial_tag_ if initial else self.tags_[self.domain_]
+        head = self._head["initial" if initial else "now"]
         with torch_threads(self.n_threads):
             backbone = self.get_backbone()
             strings = self._check_strings(X)
@@ -334,8 +334,7 @@ class DescriptorTagPretrainer(TagPretrainerBase):
             Lower is better; 1.0 is what predicting every descriptor's
             training mean scores.
         """
-        check_is_fitted(self, "tags_")
-        return self._mse(X, self.tags_[self.domain_], self._head["now"])
+        return self._mse(X, initial=False)
 
     def initial_mse(self, X):
         """Compute :meth:`mse` with the untrained tag and the head solved for it before the first epoch.
@@ -343,15 +342,14 @@ class DescriptorTagPretrainer(TagPretrainerBase):
         Parameters
         ----------
         X : sequence of str
-            SMILES strings (1-D: list, array, Series or one-column DataFrame).
+            SMILES strings, as for :meth:`mse`.
 
         Returns
         -------
         mse : float
             The baseline that :meth:`mse` is compared with.
         """
-        check_is_fitted(self, "tags_")
-        return self._mse(X, self.initial_tag_, self._head["initial"])
+        return self._mse(X, initial=True)
 
     def score(self, X, y=None):
         """Return the negative :meth:`mse` (higher is better), for ``GridSearchCV``.

@@ -16,6 +16,7 @@ matplotlib are imported on first use, so importing this module needs neither.
 from __future__ import annotations
 
 import io
+import importlib
 import math
 import numbers
 import pathlib
@@ -76,7 +77,7 @@ def require_matplotlib(what="This feature"):
     """Import matplotlib's ``Figure`` and Agg canvas, or raise an ImportError that says what needed it and how to
     install it (sktag's pictures and benchmark plots alike)."""
     try:
-        import matplotlib  # noqa: F401  (the package itself: its submodules may be loaded while it is not usable)
+        importlib.import_module("matplotlib")  # the package itself: its submodules may be loaded while it is not usable
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError as exc:

@@ -29,11 +29,11 @@ from ._encoding import TagLayout, encode, token_limit, validate
 from ._inputs import as_columns, resolve_domains
 from ._backbone_access import BackboneMixin
 from ._layers import LAYERS, resolve_layers
-from ._deep import RESIDUAL, DeepTable, common_kind, zero_blocks
+from ._deep import DeepTable, common_kind, zero_blocks
 from ._taginit import domain_tag_vectors
 from ._threads import torch_threads
 from ._feature_store import active_store, config_key
-from ._training import progress
+from ._report import progress
 from ._validation import BOOLEAN, COMMON, POS_INT, Instance, Options, string_input_tags, validate_params
 from .backbone import resolve_device, resolve_dtype
 from .tags import TagSet
@@ -178,14 +178,11 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
     >>> from sklearn.linear_model import RidgeCV
     >>> from sklearn.pipeline import make_pipeline
     >>> from sklearn.preprocessing import StandardScaler
-    >>> import tempfile
     >>> from sktag import LLMEmbedding
-    >>> from sktag.datasets import load_esol
     >>> from sktag.testing import make_tiny_model
+    >>> model = make_tiny_model()  # a tiny random model keeps the example fast
+    >>> from sktag.datasets import load_esol
     >>> X, y = load_esol(return_X_y=True)
-    >>> # a tiny random model keeps the example fast; real work uses the
-    >>> # default model="smollm2-135m" (minutes on a CPU)
-    >>> model = make_tiny_model(tempfile.mkdtemp())
     >>> emb = LLMEmbedding(model=model, layers="last")
     >>> emb.fit_transform(X[:4]).shape
     (4, 32)
@@ -418,8 +415,7 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
         idx = np.flatnonzero(valid)
         if not len(idx):
             return out
-        deep = getattr(self, "deep_table_", None)  # (an embedding fitted by sktag 0.2 has none)
-        kind = getattr(self, "domain_tag_depth_", RESIDUAL)  # (nor one fitted by sktag 0.3)
+        deep, kind = self.deep_table_, self.domain_tag_depth_
         store = active_store()
         keys = None
         if store is not None:  # rows computed before (another fold, another model) are not run again

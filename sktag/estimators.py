@@ -302,14 +302,11 @@ class TagRegressor(RegressorMixin, BaseTagEstimator, BaseEstimator):
 
     Examples
     --------
-    >>> import tempfile
     >>> from sktag import TagRegressor
     >>> from sktag.datasets import load_esol
     >>> from sktag.testing import make_tiny_model
     >>> X, y = load_esol(return_X_y=True)
-    >>> # a tiny random model keeps the example fast; real work uses the
-    >>> # default model="smollm2-135m" (minutes on a CPU)
-    >>> model = make_tiny_model(tempfile.mkdtemp())
+    >>> model = make_tiny_model()  # a tiny random model keeps the example fast
     >>> reg = TagRegressor(model=model, max_iter=2, random_state=0).fit(X[:60], y[:60])
     >>> reg.predict(X[60:65]).shape
     (5,)
@@ -444,14 +441,11 @@ class TagClassifier(ClassifierMixin, BaseTagEstimator, BaseEstimator):
 
     Examples
     --------
-    >>> import tempfile
+    >>> from sktag.testing import make_tiny_model
+    >>> model = make_tiny_model()  # a tiny random model keeps the example fast
     >>> from sktag import TagClassifier
     >>> from sktag.datasets import load_bbbp
-    >>> from sktag.testing import make_tiny_model
     >>> X, y = load_bbbp(return_X_y=True)
-    >>> # a tiny random model keeps the example fast; real work uses the
-    >>> # default model="smollm2-135m" (minutes on a CPU)
-    >>> model = make_tiny_model(tempfile.mkdtemp())
     >>> clf = TagClassifier(model=model, max_iter=2, random_state=0).fit(X[:60], y[:60])
     >>> clf.classes_
     array([0, 1])

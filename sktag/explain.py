@@ -88,10 +88,9 @@ class Explanation:
 
     Examples
     --------
-    >>> import tempfile
     >>> from sktag import TagRegressor
     >>> from sktag.testing import make_tiny_model
-    >>> model = make_tiny_model(tempfile.mkdtemp())  # a tiny random model keeps the example fast
+    >>> model = make_tiny_model()  # a tiny random model keeps the example fast
     >>> X, y = ["CCO", "CCN", "c1ccccc1", "CC(=O)O"] * 3, [0.1, 0.5, -1.0, 0.3] * 3
     >>> reg = TagRegressor(model=model, max_iter=1, early_stopping=False, random_state=0).fit(X, y)
     >>> e = reg.explain(["OCC"])[0]
@@ -172,15 +171,15 @@ class Explanation:
         Parameters
         ----------
         column : int, default=0
-            The input column; its string must be SMILES.
+            The input column (an index into :attr:`strings`); its string must
+            be SMILES.
 
         Returns
         -------
         ndarray of shape (n_atoms,)
             The atoms' attributions.
         """
-        atoms, _ = char_weights_to_atoms(self.atom_map(column), self.char_attributions(column))
-        return atoms
+        return self._atom_shares(column)[0]
 
     def unassigned_attribution(self, column=0) -> float:
         """The attribution of a SMILES column's characters that belong to no atom (branches, fragment dots).
@@ -188,14 +187,18 @@ class Explanation:
         Parameters
         ----------
         column : int, default=0
-            The input column; its string must be SMILES.
+            The SMILES column, as for :meth:`atom_attributions`.
 
         Returns
         -------
         float
             Their total.
         """
-        return float(char_weights_to_atoms(self.atom_map(column), self.char_attributions(column))[1])
+        return float(self._atom_shares(column)[1])
+
+    def _atom_shares(self, column):
+        """``(per-atom attributions, unassigned total)`` of a SMILES column's character attributions."""
+        return char_weights_to_atoms(self.atom_map(column), self.char_attributions(column))
 
     def draw(self, path=None, column=0, **kwargs):
         """Draw a column's attributions: atoms coloured for SMILES, one bar per character otherwise.

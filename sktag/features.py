@@ -44,6 +44,13 @@ def _parse_column(values, labels, name, on_invalid):
     return mols
 
 
+_ON_INVALID_PARAMETER = """
+    on_invalid : {"raise", "nan"}, default="raise"
+        What to do with strings RDKit cannot parse: ``"raise"`` raises
+        :class:`~sktag.domains.InvalidInputError` naming every bad row;
+        ``"nan"`` returns an all-NaN row for each."""
+
+
 class _SmilesTransformer(TransformerMixin, BaseEstimator):
     """Shared plumbing of the SMILES featurisers (not public)."""
 
@@ -80,6 +87,27 @@ class _SmilesTransformer(TransformerMixin, BaseEstimator):
     def _featurise(self, mols):  # pragma: no cover - overridden
         raise NotImplementedError
 
+    def _feature_names(self):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def get_feature_names_out(self, input_features=None):
+        """Output feature names.
+
+        ``morgan_0 ... morgan_{n_bits-1}`` for :class:`MorganFingerprint`,
+        the descriptor names for :class:`RDKitDescriptors`.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Ignored (there is a single input column).
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+            One name per output column.
+        """
+        return np.asarray(self._feature_names(), dtype=object)
+
     def transform(self, X):
         """Featurise SMILES strings.
 
@@ -114,7 +142,7 @@ class _SmilesTransformer(TransformerMixin, BaseEstimator):
 
 
 class MorganFingerprint(_SmilesTransformer):
-    """Morgan (ECFP-like) fingerprints of SMILES strings.
+    __doc__ = f"""Morgan (ECFP-like) fingerprints of SMILES strings.
 
     Uses RDKit's fingerprint-generator API
     (:func:`rdkit.Chem.rdFingerprintGenerator.GetMorganGenerator`).
@@ -129,11 +157,7 @@ class MorganFingerprint(_SmilesTransformer):
         Count fingerprint (how often each hashed environment occurs) instead
         of a bit vector.
     use_chirality : bool, default=False
-        Include chirality in the atom invariants.
-    on_invalid : {"raise", "nan"}, default="raise"
-        What to do with strings RDKit cannot parse: ``"raise"`` raises
-        :class:`~sktag.domains.InvalidInputError` naming every bad row;
-        ``"nan"`` returns an all-NaN row for each.
+        Include chirality in the atom invariants.{_ON_INVALID_PARAMETER}
 
     Attributes
     ----------
@@ -165,21 +189,10 @@ class MorganFingerprint(_SmilesTransformer):
     _parameter_constraints = {"radius": [NONNEG_INT], "n_bits": [POS_INT], "counts": [BOOLEAN],
                               "use_chirality": [BOOLEAN], "on_invalid": COMMON["on_invalid"]}
 
-    def get_feature_names_out(self, input_features=None):
-        """Output feature names ``morgan_0 ... morgan_{n_bits-1}``.
-
-        Parameters
-        ----------
-        input_features : array-like of str or None, default=None
-            Ignored (there is a single input column).
-
-        Returns
-        -------
-        feature_names_out : ndarray of str objects
-            One name per output column.
-        """
+    def _feature_names(self):
+        """``morgan_0 ... morgan_{n_bits-1}``."""
         validate_params(self, {"n_bits": [POS_INT]})
-        return np.asarray([f"morgan_{i}" for i in range(self.n_bits)], dtype=object)
+        return [f"morgan_{i}" for i in range(self.n_bits)]
 
     def _featurise(self, mols):
         from rdkit.Chem import rdFingerprintGenerator
@@ -202,7 +215,7 @@ def _descriptor_table():
 
 
 class RDKitDescriptors(_SmilesTransformer):
-    """RDKit's 2-D molecular descriptors of SMILES strings.
+    __doc__ = f"""RDKit's 2-D molecular descriptors of SMILES strings.
 
     The default set is every descriptor in ``rdkit.Chem.Descriptors._descList``
     (about 217 with RDKit 2026.09; the exact list depends on the RDKit
@@ -217,20 +230,16 @@ class RDKitDescriptors(_SmilesTransformer):
     ``HistGradientBoostingClassifier``, ``RandomForest*`` in recent
     scikit-learn) handle the NaNs; for others add a ``SimpleImputer``.
 
-Speed: about 1-2 ms per drug-like molecule for the full set, but ``Ipc`` and
-``AvgIpc`` take seconds on very large molecules (> ~100 heavy atoms);
-exclude them through ``descriptors`` if that matters.
+    Speed: about 1-2 ms per drug-like molecule for the full set, but ``Ipc``
+    and ``AvgIpc`` take seconds on very large molecules (> ~100 heavy atoms);
+    exclude them through ``descriptors`` if that matters.
 
     Parameters
     ----------
     descriptors : list of str or None, default=None
         Names of the descriptors to compute (see
         ``[name for name, _ in rdkit.Chem.Descriptors._descList]``), in the
-        order given.  ``None`` computes all of them.
-    on_invalid : {"raise", "nan"}, default="raise"
-        What to do with strings RDKit cannot parse: ``"raise"`` raises
-        :class:`~sktag.domains.InvalidInputError` naming every bad row;
-        ``"nan"`` returns an all-NaN row for each.
+        order given.  ``None`` computes all of them.{_ON_INVALID_PARAMETER}
 
     Attributes
     ----------
@@ -282,20 +291,9 @@ exclude them through ``descriptors`` if that matters.
         validate_params(self)
         self._names()
 
-    def get_feature_names_out(self, input_features=None):
-        """Output feature names: the descriptor names.
-
-        Parameters
-        ----------
-        input_features : array-like of str or None, default=None
-            Ignored (there is a single input column).
-
-        Returns
-        -------
-        feature_names_out : ndarray of str objects
-            One name per output column.
-        """
-        return np.asarray(self._names(), dtype=object)
+    def _feature_names(self):
+        """The descriptor names."""
+        return self._names()
 
     def _featurise(self, mols):
         table = _descriptor_table()

@@ -28,7 +28,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
 from ._inputs import as_input, take
-from ._training import progress
+from ._report import progress
 from ._validation import string_input_tags
 
 __all__ = ["HybridRegressor", "HybridClassifier", "default_llm_model", "default_classical_models"]
@@ -150,6 +150,31 @@ def _split_featuriser(est):
         rest = est.steps[1:]
         return est.steps[0], (rest[0][1] if len(rest) == 1 else Pipeline(rest))
     return None, est
+
+
+# parameters both hybrids document alike
+_CLASSICAL_PARAMETER = """
+    classical : "default", list of (str, estimator) or None, default="default"
+        The classical base models: ``"default"`` is
+        :func:`default_classical_models` (RDKit descriptors + gradient
+        boosting, Morgan counts + random forest, on the SMILES column)."""
+
+_SHARED_PARAMETERS = """
+    cv : int, default=5
+        Scaffold-grouped inner folds (``GroupKFold`` on
+        :func:`~sktag.model_selection.scaffold_groups`).
+    model : str or path, default="smollm2-135m"
+        The LLM of ``llm="embedding"`` and ``llm="tag"``.
+    domains : str or dict, default="SMILES"
+        ``domains`` of the LLM base model (a dict ``{column: domain}`` for a
+        DataFrame with a second column such as a protein sequence).
+    smiles_column : str or None, default=None
+        The SMILES column of a DataFrame (default: the column whose domain
+        is SMILES); the classical models see only this column.
+    random_state : int or None, default=None
+        Seeds the base models.
+    verbose : int, default=0
+        1 shows a progress bar over the base models."""
 
 
 class _HybridBase(BaseEstimator):
@@ -327,6 +352,22 @@ class _HybridBase(BaseEstimator):
             full = Pipeline([(name, step)] + (full.steps if isinstance(full, Pipeline) else [("model", full)]))
         return oof, full
 
+    def predict(self, X):
+        """Predict with the blend of the base models.
+
+        Parameters
+        ----------
+        X : sequence of str, or DataFrame
+            The input strings.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            The blended predictions of a regressor; for a classifier, the
+            most probable class of each row.
+        """
+        return self._decide(self._blend(self._predict_bases(X)))
+
     def _predict_bases(self, X):
         check_is_fitted(self, "estimators_")
         X, _ = self._check_input(X, np.zeros(len(X)))
@@ -338,7 +379,11 @@ class _HybridBase(BaseEstimator):
 
 
 class HybridRegressor(RegressorMixin, _HybridBase, BaseEstimator):
-    """Frozen-LLM and classical regressors blended on scaffold-grouped out-of-fold predictions.
+    __doc__ = f"""Frozen-LLM and classical regressors blended on scaffold-grouped out-of-fold predictions.
+
+    With the default blend, the prediction is a non-negative weighted sum of
+    the base models' predictions plus an intercept, fitted by least squares
+    on their out-of-fold predictions (see :mod:`sktag.hybrid`).
 
     Parameters
     ----------
@@ -348,30 +393,11 @@ class HybridRegressor(RegressorMixin, _HybridBase, BaseEstimator):
         per fit), ``"tag"`` a :class:`~sktag.TagRegressor` with its defaults
         (fitted once per inner fold: about ``cv + 1`` times the cost of one
         fit), an estimator of your own, or None for no LLM (the classical
-        models alone, the control).
-    classical : "default", list of (str, estimator) or None, default="default"
-        The classical base models: ``"default"`` is
-        :func:`default_classical_models` (RDKit descriptors + gradient
-        boosting, Morgan counts + random forest, on the SMILES column).
-    blend : {"auto", "linear", "mean"}, default="auto"
+        models alone, the control).{_CLASSICAL_PARAMETER}
+    blend : {{"auto", "linear", "mean"}}, default="auto"
         ``"linear"`` (also ``"auto"``): non-negative weights and an
         intercept, least squares on the out-of-fold predictions;
-        ``"mean"``: the plain mean of the base models' predictions.
-    cv : int, default=5
-        Scaffold-grouped inner folds (``GroupKFold`` on
-        :func:`~sktag.model_selection.scaffold_groups`).
-    model : str or path, default="smollm2-135m"
-        The LLM of ``llm="embedding"`` and ``llm="tag"``.
-    domains : str or dict, default="SMILES"
-        ``domains`` of the LLM base model (a dict ``{column: domain}`` for a
-        DataFrame with a second column such as a protein sequence).
-    smiles_column : str or None, default=None
-        The SMILES column of a DataFrame (default: the column whose domain
-        is SMILES); the classical models see only this column.
-    random_state : int or None, default=None
-        Seeds the base models.
-    verbose : int, default=0
-        1 shows a progress bar over the base models.
+        ``"mean"``: the plain mean of the base models' predictions.{_SHARED_PARAMETERS}
 
     Attributes
     ----------
@@ -392,16 +418,13 @@ class HybridRegressor(RegressorMixin, _HybridBase, BaseEstimator):
 
     Examples
     --------
-    >>> import tempfile
     >>> from sktag import HybridRegressor
-    >>> from sktag.datasets import load_esol
     >>> from sktag.hybrid import default_classical_models
-    >>> from sktag.testing import make_tiny_model
-    >>> X, y = load_esol(return_X_y=True)
-    >>> # a tiny random model keeps the example fast; real work uses the
-    >>> # default model="smollm2-135m" (minutes on a CPU)
-    >>> model = make_tiny_model(tempfile.mkdtemp())
     >>> classical = default_classical_models("regression", n_estimators=20, random_state=0)
+    >>> from sktag.testing import make_tiny_model
+    >>> model = make_tiny_model()  # a tiny random model keeps the example fast
+    >>> from sktag.datasets import load_esol
+    >>> X, y = load_esol(return_X_y=True)
     >>> hyb = HybridRegressor(model=model, classical=classical, cv=3, random_state=0)
     >>> hyb = hyb.fit(X[:90], y[:90])
     >>> hyb.base_names_
@@ -443,28 +466,21 @@ class HybridRegressor(RegressorMixin, _HybridBase, BaseEstimator):
         scores["blend"] = float(np.sqrt(np.mean((P @ w + b - y) ** 2)))
         return {"weights_": w, "intercept_": b, "oof_scores_": scores}
 
-    def predict(self, X):
-        """The blend of the base models' predictions.
-
-        Parameters
-        ----------
-        X : sequence of str, or DataFrame
-            The input strings.
-
-        Returns
-        -------
-        ndarray of shape (n_samples,)
-            The blended predictions.
-        """
-        return self._blend(self._predict_bases(X))
-
     def _blend(self, P):
         """The fitted blend of base-model predictions ``P`` ``[n, n_base_models]``."""
         return P @ self.weights_ + self.intercept_
 
+    @staticmethod
+    def _decide(blended):
+        """The predictions: the blend itself."""
+        return blended
+
 
 class HybridClassifier(ClassifierMixin, _HybridBase, BaseEstimator):
-    """Frozen-LLM and classical classifiers blended on scaffold-grouped out-of-fold probabilities.
+    __doc__ = f"""Frozen-LLM and classical classifiers blended on scaffold-grouped out-of-fold probabilities.
+
+    With the default blend, a logistic regression fitted on the base models'
+    out-of-fold class scores gives the probabilities (see :mod:`sktag.hybrid`).
 
     Parameters
     ----------
@@ -473,31 +489,12 @@ class HybridClassifier(ClassifierMixin, _HybridBase, BaseEstimator):
         (frozen features with the shipped domain tag + logistic regression,
         computed once per fit), ``"tag"`` a :class:`~sktag.TagClassifier`
         with its defaults (fitted once per inner fold), an estimator of your
-        own, or None for no LLM (the classical models alone, the control).
-    classical : "default", list of (str, estimator) or None, default="default"
-        The classical base models: ``"default"`` is
-        :func:`default_classical_models` (RDKit descriptors + gradient
-        boosting, Morgan counts + random forest, on the SMILES column).
-    blend : {"auto", "logistic", "mean"}, default="auto"
+        own, or None for no LLM (the classical models alone, the control).{_CLASSICAL_PARAMETER}
+    blend : {{"auto", "logistic", "mean"}}, default="auto"
         ``"logistic"`` (also ``"auto"``): a logistic regression on the base
         models' out-of-fold scores (the logit of the positive class for two
         classes, the log-probabilities of every class otherwise);
-        ``"mean"``: the mean of their probabilities.
-    cv : int, default=5
-        Scaffold-grouped inner folds (``GroupKFold`` on
-        :func:`~sktag.model_selection.scaffold_groups`).
-    model : str or path, default="smollm2-135m"
-        The LLM of ``llm="embedding"`` and ``llm="tag"``.
-    domains : str or dict, default="SMILES"
-        ``domains`` of the LLM base model (a dict ``{column: domain}`` for a
-        DataFrame with a second column such as a protein sequence).
-    smiles_column : str or None, default=None
-        The SMILES column of a DataFrame (default: the column whose domain
-        is SMILES); the classical models see only this column.
-    random_state : int or None, default=None
-        Seeds the base models.
-    verbose : int, default=0
-        1 shows a progress bar over the base models.
+        ``"mean"``: the mean of their probabilities.{_SHARED_PARAMETERS}
 
     Attributes
     ----------
@@ -570,7 +567,7 @@ class HybridClassifier(ClassifierMixin, _HybridBase, BaseEstimator):
         Parameters
         ----------
         X : sequence of str, or DataFrame
-            The input strings.
+            The input strings (a DataFrame with the columns ``fit`` saw).
 
         Returns
         -------
@@ -585,17 +582,6 @@ class HybridClassifier(ClassifierMixin, _HybridBase, BaseEstimator):
             return P.mean(axis=1)
         return self.blend_.predict_proba(self._scores(P))
 
-    def predict(self, X):
-        """The most probable class of each row.
-
-        Parameters
-        ----------
-        X : sequence of str, or DataFrame
-            The input strings.
-
-        Returns
-        -------
-        ndarray of shape (n_samples,)
-            The predicted labels.
-        """
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+    def _decide(self, proba):
+        """The most probable class of each row, from the blended probabilities."""
+        return self.classes_[np.argmax(proba, axis=1)]

@@ -209,60 +209,72 @@ class ScaffoldSplit(BaseCrossValidator):
         self._check_n_splits()
         if not isinstance(self.balanced, (bool, np.bool_)):
             raise ValueError(f"balanced must be a bool, got {self.balanced!r}")
-        if groups is None:
-            values, labels, name = column_of_strings(X, column=self.smiles_column)
-            scaffolds = _scaffold_strings(values, labels, name, False)
-        else:
-            scaffolds = list(np.asarray(groups).ravel())
-            if X is not None and len(scaffolds) != _n_samples(X):
-                raise ValueError(
-                    f"groups has {len(scaffolds)} entries but X has {_n_samples(X)} samples"
-                )
+        scaffolds = self._scaffolds(X, groups)
         n = len(scaffolds)
         n_test = self._n_test(n)
-        n_train = n - n_test
-
-        sets = {}
-        for i, s in enumerate(scaffolds):
-            sets.setdefault(s, []).append(i)
-        index_sets = list(sets.values())  # order of first appearance
-        if len(index_sets) < 2:
-            raise ValueError(
-                "all molecules share one scaffold; a scaffold split is impossible"
-            )
-
+        index_sets = _scaffold_sets(scaffolds)
         rng = check_random_state(self.random_state)
         seeds = rng.randint(np.iinfo(np.int32).max, size=int(self.n_splits))
         for seed in seeds:
-            if self.balanced:
-                big = [s for s in index_sets if len(s) > n_test / 2]
-                small = [s for s in index_sets if len(s) <= n_test / 2]
-                r = np.random.RandomState(seed)
-                big = [big[k] for k in r.permutation(len(big))]
-                small = [small[k] for k in r.permutation(len(small))]
-                ordered = big + small
-            else:
-                ordered = sorted(index_sets, key=len, reverse=True)
-            train, test = [], []
-            for s in ordered:
-                if len(train) + len(s) <= n_train:
-                    train.extend(s)
-                else:
-                    test.extend(s)
-            if not test:  # pragma: no cover - cannot happen with n_test >= 1
-                raise ValueError("scaffold split produced an empty test set")
-            if not train:
-                raise ValueError(
-                    "scaffold split produced an empty training set: one scaffold set is "
-                    "larger than the training size; lower test_size"
-                )
+            train, test = self._split_once(index_sets, n_test, n - n_test, seed)
             yield np.sort(np.asarray(train, dtype=np.int64)), np.sort(
                 np.asarray(test, dtype=np.int64)
             )
 
+    def _scaffolds(self, X, groups):
+        """The scaffold of every sample: ``groups`` as given, else computed from ``X``."""
+        if groups is None:
+            values, labels, name = column_of_strings(X, column=self.smiles_column)
+            return _scaffold_strings(values, labels, name, False)
+        scaffolds = list(np.asarray(groups).ravel())
+        if X is not None and len(scaffolds) != _n_samples(X):
+            raise ValueError(
+                f"groups has {len(scaffolds)} entries but X has {_n_samples(X)} samples"
+            )
+        return scaffolds
+
+    def _split_once(self, index_sets, n_test, n_train, seed):
+        """Fill the training part with whole scaffold sets, in the recipe's order; the rest is test."""
+        if self.balanced:
+            big = [s for s in index_sets if len(s) > n_test / 2]
+            small = [s for s in index_sets if len(s) <= n_test / 2]
+            r = np.random.RandomState(seed)
+            big = [big[k] for k in r.permutation(len(big))]
+            small = [small[k] for k in r.permutation(len(small))]
+            ordered = big + small
+        else:
+            ordered = sorted(index_sets, key=len, reverse=True)
+        train, test = [], []
+        for s in ordered:
+            if len(train) + len(s) <= n_train:
+                train.extend(s)
+            else:
+                test.extend(s)
+        if not test:  # pragma: no cover - cannot happen with n_test >= 1
+            raise ValueError("scaffold split produced an empty test set")
+        if not train:
+            raise ValueError(
+                "scaffold split produced an empty training set: one scaffold set is "
+                "larger than the training size; lower test_size"
+            )
+        return train, test
+
     def _iter_test_indices(self, X=None, y=None, groups=None):  # pragma: no cover
         for _, test in self.split(X, y, groups):
             yield test
+
+
+def _scaffold_sets(scaffolds):
+    """Sample indices grouped by scaffold, in order of first appearance (at least two sets)."""
+    sets = {}
+    for i, s in enumerate(scaffolds):
+        sets.setdefault(s, []).append(i)
+    index_sets = list(sets.values())
+    if len(index_sets) < 2:
+        raise ValueError(
+            "all molecules share one scaffold; a scaffold split is impossible"
+        )
+    return index_sets
 
 
 def _n_samples(X):

@@ -21,11 +21,11 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from . import _engine
-from ._backbone_access import autocast
+from ._device import autocast
 from ._pretrain_base import Objective, TagPretrainerBase
 from ._threads import torch_threads
 from ._deep import DeepTable, zero_blocks
-from ._training import progress
+from ._report import progress
 from ._validation import BOOLEAN, Options
 
 __all__ = ["DomainTagPretrainer", "DescriptorTagPretrainer"]
@@ -152,20 +152,16 @@ class DomainTagPretrainer(TagPretrainerBase):
 
     Examples
     --------
-    >>> import tempfile
-    >>> from sktag import TagRegressor
+    >>> from sktag import TagRegressor, datasets
     >>> from sktag.pretrain import DomainTagPretrainer
-    >>> from sktag.datasets import load_lipophilicity, load_esol
     >>> from sktag.testing import make_tiny_model
-    >>> smiles, _ = load_lipophilicity(return_X_y=True)
-    >>> # a tiny random model keeps the example fast; real work uses the
-    >>> # default model="smollm2-135m" (minutes on a CPU)
-    >>> model = make_tiny_model(tempfile.mkdtemp())
+    >>> model = make_tiny_model()  # a tiny random model keeps the example fast
+    >>> smiles, _ = datasets.load_lipophilicity(return_X_y=True)
     >>> pre = DomainTagPretrainer(model=model, max_iter=1, random_state=0).fit(smiles[:60])
     >>> pre.tags_
     TagSet(backbone='...', hidden_size=32, tags=[SMILES (domain, 10)])
     >>> before, after = pre.initial_nll(smiles[-20:]), pre.nll(smiles[-20:])
-    >>> X, y = load_esol(return_X_y=True)
+    >>> X, y = datasets.load_esol(return_X_y=True)
     >>> reg = TagRegressor(model=model, domain_tags=pre.tags_, max_iter=1).fit(X[:60], y[:60])
 
     On a real model, ``after`` is below ``before`` when the tag has learned
@@ -307,13 +303,13 @@ class DomainTagPretrainer(TagPretrainerBase):
         Parameters
         ----------
         X : sequence of str
-            Strings of the domain (1-D: list, array, Series or one-column
-            DataFrame).
+            Strings of the domain, as for :meth:`nll`.
 
         Returns
         -------
         nll : float
-            Mean per-token negative log-likelihood, in nats.
+            Mean per-token negative log-likelihood, in nats, with the
+            untrained tag.
         """
         if hasattr(self, "initial_tag_"):
             init = self.initial_tag_

@@ -10,6 +10,7 @@ suite and benchmarks use instead of a real LLM.
 from __future__ import annotations
 
 import string
+import tempfile
 
 __all__ = ["make_tiny_model", "TINY_CHARS", "TINY_ARCHITECTURES", "TINY_SLIDING_WINDOW"]
 
@@ -122,14 +123,16 @@ TINY_ARCHITECTURES = (
 )
 
 
-def make_tiny_model(path, *, hidden_size=32, layers=2, heads=4, kv_heads=2, seed=0,
+def make_tiny_model(path=None, *, hidden_size=32, layers=2, heads=4, kv_heads=2, seed=0,
                     architecture="llama", sliding_window=TINY_SLIDING_WINDOW):
-    """Save a random causal LM and a character tokenizer to ``path``.
+    """Save a random causal LM and a character tokenizer to a folder.
 
     Parameters
     ----------
-    path : str or path-like
-        Folder to write (created if needed).
+    path : str or path-like, default=None
+        Folder to write (created if needed).  ``None`` writes into a new
+        temporary folder (named ``sktag-tiny-...``), which the caller may
+        delete when done.
     hidden_size, layers, heads, kv_heads : int
         Shape of the model (``kv_heads`` only where the family has grouped
         key/value heads).
@@ -149,7 +152,16 @@ def make_tiny_model(path, *, hidden_size=32, layers=2, heads=4, kv_heads=2, seed
     Returns
     -------
     str
-        ``path``, to pass as ``model=``.
+        The folder written (``path``, or the new temporary folder), to pass
+        as ``model=``.
+
+    Examples
+    --------
+    >>> import os
+    >>> from sktag.testing import make_tiny_model
+    >>> folder = make_tiny_model(layers=1)
+    >>> {"config.json", "tokenizer.json"} <= set(os.listdir(folder))
+    True
     """
     import torch
     from tokenizers import Tokenizer, models, pre_tokenizers
@@ -161,6 +173,8 @@ def make_tiny_model(path, *, hidden_size=32, layers=2, heads=4, kv_heads=2, seed
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Split(pattern="", behavior="isolated")
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]")
+    if path is None:
+        path = tempfile.mkdtemp(prefix="sktag-tiny-")
     if architecture == "llama":
         cfg = LlamaConfig(
             vocab_size=len(vocab), hidden_size=hidden_size, intermediate_size=2 * hidden_size,

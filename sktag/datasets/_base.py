@@ -73,6 +73,47 @@ _DESCR_FOOTER = (
     "as published (none dropped or reordered).\n"
 )
 
+#: Docstring text the loaders share, by the ``{slot}`` that stands for it.
+_DOC_SLOTS = {
+    "{parameters}": """Parameters
+    ----------
+    return_X_y : bool, default=False
+        Return ``(data, target)`` instead of a Bunch.
+    as_frame : bool, default=False
+        Return pandas objects (see :func:`load_esol`).""",
+    "{tuple_return}": """(data, target) : tuple if ``return_X_y`` is True
+        The inputs and the targets, without the Bunch.""",
+}
+
+
+def _fill_doc(func):
+    """Replace the ``{slot}`` markers of ``func``'s docstring by the shared text."""
+    if func.__doc__:  # None under python -OO
+        for slot, text in _DOC_SLOTS.items():
+            func.__doc__ = func.__doc__.replace(slot, text)
+    return func
+
+
+#: The bundled MoleculeNet sets: file, SMILES column, target column and name, target type, ids column.
+_MOLECULENET = {
+    "esol": ("esol.csv.gz", "smiles", "measured log solubility in mols per litre", "log_solubility", float,
+             "Compound ID"),
+    "lipophilicity": ("lipophilicity.csv.gz", "smiles", "exp", "logD", float, "CMPD_CHEMBLID"),
+    "bbbp": ("bbbp.csv.gz", "smiles", "p_np", "p_np", int, None),
+    "bace": ("bace.csv.gz", "mol", "Class", "Class", int, None),
+}
+
+
+def _load_moleculenet(name, descr, *, return_X_y, as_frame):
+    """Read the bundled MoleculeNet set ``name`` into a Bunch or ``(X, y)``."""
+    filename, smiles_col, target_col, target_name, kind, ids_col = _MOLECULENET[name]
+    df = _read(filename)
+    return _smiles_bunch(
+        df[smiles_col], _numbers(df[target_col], kind), target_name,
+        None if ids_col is None else df[ids_col],
+        descr=descr + _DESCR_FOOTER, as_frame=as_frame, return_X_y=return_X_y,
+    )
+
 
 # ------------------------------------------------------------------- MoleculeNet
 _ESOL_DESCR = """\
@@ -104,6 +145,7 @@ Chem. Sci. 9:513 (2018).
 """
 
 
+@_fill_doc
 def load_esol(*, return_X_y=False, as_frame=False):
     """Load the ESOL (Delaney) aqueous-solubility data set (regression).
 
@@ -129,8 +171,7 @@ def load_esol(*, return_X_y=False, as_frame=False):
         (float ndarray or Series), ``frame`` (DataFrame or None),
         ``target_names``, ``feature_names`` (``["smiles"]``), ``ids``
         (compound names) and ``DESCR``.
-    (data, target) : tuple if ``return_X_y`` is True
-        The inputs and the targets, without the Bunch.
+    {tuple_return}
 
     Examples
     --------
@@ -139,12 +180,7 @@ def load_esol(*, return_X_y=False, as_frame=False):
     >>> X.shape, y.shape
     ((1128,), (1128,))
     """
-    df = _read("esol.csv.gz")
-    y = _numbers(df["measured log solubility in mols per litre"])
-    return _smiles_bunch(
-        df["smiles"], y, "log_solubility", df["Compound ID"],
-        descr=_ESOL_DESCR + _DESCR_FOOTER, as_frame=as_frame, return_X_y=return_X_y,
-    )
+    return _load_moleculenet("esol", _ESOL_DESCR, return_X_y=return_X_y, as_frame=as_frame)
 
 
 _LIPO_DESCR = """\
@@ -171,6 +207,7 @@ Z. Wu et al., Chem. Sci. 9:513 (2018).
 """
 
 
+@_fill_doc
 def load_lipophilicity(*, return_X_y=False, as_frame=False):
     """Load the AstraZeneca lipophilicity (logD7.4) data set (regression).
 
@@ -181,25 +218,15 @@ def load_lipophilicity(*, return_X_y=False, as_frame=False):
     Metric              RMSE
     =================   ==========================
 
-    Parameters
-    ----------
-    return_X_y : bool, default=False
-        Return ``(data, target)`` instead of a Bunch.
-    as_frame : bool, default=False
-        Return pandas objects (see :func:`load_esol`).
+    {parameters}
 
     Returns
     -------
     data : :class:`~sklearn.utils.Bunch`
         Same fields as :func:`load_esol`; ``ids`` are ChEMBL ids.
-    (data, target) : tuple if ``return_X_y`` is True
-        The inputs and the targets, without the Bunch.
+    {tuple_return}
     """
-    df = _read("lipophilicity.csv.gz")
-    return _smiles_bunch(
-        df["smiles"], _numbers(df["exp"]), "logD", df["CMPD_CHEMBLID"],
-        descr=_LIPO_DESCR + _DESCR_FOOTER, as_frame=as_frame, return_X_y=return_X_y,
-    )
+    return _load_moleculenet("lipophilicity", _LIPO_DESCR, return_X_y=return_X_y, as_frame=as_frame)
 
 
 _BBBP_DESCR = """\
@@ -230,6 +257,7 @@ blood-brain barrier penetration modeling", J. Chem. Inf. Model. 52:1686
 """
 
 
+@_fill_doc
 def load_bbbp(*, return_X_y=False, as_frame=False):
     """Load the BBBP blood-brain-barrier penetration data set (binary).
 
@@ -240,26 +268,20 @@ def load_bbbp(*, return_X_y=False, as_frame=False):
     Metric              ROC-AUC (scaffold split)
     =================   ==========================
 
-    Parameters
-    ----------
-    return_X_y : bool, default=False
-        Return ``(data, target)`` instead of a Bunch.
-    as_frame : bool, default=False
-        Return pandas objects (see :func:`load_esol`).
+    Every row is kept as published, also the few SMILES that older RDKit
+    releases reject: ``sktag.domains.validate_strings(X, "SMILES",
+    errors="nan")`` checks them on your RDKit version.
+
+    {parameters}
 
     Returns
     -------
     data : :class:`~sklearn.utils.Bunch`
         Same fields as :func:`load_esol` (``target`` is int64; ``ids`` is
         None: the file has no compound ids).
-    (data, target) : tuple if ``return_X_y`` is True
-        The inputs and the targets, without the Bunch.
+    {tuple_return}
     """
-    df = _read("bbbp.csv.gz")
-    return _smiles_bunch(
-        df["smiles"], _numbers(df["p_np"], int), "p_np", None,
-        descr=_BBBP_DESCR + _DESCR_FOOTER, as_frame=as_frame, return_X_y=return_X_y,
-    )
+    return _load_moleculenet("bbbp", _BBBP_DESCR, return_X_y=return_X_y, as_frame=as_frame)
 
 
 _BACE_DESCR = """\
@@ -283,32 +305,23 @@ J. Chem. Inf. Model. 56:1936 (2016); Z. Wu et al., Chem. Sci. 9:513 (2018).
 """
 
 
+@_fill_doc
 def load_bace(*, return_X_y=False, as_frame=False):
     """Load the BACE-1 inhibitor data set (binary classification).
 
     =================   ==========================
     Samples             1513 (691 positive)
     Input               SMILES (1 string column)
-    Target              ``Class`` in {0, 1}
+    Target              ``Class``: 1 = inhibitor, 0 = non-inhibitor
     Metric              ROC-AUC (scaffold split)
     =================   ==========================
 
-    Parameters
-    ----------
-    return_X_y : bool, default=False
-        Return ``(data, target)`` instead of a Bunch.
-    as_frame : bool, default=False
-        Return pandas objects (see :func:`load_esol`).
+    {parameters}
 
     Returns
     -------
     data : :class:`~sklearn.utils.Bunch`
         Same fields as :func:`load_esol` (``target`` is int64, ``ids`` None).
-    (data, target) : tuple if ``return_X_y`` is True
-        The inputs and the targets, without the Bunch.
+    {tuple_return}
     """
-    df = _read("bace.csv.gz")
-    return _smiles_bunch(
-        df["mol"], _numbers(df["Class"], int), "Class", None,
-        descr=_BACE_DESCR + _DESCR_FOOTER, as_frame=as_frame, return_X_y=return_X_y,
-    )
+    return _load_moleculenet("bace", _BACE_DESCR, return_X_y=return_X_y, as_frame=as_frame)

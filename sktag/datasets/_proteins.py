@@ -97,30 +97,10 @@ def load_davis(*, return_X_y=False, as_frame=False, fold=None):
     drugs = _read("davis_drugs.csv.gz")
     prots = _read("davis_proteins.csv.gz")
     folds = _numbers(aff["deepdta_fold"], int)
-    if fold is None:
-        keep = np.ones(len(aff), dtype=bool)
-    else:
-        if isinstance(fold, str):
-            if fold == "test":
-                wanted = [-1]
-            elif fold == "train":
-                wanted = [0, 1, 2, 3, 4]
-            else:
-                raise ValueError(f"fold must be None, 'test', 'train' or ints in -1..4, got {fold!r}")
-        else:
-            wanted = np.atleast_1d(np.asarray(fold)).tolist()
-            if not wanted or any(isinstance(w, bool) or not isinstance(w, (int, np.integer)) or not -1 <= w <= 4 for w in wanted):
-                raise ValueError(f"fold must be None, 'test', 'train' or ints in -1..4, got {fold!r}")
-        keep = np.isin(folds, wanted)
+    keep = _davis_rows(folds, fold)
     aff = aff[keep].reset_index(drop=True)
     folds = folds[keep]
-
-    d_idx = _numbers(aff["drug_index"], int)
-    p_idx = _numbers(aff["protein_index"], int)
-    # entity tables are stored in index order; check, then gather by position
-    if not (np.array_equal(_numbers(drugs["drug_index"], int), np.arange(len(drugs)))
-            and np.array_equal(_numbers(prots["protein_index"], int), np.arange(len(prots)))):
-        raise RuntimeError("corrupt DAVIS entity tables")  # pragma: no cover
+    d_idx, p_idx = _davis_positions(aff, drugs, prots)
     smiles = _strings(drugs["smiles"])[d_idx]
     seqs = _strings(prots["sequence"])[p_idx]
     X = np.empty((len(aff), 2), dtype=object)
@@ -133,21 +113,47 @@ def load_davis(*, return_X_y=False, as_frame=False, fold=None):
                           "target": pd.Series(seqs, dtype=object)})
         y = pd.Series(y, name="pKd")
         frame = X.assign(pKd=y, deepdta_fold=folds)
-    if return_X_y:
-        return X, y
-    return Bunch(
-        data=X,
-        target=y,
-        frame=frame,
-        feature_names=["drug", "target"],
-        target_names=["pKd"],
+    return _loaded(
+        X, y, frame, ["drug", "target"], ["pKd"], _DAVIS_DESCR, return_X_y=return_X_y,
         fold=folds,
         drug_ids=_strings(drugs["drug_id"])[d_idx],
         target_ids=_strings(prots["protein_id"])[p_idx],
         kd_nM=_numbers(aff["kd_nM"]),
         pair_index=_numbers(aff["pair_index"], int),
-        DESCR=_DAVIS_DESCR + _DESCR_FOOTER,
     )
+
+
+def _davis_rows(folds, fold):
+    """Boolean mask of the pairs whose DeepDTA fold ``fold`` asks for (see :func:`load_davis`)."""
+    if fold is None:
+        return np.ones(len(folds), dtype=bool)
+    if isinstance(fold, str):
+        wanted = {"test": [-1], "train": [0, 1, 2, 3, 4]}.get(fold)
+    else:
+        wanted = np.atleast_1d(np.asarray(fold)).tolist()
+        if not wanted or any(isinstance(w, bool) or not isinstance(w, (int, np.integer)) or not -1 <= w <= 4
+                             for w in wanted):
+            wanted = None
+    if wanted is None:
+        raise ValueError(f"fold must be None, 'test', 'train' or ints in -1..4, got {fold!r}")
+    return np.isin(folds, wanted)
+
+
+def _davis_positions(aff, drugs, prots):
+    """Row positions, in the drug and protein tables, of every pair of ``aff``."""
+    # entity tables are stored in index order; check, then gather by position
+    if not (np.array_equal(_numbers(drugs["drug_index"], int), np.arange(len(drugs)))
+            and np.array_equal(_numbers(prots["protein_index"], int), np.arange(len(prots)))):
+        raise RuntimeError("corrupt DAVIS entity tables")  # pragma: no cover
+    return _numbers(aff["drug_index"], int), _numbers(aff["protein_index"], int)
+
+
+def _loaded(X, y, frame, feature_names, target_names, descr, *, return_X_y, **extra):
+    """What a loader returns: ``(X, y)``, or the Bunch with the ``extra`` fields."""
+    if return_X_y:
+        return X, y
+    return Bunch(data=X, target=y, frame=frame, feature_names=feature_names, target_names=target_names,
+                 **extra, DESCR=descr + _DESCR_FOOTER)
 
 
 # ------------------------------------------------------------------- eSOL
@@ -235,15 +241,5 @@ def load_protein_solubility(*, split="train", return_X_y=False, as_frame=False):
         frame = pd.concat([X, y], axis=1)
         if split is None:
             frame["split"] = df["split"].to_numpy(dtype=object)
-    if return_X_y:
-        return X, y
-    return Bunch(
-        data=X,
-        target=y,
-        frame=frame,
-        feature_names=["sequence"],
-        target_names=["solubility"],
-        ids=_strings(df["gene"]),
-        split=_strings(df["split"]),
-        DESCR=_ESOL_PROT_DESCR + _DESCR_FOOTER,
-    )
+    return _loaded(X, y, frame, ["sequence"], ["solubility"], _ESOL_PROT_DESCR, return_X_y=return_X_y,
+                   ids=_strings(df["gene"]), split=_strings(df["split"]))
