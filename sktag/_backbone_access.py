@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import os
 
+import numpy as np
 import torch
 
 from .backbone import load_backbone, model_identity, resolve_device, resolve_dtype
@@ -109,6 +110,27 @@ class BackboneMixin:
     def _held_backbone(self, backbone) -> dict:
         """The attributes that make ``backbone`` the held one: installed with the rest of a fit that succeeded."""
         return {"_backbone": backbone, "_backbone_spec": self._backbone_spec_for(backbone.dtype)}
+
+    def _install_fitted(self, attrs, names=None):
+        """Set the fitted attributes ``attrs`` in one go: the one commit of every sktag estimator.
+
+        ``feature_names_in_`` follows scikit-learn's rule: kept when every
+        column name of ``X`` (``names``) is a string, removed otherwise.
+        Returns the attributes as they were, for :meth:`_restore`.
+        """
+        old = dict(self.__dict__)
+        attrs = dict(attrs)
+        if names is not None and all(isinstance(c, str) for c in names):
+            attrs["feature_names_in_"] = np.asarray(names, dtype=object)
+        else:
+            self.__dict__.pop("feature_names_in_", None)
+        self.__dict__.update(attrs)
+        return old
+
+    def _restore(self, old):
+        """Put back the attributes :meth:`_install_fitted` returned (a fit that failed after its commit)."""
+        self.__dict__.clear()
+        self.__dict__.update(old)
 
     def domain_validators(self):
         """Validators of this estimator's custom domains (``{domain key: callable}``): carried ones first.

@@ -573,9 +573,4 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
             fit_time_=run.fit_time, batch_size_=run.batch_size, head_alpha_=model.head_alpha,
             _domain_tags_digest=model.domain_tags_digest, **self._held_backbone(bb),
             **inputs.task.attributes(inputs.task_state))
-        names = inputs.names
-        if names is not None and all(isinstance(c, str) for c in names):
-            attrs["feature_names_in_"] = np.asarray(names, dtype=object)
-        elif hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
-        self.__dict__.update(attrs)
+        self._install_fitted(attrs, inputs.names)

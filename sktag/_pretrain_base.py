@@ -277,12 +277,12 @@ class TagPretrainerBase(BackboneMixin, BaseEstimator):
                            f"{len(objective.rows)} strings, {objective.description}")
         if module.deep is not None:
             ts.add_deep(self.domain, module.deep.detach().float().cpu(), kind=module.deep_kind)
-        self.__dict__.update(
+        self._install_fitted(dict(
             fit_time_=state.fit_time, backbone_identity_=backbone.identity, backbone_fingerprint_=backbone.fingerprint,
             dtype_=backbone.dtype, initial_tag_=state.initial, _history=history, loss_curve_=history.loss_curve,
             n_iter_=history.n_iter, epoch_times_=history.epoch_times, **objective.fitted,
             _carried_validators=self.domain_validators(), tags_=ts, domain_=self.domain,
-            **self._held_backbone(backbone))
+            **self._held_backbone(backbone)))
 
     def save(self, path):
         """Save :attr:`tags_` to a ``.safetensors`` file (``self.tags_.save(path)``).

@@ -161,7 +161,13 @@ class RegressionTask:
         """Fitted estimator attributes of this task state."""
         return {"y_mean_": np.asarray(state["y_mean"], dtype=np.float64),
                 "y_scale_": np.asarray(state["y_scale"], dtype=np.float64),
-                "n_outputs_": len(state["y_mean"]), "_y_ndim": int(state["y_ndim"])}
+                "n_outputs_": len(state["y_mean"])}
+
+    @staticmethod
+    def decode(raw, state):
+        """Predictions in the units and shape of ``y`` from the head's standardised outputs ``raw``."""
+        pred = raw * np.asarray(state["y_scale"], dtype=np.float64) + np.asarray(state["y_mean"], dtype=np.float64)
+        return pred.ravel() if state["y_ndim"] == 1 else pred
 
 
 class ClassificationTask:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import warnings
 
 import numpy as np
 import torch
@@ -26,7 +25,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _engine
 from ._encoding import TagLayout, encode, token_limit, validate
-from ._inputs import as_columns, resolve_domains
+from ._inputs import as_columns, check_fitted_columns, resolve_domains
 from ._backbone_access import BackboneMixin
 from ._layers import LAYERS, resolve_layers
 from ._deep import DeepTable, common_kind, zero_blocks
@@ -270,9 +269,6 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
 
         return dict(
             n_features_in_=len(columns),
-            # scikit-learn's rule: column names are kept only when every one is a string
-            feature_names_in_=(np.asarray(names, dtype=object)
-                               if names is not None and all(isinstance(c, str) for c in names) else None),
             layout_=layout,
             column_domains_=list(layout.column_domains),
             domains_=layout.domains,
@@ -293,17 +289,13 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
         )
 
     @contextlib.contextmanager
-    def _fitted_state(self, attrs):
+    def _fitted_state(self, attrs, names):
         """Install the fitted attributes ``attrs``; on an exception, restore the estimator as it was."""
-        old = dict(self.__dict__)
-        self.__dict__.update(attrs)
-        if attrs["feature_names_in_"] is None:
-            del self.feature_names_in_
+        old = self._install_fitted(attrs, names)
         try:
             yield
         except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(old)
+            self._restore(old)
             raise
 
     def fit(self, X, y=None):
@@ -326,7 +318,7 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
             The fitted transformer.
         """
         columns, names, row_labels = as_columns(X)
-        with self._fitted_state(self._fit(columns, names)):
+        with self._fitted_state(self._fit(columns, names), names):
             validate(columns, self.layout_, row_labels=row_labels, canonicalize=self.canonicalize_,
                      on_invalid=self.on_invalid, validators=self.domain_validators())
         return self
@@ -347,30 +339,10 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
             The pooled hidden states.
         """
         columns, names, row_labels = as_columns(X)
-        with self._fitted_state(self._fit(columns, names)), torch_threads(self.n_threads):
+        with self._fitted_state(self._fit(columns, names), names), torch_threads(self.n_threads):
             return self._embed(columns, row_labels)
 
     # --------------------------------------------------------------- transform
-    def _check_columns(self, columns, names):
-        if len(columns) != self.n_features_in_:
-            raise ValueError(
-                f"X has {len(columns)} columns, but this LLMEmbedding was fitted with {self.n_features_in_}."
-            )
-        # matched by the names fit saw, whatever their type (integer column labels too)
-        fitted = self.layout_.feature_names
-        if fitted is not None and names is not None and [str(n) for n in names] != [str(n) for n in fitted]:
-            raise ValueError(
-                f"The column names of X {names} differ from those seen in fit {list(fitted)}; pass the "
-                "same columns in the same order."
-            )
-        if hasattr(self, "feature_names_in_") and names is None:
-            warnings.warn(
-                "X has no column names, but this LLMEmbedding was fitted with a DataFrame; columns are "
-                "matched by position.",
-                UserWarning,
-                stacklevel=3,
-            )
-
     def transform(self, X):
         """Pooled hidden states of each string.
 
@@ -394,10 +366,7 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
         """
         check_is_fitted(self, "layers_")
         self._check_params()
-        columns, names, row_labels = as_columns(X)
-        self._check_columns(columns, names)
-        if len(columns[0]) == 0:
-            raise ValueError("X has 0 samples; at least one is required.")
+        columns, row_labels = check_fitted_columns(self, X)
         with torch_threads(self.n_threads):
             return self._embed(columns, row_labels)
 

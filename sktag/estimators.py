@@ -389,9 +389,7 @@ class TagRegressor(RegressorMixin, BaseTagEstimator, BaseEstimator):
         ndarray of shape (n_samples,) or (n_samples, n_outputs)
             The predicted targets.
         """
-        raw = self._raw_predict(X)
-        pred = raw * self.y_scale_ + self.y_mean_
-        return pred.ravel() if self._y_ndim == 1 else pred
+        return self._task_class.decode(self._raw_predict(X), self._task_state_)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -279,7 +279,7 @@ def test_transform_checks_the_columns(tiny_model):
     emb = make(tiny_model, domains={"mol": "Text"}).fit(df)
     with pytest.raises(ValueError, match="column names"):
         emb.transform(df.rename(columns={"mol": "x"}))
-    with pytest.raises(ValueError, match="2 columns"):
+    with pytest.raises(ValueError, match="X has 2 features, but LLMEmbedding is expecting 1"):
         emb.transform(pd.DataFrame({"mol": STRINGS, "x": STRINGS}))
     with pytest.warns(UserWarning, match="no column names"):
         emb.transform(STRINGS)
