@@ -111,6 +111,13 @@ class BackboneMixin:
         """The attributes that make ``backbone`` the held one: installed with the rest of a fit that succeeded."""
         return {"_backbone": backbone, "_backbone_spec": self._backbone_spec_for(backbone.dtype)}
 
+    #: the fitted attribute whose presence means "fitted" (a warm start continues from it)
+    _fitted_marker = None
+
+    def _continues(self, incremental=False) -> bool:
+        """Whether this fit continues the fitted model: ``warm_start`` (or ``partial_fit``) on a fitted estimator."""
+        return hasattr(self, self._fitted_marker) and (bool(getattr(self, "warm_start", False)) or incremental)
+
     def _install_fitted(self, attrs, names=None):
         """Set the fitted attributes ``attrs`` in one go: the one commit of every sktag estimator.
 

@@ -61,6 +61,7 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
     """
 
     _task_class = None
+    _fitted_marker = "module_"
     _parameter_constraints = {
         **COMMON,
         "domains": [Instance(str, list, tuple, dict, what="a domain name, a list or a dict")],
@@ -131,7 +132,7 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
         FitState
             The fit in progress, which the next steps fill in.
         """
-        continuing = hasattr(self, "module_") and (self.warm_start or incremental)
+        continuing = self._continues(incremental)
         columns, names, labels = as_columns(X)
         n = len(columns[0])
         if n == 0:

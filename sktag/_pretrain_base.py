@@ -73,6 +73,8 @@ class PretrainModule(torch.nn.Module):
 class TagPretrainerBase(BackboneMixin, BaseEstimator):
     """Shared machinery of the domain-tag pretrainers (not used directly)."""
 
+    _fitted_marker = "tags_"
+
     _parameter_constraints = {
         **COMMON,
         "domain": [Instance(str, what="a domain name")],
@@ -199,7 +201,7 @@ class TagPretrainerBase(BackboneMixin, BaseEstimator):
         PretrainState
             The fit in progress.
         """
-        continuing = self.warm_start and hasattr(self, "tags_")
+        continuing = self._continues()
         backbone = self.get_backbone(refit=not continuing)
         if continuing:
             start, deep_start = self._continued_start(backbone)

@@ -241,6 +241,8 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
         self.n_threads = n_threads
         self.verbose = verbose
 
+    _fitted_marker = "layers_"
+
     def __sklearn_tags__(self):
         # fit records the column layout and the layers
         return string_input_tags(super().__sklearn_tags__(), requires_fit=True)
