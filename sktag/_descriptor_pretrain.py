@@ -26,7 +26,7 @@ from ._pooling import pool_states
 from ._pretrain_base import Objective, TagPretrainerBase, pretrain_rng_subset
 from ._threads import torch_threads
 from ._report import progress
-from ._validation import Instance, Interval
+from ._validation import Instance, Interval, store_params
 
 __all__ = ["DescriptorTagPretrainer"]
 
@@ -175,27 +175,7 @@ class DescriptorTagPretrainer(TagPretrainerBase):
                  alpha=0.0, max_length=256, truncation="warn", canonicalize=True, device="auto", dtype="auto",
                  trust_remote_code=False, n_threads=None, callbacks=None, random_state=None, verbose=0,
                  warm_start=False):
-        self.model = model
-        self.domain = domain
-        self.tag_length = tag_length
-        self.descriptors = descriptors
-        self.readout_layers = readout_layers
-        self.n_head_rows = n_head_rows
-        self.max_iter = max_iter
-        self.batch_size = batch_size
-        self.learning_rate_init = learning_rate_init
-        self.alpha = alpha
-        self.max_length = max_length
-        self.truncation = truncation
-        self.canonicalize = canonicalize
-        self.device = device
-        self.dtype = dtype
-        self.trust_remote_code = trust_remote_code
-        self.n_threads = n_threads
-        self.callbacks = callbacks
-        self.random_state = random_state
-        self.verbose = verbose
-        self.warm_start = warm_start
+        store_params(self, locals())
 
     _parameter_constraints = {
         **TagPretrainerBase._parameter_constraints,

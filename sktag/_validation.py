@@ -175,3 +175,10 @@ def string_input_tags(tags, *, two_d=True, requires_fit=None, target_required=No
     if target_required is not None:
         tags.target_tags.required = target_required
     return tags
+
+
+def store_params(estimator, params):
+    """What ``__init__`` does (scikit-learn's rule): store every parameter as given, nothing else."""
+    for name, value in params.items():
+        if name not in ("self", "__class__"):
+            setattr(estimator, name, value)

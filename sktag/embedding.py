@@ -33,7 +33,7 @@ from ._taginit import domain_tag_vectors
 from ._threads import torch_threads
 from ._feature_store import active_store, config_key
 from ._report import progress
-from ._validation import BOOLEAN, COMMON, POS_INT, Instance, Options, string_input_tags, validate_params
+from ._validation import BOOLEAN, COMMON, POS_INT, Instance, Options, store_params, string_input_tags, validate_params
 from .backbone import resolve_device, resolve_dtype
 from .tags import TagSet
 
@@ -224,22 +224,7 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
         n_threads=None,
         verbose=0,
     ):
-        self.model = model
-        self.domains = domains
-        self.pooling = pooling
-        self.layers = layers
-        self.domain_tags = domain_tags
-        self.isolate_segments = isolate_segments
-        self.max_length = max_length
-        self.truncation = truncation
-        self.canonicalize = canonicalize
-        self.on_invalid = on_invalid
-        self.batch_size = batch_size
-        self.device = device
-        self.dtype = dtype
-        self.trust_remote_code = trust_remote_code
-        self.n_threads = n_threads
-        self.verbose = verbose
+        store_params(self, locals())
 
     _fitted_marker = "layers_"
 

@@ -8,15 +8,9 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
 from ._base import BaseTagEstimator
 from ._tasks import ClassificationTask, RegressionTask
+from ._validation import store_params
 
 __all__ = ["TagRegressor", "TagClassifier"]
-
-
-def _store_params(estimator, params):
-    """What ``__init__`` does (scikit-learn's rule): store every parameter as given, nothing else."""
-    for name, value in params.items():
-        if name not in ("self", "__class__"):
-            setattr(estimator, name, value)
 
 
 _SHARED_PARAMS = """
@@ -327,7 +321,7 @@ class TagRegressor(RegressorMixin, BaseTagEstimator, BaseEstimator):
                  on_invalid="raise", predict_batch_size=64, prefix_cache="auto", device="auto", dtype="auto",
                  device_map=None, attn_implementation="auto", trust_remote_code=False, n_threads=None,
                  callbacks=None, random_state=None, verbose=0, warm_start=False):
-        _store_params(self, locals())
+        store_params(self, locals())
 
     def fit(self, X, y, sample_weight=None):
         """Train the function tag and the head.
@@ -361,16 +355,17 @@ class TagRegressor(RegressorMixin, BaseTagEstimator, BaseEstimator):
         Parameters
         ----------
         X : sequence of str, or DataFrame / 2-D array of str columns
-            The input strings.
+            The strings of this batch.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            The targets.
+            Their targets.
         sample_weight : array-like of shape (n_samples,), default=None
-            Weights of the rows in the loss; ``None`` weighs every row 1.
+            Weights of the batch's rows in the loss; ``None`` weighs every
+            row 1.
 
         Returns
         -------
-        self : object
-            The fitted estimator.
+        self : TagRegressor
+            This regressor, trained one more epoch.
         """
         return self._fit(X, y, sample_weight, incremental=True)
 
@@ -466,24 +461,26 @@ class TagClassifier(ClassifierMixin, BaseTagEstimator, BaseEstimator):
                  device_map=None, attn_implementation="auto", trust_remote_code=False, n_threads=None,
                  callbacks=None, random_state=None, verbose=0, warm_start=False, class_weight=None,
                  scoring="accuracy"):
-        _store_params(self, locals())
+        store_params(self, locals())
 
     def fit(self, X, y, sample_weight=None):
-        """Train the function tag and the head.
+        """Train the function tag and the head on labelled strings.
 
         Parameters
         ----------
         X : sequence of str, or DataFrame / 2-D array of str columns
-            The input strings.
+            The training strings, one column per domain segment.
         y : array-like of shape (n_samples,)
-            Class labels (at least two distinct values).
+            Class labels (at least two distinct values; strings, integers or
+            booleans).
         sample_weight : array-like of shape (n_samples,), default=None
-            The loss is ``sum(w * l) / sum(w)`` over the training set.
+            The loss is ``sum(w * l) / sum(w)`` over the training set (times
+            ``class_weight``).
 
         Returns
         -------
-        self : object
-            The fitted estimator.
+        self : TagClassifier
+            This classifier, fitted.
         """
         return self._fit(X, y, sample_weight)
 
@@ -497,19 +494,19 @@ class TagClassifier(ClassifierMixin, BaseTagEstimator, BaseEstimator):
         Parameters
         ----------
         X : sequence of str, or DataFrame / 2-D array of str columns
-            The input strings.
+            The strings of this batch.
         y : array-like of shape (n_samples,)
-            The targets.
+            Their class labels.
         classes : array-like, default=None
             All the classes, required on the first call (as in
             scikit-learn's ``partial_fit``), ignored later.
         sample_weight : array-like of shape (n_samples,), default=None
-            Weights of the rows in the loss; ``None`` weighs every row 1.
+            Per-row weights in the loss, times ``class_weight``.
 
         Returns
         -------
-        self : object
-            The fitted estimator.
+        self : TagClassifier
+            This classifier, trained one more epoch.
         """
         if not hasattr(self, "module_") and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit.")
@@ -522,7 +519,8 @@ class TagClassifier(ClassifierMixin, BaseTagEstimator, BaseEstimator):
         Parameters
         ----------
         X : sequence of str, or DataFrame / 2-D array of str columns
-            The input strings, with the columns ``fit`` saw.
+            The strings to score (the columns ``fit`` saw); rows invalid
+            under ``on_invalid="nan"`` give NaN.
 
         Returns
         -------
@@ -534,14 +532,13 @@ class TagClassifier(ClassifierMixin, BaseTagEstimator, BaseEstimator):
         return raw[:, 1] - raw[:, 0] if raw.shape[1] == 2 else raw
 
     def predict_proba(self, X):
-        """Predict the class probabilities of ``X``.
-
-        Rows that are invalid under ``on_invalid="nan"`` are NaN.
+        """Predict the class probabilities of ``X`` (the softmax of the logits).
 
         Parameters
         ----------
         X : sequence of str, or DataFrame / 2-D array of str columns
-            The input strings, with the columns ``fit`` saw.
+            Strings in the columns ``fit`` saw.  Rows that are invalid under
+            ``on_invalid="nan"`` get NaN probabilities.
 
         Returns
         -------
@@ -559,7 +556,7 @@ class TagClassifier(ClassifierMixin, BaseTagEstimator, BaseEstimator):
         Parameters
         ----------
         X : sequence of str, or DataFrame / 2-D array of str columns
-            The input strings, with the columns ``fit`` saw.
+            As for :meth:`predict_proba`.
 
         Returns
         -------
@@ -582,7 +579,7 @@ class TagClassifier(ClassifierMixin, BaseTagEstimator, BaseEstimator):
         Parameters
         ----------
         X : sequence of str, or DataFrame / 2-D array of str columns
-            The input strings, with the columns ``fit`` saw.
+            The strings to classify, in the columns ``fit`` saw.
 
         Returns
         -------

@@ -29,7 +29,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._inputs import as_input, take
 from ._report import progress
-from ._validation import string_input_tags
+from ._validation import string_input_tags, store_params
 
 __all__ = ["HybridRegressor", "HybridClassifier", "default_llm_model", "default_classical_models"]
 
@@ -184,15 +184,7 @@ class _HybridBase(BaseEstimator):
 
     def __init__(self, llm="embedding", classical="default", *, blend="auto", cv=5, model="smollm2-135m",
                  domains="SMILES", smiles_column=None, random_state=None, verbose=0):
-        self.llm = llm
-        self.classical = classical
-        self.blend = blend
-        self.cv = cv
-        self.model = model
-        self.domains = domains
-        self.smiles_column = smiles_column
-        self.random_state = random_state
-        self.verbose = verbose
+        store_params(self, locals())
 
     def __sklearn_tags__(self):
         return string_input_tags(super().__sklearn_tags__())

@@ -26,7 +26,7 @@ from ._pretrain_base import Objective, TagPretrainerBase
 from ._threads import torch_threads
 from ._deep import DeepTable, zero_blocks
 from ._report import progress
-from ._validation import BOOLEAN, Options
+from ._validation import BOOLEAN, Options, store_params
 
 __all__ = ["DomainTagPretrainer", "DescriptorTagPretrainer"]
 
@@ -192,26 +192,7 @@ class DomainTagPretrainer(TagPretrainerBase):
         verbose=0,
         warm_start=False,
     ):
-        self.model = model
-        self.domain = domain
-        self.tag_length = tag_length
-        self.tag_depth = tag_depth
-        self.max_iter = max_iter
-        self.batch_size = batch_size
-        self.learning_rate_init = learning_rate_init
-        self.alpha = alpha
-        self.max_length = max_length
-        self.truncation = truncation
-        self.canonicalize = canonicalize
-        self.add_eos = add_eos
-        self.device = device
-        self.dtype = dtype
-        self.trust_remote_code = trust_remote_code
-        self.n_threads = n_threads
-        self.callbacks = callbacks
-        self.random_state = random_state
-        self.verbose = verbose
-        self.warm_start = warm_start
+        store_params(self, locals())
 
     # ------------------------------------------------------------------ params
     _parameter_constraints = {**TagPretrainerBase._parameter_constraints, "add_eos": [BOOLEAN],
