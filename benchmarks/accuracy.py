@@ -2,12 +2,12 @@
 
 Usage::
 
-    python benchmarks/accuracy.py --standard --threads 2  # full training sets, ~2 h on 2 idle CPU cores
-    python benchmarks/accuracy.py --quick                 # ~10 min: 100 training molecules per set
-    python benchmarks/accuracy.py --medium                # ~1 h: 2 seeds, 120 training molecules
-    python benchmarks/accuracy.py --quick --datasets esol bbbp --out /tmp/res
-    python benchmarks/accuracy.py --freesolv path/to/freesolv_sampl.csv   # optional FreeSolv
-    python benchmarks/accuracy.py --standard --models tag_dtag llm_embedding_dtag --domain-tags tags.safetensors
+    python -m benchmarks.accuracy --standard --threads 2  # full training sets, ~2 h on 2 idle CPU cores
+    python -m benchmarks.accuracy --quick                 # ~10 min: 100 training molecules per set
+    python -m benchmarks.accuracy --medium                # ~1 h: 2 seeds, 120 training molecules
+    python -m benchmarks.accuracy --quick --datasets esol bbbp --out /tmp/res
+    python -m benchmarks.accuracy --freesolv path/to/freesolv_sampl.csv   # optional FreeSolv
+    python -m benchmarks.accuracy --standard --models tag_dtag llm_embedding_dtag --domain-tags tags.safetensors
 
 One ``sktag.benchmark.compare`` call per data set runs every model on the same splits (seed *i* = split *i*; see
 benchmarks/README.md); the models are its named models under this script's keys (``tag_default`` = ``tag``,
@@ -30,13 +30,12 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
+from benchmarks import command
 # (choose_defaults.py imports inner_folds from here)
-from accuracy_data import (DTAG_MODELS, _aa_composition, dtag_model, inner_folds, load, load_domain_tags,  # noqa: E402
-                           require_domain_tags)
+from benchmarks.accuracy_data import (DTAG_MODELS, _aa_composition, dtag_model, inner_folds, load, load_domain_tags,
+                                      require_domain_tags)
+
+ROOT = Path(__file__).resolve().parents[1]
 
 _BASE = dict(paper_epochs=3, stack_datasets=[], stack_cv=3, pretrain_iter=1, davis_max_length=128,
              taglen_datasets=["esol"], taglen_cv=2, datasets=["esol", "lipophilicity", "bbbp", "caco2_wang", "hia_hou",
@@ -265,7 +264,7 @@ def main(argv=None):
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M")
     stem = f"accuracy_{args.mode}_{stamp}{('_' + args.tag) if args.tag else ''}"
     info = {"mode": args.mode, "started": _dt.datetime.now().isoformat(timespec="seconds"),
-            "command": " ".join([Path(sys.executable).name, *sys.argv]), "machine": environment(),
+            "command": command(__spec__.name, argv), "machine": environment(),
             "config": cfg, "datasets": datasets, "models": keys,
             "backbone": args.model, "notes": {}, "taglen_datasets": [] if args.no_taglen else
             (args.taglen_datasets or cfg["taglen_datasets"])}

@@ -16,8 +16,8 @@ length, each batch padded to its own longest row):
 
 The Decision applies the issue's rule (``decide``) to the numbers. Usage::
 
-    python benchmarks/cheap_kernels.py --threads 2 --sensitivity      # the real run (default model)
-    python benchmarks/cheap_kernels.py --model TINY_FOLDER --n 16 --max-molecules 60 --skip-compile --repeats 1
+    python -m benchmarks.cheap_kernels --threads 2 --sensitivity      # the real run (default model)
+    python -m benchmarks.cheap_kernels --model TINY_FOLDER --n 16 --max-molecules 60 --skip-compile --repeats 1
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ import argparse
 import copy
 import json
 import os
-import sys
 import time
 import warnings
 
@@ -37,15 +36,14 @@ from sklearn.model_selection import GroupKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [os.path.dirname(HERE), HERE]
-from speed_machine import cpu_kind  # noqa: E402  (CPU kind and SIMD flags, reported as speed.py does)
+from benchmarks.speed_machine import cpu_kind  # (CPU kind and SIMD flags, reported as speed.py does)
+from sktag import LLMEmbedding
+from sktag.backbone import clear_backbone_cache, cpu_supports_bf16, load_backbone
+from sktag.benchmark import environment
+from sktag.datasets import load_esol
+from sktag.model_selection import scaffold_groups
 
-from sktag import LLMEmbedding  # noqa: E402
-from sktag.backbone import clear_backbone_cache, cpu_supports_bf16, load_backbone  # noqa: E402
-from sktag.benchmark import environment  # noqa: E402
-from sktag.datasets import load_esol  # noqa: E402
-from sktag.model_selection import scaffold_groups  # noqa: E402
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 SPEED_RULE = 1.5
 WARNINGS = set()  # deprecation and other warnings of torch.ao.quantization, recorded (not shown)

@@ -3,7 +3,7 @@
 For each data set (ESOL and Lipophilicity regression, BBBP classification)
 the *outer* splits are the three folds of ``ScaffoldSplit(n_splits=3,
 test_size=0.2, random_state=0)`` -- the splits of seeds 0, 1, 2 in
-``readout_study.py`` and ``accuracy.py --standard``.  Only the molecules in
+``studies/readout_study.py`` and ``accuracy.py --standard``.  Only the molecules in
 the training part of all three are used here (about half of each data set),
 so no outer test molecule of any seed takes part in choosing a default.  On
 that part:
@@ -25,7 +25,7 @@ that part:
 Scores: RMSE (lower is better) for regression, AUROC (higher is better) for
 BBBP, on the inner validation folds.  Usage::
 
-    python benchmarks/choose_defaults.py --threads 2              # ~40 min on 2 idle cores
+    python -m benchmarks.choose_defaults --threads 2              # ~40 min on 2 idle cores
 
 Writes ``choose_defaults_<date>.{md,json}`` into ``--out`` and prints one
 JSON line per fit as it goes.  Machine load is recorded with every fit.
@@ -45,12 +45,10 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
 # the inner CV shared with the tag-length study, the frozen-feature head and the metrics of accuracy.py
-from accuracy import compute_metrics, frozen_feature_head, inner_folds  # noqa: E402
+from benchmarks.accuracy import compute_metrics, frozen_feature_head, inner_folds
+
+ROOT = Path(__file__).resolve().parents[1]
 
 KIND = {"esol": "regression", "lipophilicity": "regression", "bbbp": "classification"}
 

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/explain_faithfulness.py --threads 2   # ~45 min on 2 idle CPU cores (16 of them the fit)
+    python -m benchmarks.explain_faithfulness --threads 2   # ~45 min on 2 idle CPU cores (16 of them the fit)
 
 What it does, on the first scaffold split of ``accuracy.py --standard`` (``ScaffoldSplit(n_splits=3,
 test_size=0.2, random_state=0)``, fold 0):
@@ -33,6 +33,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks import command
 
 ROOT = Path(__file__).resolve().parents[1]
 CANDIDATE_STEPS = (6, 8, 12, 16)
@@ -245,8 +247,7 @@ def main(argv=None):
     now = _dt.datetime.now()
     stamp = now.strftime("%Y%m%d-%H%M")
     args.out.mkdir(parents=True, exist_ok=True)
-    command = " ".join(["python benchmarks/explain_faithfulness.py", *(argv if argv is not None else sys.argv[1:])])
-    rec = {"command": command, "date": now.isoformat(timespec="seconds"),
+    rec = {"command": command(__spec__.name, argv), "date": now.isoformat(timespec="seconds"),
            "machine": {"cpu": _cpu_name(), "kind": "AVX512-BF16/AMX" if cpu_supports_bf16() else "AVX2 only",
                        "dtype": str(reg.get_backbone().dtype).replace("torch.", ""), "threads": args.threads},
            "n_train": len(train), "n_test_all": len(test), "fit_seconds": fit_seconds, "test_rmse": rmse,

@@ -9,8 +9,8 @@ difference.  Writes ``head_solve_<cpu kind>_<date>.{json,md}`` into ``--out``.
 
 Usage::
 
-    python benchmarks/head_solve.py --threads 2                      # n = 3200, 6400, 8000; d = 6336
-    python benchmarks/head_solve.py --rows 300 600 --features 200    # smoke run
+    python -m benchmarks.head_solve --threads 2                      # n = 3200, 6400, 8000; d = 6336
+    python -m benchmarks.head_solve --rows 300 600 --features 200    # smoke run
 """
 
 from __future__ import annotations
@@ -19,18 +19,16 @@ import argparse
 import datetime as _dt
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmarks import command
+from benchmarks.speed_machine import cpu_kind
 
-from speed_machine import cpu_kind  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def features(n, d, rng):
@@ -82,7 +80,7 @@ def main(argv=None):
         rows = [solve_both(n, args) for n in args.rows]
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M")
     stem = Path(args.out) / f"head_solve_{kind['kind'].lower()}_{stamp}"
-    info = dict(command=" ".join([Path(sys.executable).name, *sys.argv]), cpu=kind, threads=args.threads,
+    info = dict(command=command(__spec__.name, argv), cpu=kind, threads=args.threads,
                 numpy=np.__version__, started=stamp, alphas=len(RIDGE_ALPHAS))
     stem.parent.mkdir(parents=True, exist_ok=True)
     Path(f"{stem}.json").write_text(json.dumps(dict(info=info, rows=rows), indent=1, default=str))

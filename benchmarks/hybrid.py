@@ -2,9 +2,9 @@
 
 Usage::
 
-    python benchmarks/hybrid.py --threads 2                      # ESOL, BBBP (3 splits), Lipo, Caco2, HIA
-    python benchmarks/hybrid.py --datasets esol --seeds 0        # one split
-    python benchmarks/hybrid.py --datasets davis                 # drug-target pairs (slow on a CPU)
+    python -m benchmarks.hybrid --threads 2                      # ESOL, BBBP (3 splits), Lipo, Caco2, HIA
+    python -m benchmarks.hybrid --datasets esol --seeds 0        # one split
+    python -m benchmarks.hybrid --datasets davis                 # drug-target pairs (slow on a CPU)
 
 Splits, seeds and metrics are those of ``accuracy.py --standard``: ESOL and BBBP on three scaffold splits (seeds
 0-2), Lipophilicity on one, Caco2 and HIA on the TDC test set, DAVIS on 2,000 training pairs.  Every model has
@@ -39,12 +39,11 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmarks import command
+from benchmarks.accuracy import MODES, PRIMARY
+from benchmarks.accuracy_data import _aa_composition, load
 
-from accuracy import MODES, PRIMARY  # noqa: E402
-from accuracy_data import _aa_composition, load  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 DATASETS = ["esol", "bbbp", "lipophilicity", "caco2_wang", "hia_hou", "davis"]
 SUBSETS = {"llm+hgb+rf": ["llm_embedding", "hgb_descriptors", "rf_morgan_counts"],
@@ -221,16 +220,16 @@ def main(argv=None):
     kind, dtype = cpu_kind_and_dtype()
     report = render(results, args, env, kind, dtype)
     (out / f"hybrid_{stamp}.md").write_text(report)
-    provenance = {"command": command(args), "cpu_kind": f"{env.get('cpu')} {kind}", "dtype": dtype,
+    provenance = {"command": run_command(args), "cpu_kind": f"{env.get('cpu')} {kind}", "dtype": dtype,
                   "torch_threads": env.get("torch_threads"), "date": now.isoformat(timespec="seconds")}
     (out / f"hybrid_{stamp}.json").write_text(json.dumps({"results": results, "environment": env, **provenance},
                                                          indent=1, default=str))
     print(report)
 
 
-def command(args):
+def run_command(args):
     """The command line that reproduces the report."""
-    return f"python benchmarks/hybrid.py --datasets {' '.join(args.datasets)} --threads {args.threads}"
+    return command(__spec__.name, ["--datasets", *args.datasets, "--threads", args.threads])
 
 
 def cpu_kind_and_dtype():
@@ -246,7 +245,7 @@ def cpu_kind_and_dtype():
 def render(results, args, env, kind, dtype):
     """The report: per data set, every row's test score (mean ± sd over splits) and the paired differences."""
     lines = ["# The hybrid on the accuracy benchmark's outer splits", "",
-             f"Command: `{command(args)}`"
+             f"Command: `{run_command(args)}`"
              f"; CPU: {env.get('cpu')} {kind}, {dtype}; torch threads {env.get('torch_threads')}; the hybrid "
              f"fits took {sum(s['fit_seconds'] for r in results.values() for s in r['splits']) / 60:.0f} min in "
              "all.", ""]

@@ -16,7 +16,7 @@ skipped above ``--llm-max-size`` (written in the report).  Writes ``learning_cur
 
 Usage::
 
-    python benchmarks/learning_curve.py [--datasets NAME ...] [--sizes 250 1000 4000 all] [--models NAME ...]
+    python -m benchmarks.learning_curve [--datasets NAME ...] [--sizes 250 1000 4000 all] [--models NAME ...]
         [--seed 0] [--llm-max-size N] [--max-rows-test N] [--domain-tags TAGS.safetensors] [--prefix-cache BYTES]
         [--threads 2] [--model NAME_OR_PATH] [--out DIR] [--fresh] [--reuse EARLIER.json ...]
         [--reg-alpha 0 10] [--reg-deep-layers all 10] [--inner-folds 2]
@@ -45,14 +45,12 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import GridSearchCV, ParameterGrid
 
+from benchmarks import command
+from benchmarks.accuracy_data import DTAG_MODELS, dtag_model, load_domain_tags, require_domain_tags
+from benchmarks.speed_machine import cpu_kind, dtype_reason
+from sktag._feature_store import feature_store
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from accuracy_data import DTAG_MODELS, dtag_model, load_domain_tags, require_domain_tags  # noqa: E402
-from speed_machine import cpu_kind, dtype_reason  # noqa: E402
-
-from sktag._feature_store import feature_store  # noqa: E402
 
 DEFAULT_DATASETS = ["solubility_aqsoldb", "cyp3a4_veith"]
 DEFAULT_MODELS = ["tag", "llm_embedding", "hgb_descriptors", "rf_morgan_counts"]
@@ -223,7 +221,7 @@ def run_point(name, data, n, keys, args, fits, domain_tags):
     y = np.concatenate([data["y"][:n], data["y_test"]])
     inner, record = None, fits / f"{name}_{n}" / f"tag_deep_reg_search_seed{args.seed}.json"
     if "tag_deep_reg" in keys:  # scaffold-grouped folds of the n training rows (compare passes them in order)
-        from accuracy_data import inner_folds
+        from benchmarks.accuracy_data import inner_folds
 
         if data["scoring"] is None:
             raise ValueError(f"tag_deep_reg scores its inner CV by the TDC metric through a scikit-learn scorer; "
@@ -521,7 +519,7 @@ def main(argv=None):
                  "subsamples, one test set): an LLM row's times at a point omit the rows computed at an earlier one")
     reused, reused_datasets, reused_files = load_reused(args.reuse, args)
     info = dict(started=_dt.datetime.now().isoformat(timespec="seconds"), stem=stem, png=have_png,
-                command=" ".join([Path(sys.executable).name, *(sys.argv if argv is None else [__file__, *argv])]),
+                command=command(__spec__.name, argv),
                 backbone=args.model, seed=args.seed, sizes=args.sizes, models=args.models, notes=notes,
                 llm_max_size=args.llm_max_size, max_rows_test=args.max_rows_test, domain_tags=args.domain_tags,
                 environment=environment_info(args.threads), datasets={}, reused_datasets=reused_datasets,

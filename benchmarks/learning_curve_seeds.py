@@ -1,6 +1,6 @@
 """The seed spread of learning-curve points, and each model's paired gain over a reference model.
 
-    python benchmarks/learning_curve_seeds.py REPORT.json [REPORT.json ...] [--reference llm_embedding_pretrained]
+    python -m benchmarks.learning_curve_seeds REPORT.json [REPORT.json ...] [--reference llm_embedding_pretrained]
         [--out benchmarks/results]
 
 Each ``REPORT.json`` is a report of ``benchmarks/learning_curve.py``; its seed (``info.seed``: the permutation that
@@ -26,12 +26,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmarks.learning_curve import TDC_METRIC  # (the TDC metric's column in a report row)
+from sktag.benchmark import get_metric
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from learning_curve import TDC_METRIC  # noqa: E402  (the TDC metric's column in a report row)
-
-from sktag.benchmark import get_metric  # noqa: E402
 
 
 def parse_args(argv=None):

@@ -12,7 +12,7 @@ other, and saved as TagSet files:
 
 Usage::
 
-    python benchmarks/pretrain_pool.py [--n 2000] [--held-out 200] [--epochs 2] [--threads 2] [--out DIR]
+    python -m benchmarks.pretrain_pool [--n 2000] [--held-out 200] [--epochs 2] [--threads 2] [--out DIR]
 
 Writes ``<out>/tags/pool_<objective>.safetensors`` and ``<out>/pretrain_pool_<stamp>.{md,json}`` (held-out loss
 before and after, seconds per epoch, CPU kind, dtype and load).  ``choose_defaults.py --domain-tags`` reads the

@@ -41,15 +41,16 @@ average before and after, and every raw time.
 
 Usage::
 
-    python benchmarks/speed.py --quick                                # default model, CPU, ESOL
-    python benchmarks/speed.py --quick --random-llama tiny            # smoke test, no model files needed
-    python benchmarks/speed.py --device cuda --random-llama 1b        # ~1.1B random Llama on a GPU
-    python benchmarks/speed.py --quick --search                       # + GridSearchCV n_jobs=2 vs 1
+    python -m benchmarks.speed --quick                                # default model, CPU, ESOL
+    python -m benchmarks.speed --quick --random-llama tiny            # smoke test, no model files needed
+    python -m benchmarks.speed --device cuda --random-llama 1b        # ~1.1B random Llama on a GPU
+    python -m benchmarks.speed --quick --search                       # + GridSearchCV n_jobs=2 vs 1
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import resource
@@ -62,13 +63,11 @@ import warnings
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
-sys.path.insert(0, HERE)
+from benchmarks.speed_machine import _device_name, _fitted, _sync, cpu_kind, dtype_reason, matmul_floor
+from benchmarks.speed_profile import run_profile
+from benchmarks.speed_report import analyse, markdown
 
-from speed_machine import _device_name, _fitted, _sync, cpu_kind, dtype_reason, matmul_floor  # noqa: E402
-from speed_profile import run_profile  # noqa: E402
-from speed_report import analyse, markdown  # noqa: E402
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 LLAMA_SHAPES = {
     # ~1.1B parameters, Llama-shaped (TinyLlama-like, 32k vocab)
@@ -128,9 +127,7 @@ def load_data(name, n_rows, domain_override=None):
     if name == "esol":
         X, y = load_esol(return_X_y=True)
         domain = "SMILES"
-        try:
-            import rdkit  # noqa: F401
-        except ImportError:  # the strings are still SMILES; validated as plain text
+        if importlib.util.find_spec("rdkit") is None:  # the strings are still SMILES; validated as plain text
             domain = "Text"
     elif name == "protein":
         X, y = load_protein_solubility(return_X_y=True)
@@ -282,12 +279,18 @@ def search_worker(cfg):
                                   "loadavg_before": load0, "loadavg_after": os.getloadavg()}), flush=True)
 
 
+def _worker_env():
+    """This process's environment, with the repository on ``PYTHONPATH``: a worker imports this checkout."""
+    old = os.environ.get("PYTHONPATH")
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.dirname(HERE)] + ([old] if old else [])))
+
+
 def run_search(cfg):
     out = {}
     for n_jobs in (1, 2):
         c = dict(cfg, n_jobs=n_jobs)
-        proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--search-worker", json.dumps(c)],
-                              capture_output=True, text=True)
+        proc = subprocess.run([sys.executable, "-m", __spec__.name, "--search-worker", json.dumps(c)],
+                              capture_output=True, text=True, env=_worker_env())
         for line in proc.stdout.splitlines():
             if line.startswith("RESULT "):
                 out[f"n_jobs_{n_jobs}"] = json.loads(line[7:])

@@ -5,8 +5,7 @@ from __future__ import annotations
 import time
 import warnings
 
-from speed_machine import _fitted, _sync
-
+from benchmarks.speed_machine import _fitted, _sync
 from sktag import Callback
 
 

@@ -3,7 +3,7 @@
 #   1. the GPU (nvidia-smi, torch.cuda) and whether sktag imports (RDKit is optional);
 #   2. the CUDA-marked tests (pytest -m cuda);
 #   3. the tiny-model suite on the GPU (device="auto" picks CUDA there);
-#   4. benchmarks/speed.py on a randomly initialised ~1.1B Llama: samples/s, % of the measured matmul
+#   4. python -m benchmarks.speed on a randomly initialised ~1.1B Llama: samples/s, % of the measured matmul
 #      rate and MFU for the default tag-step batch and for batch 512 (8x fewer steps), then one more epoch
 #      split into tag steps and the rest (re-solve, validation) with CUDA events, and one epoch on 256 rows
 #      under torch.profiler (kernel count, the device's busy share of the wall, the top operators),
@@ -63,7 +63,7 @@ step tiny-suite 200 "$PY" -m pytest -p no:cacheprovider -rfEs -m "not integratio
     tests/test_architectures.py tests/test_embedding.py tests/test_threads.py tests/test_optional_rdkit.py
 
 # shellcheck disable=SC2086  # GPU_CHECK_SPEED_ARGS is a list of extra flags
-step speed 210 "$PY" benchmarks/speed.py --device "$DEVICE" --random-llama "$SHAPE" --out "$RESULTS" \
+step speed 210 "$PY" -m benchmarks.speed --device "$DEVICE" --random-llama "$SHAPE" --out "$RESULTS" \
     ${GPU_CHECK_SPEED_ARGS:---variants cached,cached_b512 --profile}
 
 {

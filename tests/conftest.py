@@ -274,6 +274,52 @@ def encoded_rows(backbone, strings_per_col, tag_lengths=(3, 4)):
     return layout_rows(tokenized, layout)
 
 
+@pytest.fixture
+def backbone(tiny_model):
+    """The tiny model's backbone in float32 on the CPU."""
+    from sktag.backbone import load_backbone
+
+    return load_backbone(tiny_model, dtype="float32", device="cpu")
+
+
+#: SMILES of several token lengths (left padding in every batch of them)
+SHORT_SMILES = ["CCO", "c1ccccc1O", "N", "CC(=O)Oc1ccccc1C(=O)O", "O=C=O"]
+
+
+def random_tag_table(backbone, tag_lengths, seed=0):
+    """A random tag table (``sum(tag_lengths)`` vectors of the backbone's width)."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(sum(tag_lengths), backbone.hidden_size, generator=g)
+
+
+def assert_same_tagset(a, b):
+    """TagSets ``a`` and ``b`` hold the same backbone, tags, infos and heads (bit for bit)."""
+    assert (a.backbone, a.fingerprint, a.hidden_size) == (b.backbone, b.fingerprint, b.hidden_size)
+    assert list(a) == list(b)
+    for n in a:
+        assert torch.equal(a[n], b[n]) and a[n].dtype == torch.float32
+        assert a.info(n) == b.info(n)
+    assert list(a.heads) == list(b.heads)
+    for n, h in a.heads.items():
+        assert torch.equal(h["weight"], b.heads[n]["weight"])
+        assert torch.equal(h["bias"], b.heads[n]["bias"])
+        assert torch.equal(h["mean"], b.heads[n]["mean"]) and torch.equal(h["scale"], b.heads[n]["scale"])
+        assert h["task"] == b.heads[n]["task"]
+
+
+# ------------------------------------------------ one-epoch fits on twelve strings of C, N and O
+CNO = ["CC", "CN", "CO", "NN", "OO", "NC", "CCN", "NCO", "OCN", "CCO", "NNO", "OOC"]
+#: the fraction of N in each string of :data:`CNO`
+Y_CNO = np.array([s.count("N") / len(s) for s in CNO])
+#: whether each string of :data:`CNO` holds an N
+LABELS_CNO = np.array([1 if "N" in s else 0 for s in CNO])
+
+
+def quick_reg(model, **kw):
+    """A TagRegressor with the :data:`SMALL` settings, a 2-vector tag and one epoch (``kw`` override them)."""
+    return small_reg(model, **{"tag_length": 2, "max_iter": 1, **kw})
+
+
 #: scikit-learn checks that need no data (parameters, cloning, tags): every sktag estimator passes them
 DATA_FREE_CHECKS = [
     "check_get_params_invariance", "check_set_params", "check_no_attributes_set_in_init",
@@ -303,19 +349,3 @@ def bbbp40():
     idx = np.concatenate([rng.choice(np.flatnonzero(y == c), 20, replace=False) for c in (0, 1)])
     return X[idx], y[idx]
 
-
-def load_benchmark_script(name):
-    """``benchmarks/<name>.py`` as a module, with ``benchmarks/`` on ``sys.path`` while it loads (its neighbours)."""
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    folder = Path(__file__).resolve().parents[1] / "benchmarks"
-    sys.path.insert(0, str(folder))
-    try:
-        spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-    finally:
-        sys.path.remove(str(folder))
-    return mod

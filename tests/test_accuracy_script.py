@@ -1,10 +1,8 @@
-"""benchmarks/accuracy.py: every Tag-LLM row runs with the data set's settings."""
+"""benchmarks.accuracy: every Tag-LLM row runs with the data set's settings."""
 
 from pathlib import Path
 
 import pytest
-
-from conftest import load_benchmark_script
 
 ROOT = Path(__file__).resolve().parents[1]
 LLM_KEYS = ["tag_default", "tag_deep", "tag_text", "tag_untrained_domain", "tag_paper", "llm_embedding",
@@ -13,7 +11,9 @@ LLM_KEYS = ["tag_default", "tag_deep", "tag_text", "tag_untrained_domain", "tag_
 
 @pytest.fixture(scope="module")
 def acc():
-    return load_benchmark_script("accuracy")  # it imports accuracy_data beside it
+    from benchmarks import accuracy
+
+    return accuracy
 
 
 @pytest.mark.parametrize("mode", ["quick", "medium", "standard", "full"])

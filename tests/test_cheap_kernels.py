@@ -1,27 +1,20 @@
-"""benchmarks/cheap_kernels.py end to end on a tiny model (torch.compile skipped: it takes minutes)."""
+"""benchmarks.cheap_kernels end to end on a tiny model (torch.compile skipped: it takes minutes)."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
 from sktag.testing import make_tiny_model
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "cheap_kernels.py"
-
 pytestmark = pytest.mark.skipif(
     not hasattr(getattr(getattr(torch, "ao", None), "quantization", None), "quantize_dynamic"),
     reason="torch.ao.quantization.quantize_dynamic is not available")
 
 
-def test_cheap_kernels_smoke(tmp_path, monkeypatch):
-    monkeypatch.setattr(sys, "path", list(sys.path))  # the script puts benchmarks/ on the path
-    spec = importlib.util.spec_from_file_location("cheap_kernels", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+def test_cheap_kernels_smoke(tmp_path):
+    from benchmarks import cheap_kernels as mod
+
     # a model of its own: the script quantises the shared float32 backbone of --model in place
     model = make_tiny_model(tmp_path / "model")
     res = mod.main(["--model", model, "--n", "16", "--max-molecules", "60", "--skip-compile", "--repeats", "1",

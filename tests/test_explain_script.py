@@ -1,22 +1,21 @@
-"""benchmarks/explain_faithfulness.py end to end on a tiny model and a few molecules (the real run takes ~15 min)."""
+"""benchmarks.explain_faithfulness end to end on a tiny model and a few molecules (the real run takes ~15 min)."""
 
 import json
 
 import pytest
-
-from conftest import load_benchmark_script
 
 pytest.importorskip("rdkit")
 pytest.importorskip("scipy")
 
 
 def test_the_report_pictures_and_record(tiny_model, tmp_path):
-    script = load_benchmark_script("explain_faithfulness")
+    from benchmarks import explain_faithfulness as script
+
     script.main(["--model", str(tiny_model), "--threads", "1", "--n-train", "60", "--n-test", "12", "--draws", "2",
                  "--max-iter", "1", "--out", str(tmp_path)])
     rec = json.loads(next(tmp_path.glob("explain_faithfulness_*.json")).read_text())
     assert rec["n_steps"] in script.CANDIDATE_STEPS
-    assert rec["command"].startswith("python benchmarks/explain_faithfulness.py --model")
+    assert rec["command"].startswith("python -m benchmarks.explain_faithfulness --model")
     assert set(rec["deletion"]) == {"1", "3", "5"}
     one = rec["deletion"]["1"]
     assert one["any"]["n"] == one["changeable"]["n"] >= 1 and len(one["tokens"]) == 3

@@ -1,18 +1,18 @@
-"""benchmarks/hybrid.py: the design rule and one split on a tiny model (the script itself runs for an hour)."""
+"""benchmarks.hybrid: the design rule and one split on a tiny model (the script itself runs for an hour)."""
 
 import warnings
 
 import numpy as np
 import pytest
 
-from conftest import load_benchmark_script
-
 pytest.importorskip("rdkit")
 
 
 @pytest.fixture(scope="module")
 def script():
-    return load_benchmark_script("hybrid")  # it imports accuracy and accuracy_data beside it
+    from benchmarks import hybrid
+
+    return hybrid
 
 
 def test_the_rule_takes_the_simplest_design_within_one_standard_error(script):

@@ -1,16 +1,16 @@
-"""benchmarks/learning_curve.py on the tiny model: nested subsamples, --llm-max-size, resume, domain tags."""
+"""benchmarks.learning_curve on the tiny model: nested subsamples, --llm-max-size, resume, domain tags."""
 
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import load_benchmark_script
-
 
 @pytest.fixture(scope="module")
 def lc():
-    return load_benchmark_script("learning_curve")
+    from benchmarks import learning_curve
+
+    return learning_curve
 
 
 @pytest.fixture

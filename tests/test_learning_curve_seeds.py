@@ -1,16 +1,16 @@
-"""benchmarks/learning_curve_seeds.py: the seed spread and paired gains from learning-curve reports."""
+"""benchmarks.learning_curve_seeds: the seed spread and paired gains from learning-curve reports."""
 
 import json
 
 import numpy as np
 import pytest
 
-from conftest import load_benchmark_script
-
 
 @pytest.fixture(scope="module")
 def seeds():
-    return load_benchmark_script("learning_curve_seeds")
+    from benchmarks import learning_curve_seeds
+
+    return learning_curve_seeds
 
 
 def _report(path, seed, scores, metric="MAE", column="mae", row_seed=None, max_rows_test=None):

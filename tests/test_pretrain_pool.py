@@ -1,15 +1,15 @@
-"""benchmarks/pretrain_pool.py: the unlabeled pool leaves out every evaluated and every TDC test molecule."""
+"""benchmarks.pretrain_pool: the unlabeled pool leaves out every evaluated and every TDC test molecule."""
 
 import pytest
-
-from conftest import load_benchmark_script
 
 pytest.importorskip("rdkit")
 
 
 @pytest.fixture
 def pool_module():
-    return load_benchmark_script("pretrain_pool")
+    from benchmarks import pretrain_pool
+
+    return pretrain_pool
 
 
 def test_pool_excludes_evaluated_and_test_molecules(pool_module, monkeypatch):

@@ -1,4 +1,4 @@
-"""benchmarks/speed.py end to end on a tiny random Llama: the epoch split of ``--profile`` adds up."""
+"""benchmarks.speed end to end on a tiny random Llama: the epoch split of ``--profile`` adds up."""
 
 import json
 import os
@@ -13,10 +13,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_profile_splits_an_epoch_into_tag_steps_and_the_rest(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "speed.py"), "--random-llama", "tiny", "--device", "cpu",
+    cmd = [sys.executable, "-m", "benchmarks.speed", "--random-llama", "tiny", "--device", "cpu",
            "--quick", "--rows", "48", "--batch-size", "8", "--variants", "cached,cached_b512", "--profile",
            "--no-predict", "--threads", "1", "--domain", "Text", "--out", str(tmp_path)]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     (saved,) = tmp_path.glob("speed-*.json")
     res = json.loads(saved.read_text())

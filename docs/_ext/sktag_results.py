@@ -132,6 +132,15 @@ def _clean(text: str) -> str:
     return re.sub(r"\b[Ii]ssue \d+\s*", "", text)
 
 
+
+def _script_path(report, script):
+    """``benchmarks/<script>.py`` or ``benchmarks/studies/<script>.py``, whichever exists (None if neither)."""
+    root = report.parents[1]  # benchmarks/
+    for folder, prefix in ((root, "benchmarks"), (root / "studies", "benchmarks/studies")):
+        if (folder / f"{script}.py").is_file():
+            return f"{prefix}/{script}.py"
+    return None
+
 def provenance(path: Path) -> dict:
     """What a report records about its run: script, command, cpu, kind, dtype, threads, date, sktag."""
     data = {}
@@ -147,7 +156,9 @@ def provenance(path: Path) -> dict:
         script = re.sub(r"_\d{8}.*$", "", path.stem)
         argvs = data["meta"]["argv"]
         argvs = argvs if argvs and isinstance(argvs[0], list) else [argvs]  # a merged report: one per run
-        command = [f"python benchmarks/{script}.py " + shlex.join(map(str, a)) for a in argvs]
+        module = _script_path(path, script)
+        module = module.replace("/", ".").removesuffix(".py") if module else f"benchmarks.{script}"
+        command = [f"python -m {module} " + shlex.join(map(str, a)) for a in argvs]
     if command is None and argv is None:
         m = re.search(r"[Cc]ommand:?\s*`([^`]+)`", md)
         command = m.group(1) if m else None
@@ -155,14 +166,17 @@ def provenance(path: Path) -> dict:
         commands = [re.sub(r"\s--out\s+\S+", "", str(c)) for c in (command if isinstance(command, list) else
                                                                     [command])]
         info["command"] = commands
-        m = re.search(r"(benchmarks/\w+\.py|scripts/\w+\.sh)", commands[0])
+        m = re.search(r"(benchmarks/[\w/]+\.py|scripts/\w+\.sh)", commands[0])
+        module = re.search(r"-m (benchmarks(?:\.\w+)+)", commands[0])
         if m:
             info["script"] = m.group(1)
+        elif module:
+            info["script"] = module.group(1).replace(".", "/") + ".py"
     if "script" not in info:  # the script named by the report's file name
         name = re.match(r"[a-z_]+", path.stem)
-        script = path.parents[1] / f"{name.group(0).rstrip('_')}.py" if name else None
-        if script is not None and script.is_file():
-            info["script"] = f"benchmarks/{script.name}"
+        found = _script_path(path, name.group(0).rstrip("_")) if name else None
+        if found:
+            info["script"] = found
     info["cpu"] = _find(data, "device_name", "cpu")
     head = md.split("\n|", 1)[0]  # the report's text above its first table
     info["kind"] = _find(data, "kind")

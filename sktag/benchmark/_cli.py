@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import _plot
 from ._registry import DEFAULT_MODELS, MODELS
 
 EPILOG = """\
@@ -75,34 +76,46 @@ def _parse_params(items, parser):
 
 
 def load_csv(path, smiles_column, target, columns, task, sep=None):
-    """Read and check the CSV: ``(X, y, task)``; ``ValueError`` with one clear message when it is unusable.
+    """Read and check the CSV: ``(X, y)``; ``ValueError`` with one clear message when it is unusable.
 
     Rows are named by their line in a text file (the header is line 1), by their record number in an SD file.
     """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    df = _read_table(path, smiles_column, sep)
+    _check_columns(df, path, smiles_column, target, columns)
+    y = _read_target(df, path, target, task)
+    X = df[[smiles_column] + list(columns)] if columns else df[smiles_column]
+    return X, y
+
+
+def _read_table(path, smiles_column, sep):
+    """The file as a table of strings, its index the line (text files) or record number (SD files)."""
     import pandas as pd
 
     from sktag.datasets._files import _kind, read_molecules
 
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: no such file")
     try:
         kind = _kind(path)
     except ValueError:  # any other name: a delimited text file
         kind = "csv"
     if kind in ("sdf", "smi", "parquet"):  # the molecules (SDF, SMILES file) are the SMILES column
         df = read_molecules(path, smiles_column=smiles_column)
-        df = df.astype(object).where(df.notna(), "").astype(str)  # a record without a field: an empty cell
-    else:
-        try:
-            df = pd.read_csv(path, sep=sep or ("\t" if kind == "tsv" else ","), dtype=str, keep_default_na=False,
-                             skipinitialspace=True)
-        except Exception as exc:
-            raise ValueError(f"{path} is not a readable CSV file: {exc}") from None
-        if len(df) == 0:
-            raise ValueError(f"{path}: no data rows (only a header line)")
-        df.index = pd.RangeIndex(2, len(df) + 2, name="line")
-    where = df.index.name
+        return df.astype(object).where(df.notna(), "").astype(str)  # a record without a field: an empty cell
+    try:
+        df = pd.read_csv(path, sep=sep or ("\t" if kind == "tsv" else ","), dtype=str, keep_default_na=False,
+                         skipinitialspace=True)
+    except Exception as exc:
+        raise ValueError(f"{path} is not a readable CSV file: {exc}") from None
+    if len(df) == 0:
+        raise ValueError(f"{path}: no data rows (only a header line)")
+    df.index = pd.RangeIndex(2, len(df) + 2, name="line")
+    return df
+
+
+def _check_columns(df, path, smiles_column, target, columns):
+    """Every named column is there once, and no input cell is empty."""
     cols = list(df.columns)
     wanted = [smiles_column, target] + list(columns)
     missing = [c for c in wanted if c not in cols]
@@ -115,7 +128,14 @@ def load_csv(path, smiles_column, target, columns, task, sep=None):
     for c in [smiles_column] + list(columns):
         empty = df.index[df[c].str.strip() == ""]
         if len(empty):
-            raise ValueError(f"{path}: column {c!r} is empty on {where}(s) {_lines(empty)}")
+            raise ValueError(f"{path}: column {c!r} is empty on {df.index.name}(s) {_lines(empty)}")
+
+
+def _read_target(df, path, target, task):
+    """The target column: numbers for regression, numbers or labels (integers when whole) for classification."""
+    import pandas as pd
+
+    where = df.index.name
     raw = df[target].str.strip()
     empty = df.index[raw == ""]
     if len(empty):
@@ -133,8 +153,7 @@ def load_csv(path, smiles_column, target, columns, task, sep=None):
     y = num.to_numpy(dtype=float) if len(bad) == 0 else raw.to_numpy(dtype=object)
     if task == "classification" and len(bad) == 0 and np.all(y == np.round(y)):
         y = y.astype(np.int64)
-    X = df[[smiles_column] + list(columns)] if columns else df[smiles_column]
-    return X, y
+    return y
 
 
 def _check_smiles(smiles, path):
@@ -156,59 +175,84 @@ def _lines(index):
     return ", ".join(map(str, list(index[:10]))) + (" ..." if len(index) > 10 else "")
 
 
+def _parse_columns(items, parser):
+    """``--column COLUMN=DOMAIN`` items as ``{column: domain}``."""
+    columns = {}
+    for item in items:
+        col, eq, dom = item.partition("=")
+        if not (eq and col and dom):
+            parser.error(f"--column {item!r}: expected COLUMN=DOMAIN, e.g. target=Protein")
+        columns[col] = dom
+    return columns
+
+
+def _model_names(items):
+    """The named models of ``--models``, in order and once each ("default" and "all" may be combined with names)."""
+    models = []
+    for m in items:
+        for name in DEFAULT_MODELS if m == "default" else list(MODELS) if m == "all" else [m]:
+            if name not in models:
+                models.append(name)
+    return models
+
+
+def _fail(msg):
+    print(f"sktag-benchmark: error: {msg}", file=sys.stderr)
+    return 2
+
+
+def _make_out_folder(out):
+    """Create the output folder before any fit; the error message when it cannot be used, else None."""
+    try:  # a file in its place, or no permission, is a one-line error
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return (f"--out {out}: cannot be used as the output folder: "
+                + ("a file of that name exists" if out.exists() and not out.is_dir() else str(exc)))
+    return None
+
+
+def _compare(args, X, y, columns, params, out):
+    """``compare`` on the command's data and options, its fits kept in ``out``."""
+    from ._compare import compare
+
+    cv = int(args.cv) if args.cv and args.cv.isdigit() else args.cv
+    domains = {args.smiles_column: "SMILES", **columns} if columns else "SMILES"
+    return compare(X, y, models=_model_names(args.models), cv=cv, task=args.task, scoring=args.scoring,
+                   n_jobs=args.n_jobs, random_state=args.random_state, verbose=0 if args.quiet else 1,
+                   model=args.model, model_params=params or None,
+                   smiles_column=args.smiles_column if columns else None, domains=domains,
+                   reference=args.reference, checkpoint_dir=out)
+
+
 def main(argv=None):
     """Run the command; returns the exit status (0, 2 for bad input, 130 when interrupted)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     params = _parse_params(args.param, parser)
-    columns = {}
-    for item in args.column:
-        col, eq, dom = item.partition("=")
-        if not (eq and col and dom):
-            parser.error(f"--column {item!r}: expected COLUMN=DOMAIN, e.g. target=Protein")
-        columns[col] = dom
+    columns = _parse_columns(args.column, parser)
     out = Path(args.out or f"sktag-benchmark-{Path(args.csv).stem}")
-
-    def fail(msg):
-        print(f"sktag-benchmark: error: {msg}", file=sys.stderr)
-        return 2
-
     if not args.no_plot:
         try:
-            import matplotlib  # noqa: F401
+            _plot.figure_class()
         except ImportError:
-            return fail("the PNG plot needs matplotlib: pip install 'sktag[bench]' (or pass --no-plot)")
+            return _fail("the PNG plot needs matplotlib: pip install 'sktag[bench]' (or pass --no-plot)")
     try:
         X, y = load_csv(args.csv, args.smiles_column, args.target, list(columns), args.task, args.sep)
         _check_smiles(X[args.smiles_column] if columns else X, args.csv)
     except (ValueError, ImportError) as exc:  # ImportError: RDKit is missing
-        return fail(str(exc))
-    models = []
-    for m in args.models:  # "default" and "all" may be combined with names: --models default stack
-        for name in DEFAULT_MODELS if m == "default" else list(MODELS) if m == "all" else [m]:
-            if name not in models:
-                models.append(name)
-    domains = {args.smiles_column: "SMILES", **columns} if columns else "SMILES"
+        return _fail(str(exc))
     created = not out.exists()
-    try:  # the output folder, before any fit: a file in its place, or no permission, is a one-line error
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        return fail(f"--out {out}: cannot be used as the output folder: "
-                    + ("a file of that name exists" if out.exists() and not out.is_dir() else str(exc)))
+    problem = _make_out_folder(out)
+    if problem:
+        return _fail(problem)
     if args.restart and (out / "fits").exists():
         shutil.rmtree(out / "fits")
-    from ._compare import compare
-
-    cv = int(args.cv) if args.cv and args.cv.isdigit() else args.cv
     try:
-        result = compare(X, y, models=models, cv=cv, task=args.task, scoring=args.scoring, n_jobs=args.n_jobs,
-                         random_state=args.random_state, verbose=0 if args.quiet else 1, model=args.model,
-                         model_params=params or None, smiles_column=args.smiles_column if columns else None,
-                         domains=domains, reference=args.reference, checkpoint_dir=out)
+        result = _compare(args, X, y, columns, params, out)
     except (ValueError, TypeError) as exc:
         if created and not any(p.is_file() for p in out.rglob("*")):  # refused before any fit: leave no folder
             shutil.rmtree(out, ignore_errors=True)
-        return fail(f"{args.csv}: {exc}")
+        return _fail(f"{args.csv}: {exc}")
     except KeyboardInterrupt:
         n = len(list((out / "fits").glob("*.json"))) if (out / "fits").exists() else 0
         print(f"\ninterrupted: {n} finished fit(s) are kept in {out / 'fits'}; run the same command again to "
@@ -219,4 +263,3 @@ def main(argv=None):
     written = ", ".join(str(p) for p in paths.values() if p is not None)
     print(f"wrote {written}", file=sys.stderr)
     return 0
-

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import re
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,6 +18,7 @@ from ._metrics import DEFAULT_SCORING, get_metric
 from ._models import make_model, uses_llm
 from ._registry import DEFAULT_MODELS, LLM_MODELS, MODELS, SMILES_MODELS
 from ._result import BenchmarkResult
+from ._store import FitStore
 
 
 def compare(X, y, *, models="default", cv=None, task="auto", scoring=None, n_jobs=None, random_state=None,
@@ -95,14 +92,11 @@ def compare(X, y, *, models="default", cv=None, task="auto", scoring=None, n_job
 
     Examples
     --------
-    >>> import tempfile
     >>> from sktag.benchmark import compare
     >>> from sktag.datasets import load_esol
     >>> from sktag.testing import make_tiny_model
+    >>> model = make_tiny_model()  # a tiny random model keeps the example fast
     >>> X, y = load_esol(return_X_y=True)
-    >>> # a tiny random model keeps the example fast; real work uses the
-    >>> # default model="smollm2-135m" (minutes on a CPU)
-    >>> model = make_tiny_model(tempfile.mkdtemp())
     >>> res = compare(X[:60], y[:60], models=["tag", "rf_morgan_counts", "dummy"], cv="scaffold:3",
     ...               model=model, model_params={"tag": {"max_iter": 1},
     ...                                          "rf_morgan_counts": {"model__n_estimators": 20}},
@@ -113,9 +107,7 @@ def compare(X, y, *, models="default", cv=None, task="auto", scoring=None, n_job
     Task: regression; 60 rows; folds: 3 scaffold-grouped folds ...
     | model | RMSE ↓ | MAE ↓ | R² ↑ | ...
     """
-    if not (isinstance(error_score, str) and error_score == "raise") and not (
-            isinstance(error_score, float) and np.isnan(error_score)):
-        raise ValueError(f"error_score must be 'raise' or np.nan, got {error_score!r}")
+    _check_error_score(error_score)
     X = as_input(X)
     if len(X) != len(y):
         raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
@@ -135,13 +127,8 @@ def compare(X, y, *, models="default", cv=None, task="auto", scoring=None, n_job
     splits, cv_desc, partition = _data.make_splits(cv, X, y_arr, task, smiles, groups=groups,
                                                    random_state=random_state)
     _data.check_splits(splits, y_arr, task, partition=partition)
-    if smiles_column is not None and isinstance(X, pd.DataFrame) and X.shape[1] > 1:
-        sources = _sources(models)
-        classical = [n for n in estimators if sources.get(n) in SMILES_MODELS and sources.get(n) not in LLM_MODELS]
-        if classical:
-            notes.append(f"the classical models {', '.join(classical)} see only the SMILES column "
-                         f"{smiles_column!r}; the LLM models see {list(domains)}")
-    store = _Store(checkpoint_dir, X, y_arr, task) if checkpoint_dir is not None else None
+    notes += _classical_columns_note(X, models, estimators, smiles_column, domains)
+    store = FitStore(checkpoint_dir, X, y_arr, task) if checkpoint_dir is not None else None
     jobs = [(name, k) for k in range(len(splits)) for name in estimators]
     records, todo = _resumed(store, jobs, estimators, splits)
     if store is not None and len(todo) < len(jobs):
@@ -152,21 +139,46 @@ def compare(X, y, *, models="default", cv=None, task="auto", scoring=None, n_job
         print(f"{task}, {len(y_arr)} rows, {cv_desc}; {len(estimators)} models: {len(jobs)} fits"
               + (f" ({len(jobs) - len(todo)} reused from {store.path})" if len(todo) < len(jobs) else ""),
               file=sys.stderr, flush=True)
-    # the frozen LLM's features are label-free: every fold and every row that uses the same embedding shares
-    # one computation of each string's features (in this process; parallel workers compute their own).  Inside
-    # a caller's ``feature_store()`` context that store is used, so several calls share it too.
-    with feature_store(store=active_store()) as features:
-        hits, misses = features.hits, features.misses
-        _fit_all(todo, records, estimators, X, y_arr, splits, task, n_jobs, _Progress(jobs, records, verbose), store,
-                 error_score)
-        hits, misses = features.hits - hits, features.misses - misses
-    if hits:
-        notes.append(f"frozen LLM features: {misses} rows computed, {hits} reused across folds and models")
+    notes += _fit_sharing_features(todo, records, estimators, X, y_arr, splits, task, n_jobs,
+                                   _Progress(jobs, records, verbose), store, error_score)
     ordered = [records[j] for j in jobs]
     return BenchmarkResult(ordered, y_arr, task=task, metrics=metrics, models=list(estimators),
                            llm_models=[n for n, (_, llm) in estimators.items() if llm],
                            descriptions={n: MODELS.get(d) or n for n, d in _sources(models).items()},
                            cv=cv_desc, notes=notes, reference=reference)
+
+
+def _check_error_score(error_score):
+    """Refuse an ``error_score`` other than "raise" and NaN."""
+    if not (isinstance(error_score, str) and error_score == "raise") and not (
+            isinstance(error_score, float) and np.isnan(error_score)):
+        raise ValueError(f"error_score must be 'raise' or np.nan, got {error_score!r}")
+
+
+def _classical_columns_note(X, models, estimators, smiles_column, domains):
+    """A note, when ``X`` has several columns, that the classical models see only the SMILES column."""
+    if smiles_column is None or not isinstance(X, pd.DataFrame) or X.shape[1] <= 1:
+        return []
+    sources = _sources(models)
+    classical = [n for n in estimators if sources.get(n) in SMILES_MODELS and sources.get(n) not in LLM_MODELS]
+    if not classical:
+        return []
+    return [f"the classical models {', '.join(classical)} see only the SMILES column {smiles_column!r}; the LLM "
+            f"models see {list(domains)}"]
+
+
+def _fit_sharing_features(todo, records, estimators, X, y_arr, splits, task, n_jobs, progress, store, error_score):
+    """:func:`_fit_all` with one store of frozen LLM features; a note on what the store shared.
+
+    The frozen LLM's features are label-free: every fold and every row that uses the same embedding shares one
+    computation of each string's features (in this process; parallel workers compute their own).  Inside a caller's
+    ``feature_store()`` context that store is used, so several calls share it too.
+    """
+    with feature_store(store=active_store()) as features:
+        hits, misses = features.hits, features.misses
+        _fit_all(todo, records, estimators, X, y_arr, splits, task, n_jobs, progress, store, error_score)
+        hits, misses = features.hits - hits, features.misses - misses
+    return [f"frozen LLM features: {misses} rows computed, {hits} reused across folds and models"] if hits else []
 
 
 def _resumed(store, jobs, estimators, splits):
@@ -188,7 +200,7 @@ def _fit_all(todo, records, estimators, X, y_arr, splits, task, n_jobs, progress
             if rec["error"] is not None:
                 if error_score == "raise":
                     raise rec.pop("exception")
-                warnings.warn(f"{name} failed on fold {k}: {rec['error']}", RuntimeWarning, stacklevel=3)
+                warnings.warn(f"{name} failed on fold {k}: {rec['error']}", RuntimeWarning, stacklevel=4)
             elif store is not None:
                 store.save(estimators[name][0], splits[k], rec)
             rec.pop("exception", None)
@@ -329,84 +341,6 @@ def _run(todo, estimators, X, y, splits, task, n_jobs, progress):
     par = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
     out = par(delayed(lambda j: (j, _fit_one(estimators[j[0]][0], X, y, *splits[j[1]], task)))(j) for j in todo)
     yield from out
-
-
-def _content_digest(est):
-    """Digests of the parameters whose repr does not show their values (TagSets, arrays, tensors, model folders).
-
-    Two ``TagRegressor(domain_tags=...)`` with different tags of the same names and lengths print alike, and so do
-    two models saved one after the other under the same folder; the checkpoint key must still tell them apart.
-    """
-    if not isinstance(est, BaseEstimator):
-        return ""
-    import torch
-
-    from sktag.backbone import _folder_state
-    from sktag.tags import TagSet, _digest
-
-    parts = []
-    for name, value in sorted(est.get_params(deep=True).items()):
-        if ((name == "model" or name.endswith("__model")) and isinstance(value, (str, os.PathLike))
-                and os.path.isdir(value)):  # a local LLM: its files, so that new weights under the path refit
-            parts.append(f"{name}={hashlib.sha256(repr(_folder_state(value)).encode()).hexdigest()}")
-        elif isinstance(value, TagSet):
-            parts.append(f"{name}={_digest(value._arrays())}")
-        elif isinstance(value, torch.Tensor):  # any dtype, bfloat16 included: hash the bytes
-            t = value.detach().cpu().contiguous()
-            data = t.reshape(-1).view(torch.uint8).numpy().tobytes()
-            parts.append(f"{name}={hashlib.sha256(data).hexdigest()}{tuple(t.shape)}{t.dtype}")
-        elif isinstance(value, np.ndarray):
-            parts.append(f"{name}={hashlib.sha256(value.tobytes()).hexdigest()}{value.shape}{value.dtype}")
-    return "|".join(parts)
-
-
-class _Store:
-    """Finished fits in a folder, keyed by data, folds, task and estimator."""
-
-    def __init__(self, path, X, y, task):
-        import sklearn
-
-        from sktag import __version__
-
-        self.path = Path(path)
-        if self.path.exists() and not self.path.is_dir():
-            raise ValueError(f"checkpoint_dir {str(self.path)!r} is a file, not a folder")
-        (self.path / "fits").mkdir(parents=True, exist_ok=True)
-        h = hashlib.sha256()
-        if isinstance(X, pd.DataFrame):
-            h.update(repr(list(X.columns)).encode())
-            h.update(pd.util.hash_pandas_object(X.astype(str), index=False).to_numpy().tobytes())
-        else:
-            h.update("\x1f".join(map(str, X)).encode())
-        h.update(repr(np.asarray(y).tolist()).encode())
-        h.update(f"{task}|sktag {__version__}|sklearn {sklearn.__version__}".encode())
-        self.data_hash = h.hexdigest()
-
-    def key(self, est, split):
-        text = est.__repr__(N_CHAR_MAX=10**7) if isinstance(est, BaseEstimator) else repr(est)
-        text = re.sub(r" at 0x[0-9a-fA-F]+", "", text)  # functions and plain objects: no addresses
-        h = hashlib.sha256(self.data_hash.encode())
-        h.update(text.encode())
-        h.update(_content_digest(est).encode())
-        for idx in split:
-            h.update(np.asarray(idx, dtype=np.int64).tobytes() + b"|")
-        return h.hexdigest()[:32]
-
-    def load(self, est, split):
-        f = self.path / "fits" / f"{self.key(est, split)}.json"
-        if not f.exists():
-            return None
-        try:
-            rec = json.loads(f.read_text())
-        except (OSError, ValueError):  # a damaged file: fit again
-            return None
-        return rec if rec.get("error") is None and rec.get("pred") is not None else None
-
-    def save(self, est, split, rec):
-        f = self.path / "fits" / f"{self.key(est, split)}.json"
-        tmp = f.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(dict(rec, finished=time.strftime("%Y-%m-%dT%H:%M:%S"), pid=os.getpid())))
-        os.replace(tmp, f)
 
 
 class _Progress:

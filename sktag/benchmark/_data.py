@@ -115,53 +115,15 @@ def make_splits(cv, X, y, task, smiles, *, groups=None, random_state=None):
     kind), ``"scaffold:K"``, ``"kfold:K"``, ``"stratified:K"``, a splitter
     with ``split(X, y, groups)``, or an iterable of ``(train, test)`` positions.
     """
-    from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
-
-    clf = task == "classification"
-    kind, k = None, 5
-    if cv is None or isinstance(cv, (int, np.integer)) and not isinstance(cv, bool):
-        k = 5 if cv is None else int(cv)
-        kind = ("scaffold" if smiles is not None
-                else "stratified" if clf and k >= 2 and _min_class(y) >= k else "kfold")
-    elif isinstance(cv, str):
-        m = _CV_SPEC.match(cv.strip().lower())
-        if not m:
-            raise ValueError(f"cv {cv!r} is not understood; use 'scaffold:5', 'kfold:5', 'stratified:5' or an int")
-        kind, k = m.group(1), int(m.group(2) or 5)
-        kind = {"random": "kfold", "group": "scaffold"}.get(kind, kind)
-        if kind == "scaffold" and smiles is None:
-            raise ValueError("scaffold folds need a SMILES column (smiles_column=...)")
-    if kind is not None:
-        if k < 2:
-            raise ValueError(f"cross-validation needs at least 2 folds, got {k}")
-        if kind == "scaffold":
-            from sktag.model_selection import scaffold_groups
-
-            g = scaffold_groups(smiles)
-            n_groups = len(np.unique(g))
-            if n_groups < k:
-                raise ValueError(f"{len(y)} rows in {n_groups} Bemis-Murcko scaffold group(s): {k} scaffold folds "
-                                 f"need at least {k} groups; use fewer folds or more data")
-            if clf and _min_class(y) >= k:
-                splitter = StratifiedGroupKFold(k, shuffle=True, random_state=random_state)
-                desc = f"{k} scaffold-grouped folds, class-stratified (StratifiedGroupKFold on scaffold_groups)"
-            else:
-                splitter = GroupKFold(k)
-                desc = f"{k} scaffold-grouped folds (GroupKFold on scaffold_groups; each scaffold in one fold)"
-            splits = list(splitter.split(np.zeros(len(y)), y, g))
-        elif kind == "stratified":
-            if not clf:
-                raise ValueError("stratified folds need a classification task")
-            splits = list(StratifiedKFold(k, shuffle=True, random_state=random_state).split(np.zeros(len(y)), y))
-            desc = f"{k} class-stratified random folds (StratifiedKFold, shuffled)"
-        else:
-            splits = list(KFold(k, shuffle=True, random_state=random_state).split(np.zeros(len(y))))
-            desc = f"{k} random folds (KFold, shuffled)"
+    named = _named_cv(cv, y, task, smiles)
+    if named is not None:
+        splits, desc = _named_splits(*named, y, task, smiles, random_state)
         return [(np.asarray(a), np.asarray(b)) for a, b in splits], desc, True
     if hasattr(cv, "split"):
         if groups is None and "group" in type(cv).__name__.lower():
             if smiles is None:
-                raise ValueError(f"{type(cv).__name__} needs groups=...; there is no SMILES column to group by scaffold")
+                raise ValueError(f"{type(cv).__name__} needs groups=...; there is no SMILES column to group by "
+                                 "scaffold")
             from sktag.model_selection import scaffold_groups
 
             groups = scaffold_groups(smiles)
@@ -173,6 +135,56 @@ def make_splits(cv, X, y, task, smiles, *, groups=None, random_state=None):
         raise TypeError("cv must be None, an int, a string such as 'scaffold:5', a splitter or "
                         f"an iterable of (train, test) index arrays; got {type(cv).__name__}") from None
     return splits, f"{len(splits)} given train/test splits", False
+
+
+def _named_cv(cv, y, task, smiles):
+    """``(kind, k)`` of a ``cv`` given as None, a number of folds or a string; None for any other ``cv``."""
+    if cv is None or isinstance(cv, (int, np.integer)) and not isinstance(cv, bool):
+        k = 5 if cv is None else int(cv)
+        kind = ("scaffold" if smiles is not None
+                else "stratified" if task == "classification" and k >= 2 and _min_class(y) >= k else "kfold")
+    elif isinstance(cv, str):
+        m = _CV_SPEC.match(cv.strip().lower())
+        if not m:
+            raise ValueError(f"cv {cv!r} is not understood; use 'scaffold:5', 'kfold:5', 'stratified:5' or an int")
+        kind, k = m.group(1), int(m.group(2) or 5)
+        kind = {"random": "kfold", "group": "scaffold"}.get(kind, kind)
+        if kind == "scaffold" and smiles is None:
+            raise ValueError("scaffold folds need a SMILES column (smiles_column=...)")
+    else:
+        return None
+    if k < 2:
+        raise ValueError(f"cross-validation needs at least 2 folds, got {k}")
+    return kind, k
+
+
+def _named_splits(kind, k, y, task, smiles, random_state):
+    """``(splits, description)`` of ``k`` folds of ``kind``: "scaffold", "stratified" or "kfold"."""
+    from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
+
+    clf = task == "classification"
+    if kind == "scaffold":
+        from sktag.model_selection import scaffold_groups
+
+        g = scaffold_groups(smiles)
+        n_groups = len(np.unique(g))
+        if n_groups < k:
+            raise ValueError(f"{len(y)} rows in {n_groups} Bemis-Murcko scaffold group(s): {k} scaffold folds "
+                             f"need at least {k} groups; use fewer folds or more data")
+        if clf and _min_class(y) >= k:
+            splitter = StratifiedGroupKFold(k, shuffle=True, random_state=random_state)
+            desc = f"{k} scaffold-grouped folds, class-stratified (StratifiedGroupKFold on scaffold_groups)"
+        else:
+            splitter = GroupKFold(k)
+            desc = f"{k} scaffold-grouped folds (GroupKFold on scaffold_groups; each scaffold in one fold)"
+        return list(splitter.split(np.zeros(len(y)), y, g)), desc
+    if kind == "stratified":
+        if not clf:
+            raise ValueError("stratified folds need a classification task")
+        splits = list(StratifiedKFold(k, shuffle=True, random_state=random_state).split(np.zeros(len(y)), y))
+        return splits, f"{k} class-stratified random folds (StratifiedKFold, shuffled)"
+    splits = list(KFold(k, shuffle=True, random_state=random_state).split(np.zeros(len(y))))
+    return splits, f"{k} random folds (KFold, shuffled)"
 
 
 def _min_class(y):

@@ -227,9 +227,9 @@ class PretrainedTag(BaseEstimator):
         Parameters
         ----------
         X : sequence of str, or DataFrame / 2-D array of str columns
-            The training strings.
+            The training strings; each domain's tag is pretrained on the distinct strings of its columns.
         y : array-like of shape (n_samples,)
-            The targets.
+            The targets of the estimator's fit (the pretraining does not see them).
 
         Returns
         -------
@@ -262,12 +262,12 @@ class PretrainedTag(BaseEstimator):
         Parameters
         ----------
         X : sequence of str, or DataFrame / 2-D array of str columns
-            The input strings.
+            The strings to predict for, in the columns of the training data.
 
         Returns
         -------
-        ndarray
-            The fitted estimator's predictions.
+        ndarray of shape (n_samples,)
+            The fitted estimator's predictions: values, or class labels for a classifier.
         """
         return self.estimator_.predict(X)
 
@@ -277,11 +277,11 @@ class PretrainedTag(BaseEstimator):
         Parameters
         ----------
         X : sequence of str, or DataFrame / 2-D array of str columns
-            The input strings.
+            The strings to classify.
 
         Returns
         -------
         ndarray of shape (n_samples, n_classes)
-            The fitted classifier's class probabilities.
+            The fitted classifier's class probabilities, in the order of ``classes_``.
         """
         return self.estimator_.predict_proba(X)

@@ -7,6 +7,8 @@ a SMILES column, and the function that builds it from a :class:`ModelContext`
 :data:`MODELS`, :data:`DEFAULT_MODELS`, :data:`LLM_MODELS` and
 :data:`SMILES_MODELS` are views of the registry, kept up to date.  The
 built-in models register themselves in :mod:`sktag.benchmark._models`.
+:data:`OWN_BASELINES` pairs named models with the baseline each is compared
+with in a report.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 __all__ = ["register_model", "unregister_model", "ModelContext", "NamedModel", "MODELS", "DEFAULT_MODELS",
-           "LLM_MODELS", "SMILES_MODELS"]
+           "LLM_MODELS", "SMILES_MODELS", "OWN_BASELINES"]
 
 #: name -> description of every named model
 MODELS: dict = {}
@@ -27,6 +29,15 @@ LLM_MODELS: list = []
 SMILES_MODELS: list = []
 #: name -> :class:`NamedModel`
 _REGISTRY: dict = {}
+
+#: (model, its own baseline) -> what the comparison says; reported when both rows ran
+OWN_BASELINES = {
+    ("tag", "llm_embedding_pretrained"): "the trained function tag against the frozen features with the same "
+                                         "domain tag",
+    ("hybrid", "stack_classical"): "the LLM's share of the blend: the same blend without it",
+    ("hybrid_tag", "stack_classical"): "the Tag-LLM's share of the blend: the same blend without it",
+    ("hybrid_tag", "hybrid"): "the Tag-LLM against the frozen features as the hybrid's LLM base model",
+}
 
 
 @dataclass(frozen=True)
@@ -64,12 +75,12 @@ class ModelContext:
         Parameters
         ----------
         **params
-            Further parameters of the estimator.
+            Further parameters of the estimator, e.g. ``tag_depth="deep"``.
 
         Returns
         -------
         TagRegressor or TagClassifier
-            The unfitted estimator.
+            The unfitted Tag-LLM estimator.
         """
         from sktag import TagClassifier, TagRegressor
 
@@ -82,12 +93,12 @@ class ModelContext:
         Parameters
         ----------
         **params
-            Further parameters of the estimator.
+            Further parameters of the hybrid, e.g. ``llm=None`` for the blend of the classical models alone.
 
         Returns
         -------
         HybridRegressor or HybridClassifier
-            The unfitted estimator.
+            The unfitted hybrid, on the context's SMILES column.
         """
         from sktag.hybrid import HybridClassifier, HybridRegressor
 
@@ -119,7 +130,7 @@ class ModelContext:
         Parameters
         ----------
         featuriser : transformer
-            A featuriser of SMILES strings.
+            A featuriser of SMILES strings, such as ``MorganFingerprint(radius=2)``.
 
         Returns
         -------

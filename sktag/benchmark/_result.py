@@ -10,7 +10,9 @@ import numpy as np
 import pandas as pd
 
 from . import _plot
-from ._stats import bootstrap_ci, corrected_ttest, fmt_p
+from ._markdown import report
+from ._registry import OWN_BASELINES
+from ._stats import bootstrap_ci, corrected_ttest
 
 _COLUMNS = ["model", "fold", "n_train", "n_test", "fit_seconds", "predict_seconds", "n_iter", "best_epoch",
             "load_before", "load_after", "resumed", "error"]
@@ -279,62 +281,7 @@ class BenchmarkResult:
         str
             The report.
         """
-        s = self.summary()
-        best = {}
-        for m in self.metrics:
-            col = s[f"{m.name}_mean"].dropna()
-            if not col.empty:
-                best[m.name] = col.idxmax() if m.greater_is_better else col.idxmin()
-        ref = self.reference
-        paired = self.paired(test=test).set_index("model") if ref is not None and len(self.models) > 1 else None
-        head = ["model"] + [m.display for m in self.metrics] + ["fit + predict s"]
-        stat_cols = {"corrected_t": ["p"], "bootstrap": ["95% CI"], "both": ["p", "95% CI"]}[test]
-        if paired is not None:
-            head += [f"Δ{self.primary.label or self.primary.name} vs {ref}", *stat_cols, "verdict"]
-        lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
-        for name in self.models:
-            cells = [f"{name}" + (f": {self.descriptions[name]}" if self.descriptions.get(name, name) != name else "")]
-            for m in self.metrics:
-                mean, sd = s.loc[name, f"{m.name}_mean"], s.loc[name, f"{m.name}_sd"]
-                c = "–" if not np.isfinite(mean) else (f"{mean:.{digits}f}" if not np.isfinite(sd)
-                                                       else f"{mean:.{digits}f} ± {sd:.{digits}f}")
-                cells.append(f"**{c}**" if best.get(m.name) == name else c)
-            t = s.loc[name, "fit_seconds_mean"] + s.loc[name, "predict_seconds_mean"]
-            cells.append("–" if not np.isfinite(t) else f"{t:.1f}")
-            if paired is not None:
-                if name == ref:
-                    cells += ["reference"] + [""] * (len(stat_cols) + 1)
-                else:
-                    r = paired.loc[name]
-                    cells.append(f"{r['difference']:+.{digits}f}" if np.isfinite(r["difference"]) else "–")
-                    if "p" in stat_cols:
-                        cells.append(fmt_p(r["p_value"]))
-                    if "95% CI" in stat_cols:
-                        cells.append(f"[{r['ci_low']:+.{digits}f}, {r['ci_high']:+.{digits}f}]"
-                                     if np.isfinite(r["ci_low"]) else "–")
-                    cells.append(r["verdict"])
-            lines.append("| " + " | ".join(cells) + " |")
-        n = int(self.folds["fold"].max()) + 1 if len(self.folds) else 0
-        out = [f"Task: {self.task}; {len(self._y)} rows; folds: {self.cv}. Mean ± sd over {n} fold{'s' if n != 1 else ''}.", ""] + lines
-        if paired is not None:
-            how = {"corrected_t": _T_TEST, "bootstrap": _BOOTSTRAP,
-                   "both": f"{_T_TEST} (decides the verdict); {_BOOTSTRAP}"}[test]
-            chosen = "chosen by the caller" if self._reference is not None else "the best classical row"
-            out += ["", f"Paired statistics against {ref} ({chosen}): {how}. Δ is the model's mean over folds "
-                        "minus the reference's."]
-        own = self.own_baselines(test=test)
-        if len(own):
-            out += ["", "Each model against its own baseline (same folds, same test):"]
-            for r in own.itertuples():
-                diff = f"{r.difference:+.{digits}f}" if np.isfinite(r.difference) else "–"
-                stat = f", p {fmt_p(r.p_value)}" if "p_value" in own.columns else ""
-                out.append(f"* {r.model} against {r.reference} ({OWN_BASELINES[(r.model, r.reference)]}): "
-                           f"Δ{self.primary.label or self.primary.name} {diff}{stat}: {r.verdict}")
-        errors = self.folds[self.folds["error"].notna()]
-        out += [""] + [f"* {note}" for note in self.notes] if self.notes else []
-        if len(errors):
-            out += ["", "Failed fits:"] + [f"* {r.model} fold {r.fold}: `{r.error}`" for r in errors.itertuples()]
-        return "\n".join(out) + "\n"
+        return report(self, test=test, digits=digits, n_rows=len(self._y), reference_given=self._reference is not None)
 
     def own_baselines(self, *, test="corrected_t"):
         """Compare each model with its own baseline, where both rows ran.
@@ -429,19 +376,6 @@ class BenchmarkResult:
     def __repr__(self):
         return (f"BenchmarkResult(task={self.task!r}, models={self.models}, folds={self.folds['fold'].nunique()}, "
                 f"metrics={[m.name for m in self.metrics]})")
-
-
-#: (model, its own baseline) -> what the comparison says; reported when both rows ran
-OWN_BASELINES = {
-    ("tag", "llm_embedding_pretrained"): "the trained function tag against the frozen features with the same "
-                                         "domain tag",
-    ("hybrid", "stack_classical"): "the LLM's share of the blend: the same blend without it",
-    ("hybrid_tag", "stack_classical"): "the Tag-LLM's share of the blend: the same blend without it",
-    ("hybrid_tag", "hybrid"): "the Tag-LLM against the frozen features as the hybrid's LLM base model",
-}
-
-_T_TEST = "Nadeau-Bengio corrected resampled t-test on the per-fold differences, two-sided, α = 0.05"
-_BOOTSTRAP = "paired bootstrap of the test rows within folds, 95% percentile interval"
 
 
 def _records(df):

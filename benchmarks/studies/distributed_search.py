@@ -2,9 +2,9 @@
 
 Usage::
 
-    python benchmarks/distributed_search.py                      # tiny random model, Dask
-    python benchmarks/distributed_search.py --backend ray
-    python benchmarks/distributed_search.py --model smollm2-135m --n-samples 200 --max-iter 3
+    python -m benchmarks.studies.distributed_search                      # tiny random model, Dask
+    python -m benchmarks.studies.distributed_search --backend ray
+    python -m benchmarks.studies.distributed_search --model smollm2-135m --n-samples 200 --max-iter 3
 
 Prints wall times (cluster start-up separately) and the search results side
 by side, and how many times each worker process loaded the backbone.  On a
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 import warnings
@@ -24,10 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from sktag.testing import make_tiny_model as build_tiny_model
 
-from sktag.testing import make_tiny_model as build_tiny_model  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def make_data(n, seed=0):

@@ -8,20 +8,16 @@ concordance index and Pearson r next to a mean predictor.
 
 Usage::
 
-    python benchmarks/davis_isolation.py --n-train 200 --n-test 100 --epochs 5
+    python -m benchmarks.studies.davis_isolation --n-train 200 --n-test 100 --epochs 5
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
 import warnings
 
 import numpy as np
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def concordance_index(y, pred):

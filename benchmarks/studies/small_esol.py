@@ -8,7 +8,7 @@ resumes (``--fresh`` refits).
 
 Usage::
 
-    python benchmarks/small_esol.py [--threads 2] [--seeds 0 1 2] [--out DIR] [--model NAME_OR_PATH]
+    python -m benchmarks.studies.small_esol [--threads 2] [--seeds 0 1 2] [--out DIR] [--model NAME_OR_PATH]
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def main(argv=None):

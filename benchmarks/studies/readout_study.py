@@ -17,7 +17,7 @@ random_state=0)``), the embedded default model, on the same split:
 
 Metrics: test RMSE (ESOL), test AUROC (BBBP).  Usage::
 
-    python benchmarks/readout_study.py --datasets esol bbbp --seeds 0 1 2 --threads 2
+    python -m benchmarks.studies.readout_study --datasets esol bbbp --seeds 0 1 2 --threads 2
 
 Writes ``readout_study_<date>.{md,json}`` into ``--out``.  Machine load
 (``os.getloadavg``) is recorded before and after every row.
@@ -36,8 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _models(kind, seed, args):
