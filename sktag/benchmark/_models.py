@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator, clone
 
+from .._validation import store_params
 from ._registry import _REGISTRY, MODELS, ModelContext, register_model
 
 __all__ = ["make_model", "uses_llm", "PretrainedTag"]
@@ -191,11 +192,7 @@ class PretrainedTag(BaseEstimator):
     """
 
     def __init__(self, estimator, *, column=None, max_iter=1, max_samples=None, random_state=None):
-        self.estimator = estimator
-        self.column = column
-        self.max_iter = max_iter
-        self.max_samples = max_samples
-        self.random_state = random_state
+        store_params(self, locals())
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
