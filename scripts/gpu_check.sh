@@ -59,7 +59,8 @@ PER_TEST=()  # a per-test limit where pytest-timeout is installed
 step cuda-tests 60 "$PY" -m pytest -q -p no:cacheprovider -rs -m cuda tests/
 
 step tiny-suite 200 "$PY" -m pytest -p no:cacheprovider -rfEs -m "not integration" ${PER_TEST[@]+"${PER_TEST[@]}"} \
-    tests/test_engine.py tests/test_estimators.py tests/test_training.py tests/test_backbone.py \
+    tests/test_engine.py tests/test_cache.py tests/test_states.py tests/test_deep.py tests/test_device.py \
+    tests/test_inference.py tests/test_estimators.py tests/test_training.py tests/test_backbone.py \
     tests/test_architectures.py tests/test_embedding.py tests/test_threads.py tests/test_optional_rdkit.py
 
 # shellcheck disable=SC2086  # GPU_CHECK_SPEED_ARGS is a list of extra flags

@@ -18,7 +18,7 @@ import sktag.backbone as bbmod
 from conftest import TEXT, small_reg
 from conftest import tol
 from sktag import TagClassifier, TagRegressor
-from sktag.backbone import load_backbone, resolve_device, resolve_dtype
+from sktag.backbone import load_backbone, resolve_dtype
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_DIR = os.path.dirname(TESTS_DIR)
@@ -104,17 +104,6 @@ def test_fingerprint_is_dtype_independent(tiny_model):
     a = load_backbone(tiny_model, device="cpu", dtype="float32")
     b = load_backbone(tiny_model, device="cpu", dtype="bfloat16")
     assert a.fingerprint == b.fingerprint
-
-
-def test_resolve_device_and_dtype():
-    assert resolve_device("cpu").type == "cpu"
-    pinned = torch.bfloat16 if os.environ["SKTAG_CPU_BF16"] == "1" else torch.float32  # conftest's pin
-    assert resolve_dtype("auto", torch.device("cpu")) == pinned
-    assert resolve_dtype("bf16", torch.device("cpu")) == torch.bfloat16
-    with pytest.raises(ValueError, match="dtype"):
-        resolve_dtype("int8", torch.device("cpu"))
-    with pytest.raises(ValueError, match="device"):
-        resolve_device("gpu0")
 
 
 def test_unknown_local_path_fails_fast(tmp_path):
@@ -221,7 +210,6 @@ def test_model_that_is_a_file(tmp_path):
         TagRegressor(model=str(f), domains="Text").fit(["a"], [1.0])
 
 
-
 # ----------------------------------------------------------- security, network
 def test_trust_remote_code_is_off_and_passed_through(tiny_model, monkeypatch):
     import inspect
@@ -254,7 +242,6 @@ def test_trust_remote_code_is_off_and_passed_through(tiny_model, monkeypatch):
         assert model_calls and all(k["trust_remote_code"] is True for k in model_calls)
     finally:
         sktag.clear_backbone_cache()
-
 
 
 # The same fit in a fresh process, with the network switched off: checks that
@@ -323,39 +310,6 @@ def test_bitwise_identical_across_processes(child_run, tiny_model, length_task):
     pred = est.predict(X)
     assert child_run["repr"] == repr(pred.tolist())
     assert child_run["pred"] == pred.tobytes().hex()
-
-def _cpu_flags_from_proc():
-    with open("/proc/cpuinfo") as f:
-        return {w for line in f if line.startswith("flags") for w in line.split(":", 1)[1].split()}
-
-
-def test_auto_dtype_on_cpu_follows_bf16_support(monkeypatch):
-    cpu, cuda = torch.device("cpu"), torch.device("cuda", 0)  # no GPU needed to resolve a dtype
-    monkeypatch.setenv("SKTAG_CPU_BF16", "1")
-    assert bbmod.cpu_supports_bf16()
-    assert resolve_dtype("auto", cpu) == torch.bfloat16
-    assert resolve_dtype("float32", cpu) == torch.float32  # an explicit dtype is never overridden
-    monkeypatch.setenv("SKTAG_CPU_BF16", "0")
-    assert not bbmod.cpu_supports_bf16()
-    assert resolve_dtype("auto", cpu) == torch.float32
-    assert resolve_dtype(None, cpu) == torch.float32
-    assert resolve_dtype("auto", cuda) == torch.bfloat16
-    monkeypatch.setenv("SKTAG_CPU_BF16", "maybe")
-    with pytest.raises(ValueError, match="SKTAG_CPU_BF16"):
-        resolve_dtype("auto", cpu)
-
-
-@pytest.mark.skipif(not os.path.exists("/proc/cpuinfo"), reason="reads the Linux CPU flags")
-def test_cpu_bf16_detection_reads_the_cpu_flags(monkeypatch):
-    monkeypatch.delenv("SKTAG_CPU_BF16", raising=False)
-    flags = _cpu_flags_from_proc()
-    native = bool(flags & {"avx512_bf16", "amx_bf16"})
-    if native:
-        assert bbmod.cpu_supports_bf16()
-        assert resolve_dtype("auto", torch.device("cpu")) == torch.bfloat16
-    elif not flags & {"avx512f", "amx_tile"}:  # torch's probe cannot disagree without AVX-512 / AMX
-        assert not bbmod.cpu_supports_bf16()
-        assert resolve_dtype("auto", torch.device("cpu")) == torch.float32
 
 
 def test_bf16_backbone_on_cpu_keeps_tags_and_head_float32(monkeypatch, tiny_model):

@@ -2,7 +2,9 @@
 
 Each test failed on 0.2.0 and states the behaviour that replaced the defect.  The sliding-window
 masks (item 7) are tested on every windowed family in ``test_architectures.py``; the tolerances
-derived from the dtype (the first item) live in ``conftest.tol``.
+derived from the dtype (the first item) live in ``conftest.tol``; predictions from the fitted state,
+column labels checked at predict and the estimators as transformers (items 1, 2 and 8) are tested
+with prediction itself, in ``test_inference.py``.
 """
 
 import warnings
@@ -13,22 +15,18 @@ import pytest
 import sklearn
 import torch
 
-from conftest import SUITE_DTYPE, small_reg, tol
-from sklearn.compose import ColumnTransformer
+from conftest import CNO as TEXT
+from conftest import LABELS_CNO as LABELS
+from conftest import Y_CNO as Y
+from conftest import quick_reg as reg
+from conftest import tol
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, KFold, cross_validate
 
 from sktag import DomainTagPretrainer, LLMEmbedding, TagClassifier, TagRegressor, TagSet, load_backbone
 from sktag.exceptions import TruncationWarning
 
-TEXT = ["CC", "CN", "CO", "NN", "OO", "NC", "CCN", "NCO", "OCN", "CCO", "NNO", "OOC"]
-Y = np.array([s.count("N") / len(s) for s in TEXT])
-LABELS = np.array([1 if "N" in s else 0 for s in TEXT])
 FRAME = pd.DataFrame({"a": TEXT, "b": TEXT[::-1]})
-
-
-def reg(model, **kw):
-    return small_reg(model, **{"tag_length": 2, "max_iter": 1, **kw})
 
 
 @pytest.fixture(autouse=True)
@@ -39,23 +37,6 @@ def _quiet():
 
 
 # 1 ------------------------------------------- predictions come from the fitted state
-@pytest.mark.parametrize("change", [dict(readout_layers=[2]), dict(readout="tag"), dict(readout_layers="all"),
-                                    dict(isolate_segments=True), dict(canonicalize=False),
-                                    dict(dtype="bfloat16")], ids=str)
-def test_parameters_changed_after_fit_do_not_change_predictions(tiny_model, change):
-    est = reg(tiny_model, domains={"a": "Text", "b": "SMILES"}, readout_layers=[1])
-    X = pd.DataFrame({"a": TEXT, "b": ["OCC", "CCO", "c1ccccc1", "CN", "NC", "CCC"] * 2})
-    est.fit(X, Y)
-    pred, feats = est.predict(X), est.transform(X)
-    meta = est.tagset().heads["TagRegressor"]["task"]
-    est.set_params(**change)
-    np.testing.assert_array_equal(est.predict(X), pred)
-    np.testing.assert_array_equal(est.transform(X), feats)
-    assert est.tagset().heads["TagRegressor"]["task"] == meta
-    assert (est.readout_, est.readout_layers_, est.isolate_segments_) == ("pooled", [1], False)
-    assert est.canonicalize_ is True and est.dtype_ == SUITE_DTYPE
-
-
 def test_warm_start_refuses_a_changed_structure(tiny_model):
     est = reg(tiny_model, readout_layers=[1]).fit(TEXT, Y)
     with pytest.raises(ValueError, match=r"warm_start: readout_layers=\[2\] \(fitted: \[1\]\) changed"):
@@ -69,18 +50,6 @@ def test_llm_embedding_transforms_with_its_fitted_pooling_and_isolation(tiny_mod
     emb.set_params(pooling="last", isolate_segments=True, dtype="bfloat16")
     np.testing.assert_array_equal(emb.transform(FRAME), ref)
     assert emb.get_feature_names_out()[0].endswith("_mean_0")
-
-
-# 2 ------------------------------------------- column labels of any type are checked
-def test_integer_column_labels_are_checked_at_predict(tiny_model):
-    X = pd.DataFrame({0: TEXT, 1: TEXT[::-1]})
-    est = reg(tiny_model, domains={0: "Text", 1: "Text"}).fit(X, Y)
-    assert not hasattr(est, "feature_names_in_")  # scikit-learn keeps only string names there
-    with pytest.raises(ValueError, match="differ from those seen in fit"):
-        est.predict(X[[1, 0]])
-    with pytest.raises(ValueError, match="differ from those seen in fit"):
-        est.predict(X.rename(columns={0: 5, 1: 6}))
-    np.testing.assert_array_equal(est.predict(X.to_numpy()), est.predict(X))  # no names: by position
 
 
 # 3 ------------------------------------------- metadata routing on
@@ -168,23 +137,6 @@ def test_on_invalid_nan_covers_empty_and_non_string_cells(tiny_model):
     pytest.importorskip("rdkit")
     fp = MorganFingerprint(on_invalid="nan").fit_transform(X)  # the featurisers agree, row by row
     assert np.isnan(fp).all(axis=1).tolist() == np.isnan(pred).tolist()
-
-
-# 8 ------------------------------------------- the estimators are whole transformers
-def test_estimators_are_transformers_with_feature_names_and_set_output(tiny_model):
-    df = pd.DataFrame({"smiles": TEXT, "other": np.arange(len(TEXT))})
-    est = reg(tiny_model, readout_layers=[1, 2])
-    names = est.fit(TEXT, Y).get_feature_names_out()
-    assert len(names) == est.transform(TEXT).shape[1] == 3 * 32
-    assert names[0] == "function_tag_0" and names[32] == "data_L1_mean_0" and names[-1] == "data_L2_mean_31"
-    np.testing.assert_array_equal(reg(tiny_model, readout_layers=[1, 2]).fit_transform(TEXT, Y), est.transform(TEXT))
-    ct = ColumnTransformer([("tag", reg(tiny_model, readout="tag"), "smiles")]).fit(df, Y)
-    assert list(ct.get_feature_names_out()[:2]) == ["tag__function_tag_0", "tag__function_tag_1"]
-    out = est.set_output(transform="pandas").transform(TEXT)
-    assert isinstance(out, pd.DataFrame) and list(out.columns) == list(names)
-    clf = TagClassifier(model=tiny_model, domains="Text", tag_length=2, max_iter=1, early_stopping=False,
-                        random_state=0, readout="tag").set_output(transform="pandas")
-    assert clf.fit_transform(TEXT, LABELS).shape == (len(TEXT), 32)
 
 
 # 9 ------------------------------------------- thread control everywhere

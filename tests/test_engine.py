@@ -1,28 +1,14 @@
 """The frozen-prefix path must match the naive full path (values and gradients)."""
 
-import os
-
 import numpy as np
 import pytest
 import torch
 
+from conftest import SHORT_SMILES as STRINGS
 from conftest import encoded_rows as _rows
+from conftest import random_tag_table as _table
 from conftest import tol
-from sktag import _cache, _engine
-from sktag.backbone import load_backbone
-
-
-def _table(backbone, tag_lengths, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(sum(tag_lengths), backbone.hidden_size, generator=g)
-
-
-@pytest.fixture
-def backbone(tiny_model):
-    return load_backbone(tiny_model, dtype="float32", device="cpu")
-
-
-STRINGS = ["CCO", "c1ccccc1O", "N", "CC(=O)Oc1ccccc1C(=O)O", "O=C=O"]
+from sktag import _engine
 
 
 @pytest.mark.parametrize("isolate", [False, True])
@@ -58,59 +44,6 @@ def test_prefix_path_matches_full_path(backbone, isolate, two_columns):
         single = _engine.collate([r], tail=f_slots)
         h1 = _engine.full_forward(backbone, single, table, isolate)
         torch.testing.assert_close(h1[0], h_full[i].detach(), **tol(torch.float32))
-
-
-@pytest.mark.parametrize("on_disk", [False, True], ids=["memory", "disk"])
-def test_prefix_store_round_trip_matches_direct_cache(backbone, on_disk, tmp_path):
-    rows = _rows(backbone, [STRINGS], (3, 5))
-    table = _table(backbone, (3, 5))
-    lengths = np.array([len(r) for r in rows])
-    cfg = backbone.config
-    store = _cache.PrefixStore(cfg.num_hidden_layers, cfg.num_key_value_heads,
-                                cfg.hidden_size // cfg.num_attention_heads, lengths,
-                                torch.float32, torch.device("cpu"), folder=tmp_path if on_disk else None)
-    assert list(tmp_path.iterdir()) == []  # a disk store's file leaves the folder at once
-    # fill in two batches of a different composition than the one read back
-    for b in ([0, 3], [1, 2, 4]):
-        batch = _engine.collate([rows[i] for i in b])
-        store.put(b, _engine.prefix_kv(backbone, batch, table), batch.valid)
-    order = [4, 0, 2]
-    kv, valid = store.gather(order)
-    batch = _engine.collate([rows[i] for i in order])
-    direct = _engine.prefix_kv(backbone, batch, table)
-    assert torch.equal(valid, batch.valid)
-    m = valid[None, None, :, None, :, None].expand_as(kv)
-    torch.testing.assert_close(kv[m], direct[m], **tol(torch.float32))
-    ftag = table[-5:]
-    torch.testing.assert_close(_engine.tag_forward(backbone, kv, valid, ftag),
-                               _engine.tag_forward(backbone, direct, batch.valid, ftag),
-                               **tol(torch.float32))
-
-
-def test_reserve_gives_the_file_real_blocks_not_a_sparse_hole(tmp_path):
-    path = tmp_path / "f"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT)
-    try:
-        _cache.reserve(fd, 3 << 20)
-        st = os.fstat(fd)
-    finally:
-        os.close(fd)
-    assert st.st_size == 3 << 20
-    if hasattr(st, "st_blocks"):  # allocated 512-byte blocks (a sparse file would have next to none)
-        assert st.st_blocks * 512 >= 3 << 20
-
-
-def test_cache_location_follows_prefix_cache(tmp_path, monkeypatch):
-    cpu = torch.device("cpu")
-    monkeypatch.setattr(_cache, "memory_budget", lambda spec, device: 0 if spec is False else 1000)
-    where = lambda spec, need: _cache.cache_location(spec, need, cpu, tmp_path)  # noqa: E731
-    assert where(False, 10)[0] is None and where(None, 10)[0] is None
-    assert where("auto", 1000)[0] == where(True, 10)[0] == where(5000, 10)[0] == "memory"
-    assert where("auto", 1001)[0] == where(True, 1001)[0] == where("disk", 10)[0] == "disk"
-    assert where(5000.0, 10**4) == (None, "prefix cache needs 9.77 KiB > budget 1000 B (prefix_cache=5000.0)")
-    monkeypatch.setattr(_cache, "DISK_MARGIN", 2**62)
-    no_room = where("auto", 1001)
-    assert no_room[0] is None and "free on disk" in no_room[1] and where("disk", 10)[0] is None
 
 
 def test_padding_side_does_not_change_results(backbone):
