@@ -83,9 +83,9 @@ def deletion_test(reg, X_test, explanations, k, draws, rng):
     whose tokens are all the reference token ``C`` is the baseline already).  Molecules with fewer than ``2 k``
     such atoms are left out of both.
     """
-    from sktag._attribution import REFERENCE_TOKENS, Integrator
-    from sktag._encoding import encode
-    from sktag._inputs import as_columns
+    from sktag._explain.attribution import REFERENCE_TOKENS, Integrator
+    from sktag._forward.encoding import encode
+    from sktag._forward.inputs import as_columns
 
     bb = reg.get_backbone()
     scalar, _ = reg._explained_output(None, X_test)

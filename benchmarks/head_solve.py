@@ -1,4 +1,4 @@
-"""Time of the regression head's closed form: scikit-learn's ``RidgeCV`` against ``sktag._ridge.ridge_gcv``.
+"""Time of the regression head's closed form: scikit-learn's ``RidgeCV`` against ``sktag._fit.ridge.ridge_gcv``.
 
 The head is solved before training, after every epoch and at the end of a fit, on ``n`` rows of the pooled
 readout's features (6,336 for SmolLM2-135M: 10 pooled layers + the tag's state, 576 each).  With more rows than
@@ -40,8 +40,8 @@ def features(n, d, rng):
 
 def solve_both(n, args):
     """One row of the table: both solvers on the same ``n x d`` problem."""
-    from sktag._ridge import _sklearn_ridge_cv, ridge_gcv
-    from sktag._tasks import RIDGE_ALPHAS
+    from sktag._fit.ridge import _sklearn_ridge_cv, ridge_gcv
+    from sktag._fit.tasks import RIDGE_ALPHAS
 
     rng = np.random.RandomState(args.seed)
     X = features(n, args.features, rng)
@@ -65,7 +65,7 @@ def solve_both(n, args):
 
 
 def main(argv=None):
-    from sktag._tasks import RIDGE_ALPHAS
+    from sktag._fit.tasks import RIDGE_ALPHAS
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rows", nargs="+", type=int, default=[3200, 6400, 8000])

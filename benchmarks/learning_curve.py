@@ -48,7 +48,7 @@ from sklearn.model_selection import GridSearchCV, ParameterGrid
 from benchmarks import command
 from benchmarks.accuracy_data import DTAG_MODELS, dtag_model, load_domain_tags, require_domain_tags
 from benchmarks.speed_machine import cpu_kind, dtype_reason
-from sktag._feature_store import feature_store
+from sktag._forward.feature_store import feature_store
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -412,7 +412,7 @@ def plot(df, info, path):
 def environment_info(threads):
     import torch
 
-    from sktag._device import resolve_dtype
+    from sktag._runtime.device import resolve_dtype
     from sktag.backbone import cpu_supports_bf16
     from sktag.benchmark import environment
 

@@ -6,8 +6,12 @@ scikit-learn regressors and classifiers for SMILES, protein sequences and
 other non-prose strings.
 """
 
+from ._aliases import install as _install_aliases
+
+_install_aliases()  # module paths of earlier versions (pickles) still import
+
 from ._version import __version__
-from ._training import Callback
+from ._fit.training import Callback
 from .backbone import clear_backbone_cache, load_backbone
 from .embedding import LLMEmbedding
 from .estimators import TagClassifier, TagRegressor

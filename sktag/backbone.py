@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._architectures import (ATTN_IMPLEMENTATIONS, check_attn_implementation, check_masks, from_pretrained,
+from ._forward.architectures import (ATTN_IMPLEMENTATIONS, check_attn_implementation, check_masks, from_pretrained,
                              mask_windows, refuse_config)
-from ._device import cpu_supports_bf16, resolve_device, resolve_dtype
+from ._runtime.device import cpu_supports_bf16, resolve_device, resolve_dtype
 
 __all__ = [
     "Backbone",
@@ -250,10 +250,10 @@ class Backbone:
         head whatever ``num_attention_heads`` says), for ``head_dim`` different
         from ``hidden_size / num_attention_heads`` (Gemma, Qwen3) and for
         models that cache fewer layers than they have.  It is the shape
-        :func:`sktag._engine.prefix_kv` returns: ``[n_layers, 2, B, kv_heads, L, head_dim]``.
+        :func:`sktag._forward.engine.prefix_kv` returns: ``[n_layers, 2, B, kv_heads, L, head_dim]``.
         """
         if self._kv_geometry is None:
-            from . import _engine
+            from ._forward import engine as _engine
 
             row = _engine.EncodedRow(ids=np.array([0]), slot=np.array([-1]), seg=np.array([0]))
             kv = _engine.prefix_kv(self, _engine.collate([row], device=self.device), None)

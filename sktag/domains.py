@@ -54,7 +54,7 @@ _MAX_SHOWN_CHARS = 60
 # --------------------------------------------------------------------- validators
 def _validate_smiles(value, canonicalize):
     """Validator of the built-in ``"SMILES"`` domain."""
-    from ._rdkit import parse_smiles  # RDKit imported only when needed
+    from ._runtime.rdkit import parse_smiles  # RDKit imported only when needed
 
     mol, reason = parse_smiles(value)
     if mol is None:
@@ -322,7 +322,7 @@ def validate_strings(
     display, validator = entry
 
     if validator is _validate_smiles:
-        from ._rdkit import rdkit_quiet, require_rdkit
+        from ._runtime.rdkit import rdkit_quiet, require_rdkit
 
         require_rdkit(f"The {display!r} domain (SMILES validation)",
                       "; or give these columns a plain-text domain such as 'Text'.")

@@ -9,7 +9,7 @@ a featuriser for any scikit-learn model::
     make_pipeline(LLMEmbedding(), StandardScaler(), RidgeCV())
 
 It shares the estimators' data path: ``_inputs.as_columns`` →
-``_encoding`` (a :class:`~sktag._encoding.TagLayout` without function tag,
+``_encoding`` (a :class:`~sktag._forward.encoding.TagLayout` without function tag,
 then ``encode``) → ``_engine.hidden_states`` → ``_engine.pool_states``.
 """
 
@@ -23,17 +23,17 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from . import _engine
-from ._encoding import TagLayout, encode, token_limit, validate
-from ._inputs import as_columns, check_fitted_columns, resolve_domains
-from ._backbone_access import BackboneMixin
-from ._layers import LAYERS, resolve_layers
-from ._deep import DeepTable, common_kind, zero_blocks
-from ._taginit import domain_tag_vectors
-from ._threads import torch_threads
-from ._feature_store import active_store, config_key
-from ._report import progress
-from ._validation import BOOLEAN, COMMON, POS_INT, Instance, Options, store_params, string_input_tags, validate_params
+from ._forward import engine as _engine
+from ._forward.encoding import TagLayout, encode, token_limit, validate
+from ._forward.inputs import as_columns, check_fitted_columns, resolve_domains
+from ._fit.backbone_access import BackboneMixin
+from ._forward.layers import LAYERS, resolve_layers
+from ._forward.deep import DeepTable, common_kind, zero_blocks
+from ._forward.taginit import domain_tag_vectors
+from ._runtime.threads import torch_threads
+from ._forward.feature_store import active_store, config_key
+from ._runtime.report import progress
+from ._runtime.validation import BOOLEAN, COMMON, POS_INT, Instance, Options, store_params, string_input_tags, validate_params
 from .backbone import resolve_device, resolve_dtype
 from .tags import TagSet
 

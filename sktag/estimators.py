@@ -6,9 +6,9 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
-from ._base import BaseTagEstimator
-from ._tasks import ClassificationTask, RegressionTask
-from ._validation import store_params
+from ._fit.base import BaseTagEstimator
+from ._fit.tasks import ClassificationTask, RegressionTask
+from ._runtime.validation import store_params
 
 __all__ = ["TagRegressor", "TagClassifier"]
 
@@ -91,7 +91,7 @@ _SHARED_PARAMS = """
         segment attends only within itself; the function tag sees all.
     readout : {"pooled", "tag"} or a Readout subclass, default="pooled"
         What the head reads (a new readout is one subclass of
-        ``sktag._readouts.Readout`` with a ``name``; that name works here
+        ``sktag._forward.readouts.Readout`` with a ``name``; that name works here
         once the class is defined).  ``"tag"`` is the Tag-LLM paper's readout: the
         final hidden state at the last function-tag position.  ``"pooled"``
         adds the mean hidden state of the data tokens at ``readout_layers``;

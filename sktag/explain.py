@@ -37,8 +37,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._draw import draw_attributions, draw_residue_attributions
-from ._smiles_atoms import atom_map, char_weights_to_atoms
+from ._explain.draw import draw_attributions, draw_residue_attributions
+from ._explain.smiles_atoms import atom_map, char_weights_to_atoms
 
 __all__ = ["Explanation", "draw_attributions", "draw_residue_attributions"]
 

@@ -17,9 +17,9 @@ import warnings
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from ._inputs import column_of_strings
-from ._rdkit import parse_smiles, rdkit_quiet, require_rdkit
-from ._validation import BOOLEAN, COMMON, NONNEG_INT, POS_INT, Instance, string_input_tags, validate_params
+from ._forward.inputs import column_of_strings
+from ._runtime.rdkit import parse_smiles, rdkit_quiet, require_rdkit
+from ._runtime.validation import BOOLEAN, COMMON, NONNEG_INT, POS_INT, Instance, string_input_tags, validate_params
 from .domains import InvalidInputError, format_invalid
 
 __all__ = ["MorganFingerprint", "RDKitDescriptors"]

@@ -27,9 +27,9 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
-from ._inputs import as_input, take
-from ._report import progress
-from ._validation import string_input_tags, store_params
+from ._forward.inputs import as_input, take
+from ._runtime.report import progress
+from ._runtime.validation import string_input_tags, store_params
 
 __all__ = ["HybridRegressor", "HybridClassifier", "default_llm_model", "default_classical_models"]
 

@@ -20,13 +20,13 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from . import _engine
-from ._device import autocast
-from ._pretrain_base import Objective, TagPretrainerBase
-from ._threads import torch_threads
-from ._deep import DeepTable, zero_blocks
-from ._report import progress
-from ._validation import BOOLEAN, Options, store_params
+from ._forward import engine as _engine
+from ._runtime.device import autocast
+from ._pretrain.base import Objective, TagPretrainerBase
+from ._runtime.threads import torch_threads
+from ._forward.deep import DeepTable, zero_blocks
+from ._runtime.report import progress
+from ._runtime.validation import BOOLEAN, Options, store_params
 
 __all__ = ["DomainTagPretrainer", "DescriptorTagPretrainer"]
 
@@ -321,4 +321,4 @@ class DomainTagPretrainer(TagPretrainerBase):
         return -self.nll(X)
 
 
-from ._descriptor_pretrain import DescriptorTagPretrainer  # noqa: E402  (re-exported here)
+from ._pretrain.descriptor import DescriptorTagPretrainer  # noqa: E402  (re-exported here)

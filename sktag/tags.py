@@ -18,7 +18,7 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from ._deep import RESIDUAL, check_kind
+from ._forward.deep import RESIDUAL, check_kind
 from ._version import __version__
 from .exceptions import TagMismatchError
 

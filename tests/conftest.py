@@ -264,7 +264,7 @@ def assert_predict_rejects(case, request):
 
 def encoded_rows(backbone, strings_per_col, tag_lengths=(3, 4)):
     """Rows of ``strings_per_col`` with ``len(tag_lengths) - 1`` domain tags (cycled over columns)."""
-    from sktag._encoding import TagLayout, layout_rows
+    from sktag._forward.encoding import TagLayout, layout_rows
 
     tok = backbone.tokenizer
     tokenized = [tok(list(col), add_special_tokens=False)["input_ids"] for col in strings_per_col]

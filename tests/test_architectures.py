@@ -19,11 +19,11 @@ import pytest
 import torch
 
 import sktag.backbone as bbmod
-from sktag import _engine
+from sktag._forward import engine as _engine
 from conftest import encoded_rows as _rows
 from conftest import tol
-from sktag._deep import DeepTable, block_shape
-from sktag._readouts import Needs
+from sktag._forward.deep import DeepTable, block_shape
+from sktag._forward.readouts import Needs
 from sktag.backbone import Backbone, load_backbone
 from sktag.testing import TINY_SLIDING_WINDOW, make_tiny_model
 

@@ -150,8 +150,8 @@ def test_default_model_converts_once_and_reloads_fast():
 @pytest.mark.integration
 @needs_default
 def test_default_model_prefix_path_matches_full_path(real_model_threads):
-    from sktag import _engine
-    from sktag._encoding import TagLayout, layout_rows
+    from sktag._forward import engine as _engine
+    from sktag._forward.encoding import TagLayout, layout_rows
 
     bb = load_backbone("smollm2-135m", device="cpu", dtype="float32")
     smiles = ["CCO", "CC(=O)Oc1ccccc1C(=O)O", "c1ccncc1"]
@@ -181,7 +181,7 @@ def test_default_model_fit_predict_on_esol(real_model_threads):
     assert pred.shape == (16,) and np.isfinite(pred).all()
     assert reg.backbone_identity_ == "smollm2-135m"
     # the default domain_tags="pretrained" put the shipped <SMILES> tag (10 vectors) in front of the data
-    from sktag._pretrained import shipped_domain_tags
+    from sktag._forward.pretrained import shipped_domain_tags
 
     shipped = shipped_domain_tags(reg.get_backbone())
     assert shipped is not None and shipped.info("SMILES")["tag_length"] == 10

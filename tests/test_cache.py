@@ -1,4 +1,4 @@
-"""The prefix cache (``sktag._cache``): sizes, the memory budget, where a cache goes, and the store itself."""
+"""The prefix cache (``sktag._forward.cache``): sizes, the memory budget, where a cache goes, and the store itself."""
 
 import os
 import shutil
@@ -12,8 +12,8 @@ from conftest import SHORT_SMILES as STRINGS
 from conftest import encoded_rows as _rows
 from conftest import random_tag_table as _table
 from conftest import tol
-from sktag import _cache
-from sktag import _engine
+from sktag._forward import cache as _cache
+from sktag._forward import engine as _engine
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -216,7 +216,7 @@ def test_a_prefix_cache_on_disk_gives_the_model_of_one_in_memory(make_reg, lengt
 
 
 def test_auto_prefix_cache_goes_to_disk_beyond_the_memory_budget(make_reg, length_task, monkeypatch):
-    from sktag import _cache
+    from sktag._forward import cache as _cache
 
     monkeypatch.setattr(_cache, "memory_budget", lambda spec, device: 10)
     X, y = length_task

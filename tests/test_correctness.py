@@ -141,7 +141,7 @@ def test_on_invalid_nan_covers_empty_and_non_string_cells(tiny_model):
 
 # 9 ------------------------------------------- thread control everywhere
 def test_llm_embedding_and_pretrainer_scoring_honour_n_threads(tiny_model, monkeypatch):
-    from sktag import _engine
+    from sktag._forward import engine as _engine
 
     seen = []
     real = _engine._forward

@@ -1,4 +1,4 @@
-"""Deep tags (``sktag._deep``): kinds, shapes and masks of the blocks, how a forward applies them, and the
+"""Deep tags (``sktag._forward.deep``): kinds, shapes and masks of the blocks, how a forward applies them, and the
 estimators' deep function and domain tags."""
 
 import pickle
@@ -9,9 +9,9 @@ import torch
 
 from conftest import tol
 from sktag import TagMismatchError, TagRegressor, TagSet
-from sktag._deep import DeepLayers, DeepTable, as_table, block_mask
-from sktag._deep import block_shape, check_blocks, check_kind, common_kind
-from sktag._deep import deep_domain_blocks, function_tag_applied, resolve_deep_layers, zero_blocks
+from sktag._forward.deep import DeepLayers, DeepTable, as_table, block_mask
+from sktag._forward.deep import block_shape, check_blocks, check_kind, common_kind
+from sktag._forward.deep import deep_domain_blocks, function_tag_applied, resolve_deep_layers, zero_blocks
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -189,7 +189,7 @@ def test_deep_layers_keep_the_deep_tag_to_the_chosen_blocks(tiny_model, tmp_path
 def test_tuned_deep_domain_tags_move_the_features_and_the_head_follows(make_reg, length_task, kind):
     """``domain_tag_depth="deep"`` or ``"kv"`` + ``tune_domain_tags``: the blocks train, the pooled features move,
     and the closed-form head's standardisation is re-set from the moved features (mean over the training rows)."""
-    from sktag._deep import block_shape
+    from sktag._forward.deep import block_shape
 
     X, y = length_task
     frozen = make_reg(max_iter=2, domain_tag_depth=kind, early_stopping=False).fit(X, y)
@@ -218,7 +218,7 @@ def test_tuned_deep_domain_tags_move_the_features_and_the_head_follows(make_reg,
 @pytest.mark.parametrize("kind", ["deep", "kv"])
 def test_deep_domain_tags_round_trip_through_a_tagset(make_reg, length_task, tmp_path, kind):
     from sktag import TagRegressor, TagSet
-    from sktag._deep import block_shape
+    from sktag._forward.deep import block_shape
 
     X, y = length_task
     reg = make_reg(max_iter=1, domain_tag_depth=kind, tune_domain_tags=True, early_stopping=False,

@@ -1,4 +1,4 @@
-"""Device and dtype of the frozen backbone (``sktag._device``): the parameters, bfloat16 on CPUs, autocast."""
+"""Device and dtype of the frozen backbone (``sktag._runtime.device``): the parameters, bfloat16 on CPUs, autocast."""
 
 import contextlib
 import os
@@ -11,8 +11,8 @@ import torch
 
 import sktag.backbone as bbmod
 from sktag import TagClassifier, TagRegressor
-from sktag import _device
-from sktag._device import autocast, resolve_device, resolve_dtype
+from sktag._runtime import device as _device
+from sktag._runtime.device import autocast, resolve_device, resolve_dtype
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 

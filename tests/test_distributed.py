@@ -103,7 +103,7 @@ def test_worker_context_detection(monkeypatch):
 
 def test_estimator_checks_policy_before_loading(make_reg, monkeypatch, length_task):
     """get_backbone asks the policy; a refusal surfaces from fit."""
-    import sktag._backbone_access as mixins  # where BackboneMixin.get_backbone looks the policy up
+    import sktag._fit.backbone_access as mixins  # where BackboneMixin.get_backbone looks the policy up
 
     seen = []
 

@@ -1,4 +1,4 @@
-"""Pictures of per-atom and per-residue attributions (sktag._draw)."""
+"""Pictures of per-atom and per-residue attributions (sktag._explain.draw)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from sktag import _draw
-from sktag._draw import BAR_HEIGHT, diverging_colour, draw_attributions, draw_residue_attributions
+from sktag._explain import draw as _draw
+from sktag._explain.draw import BAR_HEIGHT, diverging_colour, draw_attributions, draw_residue_attributions
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -278,13 +278,13 @@ def test_missing_matplotlib_says_how_to_install_it(monkeypatch):
 
 
 def test_imports_are_lazy_and_pyplot_is_never_used(tmp_path):
-    # sktag._draw is loaded under a bare "sktag" package (no torch, no __init__), so the run takes a second
+    # sktag._explain.draw is loaded under a bare "sktag" package (no torch, no __init__), so the run takes a second
     code = textwrap.dedent(f"""
         import sys, types
         pkg = types.ModuleType("sktag")
         pkg.__path__ = [{str(REPO / "sktag")!r}]
         sys.modules["sktag"] = pkg
-        import sktag._draw as d
+        import sktag._explain.draw as d
         assert "matplotlib" not in sys.modules, "matplotlib imported at import time"
         assert "rdkit" not in sys.modules, "RDKit imported at import time"
         import matplotlib

@@ -400,7 +400,7 @@ def test_column_transformer_with_rdkit_descriptors(tiny_model):
 
 def test_estimators_share_the_layer_spec():
     from sktag import TagRegressor
-    from sktag._readouts import PooledReadout
+    from sktag._forward.readouts import PooledReadout
 
     assert TagRegressor().readout_layers == LLMEmbedding().layers == "spread10"
     thirty_layers = (576,) * 31  # hidden-state widths like SmolLM2-135M's
@@ -423,7 +423,7 @@ def test_failed_fit_leaves_the_transformer_as_it_was(tiny_model):
 
 # ------------------------------------------------------- label-free features shared by content
 def test_feature_store_serves_rows_by_content_and_never_a_stale_one(tiny_model, other_tiny_model):
-    from sktag._feature_store import feature_store
+    from sktag._forward.feature_store import feature_store
 
     emb = make(tiny_model, domains="SMILES", layers=[1, 2]).fit(STRINGS)
     plain = emb.transform(STRINGS)

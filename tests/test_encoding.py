@@ -1,4 +1,4 @@
-"""Encoding (``sktag._encoding``): domain validation, tokenisation and the tag layout.
+"""Encoding (``sktag._forward.encoding``): domain validation, tokenisation and the tag layout.
 
 Invalid domain strings are named row by row (with the DataFrame index and
 column), valid ones are canonicalised on a copy, long strings are truncated
@@ -15,7 +15,7 @@ import pytest
 
 from conftest import assert_fit_rejects, assert_predict_rejects, small_reg, unchanged
 from conftest import tol
-from sktag._encoding import FUNCTION_SEGMENT, TagLayout, encode, layout_rows
+from sktag._forward.encoding import FUNCTION_SEGMENT, TagLayout, encode, layout_rows
 from sktag.backbone import load_backbone
 from sktag.domains import InvalidInputError
 from sktag.exceptions import TruncationWarning

@@ -8,7 +8,7 @@ from conftest import SHORT_SMILES as STRINGS
 from conftest import encoded_rows as _rows
 from conftest import random_tag_table as _table
 from conftest import tol
-from sktag import _engine
+from sktag._forward import engine as _engine
 
 
 @pytest.mark.parametrize("isolate", [False, True])

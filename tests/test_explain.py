@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from conftest import PROTEINS, SMILES, SUITE_DTYPE, Y_SMILES, small_clf, small_reg, tol
-from sktag._attribution import Integrator, quadrature, token_spans
+from sktag._explain.attribution import Integrator, quadrature, token_spans
 from sktag.explain import Explanation
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -158,7 +158,7 @@ def test_two_columns_and_a_deep_tag(tiny_model):
 
 
 def test_masking_nothing_gives_the_prediction(fitted):
-    from sktag._encoding import encode
+    from sktag._forward.encoding import encode
 
     bb = fitted.get_backbone()
     rows, _ = encode([SMILES[:3]], fitted.layout_, bb.tokenizer)

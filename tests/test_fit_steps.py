@@ -1,4 +1,4 @@
-"""The fit steps of the Tag-LLM estimators (``sktag._base``): their order, and subclasses that override them."""
+"""The fit steps of the Tag-LLM estimators (``sktag._fit.base``): their order, and subclasses that override them."""
 
 import numpy as np
 import pytest

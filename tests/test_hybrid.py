@@ -160,7 +160,7 @@ def test_compare_shares_the_frozen_features_and_reports_own_baselines(tiny_model
 
 
 def test_compare_calls_share_an_enclosing_feature_store(tiny_model, esol40, count_rows):
-    from sktag._feature_store import feature_store
+    from sktag._forward.feature_store import feature_store
 
     X, y = esol40
     split = lambda n: [(np.arange(n), np.arange(30, 40))]  # noqa: E731  nested training rows, one test set

@@ -26,7 +26,7 @@ def test_the_rule_takes_the_simplest_design_within_one_standard_error(script):
 
 def test_one_split_with_a_custom_llm_base_model(script, tiny_model, monkeypatch):
     """Every row of the report from one hybrid fit; the LLM base model is named the same whatever it is."""
-    from sktag._feature_store import FeatureStore
+    from sktag._forward.feature_store import FeatureStore
     from sktag.datasets import load_esol
     from sktag.hybrid import default_classical_models, default_llm_model
 

@@ -1,4 +1,4 @@
-"""Prediction and ``transform`` (``sktag._inference``): from the fitted state only, columns checked, rows in order."""
+"""Prediction and ``transform`` (``sktag._fit.inference``): from the fitted state only, columns checked, rows in order."""
 
 import numpy as np
 import pandas as pd

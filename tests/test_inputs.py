@@ -1,4 +1,4 @@
-"""Input handling (``sktag._inputs``): from what the user passes to string columns.
+"""Input handling (``sktag._forward.inputs``): from what the user passes to string columns.
 
 Bad input gives a clear error (type, and a message naming the problem and
 the row) and never modifies the caller's data, in ``fit`` and in
@@ -17,7 +17,7 @@ from sklearn.exceptions import ConvergenceWarning
 from conftest import assert_fit_rejects, assert_predict_rejects, unchanged
 from conftest import tol
 from sktag import TagRegressor
-from sktag._inputs import as_columns, check_sample_weight, check_strings, column_of_strings, resolve_domains
+from sktag._forward.inputs import as_columns, check_sample_weight, check_strings, column_of_strings, resolve_domains
 from sktag.exceptions import TruncationWarning
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

@@ -95,3 +95,4 @@ def test_module_paths_of_earlier_versions_still_import(old, new):
     import importlib
 
     assert importlib.import_module(old) is importlib.import_module(new)
+    assert importlib.import_module(new).__spec__.name == new  # relative imports still resolve where it lives

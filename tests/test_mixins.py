@@ -1,4 +1,4 @@
-"""Backbone access and persistence (``sktag._backbone_access.BackboneMixin``).
+"""Backbone access and persistence (``sktag._fit.backbone_access.BackboneMixin``).
 
 Pickles are small and hold no backbone weights, load on a CPU-only machine
 after a CUDA fit, and refuse a backbone whose weights changed.

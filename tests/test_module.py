@@ -1,4 +1,4 @@
-"""The trainable part of an estimator (``sktag._module``): the tag table, deep blocks and the standardised head."""
+"""The trainable part of an estimator (``sktag._forward.module``): the tag table, deep blocks and the standardised head."""
 
 import pickle
 
@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from sktag._deep import DeepTable
-from sktag._module import Head, TagModule
+from sktag._forward.deep import DeepTable
+from sktag._forward.module import Head, TagModule
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 

@@ -6,7 +6,7 @@ import pytest
 
 from conftest import esol_sample
 from sktag import HybridRegressor, LLMEmbedding, TagRegressor
-from sktag._inputs import as_columns, as_input, is_molecule, molecules_as_smiles
+from sktag._forward.inputs import as_columns, as_input, is_molecule, molecules_as_smiles
 from sktag.benchmark import compare
 from sktag.features import MorganFingerprint, RDKitDescriptors
 from sktag.hybrid import default_classical_models

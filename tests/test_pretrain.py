@@ -267,7 +267,7 @@ def test_deep_domain_tag_pretraining(make_pre, tiny_model, tmp_path, kind):
     """``tag_depth="deep"`` or ``"kv"``: the blocks learn, NLL uses them, and the estimators and LLMEmbedding
     take them, of their kind."""
     from sktag import LLMEmbedding, TagRegressor
-    from sktag._deep import DeepTable, block_shape
+    from sktag._forward.deep import DeepTable, block_shape
 
     pre = make_pre(tag_depth=kind).fit(SMILES)
     bb = pre.get_backbone()

@@ -13,9 +13,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import RidgeCV
 
 from sktag import Callback, TagRegressor, _engine
-from sktag._encoding import TagLayout, layout_rows
-from sktag._readouts import Needs, Readout
-from sktag._taginit import init_tag
+from sktag._forward.encoding import TagLayout, layout_rows
+from sktag._forward.readouts import Needs, Readout
+from sktag._forward.taginit import init_tag
 from sktag.backbone import load_backbone
 
 TEXT = ["CCNO", "CN", "CONN", "NNC", "OOCN", "NC", "CCN", "NCOO", "OCN", "CCO", "NNO", "OOC", "CNCN", "OONN"]

@@ -1,4 +1,4 @@
-"""The records one fit builds (``sktag._records``): built by keyword, with the common face callbacks read."""
+"""The records one fit builds (``sktag._fit.records``): built by keyword, with the common face callbacks read."""
 
 import dataclasses
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from sktag._records import FitInputs, FitModel, FitRun, FitState, PretrainState
-from sktag._training import History
+from sktag._fit.records import FitInputs, FitModel, FitRun, FitState, PretrainState
+from sktag._fit.training import History
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 

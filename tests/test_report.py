@@ -1,4 +1,4 @@
-"""What sktag tells its user while it works (``sktag._report``): progress bars, and warnings that point at the
+"""What sktag tells its user while it works (``sktag._runtime.report``): progress bars, and warnings that point at the
 user's code."""
 
 import os
@@ -11,7 +11,7 @@ from sklearn.exceptions import ConvergenceWarning
 import sktag
 from conftest import CNO, Y_CNO
 from conftest import quick_reg
-from sktag._report import progress, user_stacklevel
+from sktag._runtime.report import progress, user_stacklevel
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 

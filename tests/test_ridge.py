@@ -1,11 +1,11 @@
-"""sktag._ridge: the regression head's closed form equals scikit-learn's RidgeCV, on both sides of n = d."""
+"""sktag._fit.ridge: the regression head's closed form equals scikit-learn's RidgeCV, on both sides of n = d."""
 
 import numpy as np
 import pytest
 from sklearn.linear_model import RidgeCV
 
-from sktag._ridge import ridge_gcv
-from sktag._tasks import RIDGE_ALPHAS
+from sktag._fit.ridge import ridge_gcv
+from sktag._fit.tasks import RIDGE_ALPHAS
 
 
 def _problem(n, d, k, seed=0):

@@ -1,4 +1,4 @@
-"""sktag._smiles_atoms: each SMILES character mapped to its atoms, in RDKit's atom order.
+"""sktag._explain.smiles_atoms: each SMILES character mapped to its atoms, in RDKit's atom order.
 
 Hand-checked maps first (no RDKit needed), then a cross-check of atom count, atom symbols, bonds and bond
 characters against RDKit's own parse of varied real SMILES, then the per-character to per-atom weight sums.
@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sktag import _smiles_atoms
-from sktag._smiles_atoms import AtomMap, atom_map, char_weights_to_atoms
+from sktag._explain import smiles_atoms as _smiles_atoms
+from sktag._explain.smiles_atoms import AtomMap, atom_map, char_weights_to_atoms
 
 
 @pytest.fixture(scope="module")

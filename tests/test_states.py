@@ -1,4 +1,4 @@
-"""Readout states of a data set (``sktag._states.StateSource``): the prefix cache, then the function-tag step."""
+"""Readout states of a data set (``sktag._forward.states.StateSource``): the prefix cache, then the function-tag step."""
 
 import warnings
 
@@ -9,11 +9,11 @@ import torch
 from conftest import SHORT_SMILES as STRINGS
 from conftest import encoded_rows as _rows
 from conftest import tol
-from sktag import _cache
-from sktag._encoding import TagLayout
-from sktag._module import TagModule
-from sktag._readouts import make_readout
-from sktag._states import StateSource
+from sktag._forward import cache as _cache
+from sktag._forward.encoding import TagLayout
+from sktag._forward.module import TagModule
+from sktag._forward.readouts import make_readout
+from sktag._forward.states import StateSource
 from sktag.exceptions import PerformanceWarning
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

@@ -1,4 +1,4 @@
-"""Fitted estimators to and from TagSets (``sktag._tagio``): ``tagset``, ``save_tags`` and ``from_tags``."""
+"""Fitted estimators to and from TagSets (``sktag._fit.tagio``): ``tagset``, ``save_tags`` and ``from_tags``."""
 
 import numpy as np
 import pandas as pd
@@ -7,7 +7,7 @@ import torch
 
 from conftest import assert_same_tagset as _assert_same
 from sktag import TagClassifier, TagMismatchError, TagRegressor, TagSet
-from sktag._encoding import TagLayout
+from sktag._forward.encoding import TagLayout
 from sktag.backbone import load_backbone
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

@@ -309,7 +309,7 @@ def test_tag_loading_never_unpickles(tmp_path, tiny_model):
 @pytest.fixture
 def shipped_folder(tmp_path, monkeypatch, tiny_model):
     """A shipped-tags folder holding a <SMILES> tag for the tiny model and one for another backbone."""
-    import sktag._pretrained as pretrained
+    import sktag._forward.pretrained as pretrained
     from sktag.backbone import load_backbone
 
     bb = load_backbone(tiny_model, device="cpu")
@@ -358,12 +358,12 @@ def _protein_init(bb):
 
 
 def test_no_shipped_tag_for_other_backbones(tiny_model):
-    from sktag._pretrained import shipped_domain_tags
+    from sktag._forward.pretrained import shipped_domain_tags
     from sktag.backbone import load_backbone
 
     assert shipped_domain_tags(load_backbone(tiny_model, device="cpu")) is None
     # every shipped file loads and names a domain tag
-    from sktag._pretrained import FOLDER
+    from sktag._forward.pretrained import FOLDER
 
     files = sorted(FOLDER.glob("*.safetensors"))
     assert files

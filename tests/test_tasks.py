@@ -1,4 +1,4 @@
-"""Task objects (``sktag._tasks``): targets, class labels, weights and closed-form heads."""
+"""Task objects (``sktag._fit.tasks``): targets, class labels, weights and closed-form heads."""
 
 import warnings
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import assert_fit_rejects, small_reg
-from sktag._tasks import ClassificationTask, RegressionTask
+from sktag._fit.tasks import ClassificationTask, RegressionTask
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 

@@ -1,4 +1,4 @@
-"""The torch thread policy (``sktag._threads``) in this process and in joblib workers."""
+"""The torch thread policy (``sktag._runtime.threads``) in this process and in joblib workers."""
 
 import os
 
@@ -8,7 +8,7 @@ import torch
 from joblib import Parallel, cpu_count, delayed, parallel_config
 
 from sktag import TagRegressor, load_backbone
-from sktag._threads import effective_n_threads, thread_limit, torch_threads
+from sktag._runtime.threads import effective_n_threads, thread_limit, torch_threads
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The training loop (``sktag._training``): early-stopping splits, non-finite losses,
+"""The training loop (``sktag._fit.training``): early-stopping splits, non-finite losses,
 interrupts through :class:`sktag.Callback`, and determinism."""
 
 import copy

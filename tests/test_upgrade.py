@@ -1,4 +1,4 @@
-"""Objects pickled by earlier versions of sktag (``sktag._upgrade``): what they lack gets the value they behaved as."""
+"""Objects pickled by earlier versions of sktag (``sktag._runtime.upgrade``): what they lack gets the value they behaved as."""
 
 import pickle
 
@@ -8,9 +8,9 @@ import torch
 
 from conftest import CNO, Y_CNO
 from conftest import quick_reg
-from sktag._deep import DeepTable
-from sktag._module import TagModule
-from sktag._upgrade import FITTED_DEFAULTS, RESIDUAL, upgrade_estimator, upgrade_module
+from sktag._forward.deep import DeepTable
+from sktag._forward.module import TagModule
+from sktag._runtime.upgrade import FITTED_DEFAULTS, RESIDUAL, upgrade_estimator, upgrade_module
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 

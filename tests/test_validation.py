@@ -1,4 +1,4 @@
-"""Parameter constraints (``sktag._validation``): checked in ``fit``, never in ``__init__``,
+"""Parameter constraints (``sktag._runtime.validation``): checked in ``fit``, never in ``__init__``,
 with scikit-learn's wording."""
 
 import pytest
@@ -6,7 +6,7 @@ import torch
 
 from conftest import small_reg
 from sktag import DomainTagPretrainer, TagClassifier, TagRegressor
-from sktag._validation import Interval, Options, validate_params
+from sktag._runtime.validation import Interval, Options, validate_params
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
 
-from sktag._feature_store import active_store, feature_store
-from sktag._inputs import as_input, take
+from sktag._forward.feature_store import active_store, feature_store
+from sktag._forward.inputs import as_input, take
 
 from . import _data
 from ._metrics import DEFAULT_SCORING, get_metric
@@ -276,10 +276,10 @@ def _fit_one(est, X, y, train, test, task):
     """Fit a clone of ``est`` on ``train``, predict ``test``: a record (never raises except on interrupt).
 
     A Ctrl-C is never turned into a finished fit: inside
-    :func:`~sktag._training.interrupts_abort` a Tag-LLM cut short raises
+    :func:`~sktag._fit.training.interrupts_abort` a Tag-LLM cut short raises
     instead of keeping its best epoch, so the fit is neither scored nor kept.
     """
-    from sktag._training import interrupts_abort
+    from sktag._fit.training import interrupts_abort
 
     rec = dict(n_train=int(len(train)), n_test=int(len(test)), test=test.tolist(), load_before=_load())
     est = clone(est) if hasattr(est, "get_params") else est

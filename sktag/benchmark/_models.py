@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator, clone
 
-from .._validation import store_params
+from .._runtime.validation import store_params
 from ._registry import _REGISTRY, MODELS, ModelContext, register_model
 
 __all__ = ["make_model", "uses_llm", "PretrainedTag"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sktag._draw import require_matplotlib
+from sktag._explain.draw import require_matplotlib
 
 
 def draw(result, m, ax=None):

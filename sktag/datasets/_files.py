@@ -83,7 +83,7 @@ def read_molecules(path, *, target=None, smiles_column="smiles", sep=None, retur
     1        CCO  ethanol
     2   c1ccccc1  benzene
     """
-    from sktag._rdkit import require_rdkit
+    from sktag._runtime.rdkit import require_rdkit
 
     require_rdkit("read_molecules")
     if on_invalid not in ("raise", "warn"):
@@ -140,7 +140,7 @@ def _read_sdf(path, smiles_column):
     """Every SD record: its canonical SMILES, title and fields; the records RDKit cannot read."""
     from rdkit import Chem
 
-    from sktag._rdkit import rdkit_quiet
+    from sktag._runtime.rdkit import rdkit_quiet
 
     rows, index, bad = [], [], []
     try:
@@ -203,7 +203,7 @@ def _read_table(path, kind, smiles_column, sep):
 
 def _unparsable(smiles):
     """``[(index, reason)]`` of the SMILES that RDKit cannot parse (missing ones included)."""
-    from sktag._rdkit import parse_smiles, rdkit_quiet
+    from sktag._runtime.rdkit import parse_smiles, rdkit_quiet
 
     bad = []
     with rdkit_quiet():

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._deep import DeepTable, block_mask, common_kind
-from ._upgrade import upgrade_module
+from .deep import DeepTable, block_mask, common_kind
+from .._runtime.upgrade import upgrade_module
 
 
 class Head(torch.nn.Module):
@@ -64,7 +64,7 @@ class TagModule(torch.nn.Module):
     """Domain tags (frozen unless tuned), one function tag, an optional deep function tag and the head.
 
     The tag table (all tags stacked) is what the engine splices into the
-    input embeddings, in the order :class:`~sktag._encoding.TagLayout` gives.
+    input embeddings, in the order :class:`~sktag._forward.encoding.TagLayout` gives.
     With ``deep_shape=(n_blocks, width)`` the function tag is *deep*:
     ``deep_tag`` is one learned ``[p, width]`` block per decoder block, added to that block's input at
     the function-tag positions (zero at the start, so a deep tag starts as the
@@ -73,9 +73,9 @@ class TagModule(torch.nn.Module):
     blocks: the others' rows are masked to zero (:meth:`function_deep`).
 
     ``domain_deep`` (a list aligned with ``domain_tags`` of
-    :class:`~sktag._deep.DeepTable` or None) makes the domain tags deep: one
+    :class:`~sktag._forward.deep.DeepTable` or None) makes the domain tags deep: one
     ``[n_layers, p_domain, width]`` block per domain, of one kind
-    (``domain_deep_kind``, :mod:`sktag._deep`), added at every layer at that
+    (``domain_deep_kind``, :mod:`sktag._forward.deep`), added at every layer at that
     domain tag's positions (None entries start at zero); all None, or
     ``domain_deep=None``, keeps them shallow.  The blocks train with the
     domain tags (``tune_domain_tags``).
@@ -105,7 +105,7 @@ class TagModule(torch.nn.Module):
         self.head = Head(n_features, n_outputs)
 
     def __setstate__(self, state):
-        """Unpickle; a module written by an earlier sktag is upgraded (:func:`sktag._upgrade.upgrade_module`)."""
+        """Unpickle; a module written by an earlier sktag is upgraded (:func:`sktag._runtime.upgrade.upgrade_module`)."""
         super().__setstate__(state)
         upgrade_module(self)
 
@@ -127,14 +127,14 @@ class TagModule(torch.nn.Module):
         return tuple(int(i) for i in mask.flatten().nonzero().flatten())
 
     def deep_table(self):
-        """The deep blocks of the domain tags side by side (a :class:`~sktag._deep.DeepTable`), or None."""
+        """The deep blocks of the domain tags side by side (a :class:`~sktag._forward.deep.DeepTable`), or None."""
         if self.domain_deep is None:
             return None
         return DeepTable(torch.cat(list(self.domain_deep), dim=1), self.domain_deep_kind)
 
     @property
     def domain_deep_kind(self):
-        """The kind of the domain tags' deep blocks (:mod:`sktag._deep`), or None when they are shallow."""
+        """The kind of the domain tags' deep blocks (:mod:`sktag._forward.deep`), or None when they are shallow."""
         if self.domain_deep is None:
             return None
         return self._deep_kind

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._inputs import MAX_REPORT, check_strings
-from .exceptions import TruncationWarning
+from .inputs import MAX_REPORT, check_strings
+from ..exceptions import TruncationWarning
 
 #: Segment id of the function tag (it attends to every segment).
 FUNCTION_SEGMENT = -1
@@ -226,7 +226,7 @@ def validate(columns, layout, *, row_labels=None, canonicalize=True, on_invalid=
     whose every cell is present and valid.  With ``on_invalid="raise"`` any
     missing or invalid cell raises, naming the rows.
     """
-    from .domains import validate_strings
+    from ..domains import validate_strings
 
     names = layout.feature_names
     ok = np.ones(len(columns[0]), dtype=bool)
@@ -245,7 +245,7 @@ def validate(columns, layout, *, row_labels=None, canonicalize=True, on_invalid=
 
 def encode(columns, layout, tokenizer, *, row_labels=None, max_length=512, truncation="warn",
            canonicalize=True, on_invalid="raise", validators=None, max_positions=None, return_strings=False):
-    """Validate, tokenise and lay out ``columns`` (from :func:`sktag._inputs.as_columns`).
+    """Validate, tokenise and lay out ``columns`` (from :func:`sktag._forward.inputs.as_columns`).
 
     ``max_positions`` is the model's position limit
     (:attr:`sktag.backbone.Backbone.max_positions`): strings are truncated

@@ -4,7 +4,7 @@ A readout declares its needs (:class:`Needs`): the hidden states at the last
 function-tag position at some layers, and data-token states pooled at some
 layers, over all data tokens or per segment (input column), by their mean or
 the last one.  The engine computes exactly those, once, into one record
-(:class:`sktag._engine.States`); the pooled states do not depend on the
+(:class:`sktag._forward.engine.States`); the pooled states do not depend on the
 function tag, so they come from the frozen prefix pass that fills the
 key/value cache and are cached with it.  The readout turns the record into
 the head's input features, names them, and saves and loads its own metadata
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ._layers import LAYERS, resolve_layers
+from .layers import LAYERS, resolve_layers
 
 __all__ = ["Needs", "Readout", "TagReadout", "PooledReadout", "READOUTS", "ReadoutSpec", "make_readout", "LAYERS"]
 
@@ -64,7 +64,7 @@ class Readout:
         ``n_layers`` (:meth:`sktag.backbone.Backbone.hidden_widths`).
     layers : int, list of int or str, default="spread10"
         The estimator's ``readout_layers``; what it means is the readout's
-        choice (see :func:`sktag._layers.resolve_layers`).
+        choice (see :func:`sktag._forward.layers.resolve_layers`).
     n_segments : int, default=1
         Number of input columns.
 
@@ -92,7 +92,7 @@ class Readout:
         raise NotImplementedError
 
     def features(self, states) -> torch.Tensor:  # pragma: no cover - every readout defines it
-        """Head input ``[B, n_features]`` (float32) from :class:`sktag._engine.States`."""
+        """Head input ``[B, n_features]`` (float32) from :class:`sktag._forward.engine.States`."""
         raise NotImplementedError
 
     def feature_names(self) -> list:  # pragma: no cover - every readout defines it

@@ -141,7 +141,7 @@ def check_masks(bb, model) -> None:
     agree.  Catches architectures that fail on, ignore or misread 4-D masks,
     and caches whose layers do not stack into one tensor.
     """
-    from . import _engine
+    from . import engine as _engine
 
     bb.mask_windows  # noqa: B018  (raises for layer types the engine cannot build)
     n, p = 8, 2

@@ -11,8 +11,8 @@ import enum
 
 import torch
 
-from ._deep import DeepTable, check_blocks
-from ._pretrained import PRETRAINED, shipped_domain_tags
+from .deep import DeepTable, check_blocks
+from .pretrained import PRETRAINED, shipped_domain_tags
 
 
 class TagInit(str, enum.Enum):
@@ -42,7 +42,7 @@ def domain_tag_vectors(spec, domains, backbone, length, *, untagged=TagInit.MEAN
     """The starting vectors of each domain's tag, ``{domain: [n, d] float32 CPU tensor}``, or None.
 
     With ``deep=True``, the pair ``(vectors, blocks)``: ``blocks`` maps each
-    domain to the deep block its tag carries (a :class:`sktag._deep.DeepTable`
+    domain to the deep block its tag carries (a :class:`sktag._forward.deep.DeepTable`
     of one tag, ``[n_layers, n, width]`` and its kind, see
     :meth:`sktag.TagSet.add_deep`), or None for a shallow tag.
 
@@ -52,7 +52,7 @@ def domain_tag_vectors(spec, domains, backbone, length, *, untagged=TagInit.MEAN
         The ``domain_tags`` parameter: ``None`` gives every domain the
         ``untagged`` rule (``None`` there: no domain tags at all);
         ``"pretrained"`` the tags sktag ships for ``backbone``
-        (:mod:`sktag._pretrained`) where there is one, the ``untagged`` rule
+        (:mod:`sktag._forward.pretrained`) where there is one, the ``untagged`` rule
         elsewhere (``None`` there: a tag of no vectors), and the ``untagged``
         rule everywhere when ``length`` is 0 and ``untagged`` is not None
         (``domain_tag_length=0``: no domain tag); ``"text"`` (unless a file of
@@ -86,7 +86,7 @@ def _domain_tags(spec, domains, backbone, length, untagged):
     """``(vectors, blocks)`` of :func:`domain_tag_vectors` (``blocks``: None for every shallow tag)."""
     import os
 
-    from .tags import TagSet
+    from ..tags import TagSet
 
     if spec is None:
         if untagged is None:
@@ -128,7 +128,7 @@ def domain_tags_digest(vectors, blocks) -> str | None:
     gives now, so that a changed ``domain_tags`` is refused instead of
     silently ignored.  None when there are no domain tags.
     """
-    from .tags import _digest
+    from ..tags import _digest
 
     if vectors is None:
         return None

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ._engine import length_batches
-from ._report import progress, user_stacklevel
+from .._forward.engine import length_batches
+from .._runtime.report import progress, user_stacklevel
 
 
 #: Whether an interrupted fit raises ``KeyboardInterrupt`` instead of keeping its best epoch (see

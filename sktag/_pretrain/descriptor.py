@@ -19,14 +19,14 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from . import _engine
-from ._device import autocast
-from ._layers import LAYERS, resolve_layers
-from ._pooling import pool_states
-from ._pretrain_base import Objective, TagPretrainerBase, pretrain_rng_subset
-from ._threads import torch_threads
-from ._report import progress
-from ._validation import Instance, Interval, store_params
+from .._forward import engine as _engine
+from .._runtime.device import autocast
+from .._forward.layers import LAYERS, resolve_layers
+from .._forward.pooling import pool_states
+from .base import Objective, TagPretrainerBase, pretrain_rng_subset
+from .._runtime.threads import torch_threads
+from .._runtime.report import progress
+from .._runtime.validation import Instance, Interval, store_params
 
 __all__ = ["DescriptorTagPretrainer"]
 
@@ -192,7 +192,7 @@ class DescriptorTagPretrainer(TagPretrainerBase):
 
     # ------------------------------------------------------------------ features
     def _descriptor_table(self, strings):
-        from .features import RDKitDescriptors
+        from ..features import RDKitDescriptors
 
         rd = RDKitDescriptors(descriptors=None if self.descriptors is None else list(self.descriptors))
         return rd.fit_transform(strings), list(rd.get_feature_names_out())

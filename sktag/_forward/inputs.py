@@ -320,7 +320,7 @@ def check_fitted_columns(estimator, X):
     if fitted is not None and names is None and hasattr(estimator, "feature_names_in_"):
         import warnings
 
-        from ._report import user_stacklevel
+        from .._runtime.report import user_stacklevel
 
         warnings.warn(f"X has no column names, but this {name} was fitted with a DataFrame; columns are matched "
                       "by position.", UserWarning, stacklevel=user_stacklevel())

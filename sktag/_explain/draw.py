@@ -24,7 +24,7 @@ import re
 
 import numpy as np
 
-from ._rdkit import parse_smiles, rdkit_quiet, require_rdkit
+from .._runtime.rdkit import parse_smiles, rdkit_quiet, require_rdkit
 
 __all__ = ["diverging_colour", "draw_attributions", "draw_residue_attributions"]
 

@@ -23,9 +23,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from . import _engine
-from ._device import autocast
-from ._report import progress
+from .._forward import engine as _engine
+from .._runtime.device import autocast
+from .._runtime.report import progress
 
 
 def quadrature(n_steps):
@@ -176,7 +176,7 @@ class Integrator:
         """Per-row results for the rows ``idx``: ``{row: (attributions, f(x), f(x0), tag effects)}``.
 
         The attributions cover the row's positions, those of its
-        :class:`~sktag._encoding.EncodedRow` followed by the function tag's
+        :class:`~sktag._forward.encoding.EncodedRow` followed by the function tag's
         (0 at tag positions, which the path does not move).
         """
         lengths = np.array([len(r) if r is not None else 0 for r in encoded])

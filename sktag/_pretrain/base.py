@@ -27,17 +27,17 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 
-from ._backbone_access import BackboneMixin
-from ._deep import DeepTable
-from ._encoding import TagLayout, layout_rows, token_limit, tokenize
-from ._inputs import as_columns, check_strings
-from ._taginit import TagInit, init_tag
-from ._threads import torch_threads
-from ._records import PretrainState
-from ._training import FitData, History, Outcome, TrainingLoop, check_callbacks, in_training
-from ._validation import COMMON, Instance, string_input_tags, validate_params
-from .backbone import resolve_device, resolve_dtype
-from .tags import TagSet
+from .._fit.backbone_access import BackboneMixin
+from .._forward.deep import DeepTable
+from .._forward.encoding import TagLayout, layout_rows, token_limit, tokenize
+from .._forward.inputs import as_columns, check_strings
+from .._forward.taginit import TagInit, init_tag
+from .._runtime.threads import torch_threads
+from .._fit.records import PretrainState
+from .._fit.training import FitData, History, Outcome, TrainingLoop, check_callbacks, in_training
+from .._runtime.validation import COMMON, Instance, string_input_tags, validate_params
+from ..backbone import resolve_device, resolve_dtype
+from ..tags import TagSet
 
 
 @dataclass
@@ -94,7 +94,7 @@ class TagPretrainerBase(BackboneMixin, BaseEstimator):
     # ------------------------------------------------------------------ inputs
     def _check_strings(self, X):
         """A list of validated, normalised strings from a 1-D ``X``."""
-        from .domains import validate_strings
+        from ..domains import validate_strings
 
         columns, _, row_labels = as_columns(X)
         if len(columns) != 1:
@@ -110,7 +110,7 @@ class TagPretrainerBase(BackboneMixin, BaseEstimator):
         return list(norm)
 
     def _encode_strings(self, strings, backbone, tag_length, add_eos):
-        """``(rows, n_tokens)``: one :class:`~sktag._encoding.EncodedRow` per string, and its token count.
+        """``(rows, n_tokens)``: one :class:`~sktag._forward.encoding.EncodedRow` per string, and its token count.
 
         Each row is ``[<Domain>] tokens(s)``, plus the tokenizer's EOS token
         when ``add_eos`` and the string was not cut at ``max_length``.
@@ -135,11 +135,11 @@ class TagPretrainerBase(BackboneMixin, BaseEstimator):
         return init_tag(backbone, TagInit.MEAN, self.tag_length)
 
     def _deep_start(self, backbone):
-        """The start of the tag's deep blocks (a :class:`~sktag._deep.DeepTable`), or None for a shallow tag."""
+        """The start of the tag's deep blocks (a :class:`~sktag._forward.deep.DeepTable`), or None for a shallow tag."""
         return None
 
     def _fitted_deep(self):
-        """The fitted tag's deep blocks (a :class:`~sktag._deep.DeepTable`), or None for a shallow tag."""
+        """The fitted tag's deep blocks (a :class:`~sktag._forward.deep.DeepTable`), or None for a shallow tag."""
         block = self.tags_.deep.get(self.domain_)
         return None if block is None else DeepTable(block, self.tags_.deep_kind(self.domain_))
 
@@ -178,7 +178,7 @@ class TagPretrainerBase(BackboneMixin, BaseEstimator):
         raise NotImplementedError
 
     def _fit(self, X):
-        """Check, encode, train the tag in the :class:`~sktag._training.TrainingLoop`, commit what it keeps."""
+        """Check, encode, train the tag in the :class:`~sktag._fit.training.TrainingLoop`, commit what it keeps."""
         state = self.check_fit_input(X)
         state.optimizer = self.build_optimizer(state.module)
         with in_training(self, state):
@@ -232,7 +232,7 @@ class TagPretrainerBase(BackboneMixin, BaseEstimator):
         return start, deep_start
 
     def fit_loop(self, state: PretrainState) -> Outcome:
-        """Epochs of the objective's step in the :class:`~sktag._training.TrainingLoop`; how they ended.
+        """Epochs of the objective's step in the :class:`~sktag._fit.training.TrainingLoop`; how they ended.
 
         Parameters
         ----------

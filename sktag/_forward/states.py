@@ -2,19 +2,19 @@
 
 The fourth step of the data path (strings → validation → encoding →
 **states** → readout → head).  A :class:`StateSource` holds the encoded rows
-of one data set and the readout's :class:`~sktag._readouts.Needs`, and gives
-the :class:`~sktag._engine.States` of any batch of rows:
+of one data set and the readout's :class:`~sktag._forward.readouts.Needs`, and gives
+the :class:`~sktag._forward.engine.States` of any batch of rows:
 
 * while only the function tag trains, everything before it is constant: the
   prefix (its key/value cache and pooled states) is computed once for the
   whole training set (:meth:`StateSource.cache`, in memory within the
   ``prefix_cache`` budget, beyond it in a temporary file;
-  :class:`~sktag._cache.PrefixStore`), and each step runs only the
+  :class:`~sktag._forward.cache.PrefixStore`), and each step runs only the
   ``p`` function-tag positions against it;
 * without a cache (``prefix_cache=False``, no room, or at predict time),
   each batch's prefix is computed without autograd first;
 * with tuned domain tags the prefix changes with every step: the whole
-  sequence runs with autograd (:func:`sktag._engine.full_states`).
+  sequence runs with autograd (:func:`sktag._forward.engine.full_states`).
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ import warnings
 import numpy as np
 import torch
 
-from . import _engine
-from ._device import autocast
-from ._cache import PrefixStore, cache_location, may_use_disk
-from ._report import progress
-from .exceptions import PerformanceWarning
+from . import engine as _engine
+from .._runtime.device import autocast
+from .cache import PrefixStore, cache_location, may_use_disk
+from .._runtime.report import progress
+from ..exceptions import PerformanceWarning
 
 
 class StateSource:
@@ -64,7 +64,7 @@ class StateSource:
 
         ``tag_table`` and ``deep_table`` (deep domain tags, or None) are the
         frozen tags the prefix is computed with.  The cache goes to memory or
-        to a temporary file (:func:`~sktag._cache.cache_location`); where it
+        to a temporary file (:func:`~sktag._forward.cache.cache_location`); where it
         can go nowhere, prefixes are recomputed every batch, which costs
         several times more per epoch, and ``"auto"`` and ``"disk"`` say so in
         a warning.  The file goes to :func:`tempfile.gettempdir` (``TMPDIR``).
@@ -105,7 +105,7 @@ class StateSource:
         self.cache_location = where
 
     def states(self, module, b) -> _engine.States:
-        """:class:`~sktag._engine.States` of rows ``b`` (gradient to the trainable tags of ``module``)."""
+        """:class:`~sktag._forward.engine.States` of rows ``b`` (gradient to the trainable tags of ``module``)."""
         bb, needs = self.backbone, self.needs
         with autocast(bb):
             if torch.is_grad_enabled() and module.tunes_domain_tags():

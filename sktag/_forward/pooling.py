@@ -16,7 +16,7 @@ def data_token_groups(batch, n_segments=None) -> torch.Tensor:
     Data tokens are the valid positions without a tag vector (``slot < 0``).
     Without ``n_segments`` there is one group, all data tokens of the row;
     with it, group ``j`` holds the data tokens of segment ``j + 1`` (column
-    ``j``, see :func:`sktag._encoding.layout_rows`).
+    ``j``, see :func:`sktag._forward.encoding.layout_rows`).
     """
     data = (batch.slot < 0) & batch.valid
     if n_segments is None:
@@ -33,7 +33,7 @@ def pool_states(hidden_states, layers, batch, n_segments=None, how="mean") -> to
     hidden_states : sequence of Tensor ``[B, L, d]``
         Indexed by the entries of ``layers``.
     layers : sequence of int
-    batch : sktag._engine.Batch
+    batch : sktag._forward.engine.Batch
     n_segments : int, optional
         Pool each segment on its own (see :func:`data_token_groups`);
         default: all data tokens together.

@@ -1,8 +1,8 @@
 """Prediction and ``transform`` of the Tag-LLM estimators: the fitted state only.
 
-The data path of ``predict``: ``X`` ─ :func:`sktag._inputs.as_columns` (columns
-checked against ``fit``'s) ─ :func:`sktag._encoding.encode` with the fitted
-layout ─ :class:`sktag._states.StateSource` (prefix and function-tag step,
+The data path of ``predict``: ``X`` ─ :func:`sktag._forward.inputs.as_columns` (columns
+checked against ``fit``'s) ─ :func:`sktag._forward.encoding.encode` with the fitted
+layout ─ :class:`sktag._forward.states.StateSource` (prefix and function-tag step,
 no cache) ─ the fitted readout ─ the head.  Everything structural comes from
 fitted attributes (``layout_``, ``readout_``, ``readout_layers_``,
 ``isolate_segments_``, ``canonicalize_``, ``dtype_``), never from parameters
@@ -18,17 +18,17 @@ import torch
 from sklearn.base import TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._attribution import Integrator, token_spans
-from ._encoding import encode
-from ._inputs import check_fitted_columns
-from ._readouts import make_readout
-from ._states import StateSource
-from ._threads import torch_threads
-from ._validation import POS_INT
+from .._explain.attribution import Integrator, token_spans
+from .._forward.encoding import encode
+from .._forward.inputs import check_fitted_columns
+from .._forward.readouts import make_readout
+from .._forward.states import StateSource
+from .._runtime.threads import torch_threads
+from .._runtime.validation import POS_INT
 
 if TYPE_CHECKING:
-    from ._encoding import TagLayout
-    from ._module import TagModule
+    from .._forward.encoding import TagLayout
+    from .._forward.module import TagModule
 
 
 class PredictMixin(TransformerMixin):
@@ -39,7 +39,7 @@ class PredictMixin(TransformerMixin):
     parameters ``max_length``, ``truncation``, ``on_invalid``,
     ``predict_batch_size``, ``n_threads`` and ``verbose``, and the methods
     ``_check_params``, ``get_backbone`` and ``domain_validators``
-    (:class:`~sktag._backbone_access.BackboneMixin`) and
+    (:class:`~sktag._fit.backbone_access.BackboneMixin`) and
     :meth:`_explained_output`.
     """
 
@@ -65,7 +65,7 @@ class PredictMixin(TransformerMixin):
         return check_fitted_columns(self, X)
 
     def _encode(self, columns, labels, backbone, return_strings=False):
-        """:func:`~sktag._encoding.encode` of checked columns with the fitted layout and this estimator's settings."""
+        """:func:`~sktag._forward.encoding.encode` of checked columns with the fitted layout and this estimator's settings."""
         return encode(columns, self.layout_, backbone.tokenizer, row_labels=labels, max_length=self.max_length,
                       truncation=self.truncation, canonicalize=self.canonicalize_, on_invalid=self.on_invalid,
                       validators=self.domain_validators(), max_positions=backbone.max_positions,
@@ -148,7 +148,7 @@ class PredictMixin(TransformerMixin):
 
     def _explanation(self, row, strings, result, words, tokenizer):
         """The :class:`~sktag.explain.Explanation` of one encoded row from its integration ``result``."""
-        from .explain import Explanation
+        from ..explain import Explanation
 
         attributions, prediction, baseline, effects = result
         body = attributions[:len(row)]

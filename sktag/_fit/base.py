@@ -35,22 +35,22 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
-from ._backbone_access import BackboneMixin
-from ._encoding import TagLayout, domain_key, encode
-from ._inference import PredictMixin
-from ._inputs import as_columns, check_sample_weight, resolve_domains
-from ._layers import LAYERS
-from ._module import TagModule
-from ._readouts import ReadoutSpec, make_readout
-from ._states import StateSource
-from ._tagio import TagSetMixin
-from ._deep import DeepLayers, block_shape, deep_domain_blocks, resolve_deep_layers
-from ._taginit import TagInit, domain_tag_vectors, domain_tags_digest, init_tag
-from ._threads import torch_threads
-from ._records import FitInputs, FitModel, FitRun, FitState
-from ._training import FitData, History, Outcome, TrainingLoop, check_callbacks, in_training
-from ._report import user_stacklevel
-from ._validation import BOOLEAN, COMMON, NONNEG_INT, Instance, Interval, Options, string_input_tags, validate_params
+from .backbone_access import BackboneMixin
+from .._forward.encoding import TagLayout, domain_key, encode
+from .inference import PredictMixin
+from .._forward.inputs import as_columns, check_sample_weight, resolve_domains
+from .._forward.layers import LAYERS
+from .._forward.module import TagModule
+from .._forward.readouts import ReadoutSpec, make_readout
+from .._forward.states import StateSource
+from .tagio import TagSetMixin
+from .._forward.deep import DeepLayers, block_shape, deep_domain_blocks, resolve_deep_layers
+from .._forward.taginit import TagInit, domain_tag_vectors, domain_tags_digest, init_tag
+from .._runtime.threads import torch_threads
+from .records import FitInputs, FitModel, FitRun, FitState
+from .training import FitData, History, Outcome, TrainingLoop, check_callbacks, in_training
+from .._runtime.report import user_stacklevel
+from .._runtime.validation import BOOLEAN, COMMON, NONNEG_INT, Instance, Interval, Options, string_input_tags, validate_params
 
 
 class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
@@ -83,7 +83,7 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
     def _check_params(self):
         validate_params(self)
         if self.dtype is not None and self.device is not None:
-            from .backbone import resolve_device, resolve_dtype
+            from ..backbone import resolve_device, resolve_dtype
 
             resolve_dtype(self.dtype, resolve_device(self.device))
         check_callbacks(self.callbacks)
@@ -199,7 +199,7 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
 
     # ------------------------------------------------------------ 2. layout
     def initialize_layout(self, state: FitState) -> None:
-        """The model to train (:class:`~sktag._records.FitModel`) and the run's history.
+        """The model to train (:class:`~sktag._fit.records.FitModel`) and the run's history.
 
         A fresh fit makes every domain tag first (pretrained, the words of
         ``domain_tags="text"``, or the init rule) and takes the layout's
@@ -315,7 +315,7 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
 
     # ------------------------------------------------------------ 4. states
     def initialize_states(self, state: FitState) -> None:
-        """The :class:`~sktag._states.StateSource` of the rows, with the frozen prefix cached when it can be.
+        """The :class:`~sktag._forward.states.StateSource` of the rows, with the frozen prefix cached when it can be.
 
         With ``tune_domain_tags`` the prefix changes every step: nothing is cached.
 
@@ -456,7 +456,7 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
         return state.inputs.task.validation_score(raw[v], state.inputs.targets[v], state.inputs.weights[v])
 
     def fit_loop(self, state: FitState) -> Outcome:
-        """Epochs of :meth:`train_step` in the :class:`~sktag._training.TrainingLoop`; how they ended.
+        """Epochs of :meth:`train_step` in the :class:`~sktag._fit.training.TrainingLoop`; how they ended.
 
         With ``head_update="refit"`` the head is re-solved after every epoch
         (:meth:`after_epoch`), before validation.

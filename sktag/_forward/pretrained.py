@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-FOLDER = Path(__file__).resolve().parent / "pretrained_tags"
+FOLDER = Path(__file__).resolve().parents[1] / "pretrained_tags"
 
 #: the ``domain_tags`` value that selects the shipped tags
 PRETRAINED = "pretrained"
@@ -17,7 +17,7 @@ PRETRAINED = "pretrained"
 
 def shipped_domain_tags(backbone):
     """The shipped domain tags learned on ``backbone`` (same embedding fingerprint), as one TagSet, or None."""
-    from .tags import TagSet
+    from ..tags import TagSet
 
     found = None
     for path in sorted(FOLDER.glob("*.safetensors")):

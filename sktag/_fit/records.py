@@ -1,7 +1,7 @@
 """The records one fit builds: what was given, what is trained, how the run goes.
 
 A fit of :class:`~sktag.TagRegressor` or :class:`~sktag.TagClassifier` fills a
-:class:`FitState` step by step (see :mod:`sktag._base`): the validated inputs
+:class:`FitState` step by step (see :mod:`sktag._fit.base`): the validated inputs
 (:class:`FitInputs`, from ``check_fit_input``), the model being trained
 (:class:`FitModel`, from ``initialize_layout``) and the run's bookkeeping
 (:class:`FitRun`: rows, split, prefix cache, optimiser, history).  A domain-tag
@@ -20,13 +20,13 @@ import numpy as np
 import torch
 
 if TYPE_CHECKING:  # (annotations only: no import at run time)
-    from ._encoding import EncodedRow, TagLayout
-    from ._module import TagModule
-    from ._readouts import Readout
-    from ._states import StateSource
-    from ._tasks import ClassificationTask, RegressionTask
-    from ._training import History
-    from .backbone import Backbone
+    from .._forward.encoding import EncodedRow, TagLayout
+    from .._forward.module import TagModule
+    from .._forward.readouts import Readout
+    from .._forward.states import StateSource
+    from .tasks import ClassificationTask, RegressionTask
+    from .training import History
+    from ..backbone import Backbone
 
 
 @dataclass(kw_only=True)
@@ -126,7 +126,7 @@ class FitState:
 class PretrainState:
     """One fit of a domain-tag pretrainer in progress.
 
-    ``module`` holds the tag being learned (a :class:`~sktag._pretrain_base.PretrainModule`);
+    ``module`` holds the tag being learned (a :class:`~sktag._pretrain.base.PretrainModule`);
     ``initial`` is the untrained tag (kept as ``initial_tag_``); ``objective``
     the pretraining objective's per-batch step and its fitted attributes.
     """

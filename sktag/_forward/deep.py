@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._layers import _is_int
+from .layers import _is_int
 
 RESIDUAL = "deep"
 KEY_VALUE = "kv"
@@ -164,7 +164,7 @@ def zero_blocks(backbone, length, kind=RESIDUAL) -> torch.Tensor:
 
 def check_blocks(blocks, backbone) -> None:
     """Every :class:`DeepTable` in ``blocks`` (a dict by domain; None: shallow) must fit ``backbone``."""
-    from .exceptions import TagMismatchError
+    from ..exceptions import TagMismatchError
 
     for d, b in blocks.items():
         if b is None:

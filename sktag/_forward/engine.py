@@ -33,9 +33,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._deep import domain_tags_applied, function_tag_applied
-from ._encoding import FUNCTION_SEGMENT, EncodedRow  # noqa: F401  (EncodedRow: rows collate takes)
-from ._pooling import data_token_groups, pool_states  # noqa: F401  (part of the engine's interface)
+from .deep import domain_tags_applied, function_tag_applied
+from .encoding import FUNCTION_SEGMENT, EncodedRow  # noqa: F401  (EncodedRow: rows collate takes)
+from .pooling import data_token_groups, pool_states  # noqa: F401  (part of the engine's interface)
 
 
 def to_device(array, device) -> torch.Tensor:
@@ -52,7 +52,7 @@ def to_device(array, device) -> torch.Tensor:
 
 @dataclass
 class States:
-    """What one forward gives a readout (see :class:`sktag._readouts.Needs`): one record.
+    """What one forward gives a readout (see :class:`sktag._forward.readouts.Needs`): one record.
 
     ``tag`` is a list of ``[B, d]`` tensors, the hidden states at the last
     function-tag position at each of the readout's tag layers; ``pooled`` is
@@ -233,7 +233,7 @@ def _forward(backbone, batch: Batch, tag_table, isolate, *, cache=False, hidden_
     """Embed ``batch`` with the tags spliced in and run the decoder over the whole sequence.
 
     ``deep_table`` holds the deep blocks of the domain tags (a
-    :class:`sktag._deep.DeepTable`, or a bare tensor of the residual kind),
+    :class:`sktag._forward.deep.DeepTable`, or a bare tensor of the residual kind),
     or None.  ``inputs_embeds`` (``[B, L, d]``), when given, replaces the
     embedded batch (``tag_table`` is then unused): the attributions
     integrate over it.  Returns ``(last_hidden_state, kv or None, hidden_states or
@@ -299,8 +299,8 @@ def full_states(backbone, batch: Batch, tag_table, isolate=False, needs=None, de
 
     The path with autograd to every tag (tuned domain tags): ``batch`` ends
     with the function tag (``collate(..., tail=...)``); ``deep`` is a deep
-    function tag (:func:`sktag._deep.function_tag_applied`), ``deep_table`` the deep domain tags
-    (:mod:`sktag._deep`).  ``inputs_embeds`` replaces the embedded batch
+    function tag (:func:`sktag._forward.deep.function_tag_applied`), ``deep_table`` the deep domain tags
+    (:mod:`sktag._forward.deep`).  ``inputs_embeds`` replaces the embedded batch
     (see :func:`_forward`).
     """
     with function_tag_applied(backbone, deep, None if deep is None else deep.shape[1]):
@@ -333,7 +333,7 @@ def tag_states(backbone, kv, prefix_valid, tag, layers=None, deep=None):
         The function tag (gradient flows into it).
     deep : Tensor ``[n_layers, p, d]``, optional
         Deep function tag: added to the input of every decoder block at the
-        ``p`` positions (see :func:`sktag._deep.function_tag_applied`).
+        ``p`` positions (see :func:`sktag._forward.deep.function_tag_applied`).
     layers : sequence of int, optional
         Hidden-state indices to return (``n_layers``: the final state, after
         the final norm); default: the final state only.
@@ -385,7 +385,7 @@ def hidden_states(backbone, batch: Batch, tag_table, layers, isolate=False, deep
     isolate : bool, default=False
         Segment-isolating attention (see :func:`attention_mask`).
     deep_table : DeepTable or Tensor ``[n_layers, n, width]``, optional
-        Deep blocks of the domain tags (:mod:`sktag._deep`).
+        Deep blocks of the domain tags (:mod:`sktag._forward.deep`).
 
     Returns
     -------

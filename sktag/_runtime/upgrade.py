@@ -17,7 +17,7 @@ sktag ≤ 0.3 (embedding)    ``deep_table_``, ``domain_tag_depth_``      shallow
 
 from __future__ import annotations
 
-#: the residual kind of deep domain tag, the only kind before sktag 0.4 (``sktag._deep.RESIDUAL``)
+#: the residual kind of deep domain tag, the only kind before sktag 0.4 (``sktag._forward.deep.RESIDUAL``)
 RESIDUAL = "deep"
 
 #: Fitted attributes an estimator of each kind may lack, and the value that stands for "not recorded".
@@ -28,7 +28,7 @@ FITTED_DEFAULTS = {
 
 
 def upgrade_module(module) -> None:
-    """Give a :class:`~sktag._module.TagModule` of an earlier version what it lacks."""
+    """Give a :class:`~sktag._forward.module.TagModule` of an earlier version what it lacks."""
     module._buffers.setdefault("deep_mask", None)
     module.__dict__.setdefault("_deep_kind", None if module.domain_deep is None else RESIDUAL)
 

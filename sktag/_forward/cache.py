@@ -2,7 +2,7 @@
 
 While a function tag trains, everything before it is constant, so its
 key/value cache — and the pooled data-token states a readout needs — is
-computed once per fit (by :class:`sktag._states.StateSource`), kept here
+computed once per fit (by :class:`sktag._forward.states.StateSource`), kept here
 without padding, and gathered into left-padded batches every epoch.  It lives
 in memory within the ``prefix_cache`` budget (:func:`memory_budget`); beyond
 it (``"auto"``) or always (``"disk"``) in a temporary file mapped into memory,
@@ -19,7 +19,7 @@ import tempfile
 import numpy as np
 import torch
 
-from ._engine import to_device
+from .engine import to_device
 
 _GiB = 1024**3
 #: free disk space a disk cache leaves untouched

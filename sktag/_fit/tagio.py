@@ -7,16 +7,16 @@ from typing import TYPE_CHECKING
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from ._encoding import TagLayout
-from ._inputs import resolve_domains
-from ._readouts import READOUTS, make_readout
-from ._records import FitInputs, FitRun, FitState
-from ._training import History
-from ._validation import validate_params
-from .exceptions import TagMismatchError
+from .._forward.encoding import TagLayout
+from .._forward.inputs import resolve_domains
+from .._forward.readouts import READOUTS, make_readout
+from .records import FitInputs, FitRun, FitState
+from .training import History
+from .._runtime.validation import validate_params
+from ..exceptions import TagMismatchError
 
 if TYPE_CHECKING:
-    from ._module import TagModule
+    from .._forward.module import TagModule
 
 
 class TagSetMixin:
@@ -24,12 +24,12 @@ class TagSetMixin:
 
     The host's interface, which this mixin reads and nothing else: the
     fitted attributes declared below, its parameters, ``get_backbone``
-    (:class:`~sktag._backbone_access.BackboneMixin`), ``_fitted_readout``
-    (:class:`~sktag._inference.PredictMixin`) and the fit steps
+    (:class:`~sktag._fit.backbone_access.BackboneMixin`), ``_fitted_readout``
+    (:class:`~sktag._fit.inference.PredictMixin`) and the fit steps
     ``initialize_layout`` and ``commit_fit``.
     """
 
-    #: the task of the host (:mod:`sktag._tasks`), a class attribute
+    #: the task of the host (:mod:`sktag._fit.tasks`), a class attribute
     _task_class: type
     module_: TagModule
     layout_: TagLayout
@@ -55,7 +55,7 @@ class TagSetMixin:
         TagSet
             The domain tags, the function tag (with its deep blocks, if any) and the head.
         """
-        from .tags import TagSet
+        from ..tags import TagSet
 
         check_is_fitted(self, "module_")
         name = name or getattr(self, "function_tag_name_", None) or type(self).__name__
@@ -126,7 +126,7 @@ class TagSetMixin:
         -------
         estimator : fitted instance of ``cls``
         """
-        from .tags import TagSet
+        from ..tags import TagSet
 
         ts = tags if isinstance(tags, TagSet) else TagSet.load(tags)
         if function_tag not in ts.heads:
