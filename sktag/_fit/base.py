@@ -120,8 +120,12 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
 
         Parameters
         ----------
-        X, y, sample_weight
-            As :meth:`fit` takes them.
+        X : sequence of str, or DataFrame / 2-D array of str columns
+            The training strings, as :meth:`fit` takes them.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Their targets (labels for a classifier).
+        sample_weight : array-like of shape (n_samples,) or None, default=None
+            Row weights in the loss.
         incremental : bool, default=False
             ``True`` for :meth:`partial_fit`: continue the fitted model.
         classes : array-like, default=None

@@ -242,6 +242,7 @@ class TagPretrainerBase(BackboneMixin, BaseEstimator):
         Returns
         -------
         Outcome
+            How the run ended, and whether its state is kept.
         """
         objective = state.objective
         lengths = np.array([len(r) for r in objective.rows])
