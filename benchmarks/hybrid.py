@@ -14,8 +14,8 @@ One ``HybridRegressor`` / ``HybridClassifier`` fit per split gives every row of 
 on all training rows *are* the single-model rows (``llm_embedding_pretrained``, ``hgb_descriptors``,
 ``rf_morgan_counts``; same estimators, same seeds), and the blends of other subsets of its base models are refitted
 on the same out-of-fold predictions (a fit of the hybrid with that subset would fit the same base models on the same
-inner folds).  The frozen LLM's features of a data set are computed once (``sktag._forward.feature_store``) and shared by
-its splits.
+inner folds).  The frozen LLM's features of a data set are computed once (``sktag._forward.feature_store``) and
+shared by its splits.
 
 **The design rule, fixed before the run.**  Candidates: the base-model subsets {LLM + HGB + RF, LLM + HGB, LLM + RF,
 HGB + RF} × the blends {linear (non-negative weights; logistic for classification), mean}.  Each candidate's blend

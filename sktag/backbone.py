@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from ._forward.architectures import (ATTN_IMPLEMENTATIONS, check_attn_implementation, check_masks, from_pretrained,
-                             mask_windows, refuse_config)
+                                     mask_windows, refuse_config)
 from ._runtime.device import cpu_supports_bf16, resolve_device, resolve_dtype
 
 __all__ = [

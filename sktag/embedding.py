@@ -23,17 +23,18 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._forward import engine as _engine
-from ._forward.encoding import TagLayout, encode, token_limit, validate
-from ._forward.inputs import as_columns, check_fitted_columns, resolve_domains
 from ._fit.backbone_access import BackboneMixin
-from ._forward.layers import LAYERS, resolve_layers
+from ._forward import engine as _engine
 from ._forward.deep import DeepTable, common_kind, zero_blocks
-from ._forward.taginit import domain_tag_vectors
-from ._runtime.threads import torch_threads
+from ._forward.encoding import TagLayout, encode, token_limit, validate
 from ._forward.feature_store import active_store, config_key
+from ._forward.inputs import as_columns, check_fitted_columns, resolve_domains
+from ._forward.layers import LAYERS, resolve_layers
+from ._forward.taginit import domain_tag_vectors
 from ._runtime.report import progress
-from ._runtime.validation import BOOLEAN, COMMON, POS_INT, Instance, Options, store_params, string_input_tags, validate_params
+from ._runtime.threads import torch_threads
+from ._runtime.validation import (BOOLEAN, COMMON, POS_INT, Instance, Options, store_params, string_input_tags,
+                                  validate_params)
 from .backbone import resolve_device, resolve_dtype
 from .tags import TagSet
 

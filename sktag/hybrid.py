@@ -29,7 +29,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._forward.inputs import as_input, take
 from ._runtime.report import progress
-from ._runtime.validation import string_input_tags, store_params
+from ._runtime.validation import store_params, string_input_tags
 
 __all__ = ["HybridRegressor", "HybridClassifier", "default_llm_model", "default_classical_models"]
 
@@ -108,8 +108,8 @@ def default_classical_models(task, *, smiles_column=None, random_state=None, n_e
         steps ``"features"`` and ``"model"``.
     """
     from sklearn.compose import ColumnTransformer
-    from sklearn.ensemble import (HistGradientBoostingClassifier, HistGradientBoostingRegressor,
-                                  RandomForestClassifier, RandomForestRegressor)
+    from sklearn.ensemble import (HistGradientBoostingClassifier, HistGradientBoostingRegressor, RandomForestClassifier,
+                                  RandomForestRegressor)
     from sklearn.pipeline import Pipeline
 
     from .features import MorganFingerprint, RDKitDescriptors

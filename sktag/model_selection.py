@@ -14,9 +14,9 @@ import numpy as np
 from sklearn.model_selection import BaseCrossValidator
 from sklearn.utils import check_random_state
 
+from ._forward.inputs import column_of_strings
 from ._runtime.rdkit import parse_smiles, rdkit_quiet, require_rdkit
 from .domains import InvalidInputError, format_invalid
-from ._forward.inputs import column_of_strings
 
 __all__ = ["scaffold_groups", "ScaffoldSplit"]
 

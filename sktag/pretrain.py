@@ -21,11 +21,11 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from ._forward import engine as _engine
-from ._runtime.device import autocast
-from ._pretrain.base import Objective, TagPretrainerBase
-from ._runtime.threads import torch_threads
 from ._forward.deep import DeepTable, zero_blocks
+from ._pretrain.base import Objective, TagPretrainerBase
+from ._runtime.device import autocast
 from ._runtime.report import progress
+from ._runtime.threads import torch_threads
 from ._runtime.validation import BOOLEAN, Options, store_params
 
 __all__ = ["DomainTagPretrainer", "DescriptorTagPretrainer"]

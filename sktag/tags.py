@@ -420,9 +420,8 @@ class TagSet(Mapping):
             The file is not a valid sktag tag file, is truncated, or its
             content does not match its recorded checksum.
         """
-        from safetensors import SafetensorError
+        from safetensors import SafetensorError, safe_open
         from safetensors.numpy import load_file
-        from safetensors import safe_open
 
         path = os.fspath(path)
         if not os.path.isfile(path):

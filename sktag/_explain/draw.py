@@ -15,8 +15,8 @@ matplotlib are imported on first use, so importing this module needs neither.
 
 from __future__ import annotations
 
-import io
 import importlib
+import io
 import math
 import numbers
 import pathlib

@@ -8,9 +8,9 @@ import os
 import numpy as np
 import torch
 
+from .._runtime.upgrade import upgrade_estimator
 from ..backbone import load_backbone, model_identity, resolve_device, resolve_dtype
 from ..distributed import check_worker_device
-from .._runtime.upgrade import upgrade_estimator
 
 
 def _domain_names(domains):
@@ -145,8 +145,8 @@ class BackboneMixin:
         Those of :func:`sktag.domains.register_domain` in this process, with
         the ones a fitted (and pickled) estimator carried taking precedence.
         """
-        from ..domains import custom_validator
         from .._forward.encoding import domain_key
+        from ..domains import custom_validator
 
         out = {}
         for d in _domain_names(getattr(self, "domains", None)) + _domain_names(getattr(self, "domain", None)):

@@ -2,25 +2,25 @@
 
 The data path of ``fit``, one module per step, each entered once::
 
-    X ─ _inputs (string columns, domains, sample weights)
-      ─ _encoding (TagLayout; encode: validated rows with tag slots)
-      ─ _states (prefix cache, function-tag step → engine States)
-      ─ _readouts (the head's input features) ─ _module (standardised linear head)
-      ─ _tasks (loss, closed-form head, validation score)
-      ─ _training (TrainingLoop: epochs, stopping, the end of the fit)
+    X ─ _forward.inputs (string columns, domains, sample weights)
+      ─ _forward.encoding (TagLayout; encode: validated rows with tag slots)
+      ─ _forward.states (prefix cache, function-tag step → engine States)
+      ─ _forward.readouts (the head's input features) ─ _forward.module (standardised linear head)
+      ─ _fit.tasks (loss, closed-form head, validation score)
+      ─ _fit.training (TrainingLoop: epochs, stopping, the Outcome of the run)
 
-``fit`` runs the steps below, skorch style, on one :class:`FitState` record:
-:meth:`~BaseTagEstimator.check_fit_input` (validate) →
+``_fit`` calls the steps in order, skorch style, on a :class:`~sktag._fit.records.FitState`:
+:meth:`~BaseTagEstimator.check_fit_input` (the inputs) →
 :meth:`~BaseTagEstimator.initialize_layout` (layout, tags, readout) →
 :meth:`~BaseTagEstimator.encode_rows` (rows, validation split) →
 :meth:`~BaseTagEstimator.initialize_states` (prefix cache) →
 :meth:`~BaseTagEstimator.initialize_head` →
 :meth:`~BaseTagEstimator.build_optimizer` →
 :meth:`~BaseTagEstimator.fit_loop` (with :meth:`~BaseTagEstimator.train_step`,
-:meth:`~BaseTagEstimator.validation_score`, :meth:`~BaseTagEstimator.refit_head`)
-→ :meth:`~BaseTagEstimator.commit_fit`.  Each is a public method a subclass
-may override.  The estimator's attributes change only in ``commit_fit``, so a
-failed fit leaves it as it was.
+:meth:`~BaseTagEstimator.after_epoch`, :meth:`~BaseTagEstimator.validation_score`) →
+:meth:`~BaseTagEstimator.finish_head` → :meth:`~BaseTagEstimator.commit_fit`.
+Each is a public method a subclass may override.  The estimator's attributes
+change only in ``commit_fit``, so a failed fit leaves it as it was.
 """
 
 from __future__ import annotations
@@ -35,22 +35,23 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
-from .backbone_access import BackboneMixin
+from .._forward.deep import DeepLayers, block_shape, deep_domain_blocks, resolve_deep_layers
 from .._forward.encoding import TagLayout, domain_key, encode
-from .inference import PredictMixin
 from .._forward.inputs import as_columns, check_sample_weight, resolve_domains
 from .._forward.layers import LAYERS
 from .._forward.module import TagModule
 from .._forward.readouts import ReadoutSpec, make_readout
 from .._forward.states import StateSource
-from .tagio import TagSetMixin
-from .._forward.deep import DeepLayers, block_shape, deep_domain_blocks, resolve_deep_layers
 from .._forward.taginit import TagInit, domain_tag_vectors, domain_tags_digest, init_tag
-from .._runtime.threads import torch_threads
-from .records import FitInputs, FitModel, FitRun, FitState
-from .training import FitData, History, Outcome, TrainingLoop, check_callbacks, in_training
 from .._runtime.report import user_stacklevel
-from .._runtime.validation import BOOLEAN, COMMON, NONNEG_INT, Instance, Interval, Options, string_input_tags, validate_params
+from .._runtime.threads import torch_threads
+from .._runtime.validation import (BOOLEAN, COMMON, NONNEG_INT, Instance, Interval, Options, string_input_tags,
+                                   validate_params)
+from .backbone_access import BackboneMixin
+from .inference import PredictMixin
+from .records import FitInputs, FitModel, FitRun, FitState
+from .tagio import TagSetMixin
+from .training import FitData, History, Outcome, TrainingLoop, check_callbacks, in_training
 
 
 class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):

@@ -65,7 +65,7 @@ class PredictMixin(TransformerMixin):
         return check_fitted_columns(self, X)
 
     def _encode(self, columns, labels, backbone, return_strings=False):
-        """:func:`~sktag._forward.encoding.encode` of checked columns with the fitted layout and this estimator's settings."""
+        """:func:`~sktag._forward.encoding.encode` of checked columns with the fitted layout and these settings."""
         return encode(columns, self.layout_, backbone.tokenizer, row_labels=labels, max_length=self.max_length,
                       truncation=self.truncation, canonicalize=self.canonicalize_, on_invalid=self.on_invalid,
                       validators=self.domain_validators(), max_positions=backbone.max_positions,

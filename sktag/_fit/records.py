@@ -24,9 +24,9 @@ if TYPE_CHECKING:  # (annotations only: no import at run time)
     from .._forward.module import TagModule
     from .._forward.readouts import Readout
     from .._forward.states import StateSource
+    from ..backbone import Backbone
     from .tasks import ClassificationTask, RegressionTask
     from .training import History
-    from ..backbone import Backbone
 
 
 @dataclass(kw_only=True)

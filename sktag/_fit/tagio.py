@@ -10,10 +10,10 @@ from sklearn.utils.validation import check_is_fitted
 from .._forward.encoding import TagLayout
 from .._forward.inputs import resolve_domains
 from .._forward.readouts import READOUTS, make_readout
-from .records import FitInputs, FitRun, FitState
-from .training import History
 from .._runtime.validation import validate_params
 from ..exceptions import TagMismatchError
+from .records import FitInputs, FitRun, FitState
+from .training import History
 
 if TYPE_CHECKING:
     from .._forward.module import TagModule

@@ -18,8 +18,8 @@ from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 
-from .ridge import ridge_gcv
 from .._runtime.validation import Instance, Options
+from .ridge import ridge_gcv
 
 #: penalties of the regression head's closed form
 RIDGE_ALPHAS = np.logspace(-2, 5, 22)
@@ -143,7 +143,7 @@ class RegressionTask:
 
     @staticmethod
     def closed_form(F, targets, sw, random_state=None, n_outputs=None, penalty=None):
-        """Ridge on standardised features, penalty by efficient leave-one-out (GCV, :func:`~sktag._fit.ridge.ridge_gcv`).
+        """Ridge on standardised features, penalty by leave-one-out (GCV, :func:`~sktag._fit.ridge.ridge_gcv`).
 
         GCV is cheap, so every solve chooses the penalty anew (``penalty`` is ignored).
         """

@@ -32,7 +32,6 @@ import torch
 from .._forward.engine import length_batches
 from .._runtime.report import progress, user_stacklevel
 
-
 #: Whether an interrupted fit raises ``KeyboardInterrupt`` instead of keeping its best epoch (see
 #: :func:`interrupts_abort`).
 _INTERRUPTS_ABORT = contextvars.ContextVar("sktag_interrupts_abort", default=False)

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .inputs import MAX_REPORT, check_strings
 from ..exceptions import TruncationWarning
+from .inputs import MAX_REPORT, check_strings
 
 #: Segment id of the function tag (it attends to every segment).
 FUNCTION_SEGMENT = -1

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .deep import DeepTable, block_mask, common_kind
 from .._runtime.upgrade import upgrade_module
+from .deep import DeepTable, block_mask, common_kind
 
 
 class Head(torch.nn.Module):
@@ -105,7 +105,7 @@ class TagModule(torch.nn.Module):
         self.head = Head(n_features, n_outputs)
 
     def __setstate__(self, state):
-        """Unpickle; a module written by an earlier sktag is upgraded (:func:`sktag._runtime.upgrade.upgrade_module`)."""
+        """Unpickle; a module of an earlier sktag is upgraded (:func:`sktag._runtime.upgrade.upgrade_module`)."""
         super().__setstate__(state)
         upgrade_module(self)
 

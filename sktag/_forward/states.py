@@ -26,11 +26,11 @@ import warnings
 import numpy as np
 import torch
 
-from . import engine as _engine
 from .._runtime.device import autocast
-from .cache import PrefixStore, cache_location, may_use_disk
 from .._runtime.report import progress
 from ..exceptions import PerformanceWarning
+from . import engine as _engine
+from .cache import PrefixStore, cache_location, may_use_disk
 
 
 class StateSource:

@@ -28,13 +28,13 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 
 from .._fit.backbone_access import BackboneMixin
+from .._fit.records import PretrainState
+from .._fit.training import FitData, History, Outcome, TrainingLoop, check_callbacks, in_training
 from .._forward.deep import DeepTable
 from .._forward.encoding import TagLayout, layout_rows, token_limit, tokenize
 from .._forward.inputs import as_columns, check_strings
 from .._forward.taginit import TagInit, init_tag
 from .._runtime.threads import torch_threads
-from .._fit.records import PretrainState
-from .._fit.training import FitData, History, Outcome, TrainingLoop, check_callbacks, in_training
 from .._runtime.validation import COMMON, Instance, string_input_tags, validate_params
 from ..backbone import resolve_device, resolve_dtype
 from ..tags import TagSet

@@ -20,13 +20,13 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from .._forward import engine as _engine
-from .._runtime.device import autocast
 from .._forward.layers import LAYERS, resolve_layers
 from .._forward.pooling import pool_states
-from .base import Objective, TagPretrainerBase, pretrain_rng_subset
-from .._runtime.threads import torch_threads
+from .._runtime.device import autocast
 from .._runtime.report import progress
+from .._runtime.threads import torch_threads
 from .._runtime.validation import Instance, Interval, store_params
+from .base import Objective, TagPretrainerBase, pretrain_rng_subset
 
 __all__ = ["DescriptorTagPretrainer"]
 

@@ -7,7 +7,6 @@ import re
 import numpy as np
 import pandas as pd
 
-
 #: fewest test rows a fold may have
 MIN_TEST_ROWS = 2
 

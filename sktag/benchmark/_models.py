@@ -17,7 +17,6 @@ __all__ = ["make_model", "uses_llm", "PretrainedTag"]
 def uses_llm(estimator):
     """Whether ``estimator`` (or anything inside it) runs a language model of sktag."""
     from sktag import DomainTagPretrainer, LLMEmbedding, TagClassifier, TagRegressor
-
     from sktag.hybrid import _HybridBase
 
     llm = (TagRegressor, TagClassifier, LLMEmbedding, DomainTagPretrainer, PretrainedTag)

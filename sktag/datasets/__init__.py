@@ -22,8 +22,8 @@ loader                         input -> target            metric
 Parquet files, naming every record RDKit cannot read.
 """
 
-from ._files import read_molecules
 from ._base import load_bace, load_bbbp, load_esol, load_lipophilicity
+from ._files import read_molecules
 from ._proteins import load_davis, load_protein_solubility
 from ._tdc import TDC_ADMET_NAMES, load_tdc_admet
 
