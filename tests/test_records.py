@@ -68,5 +68,5 @@ def test_a_pretrain_state_holds_what_the_pretrainer_fit_needs():
     history = History(False)
     state = PretrainState(strings=["CC"], backbone=object(), module=torch.nn.Linear(1, 1), history=history,
                           initial=torch.zeros(2, 4), rng=np.random.RandomState(0))
-    assert state.history is history and state.optimizer is None and state.step is None
+    assert state.history is history and state.optimizer is None
     assert (state.continuing, state.objective, state.fit_time) == (False, None, 0.0)

@@ -14,7 +14,7 @@ keyword; nothing rides along in an untyped side channel.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -138,7 +138,6 @@ class PretrainState:
     initial: torch.Tensor
     rng: np.random.RandomState
     continuing: bool = False
-    objective: Any = None
+    objective: object = None  # the pretrainer's Objective (sktag._pretrain.base)
     optimizer: torch.optim.Optimizer | None = None
     fit_time: float = 0.0
-    step: Callable | None = None
