@@ -249,7 +249,7 @@ class DomainTagPretrainer(TagPretrainerBase):
         n_tokens = int(n_targets.sum())
         if n_tokens == 0:
             raise ValueError("X has no tokens to predict.")
-        return Objective(rows=rows, step=lambda b: self._batch_nll(backbone, rows, b, module.tag, self._module_deep(module)),
+        return Objective(rows=rows, step=lambda b: self._batch_nll(backbone, rows, b, module.tag, module.deep_table()),
                          weight_total=float(n_tokens), fitted={"n_tokens_": n_tokens},
                          description=f"{n_tokens} tokens")
 

@@ -60,10 +60,6 @@ class PredictMixin(TransformerMixin):
         """The readout of the fitted model, whatever the parameters say now."""
         return make_readout(self.readout_, self._hidden_widths, self.readout_layers_, self.layout_.n_features)
 
-    def _check_predict_columns(self, X):
-        """Split ``X`` and check its columns against ``fit``'s; returns ``(columns, row_labels)``."""
-        return check_fitted_columns(self, X)
-
     def _encode(self, columns, labels, backbone, return_strings=False):
         """:func:`~sktag._forward.encoding.encode` of checked columns with the fitted layout and these settings."""
         return encode(columns, self.layout_, backbone.tokenizer, row_labels=labels, max_length=self.max_length,
@@ -75,7 +71,7 @@ class PredictMixin(TransformerMixin):
         """Head outputs (``head=True``) or readout features of ``X`` in row order; NaN for invalid rows."""
         check_is_fitted(self, "module_")
         self._check_params()
-        columns, labels = self._check_predict_columns(X)
+        columns, labels = check_fitted_columns(self, X)
         with torch_threads(self.n_threads), torch.inference_mode():
             bb = self.get_backbone()
             self.module_.to(bb.device)
@@ -134,7 +130,7 @@ class PredictMixin(TransformerMixin):
         self._check_params()
         n_steps, batch_size = _check_count(n_steps, "n_steps"), _check_count(batch_size, "batch_size", None)
         scalar, words = self._explained_output(target, X)
-        columns, labels = self._check_predict_columns(X)
+        columns, labels = check_fitted_columns(self, X)
         with torch_threads(self.n_threads):
             bb = self.get_backbone()
             self.module_.to(bb.device)

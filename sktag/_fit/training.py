@@ -243,7 +243,7 @@ class Outcome:
 
 
 class TrainingLoop:
-    """Epochs of mini-batch steps with sklearn-MLP-style stopping, and the end of the fit.
+    """Epochs of mini-batch steps with sklearn-MLP-style stopping; :meth:`run` says how they ended.
 
     Parameters
     ----------

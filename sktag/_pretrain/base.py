@@ -65,9 +65,13 @@ class PretrainModule(torch.nn.Module):
 
     def __init__(self, tag, deep=None, device=None):
         super().__init__()
-        self.tag = torch.nn.Parameter(tag)
+        self.tag = torch.nn.Parameter(tag.to(device, torch.float32))
         self.deep = None if deep is None else torch.nn.Parameter(deep.blocks.to(device, torch.float32))
         self.deep_kind = None if deep is None else deep.kind
+
+    def deep_table(self):
+        """The deep blocks being trained (a DeepTable with the gradient to them), or None for a shallow tag."""
+        return None if self.deep is None else DeepTable(self.deep, self.deep_kind)
 
 
 class TagPretrainerBase(BackboneMixin, BaseEstimator):
@@ -143,11 +147,6 @@ class TagPretrainerBase(BackboneMixin, BaseEstimator):
         block = self.tags_.deep.get(self.domain_)
         return None if block is None else DeepTable(block, self.tags_.deep_kind(self.domain_))
 
-    @staticmethod
-    def _module_deep(module):
-        """The deep blocks being trained in ``module`` (a DeepTable with the gradient to them), or None."""
-        return None if module.deep is None else DeepTable(module.deep, module.deep_kind)
-
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y=None):
         """Learn the domain tag on unlabeled strings.
@@ -210,7 +209,7 @@ class TagPretrainerBase(BackboneMixin, BaseEstimator):
             initial = self._init_tag(backbone)
             start, history, deep_start = initial.clone(), History(False), self._deep_start(backbone)
         strings = self._check_strings(X)
-        module = PretrainModule(start.to(backbone.device, torch.float32), deep_start, backbone.device)
+        module = PretrainModule(start, deep_start, backbone.device)
         state = PretrainState(strings=strings, backbone=backbone, module=module, history=history, initial=initial,
                               rng=check_random_state(self.random_state), continuing=continuing)
         state.objective = self._objective(strings, backbone, module, state.rng, initial if continuing else None)
