@@ -14,7 +14,7 @@ One ``HybridRegressor`` / ``HybridClassifier`` fit per split gives every row of 
 on all training rows *are* the single-model rows (``llm_embedding_pretrained``, ``hgb_descriptors``,
 ``rf_morgan_counts``; same estimators, same seeds), and the blends of other subsets of its base models are refitted
 on the same out-of-fold predictions (a fit of the hybrid with that subset would fit the same base models on the same
-inner folds).  The frozen LLM's features of a data set are computed once (``sktag._forward.feature_store``) and
+inner folds).  The frozen LLM's features of a data set are computed once (the prefix store, ``sktag._forward.prefix_store``) and
 shared by its splits.
 
 **The design rule, fixed before the run.**  Candidates: the base-model subsets {LLM + HGB + RF, LLM + HGB, LLM + RF,
@@ -113,13 +113,13 @@ def blend_fit_predict(task, P_fit, y_fit, P_new, blend):
 
 def run_split(name, X, y, task, train, test, seed, threads, store):
     """Fit the hybrid on ``train``: every model's test predictions and every candidate's inner score."""
-    from sktag._forward.feature_store import feature_store
+    from sktag._forward.prefix_store import prefix_store
     from sktag._forward.inputs import take
 
     score, greater = metric_fn(name)
     hyb = make_hybrid(name, task, threads)
     t0 = time.perf_counter()
-    with feature_store(store=store):
+    with prefix_store(store=store):
         hyb.fit(take(X, train), y[train])
         fit_s = time.perf_counter() - t0
         Xte = take(X, test)
@@ -189,7 +189,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     import torch
 
-    from sktag._forward.feature_store import FeatureStore
+    from sktag._forward.prefix_store import PrefixStore
     from sktag.benchmark import environment
 
     torch.set_num_threads(args.threads)
@@ -200,7 +200,7 @@ def main(argv=None):
     for name in args.datasets:
         seeds = args.seeds or cfg["seeds_by_dataset"].get(name, cfg["seeds"])
         X, y, task, splits, note = load(name, seeds, cfg)
-        store = FeatureStore(8 * 2**30)  # the data set's frozen features, shared by its splits
+        store = PrefixStore(8 * 2**30)  # the data set's frozen features, shared by its splits
         results[name] = {"note": note, "task": task, "splits": []}
         for seed, (train, test) in zip(seeds, splits):
             f = out / "hybrid_fits" / f"{name}_seed{seed}.json"

@@ -48,7 +48,7 @@ from sklearn.model_selection import GridSearchCV, ParameterGrid
 from benchmarks import command
 from benchmarks.accuracy_data import DTAG_MODELS, dtag_model, load_domain_tags, require_domain_tags
 from benchmarks.speed_machine import cpu_kind, dtype_reason
-from sktag._forward.feature_store import feature_store
+from sktag._forward.prefix_store import prefix_store
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -534,7 +534,7 @@ def main(argv=None):
         # the frozen LLM's label-free features of a data set are computed once and shared by its points (the
         # subsamples are nested and the test set is the same), so an LLM row's fit and predict times at a point
         # may include features computed at an earlier one
-        with feature_store(max_bytes=4 * 2**30):
+        with prefix_store(max_bytes=4 * 2**30):
             for n in sizes:  # every file is rewritten after every point
                 rows += run_point(name, data, n, args.models, args, fits, domain_tags)
                 info["wall_s"] = time.perf_counter() - t0

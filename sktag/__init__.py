@@ -12,6 +12,7 @@ _install_aliases()  # module paths of earlier versions (pickles) still import
 
 from ._version import __version__
 from ._fit.training import Callback
+from ._forward.prefix_store import clear_prefix_store, prefix_store_info, set_prefix_store
 from .backbone import clear_backbone_cache, load_backbone
 from .embedding import LLMEmbedding
 from .estimators import TagClassifier, TagRegressor
@@ -36,5 +37,8 @@ __all__ = [
     "Callback",
     "load_backbone",
     "clear_backbone_cache",
+    "set_prefix_store",
+    "clear_prefix_store",
+    "prefix_store_info",
     "__version__",
 ]

@@ -33,7 +33,7 @@ MOVED = {
     "sktag._module": "sktag._forward.module",
     "sktag._taginit": "sktag._forward.taginit",
     "sktag._pretrained": "sktag._forward.pretrained",
-    "sktag._feature_store": "sktag._forward.feature_store",
+    "sktag._feature_store": "sktag._forward.prefix_store",
     "sktag._architectures": "sktag._forward.architectures",
     "sktag._attribution": "sktag._explain.attribution",
     "sktag._smiles_atoms": "sktag._explain.smiles_atoms",

@@ -8,9 +8,11 @@ a featuriser for any scikit-learn model::
 
     make_pipeline(LLMEmbedding(), StandardScaler(), RidgeCV())
 
-It shares the estimators' data path: ``_inputs.as_columns`` →
-``_encoding`` (a :class:`~sktag._forward.encoding.TagLayout` without function tag,
-then ``encode``) → ``_engine.hidden_states`` → ``_engine.pool_states``.
+It shares the estimators' data path: ``_forward.inputs.as_columns`` →
+``_forward.encoding`` (a :class:`~sktag._forward.encoding.TagLayout` without function tag,
+then ``encode``) → the pooled states of :meth:`~sktag._forward.states.StateSource.prefixes`,
+through the process-wide prefix store (a row a Tag-LLM or another
+``LLMEmbedding`` with the same prefix computed before is not run again).
 """
 
 from __future__ import annotations
@@ -24,14 +26,13 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ._fit.backbone_access import BackboneMixin
-from ._forward import engine as _engine
 from ._forward.deep import DeepTable, common_kind, zero_blocks
 from ._forward.encoding import TagLayout, encode, token_limit, validate
-from ._forward.feature_store import active_store, config_key
 from ._forward.inputs import as_columns, check_fitted_columns, resolve_domains
 from ._forward.layers import LAYERS, resolve_layers
+from ._forward.readouts import Needs
+from ._forward.states import StateSource
 from ._forward.taginit import domain_tag_vectors
-from ._runtime.report import progress
 from ._runtime.threads import torch_threads
 from ._runtime.validation import (BOOLEAN, COMMON, POS_INT, Instance, Options, store_params, string_input_tags,
                                   validate_params)
@@ -372,34 +373,15 @@ class LLMEmbedding(TransformerMixin, BackboneMixin, BaseEstimator):
         idx = np.flatnonzero(valid)
         if not len(idx):
             return out
-        deep, kind = self.deep_table_, self.domain_tag_depth_
-        store = active_store()
-        keys = None
-        if store is not None:  # rows computed before (another fold, another model) are not run again
-            config = config_key(backbone.fingerprint, str(backbone.dtype), str(backbone.device), self.tag_table_,
-                                deep, kind, list(self.layers_), self.pooling_, bool(self.isolate_segments_))
-            keys = {int(i): (config, rows[i].ids.tobytes(), rows[i].slot.tobytes(), rows[i].seg.tobytes())
-                    for i in idx}
-            found = {i: store.get(k) for i, k in keys.items()}
-            hit = np.array([found[int(i)] is not None for i in idx], dtype=bool)
-            for i in idx[hit]:
-                out[i] = found[int(i)]
-            store.hits += int(hit.sum())
-            store.misses += int((~hit).sum())
-            idx = idx[~hit]
-        lengths = np.array([len(r) if r is not None else 0 for r in rows])
         table = None if self.tag_table_ is None else self.tag_table_.to(backbone.device)
-        deep = None if deep is None else DeepTable(deep.to(backbone.device), kind)
-        batches = _engine.length_batches(idx, lengths, int(self.batch_size)) if len(idx) else []
-        for b in progress(batches, self.verbose > 0, desc="LLMEmbedding", unit="batch"):
-            batch = _engine.collate([rows[i] for i in b], device=backbone.device)
-            hs = _engine.hidden_states(backbone, batch, table, self.layers_, self.isolate_segments_, deep)
-            # hs holds only the chosen layers, in order: [B, n_seg, sum of their widths]
-            pooled = _engine.pool_states(hs, range(len(hs)), batch, n_seg, self.pooling_)
-            out[b] = pooled.reshape(len(b), -1).double().cpu().numpy()
-            if keys is not None:
-                for i in b:
-                    store.put(keys[int(i)], out[i])
+        deep = None if self.deep_table_ is None else DeepTable(self.deep_table_.to(backbone.device),
+                                                                 self.domain_tag_depth_)
+        needs = Needs(pooled_layers=tuple(self.layers_), per_segment=True, pooling=self.pooling_)
+        # rows computed before (another fold, another model with the same prefix) come from the prefix store
+        source = StateSource(backbone, rows, self.layout_, needs, self.isolate_segments_, int(self.batch_size),
+                             self.verbose)
+        for i, _, pooled in source.prefixes(idx, (table, table, deep), kv=False, desc="LLMEmbedding"):
+            out[i] = pooled.reshape(-1).double().cpu().numpy()
         return out
 
     # ----------------------------------------------------------- feature names

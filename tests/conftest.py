@@ -60,6 +60,15 @@ def pytest_runtest_makereport(item, call):
         rep.longrepr = (str(item.path), item.location[1] or 0, "Skipped: needs RDKit, which is not installed")
 
 
+@pytest.fixture(autouse=True)
+def own_prefix_store():
+    """Every test gets an empty prefix store of its own, so that no test's counts depend on the tests before it."""
+    from sktag._forward.prefix_store import prefix_store
+
+    with prefix_store() as store:
+        yield store
+
+
 @pytest.fixture
 def real_model_threads():
     """Use up to two threads for a test on the real default model."""

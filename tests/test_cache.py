@@ -104,66 +104,54 @@ def test_reserve_gives_the_file_real_blocks_not_a_sparse_hole(tmp_path):
         assert st.st_blocks * 512 >= 3 << 20
 
 
-# ------------------------------------------------------------------ the store
+# ------------------------------------------------------------------ the cache of one fit
 N_LAYERS, KVH, HD = 2, 3, 4
 
 
 def _row_kv(n, seed):
-    """The cache of one row of ``n`` tokens, ``[n_layers, 2, kv_heads, n, head_dim]``."""
-    return torch.randn(N_LAYERS, 2, KVH, n, HD, generator=torch.Generator().manual_seed(seed))
-
-
-def _left_padded(row_kvs):
-    """A left-padded batch of row caches, ``[n_layers, 2, B, kv_heads, L, head_dim]`` and its valid mask;
-    the padding holds garbage, which the store must never read."""
-    L = max(kv.shape[3] for kv in row_kvs)
-    kv = torch.full((N_LAYERS, 2, len(row_kvs), KVH, L, HD), 99.0)
-    valid = torch.zeros(len(row_kvs), L, dtype=torch.bool)
-    for b, r in enumerate(row_kvs):
-        n = r.shape[3]
-        kv[:, :, b, :, L - n:] = r
-        valid[b, L - n:] = True
-    return kv, valid
+    """The cache of one row of ``n`` tokens, ``[n_layers, 2, n, kv_heads, head_dim]``."""
+    return torch.randn(N_LAYERS, 2, n, KVH, HD, generator=torch.Generator().manual_seed(seed))
 
 
 @pytest.mark.parametrize("on_disk", [False, True], ids=["memory", "disk"])
-def test_prefix_store_keeps_each_row_unpadded_and_gathers_left_padded_batches(on_disk, tmp_path):
+def test_prefix_cache_keeps_each_row_unpadded_and_gathers_left_padded_batches(on_disk, tmp_path):
     lengths = [2, 5, 3, 1]
     rows = [_row_kv(n, seed) for seed, n in enumerate(lengths)]
-    store = _cache.PrefixStore(N_LAYERS, KVH, HD, lengths, torch.float32, CPU, folder=tmp_path if on_disk else None)
+    cache = _cache.PrefixCache(N_LAYERS, KVH, HD, lengths, torch.float32, CPU, folder=tmp_path if on_disk else None)
     assert list(tmp_path.iterdir()) == []
-    assert tuple(store.buf.shape) == (N_LAYERS, 2, sum(lengths) + 1, KVH, HD)  # no padding, one zero token
-    for batch in ([0, 2], [3, 1]):  # put in batches of another composition than the one read back
-        kv, valid = _left_padded([rows[i] for i in batch])
-        store.put(batch, kv, valid)
+    if on_disk:
+        assert tuple(cache.buf.shape) == (N_LAYERS, 2, sum(lengths), KVH, HD)  # no padding
+    else:
+        assert cache.buf is None  # in memory the rows are kept as they come
+    for i in (3, 0, 2, 1):
+        cache.put(i, rows[i])
+    assert (cache.row(1) is rows[1]) != on_disk  # shared in memory, copied to disk
     order = [2, 1, 3]
-    kv, valid = store.gather(order)
+    kv, valid = cache.gather(order)
     assert tuple(kv.shape) == (N_LAYERS, 2, 3, KVH, 5, HD)
     assert valid.tolist() == [[False, False, True, True, True], [True] * 5, [False] * 4 + [True]]
     for b, r in enumerate(order):
         n = lengths[r]
-        assert torch.equal(kv[:, :, b, :, 5 - n:], rows[r])
-        assert not kv[:, :, b, :, :5 - n].any()  # padding reads the zero token
-    assert store.gather_pooled(order) is None  # nothing pooled was stored
+        assert torch.equal(kv[:, :, b, :, 5 - n:], rows[r].transpose(2, 3))
+        assert not kv[:, :, b, :, :5 - n].any()  # padding holds zeros
+    assert cache.gather_pooled(order) is None  # nothing pooled was kept
 
 
-def test_prefix_store_keeps_pooled_states_by_row():
+def test_prefix_cache_keeps_pooled_states_by_row():
     lengths = [2, 3, 1]
-    store = _cache.PrefixStore(N_LAYERS, KVH, HD, lengths, torch.float32, CPU)
-    pooled = torch.arange(3 * 2 * 4, dtype=torch.float64).view(3, 2, 4)  # [rows, groups, width]
-    for batch in ([2, 0], [1]):
-        kv, valid = _left_padded([_row_kv(lengths[i], i) for i in batch])
-        store.put(batch, kv, valid, pooled[batch])
-    got = store.gather_pooled([1, 2])
-    assert got.dtype == torch.float32 and torch.equal(got, pooled[[1, 2]].float())
+    cache = _cache.PrefixCache(N_LAYERS, KVH, HD, lengths, torch.float32, CPU)
+    pooled = torch.arange(3 * 2 * 4, dtype=torch.float32).view(3, 2, 4)  # [rows, groups, width]
+    for i in (2, 0, 1):
+        cache.put(i, _row_kv(lengths[i], i), pooled[i])
+    assert torch.equal(cache.gather_pooled([1, 2]), pooled[[1, 2]])
 
 
-def test_prefix_store_size_is_the_backbones_bytes_per_token_times_the_tokens():
+def test_prefix_cache_size_is_the_backbones_bytes_per_token_times_the_tokens():
     backbone = SimpleNamespace(n_kv_bytes_per_token=lambda: 96)
-    assert _cache.PrefixStore.nbytes(backbone, np.int64(7)) == 96 * 7
+    assert _cache.PrefixCache.nbytes(backbone, np.int64(7)) == 96 * 7
 
 
-def test_a_disk_store_whose_blocks_cannot_be_reserved_raises_and_leaves_no_file(tmp_path, monkeypatch):
+def test_a_disk_cache_whose_blocks_cannot_be_reserved_raises_and_leaves_no_file(tmp_path, monkeypatch):
     import errno
 
     def full(fd, nbytes):
@@ -171,26 +159,25 @@ def test_a_disk_store_whose_blocks_cannot_be_reserved_raises_and_leaves_no_file(
 
     monkeypatch.setattr(_cache, "reserve", full)
     with pytest.raises(OSError, match="No space left"):
-        _cache.PrefixStore(N_LAYERS, KVH, HD, [2, 3], torch.float32, CPU, folder=tmp_path)
+        _cache.PrefixCache(N_LAYERS, KVH, HD, [2, 3], torch.float32, CPU, folder=tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("on_disk", [False, True], ids=["memory", "disk"])
-def test_prefix_store_round_trip_matches_direct_cache(backbone, on_disk, tmp_path):
+def test_prefix_cache_round_trip_matches_direct_cache(backbone, on_disk, tmp_path):
     rows = _rows(backbone, [STRINGS], (3, 5))
     table = _table(backbone, (3, 5))
     lengths = np.array([len(r) for r in rows])
     cfg = backbone.config
-    store = _cache.PrefixStore(cfg.num_hidden_layers, cfg.num_key_value_heads,
-                                cfg.hidden_size // cfg.num_attention_heads, lengths,
-                                torch.float32, torch.device("cpu"), folder=tmp_path if on_disk else None)
-    assert list(tmp_path.iterdir()) == []  # a disk store's file leaves the folder at once
-    # fill in two batches of a different composition than the one read back
-    for b in ([0, 3], [1, 2, 4]):
-        batch = _engine.collate([rows[i] for i in b])
-        store.put(b, _engine.prefix_kv(backbone, batch, table), batch.valid)
+    cache = _cache.PrefixCache(cfg.num_hidden_layers, cfg.num_key_value_heads,
+                               cfg.hidden_size // cfg.num_attention_heads, lengths,
+                               torch.float32, torch.device("cpu"), folder=tmp_path if on_disk else None)
+    assert list(tmp_path.iterdir()) == []  # a disk cache's file leaves the folder at once
+    for i in range(len(rows)):  # each row alone, without padding
+        kv = _engine.prefix_kv(backbone, _engine.collate([rows[i]]), table)
+        cache.put(i, kv[:, :, 0].transpose(2, 3))
     order = [4, 0, 2]
-    kv, valid = store.gather(order)
+    kv, valid = cache.gather(order)
     batch = _engine.collate([rows[i] for i in order])
     direct = _engine.prefix_kv(backbone, batch, table)
     assert torch.equal(valid, batch.valid)

@@ -422,24 +422,26 @@ def test_failed_fit_leaves_the_transformer_as_it_was(tiny_model):
 
 
 # ------------------------------------------------------- label-free features shared by content
-def test_feature_store_serves_rows_by_content_and_never_a_stale_one(tiny_model, other_tiny_model):
-    from sktag._forward.feature_store import feature_store
+def test_prefix_store_serves_rows_by_content_and_never_a_stale_one(tiny_model, other_tiny_model):
+    from sktag._forward.prefix_store import prefix_store
 
     emb = make(tiny_model, domains="SMILES", layers=[1, 2]).fit(STRINGS)
-    plain = emb.transform(STRINGS)
-    with feature_store() as store:
+    with prefix_store(max_bytes=0):
+        plain = emb.transform(STRINGS)
+    with prefix_store() as store:
         first = emb.transform(STRINGS[:4])
-        both = emb.transform(STRINGS)  # four rows served, three computed in another batch
+        both = emb.transform(STRINGS)  # four rows served, three computed
         assert (store.misses, store.hits) == (7, 4)
         np.testing.assert_array_equal(both[:4], first)
-        np.testing.assert_allclose(both, plain, **tol())
+        np.testing.assert_array_equal(both, plain)  # a row's values do not depend on the rows computed with it
         # anything that changes a row's features is part of its key: other layers, pooling, backbone
         make(tiny_model, domains="SMILES", layers=[1]).fit(STRINGS).transform(STRINGS)
         make(tiny_model, domains="SMILES", layers=[1, 2], pooling="last").fit(STRINGS).transform(STRINGS)
         make(other_tiny_model, domains="SMILES", layers=[1, 2]).fit(STRINGS).transform(STRINGS)
         assert store.hits == 4 and store.misses == 7 + 3 * 7
-    with feature_store(max_bytes=2 * both[0].astype(np.float32).nbytes) as small:
+    with prefix_store(max_bytes=2 * torch.from_numpy(both[0]).float().nbytes) as small:
         emb.transform(STRINGS)
         assert len(small) == 2 and small.nbytes <= small.max_bytes  # the least recently used rows went
+        assert small.evicted == 5
         emb.transform(STRINGS)
         assert small.hits == 2 and len(small) == 2

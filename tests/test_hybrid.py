@@ -41,19 +41,19 @@ def small(Est, model, task, **kw):
 
 @pytest.fixture
 def count_rows(monkeypatch, tiny_model):
-    """Rows run through the frozen LLM by LLMEmbedding (the sizes of the batches it runs)."""
-    import sktag.embedding
+    """Rows run through the frozen LLM's prefix passes (the sizes of the batches run), by LLMEmbedding or a Tag-LLM."""
     from sktag import load_backbone
+    from sktag._forward import engine
 
     load_backbone(tiny_model)  # loaded (and its masks checked) before counting
     seen = []
-    collate = sktag.embedding._engine.collate
+    prefix_pass = engine.prefix_pass
 
-    def counting(rows, *args, **kwargs):
-        seen.append(len(rows))
-        return collate(rows, *args, **kwargs)
+    def counting(backbone, batch, *args, **kwargs):
+        seen.append(int(batch.ids.shape[0]))
+        return prefix_pass(backbone, batch, *args, **kwargs)
 
-    monkeypatch.setattr(sktag.embedding._engine, "collate", counting)
+    monkeypatch.setattr(engine, "prefix_pass", counting)
     return seen
 
 
@@ -159,19 +159,22 @@ def test_compare_shares_the_frozen_features_and_reports_own_baselines(tiny_model
     assert "stack_classical" not in res.llm_models and "hybrid" in res.llm_models
 
 
-def test_compare_calls_share_an_enclosing_feature_store(tiny_model, esol40, count_rows):
-    from sktag._forward.feature_store import feature_store
+def test_compare_calls_share_the_prefix_store(tiny_model, esol40, count_rows):
+    from sktag._forward.prefix_store import active_store, prefix_store
 
     X, y = esol40
     split = lambda n: [(np.arange(n), np.arange(30, 40))]  # noqa: E731  nested training rows, one test set
-    with feature_store() as store:
-        first = compare(X, y, models=["llm_embedding_pretrained"], cv=split(10), model=tiny_model, random_state=0)
-        second = compare(X, y, models=["llm_embedding_pretrained"], cv=split(30), model=tiny_model, random_state=0)
+    store = active_store()  # each test has a store of its own (conftest)
+    first = compare(X, y, models=["llm_embedding_pretrained"], cv=split(10), model=tiny_model, random_state=0)
+    second = compare(X, y, models=["llm_embedding_pretrained"], cv=split(30), model=tiny_model, random_state=0)
     assert sum(count_rows) == 40  # 10 + 10 test rows in the first call, the 20 new training rows in the second
     assert store.misses == 40 and store.hits == 20
     assert any("20 rows computed, 20 reused" in n for n in second.notes), second.notes
+    assert second.folds[["prefix_reused", "prefix_computed"]].values.tolist() == [[20, 20]]
     assert not any("reused" in n for n in first.notes), first.notes
-    # outside a context each call has its own store
+    # with the store off every call computes its rows
     count_rows.clear()
-    compare(X, y, models=["llm_embedding_pretrained"], cv=split(10), model=tiny_model, random_state=0)
+    with prefix_store(max_bytes=0):
+        off = compare(X, y, models=["llm_embedding_pretrained"], cv=split(10), model=tiny_model, random_state=0)
     assert sum(count_rows) == 20
+    np.testing.assert_array_equal(off.folds["rmse"], first.folds["rmse"])

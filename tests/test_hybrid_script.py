@@ -26,7 +26,7 @@ def test_the_rule_takes_the_simplest_design_within_one_standard_error(script):
 
 def test_one_split_with_a_custom_llm_base_model(script, tiny_model, monkeypatch):
     """Every row of the report from one hybrid fit; the LLM base model is named the same whatever it is."""
-    from sktag._forward.feature_store import FeatureStore
+    from sktag._forward.prefix_store import PrefixStore
     from sktag.datasets import load_esol
     from sktag.hybrid import default_classical_models, default_llm_model
 
@@ -42,7 +42,7 @@ def test_one_split_with_a_custom_llm_base_model(script, tiny_model, monkeypatch)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         rec = script.run_split("esol", X[:60], y[:60], "regression", np.arange(45), np.arange(45, 60), 0, 1,
-                               FeatureStore(2**28))
+                               PrefixStore(2**28))
     singles = ["llm_embedding_pretrained", "hgb_descriptors", "rf_morgan_counts"]
     assert set(singles) <= set(rec["test"]) and rec["chosen"] in rec["inner"]
     assert len(rec["inner"]) == 8 and all(len(v) == 3 for v in rec["inner"].values())

@@ -43,9 +43,9 @@ def test_cached_and_recomputed_prefixes_give_the_same_features(backbone, readout
     module = _module(backbone, readout)
     idx = np.arange(len(STRINGS))
     cached, plain = _source(backbone, readout), _source(backbone, readout, batch_size=3)
-    cached.cache(idx, module.tag_table().detach(), "auto")
+    cached.cache(idx, module, "auto")
     assert cached.store is not None and cached.cache_location == "memory"
-    assert cached.cache_bytes == _cache.PrefixStore.nbytes(backbone, cached.lengths.sum()) > 0
+    assert cached.cache_bytes == _cache.PrefixCache.nbytes(backbone, cached.lengths.sum()) > 0
     assert plain.store is None and plain.cache_location is None and plain.cache_bytes == 0
     F_cached = cached.features(module, readout, idx)
     F_plain = plain.features(module, readout, idx)
@@ -63,7 +63,7 @@ def test_no_cache_false_keeps_nothing_and_says_nothing(backbone, readout, capsys
     source = _source(backbone, readout, verbose=1)
     with warnings.catch_warnings():
         warnings.simplefilter("error", PerformanceWarning)
-        source.cache(np.arange(len(STRINGS)), _module(backbone, readout).tag_table().detach(), False)
+        source.cache(np.arange(len(STRINGS)), _module(backbone, readout), False)
     assert source.store is None and source.cache_location is None
     assert "recomputing prefixes every batch" in capsys.readouterr().out  # verbose says so, quietly
 
@@ -71,16 +71,16 @@ def test_no_cache_false_keeps_nothing_and_says_nothing(backbone, readout, capsys
 def test_without_room_auto_warns_and_a_number_budget_does_not(backbone, readout, monkeypatch, capsys):
     monkeypatch.setattr(_cache, "memory_budget", lambda spec, device: 10)
     monkeypatch.setattr(_cache, "DISK_MARGIN", 2**62)
-    table = _module(backbone, readout).tag_table().detach()
+    module = _module(backbone, readout)
     idx = np.arange(len(STRINGS))
     source = _source(backbone, readout)
     with pytest.warns(PerformanceWarning, match=r"> budget 10 B.*too little.*recomputing the prefixes every batch"):
-        source.cache(idx, table, "auto")
+        source.cache(idx, module, "auto")
     assert source.store is None and source.cache_bytes == 0
     quiet = _source(backbone, readout)
     with warnings.catch_warnings():
         warnings.simplefilter("error", PerformanceWarning)
-        quiet.cache(idx, table, 10)
+        quiet.cache(idx, module, 10)
     assert quiet.store is None and capsys.readouterr().out == ""
 
 
@@ -91,7 +91,7 @@ def test_tuned_domain_tags_run_the_whole_sequence_with_their_gradient(backbone, 
     assert module.tunes_domain_tags()
     source = _source(backbone, readout)
     rows = [0, 3, 4]
-    source.cache(np.arange(len(STRINGS)), module.tag_table().detach(), "auto")
+    source.cache(np.arange(len(STRINGS)), module, "auto")
     assert source.store is not None
     with torch.no_grad():
         before = source.states(module, rows).tag[0].clone()  # from the cache

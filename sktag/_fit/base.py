@@ -333,9 +333,7 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
         run.source = StateSource(state.inputs.backbone, run.rows, model.layout, model.readout.needs, model.isolate,
                                  self.predict_batch_size, self.verbose)
         if not self.tune_domain_tags:
-            deep = model.module.deep_table()
-            run.source.cache(np.concatenate([run.train_idx, run.val_idx]), model.module.tag_table().detach(),
-                             self.prefix_cache, None if deep is None else deep.detach())
+            run.source.cache(np.concatenate([run.train_idx, run.val_idx]), model.module, self.prefix_cache)
 
     # ------------------------------------------------------------ 5. head
     def initialize_head(self, state: FitState) -> None:

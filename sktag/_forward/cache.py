@@ -2,8 +2,9 @@
 
 While a function tag trains, everything before it is constant, so its
 key/value cache — and the pooled data-token states a readout needs — is
-computed once per fit (by :class:`sktag._forward.states.StateSource`), kept here
-without padding, and gathered into left-padded batches every epoch.  It lives
+computed once per fit (by :class:`sktag._forward.states.StateSource`, through the
+process-wide :mod:`~sktag._forward.prefix_store`), kept here without padding,
+and gathered into left-padded batches every epoch.  It lives
 in memory within the ``prefix_cache`` budget (:func:`memory_budget`); beyond
 it (``"auto"``) or always (``"disk"``) in a temporary file mapped into memory,
 which the operating system pages in and out (:func:`cache_location`).  Nothing
@@ -103,28 +104,29 @@ def reserve(fd, nbytes) -> None:
         done += os.write(fd, chunk[:min(len(chunk), nbytes - done)])
 
 
-class PrefixStore:
-    """Prefix key/value caches of a whole data set, packed without padding.
+class PrefixCache:
+    """Prefix key/value caches (and pooled states) of the rows of one fit.
 
     Memory: ``n_layers x 2 x kv_heads x head_dim x tokens x bytes`` per row,
-    ``tokens`` being the row's prefix length (domain tags + data tokens).
-    With ``folder``, the keys and values live in a temporary file there,
-    mapped into memory (removed from the folder at once, so nothing is left
-    behind even if the process dies; the space returns when the store is
-    freed) and gathered batches are moved to ``device``.  The file's blocks
-    are reserved first (:func:`reserve`); when they cannot be, the
-    :class:`OSError` propagates and nothing is left behind.
+    ``tokens`` being the row's prefix length (domain tags + data tokens).  In
+    memory the rows' tensors are held as they come (shared with the
+    :mod:`~sktag._forward.prefix_store`, not copied).  With ``folder``, the
+    keys and values are copied into a temporary file there, mapped into
+    memory (removed from the folder at once, so nothing is left behind even
+    if the process dies; the space returns when the cache is freed), and
+    gathered batches are moved to ``device``.  The file's blocks are reserved
+    first (:func:`reserve`); when they cannot be, the :class:`OSError`
+    propagates and nothing is left behind.
     """
 
     def __init__(self, n_layers, kvh, hd, lengths, dtype, device, folder=None):
         self.lengths = np.asarray(lengths, dtype=np.int64)
         self.offsets = np.concatenate([[0], np.cumsum(self.lengths)])
-        total = int(self.offsets[-1])
-        # one extra all-zero token that padding points at
-        shape = (n_layers, 2, total + 1, kvh, hd)
-        if folder is None:
-            self.buf = torch.zeros(shape, dtype=dtype, device=device)
-        else:
+        self.device = device
+        self.rows, self.pooled = {}, {}
+        self.buf = None
+        if folder is not None:
+            shape = (n_layers, 2, int(self.offsets[-1]), kvh, hd)
             size = int(np.prod(shape))
             fd, path = tempfile.mkstemp(prefix="sktag-prefix-", suffix=".bin", dir=folder)
             try:  # a new file reads as zeros
@@ -135,43 +137,50 @@ class PrefixStore:
                 self.buf = torch.from_file(path, shared=True, size=size, dtype=dtype).view(shape)
             finally:
                 os.unlink(path)
-        self.device = device
-        self.pooled = None  # [n_rows, G, width] pooled data-token states, when a readout needs them
-
-    def gather_pooled(self, rows):
-        """Pooled states of data-set ``rows`` (None when none were stored)."""
-        if self.pooled is None:
-            return None
-        return self.pooled[to_device(np.asarray(rows, dtype=np.int64), self.device)]
 
     @staticmethod
     def nbytes(backbone, total_tokens) -> int:
         return backbone.n_kv_bytes_per_token() * int(total_tokens)
 
-    def put(self, rows, kv, valid, pooled=None):
-        """Store the cache ``kv`` (and pooled states) of a left-padded batch of data-set ``rows``."""
+    def put(self, row, kv, pooled=None):
+        """Keep data-set row ``row``'s cache ``kv`` (``[n_layers, 2, n, kvh, hd]``) and pooled states ``[G, width]``."""
         if pooled is not None:
-            if self.pooled is None:
-                self.pooled = torch.zeros((len(self.lengths), *pooled.shape[1:]), dtype=torch.float32,
-                                          device=self.device)
-            self.pooled[torch.as_tensor(np.asarray(rows), device=self.device)] = pooled.float()
-        L = valid.shape[1]
-        for b, r in enumerate(rows):
-            n = int(self.lengths[r])
-            o = int(self.offsets[r])
-            # [n_layers, 2, kvh, n, hd] -> [n_layers, 2, n, kvh, hd]
-            self.buf[:, :, o:o + n] = kv[:, :, b, :, L - n:].transpose(2, 3)
+            self.pooled[int(row)] = pooled
+        if self.buf is None:
+            self.rows[int(row)] = kv
+        elif kv is not None:
+            o = int(self.offsets[row])
+            self.buf[:, :, o:o + int(self.lengths[row])] = kv
+
+    def row(self, row):
+        """The cache of data-set row ``row``, ``[n_layers, 2, n, kvh, hd]``."""
+        if self.buf is None:
+            return self.rows[int(row)]
+        o = int(self.offsets[row])
+        return self.buf[:, :, o:o + int(self.lengths[row])]
+
+    def gather_pooled(self, rows):
+        """Pooled states of data-set ``rows``, ``[B, G, width]`` (None when none were kept)."""
+        if not self.pooled:
+            return None
+        return torch.stack([self.pooled[int(r)] for r in rows]).to(self.device)
 
     def gather(self, rows):
-        """Left-padded ``(kv, valid)`` for data-set ``rows``."""
-        lengths = self.lengths[rows]
-        L = int(lengths.max())
-        pad = self.buf.shape[2] - 1
-        idx = np.full((len(rows), L), pad, dtype=np.int64)
-        for b, (r, n) in enumerate(zip(rows, lengths)):
-            idx[b, L - n:] = np.arange(self.offsets[r], self.offsets[r] + n)
-        idx_t = to_device(idx, self.buf.device)
-        kv = self.buf[:, :, idx_t]  # [nl, 2, B, L, kvh, hd]
-        kv = kv.permute(0, 1, 2, 4, 3, 5).contiguous().to(self.device)
-        valid = to_device(idx != pad, self.device)
-        return kv, valid
+        """Left-padded ``(kv, valid)`` for data-set ``rows`` (see :func:`pad_rows`)."""
+        return pad_rows([self.row(r) for r in rows], self.device)
+
+
+def pad_rows(kvs, device):
+    """Left-pad row caches ``[n_layers, 2, n, kvh, hd]`` into ``(kv [n_layers, 2, B, kvh, L, hd], valid [B, L])``.
+
+    Padding holds zeros and is marked invalid (never attended to).
+    """
+    lengths = [int(k.shape[2]) for k in kvs]
+    L = max(lengths)
+    n_layers, _, _, kvh, hd = kvs[0].shape
+    out = torch.zeros((n_layers, 2, len(kvs), L, kvh, hd), dtype=kvs[0].dtype, device=device)
+    valid = np.zeros((len(kvs), L), dtype=bool)
+    for b, (kv, n) in enumerate(zip(kvs, lengths)):
+        out[:, :, b, L - n:] = kv
+        valid[b, L - n:] = True
+    return out.permute(0, 1, 2, 4, 3, 5).contiguous(), to_device(valid, device)

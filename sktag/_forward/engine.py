@@ -141,6 +141,25 @@ def length_batches(indices, lengths, batch_size, rng=None, max_tokens=None):
     return [batches[i] for i in order]
 
 
+def equal_length_batches(indices, lengths, batch_size):
+    """Split ``indices`` into batches of rows of one length each (no padding), at most ``batch_size`` rows.
+
+    The batches of the frozen prefix passes: a row computed without padding
+    gets the same values whichever rows share its batch, so a prefix stored
+    from one fit serves another bit for bit (on kernels whose result for a
+    row does not depend on the batch size; float32 on CPU is one).  Rows go
+    by length, then by position.
+    """
+    indices = np.asarray(indices)
+    order = indices[np.argsort(np.asarray(lengths)[indices], kind="stable")]
+    batches, start = [], 0
+    for i in range(1, len(order) + 1):
+        if i == len(order) or i - start >= batch_size or lengths[order[i]] != lengths[order[start]]:
+            batches.append(order[start:i])
+            start = i
+    return batches
+
+
 def embed(backbone, batch: Batch, tag_table: torch.Tensor) -> torch.Tensor:
     """Input embeddings of ``batch`` with tag vectors spliced in.
 
@@ -281,14 +300,15 @@ def _pooled(hs, batch, needs):
 
 
 @torch.no_grad()
-def prefix_pass(backbone, batch: Batch, tag_table, isolate=False, needs=None, deep_table=None):
+def prefix_pass(backbone, batch: Batch, tag_table, isolate=False, needs=None, deep_table=None, kv=True):
     """:func:`prefix_kv` and the pooled data-token states ``needs`` asks for, from the same pass.
 
     Returns ``(kv, pooled)``; ``pooled`` (``[B, G, width]``, see
-    :class:`States`) is None when ``needs`` asks for no pooled states.
+    :class:`States`) is None when ``needs`` asks for no pooled states, ``kv``
+    is None with ``kv=False`` (only the pooled states are wanted).
     """
     pooling = needs is not None and bool(needs.pooled_layers)
-    _, kv, hs = _forward(backbone, batch, tag_table, isolate, cache=True, hidden_states=pooling,
+    _, kv, hs = _forward(backbone, batch, tag_table, isolate, cache=kv, hidden_states=pooling,
                          deep_table=deep_table)
     return kv, _pooled(hs, batch, needs)
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
 
-from sktag._forward.feature_store import active_store, feature_store
+from sktag._forward.prefix_store import active_store
 from sktag._forward.inputs import as_input, take
 
 from . import _data
@@ -168,17 +168,20 @@ def _classical_columns_note(X, models, estimators, smiles_column, domains):
 
 
 def _fit_sharing_features(todo, records, estimators, X, y_arr, splits, task, n_jobs, progress, store, error_score):
-    """:func:`_fit_all` with one store of frozen LLM features; a note on what the store shared.
+    """:func:`_fit_all`, and a note on what the prefix store shared.
 
-    The frozen LLM's features are label-free: every fold and every row that uses the same embedding shares one
-    computation of each string's features (in this process; parallel workers compute their own).  Inside a caller's
-    ``feature_store()`` context that store is used, so several calls share it too.
+    What the frozen LLM computes before a function tag is label-free: every fold and every model with the same
+    prefix (backbone, domain tags) share one computation of each string's prefix in this process (the process-wide
+    prefix store, or the store of an enclosing ``prefix_store()`` context); parallel workers share it through the
+    store's folder when one is set (:func:`sktag.set_prefix_store`).
     """
-    with feature_store(store=active_store()) as features:
-        hits, misses = features.hits, features.misses
-        _fit_all(todo, records, estimators, X, y_arr, splits, task, n_jobs, progress, store, error_score)
-        hits, misses = features.hits - hits, features.misses - misses
-    return [f"frozen LLM features: {misses} rows computed, {hits} reused across folds and models"] if hits else []
+    prefixes = active_store()
+    hits, misses = (prefixes.hits, prefixes.misses) if prefixes is not None else (0, 0)
+    _fit_all(todo, records, estimators, X, y_arr, splits, task, n_jobs, progress, store, error_score)
+    if prefixes is None:
+        return []
+    hits, misses = prefixes.hits - hits, prefixes.misses - misses
+    return [f"LLM prefixes: {misses} rows computed, {hits} reused across folds and models"] if hits else []
 
 
 def _resumed(store, jobs, estimators, splits):
@@ -283,6 +286,8 @@ def _fit_one(est, X, y, train, test, task):
 
     rec = dict(n_train=int(len(train)), n_test=int(len(test)), test=test.tolist(), load_before=_load())
     est = clone(est) if hasattr(est, "get_params") else est
+    prefixes = active_store()
+    counts = (prefixes.hits, prefixes.misses) if prefixes is not None else (0, 0)
     try:
         t0 = time.perf_counter()
         with interrupts_abort():
@@ -296,6 +301,8 @@ def _fit_one(est, X, y, train, test, task):
         rec.update(fit_seconds=np.nan, predict_seconds=np.nan, error=f"{type(exc).__name__}: {exc}", pred=None,
                    classes=None, exception=exc)
     rec["load_after"] = _load()
+    if prefixes is not None:  # rows whose LLM prefix this fit and its predict took from the store, and computed
+        rec["prefix_reused"], rec["prefix_computed"] = prefixes.hits - counts[0], prefixes.misses - counts[1]
     final = est.steps[-1][1] if hasattr(est, "steps") else est
     for attr in ("n_iter_", "best_epoch_"):
         v = getattr(final, attr, None)
@@ -374,6 +381,10 @@ class _Progress:
         if rec.get("error") is None:
             self.times.setdefault(name, []).append(rec["fit_seconds"] + rec["predict_seconds"])
         if self.bar is not None:
+            if rec.get("prefix_reused"):
+                self.bar.write(f"{name} fold {k}: {rec['prefix_reused']} rows reused stored LLM prefixes, "
+                               f"{rec.get('prefix_computed', 0)} computed ({rec['fit_seconds']:.0f} s fit, "
+                               f"{rec['predict_seconds']:.0f} s predict)")
             self.bar.update(1)
             self.bar.set_postfix_str(self.eta() if self.left else "done", refresh=True)
 

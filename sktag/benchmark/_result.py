@@ -15,7 +15,7 @@ from ._registry import OWN_BASELINES
 from ._stats import bootstrap_ci, corrected_ttest
 
 _COLUMNS = ["model", "fold", "n_train", "n_test", "fit_seconds", "predict_seconds", "n_iter", "best_epoch",
-            "load_before", "load_after", "resumed", "error"]
+            "prefix_reused", "prefix_computed", "load_before", "load_after", "resumed", "error"]
 
 
 class BenchmarkResult:
@@ -50,7 +50,8 @@ class BenchmarkResult:
     folds : DataFrame
         One row per (model, fold): the metrics, ``n_train``, ``n_test``,
         ``fit_seconds``, ``predict_seconds``, ``n_iter`` / ``best_epoch`` (Tag-LLM
-        estimators), the 1-minute system load before and after the fit, ``resumed``
+        estimators), ``prefix_reused`` / ``prefix_computed`` (rows whose LLM prefix
+        the fit and its predictions took from the prefix store, and computed), the 1-minute system load before and after the fit, ``resumed``
         (reused from the checkpoint folder) and ``error`` (None unless it failed).
     task : str
     metrics : list of Metric
