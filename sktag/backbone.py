@@ -117,7 +117,7 @@ class Backbone:
 
     Other Parameters
     ----------------
-    _fingerprint, _tag_init, _mask_windows, _kv_geometry, _hidden_widths, _decoder_blocks : None
+    _fingerprint, _tag_init, _mask_windows, _kv_geometry, _hidden_widths, _decoder_blocks, _weights : None
         Internal caches, computed on first use; leave them at ``None``.
 
     Notes
@@ -138,6 +138,7 @@ class Backbone:
     _kv_geometry: tuple | None = field(default=None, repr=False)
     _hidden_widths: tuple | None = field(default=None, repr=False)
     _decoder_blocks: torch.nn.ModuleList | None = field(default=None, repr=False)
+    _weights: tuple | None = field(default=None, repr=False)
 
     @property
     def config(self):
@@ -206,6 +207,29 @@ class Backbone:
             h.update(w.view(torch.int16).numpy().tobytes())
             self._fingerprint = h.hexdigest()[:32]
         return self._fingerprint
+
+    def weights_digest(self) -> str:
+        """SHA-256 of every weight and buffer of the model and of its module structure.
+
+        What the prefix store keys a row's prefix by (with the dtype and the
+        device): unlike :attr:`fingerprint`, it changes when any weight does —
+        a layer quantised or replaced, a weight changed in place.  Computed
+        once, and again only after a parameter or buffer was replaced or
+        modified in place (their storages and version counters are checked on
+        every call, which costs microseconds).
+        """
+        tensors = [*self.model.named_parameters(), *self.model.named_buffers()]
+        state = (tuple((name, type(m).__name__) for name, m in self.model.named_modules()),
+                 tuple((name, t.data_ptr(), t._version) for name, t in tensors))
+        if self._weights is None or self._weights[0] != state:
+            h = hashlib.sha256()
+            h.update(repr(state[0]).encode())
+            for name, t in tensors:
+                t = t.detach().to("cpu").contiguous()
+                h.update(f"{name}{tuple(t.shape)}{t.dtype}".encode())
+                h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+            self._weights = (state, h.hexdigest()[:32])
+        return self._weights[1]
 
     def tag_init(self) -> torch.Tensor:
         """Initial value of a new tag vector (float32, on CPU).

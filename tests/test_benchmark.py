@@ -51,7 +51,7 @@ def test_regression_end_to_end(tiny_model, esol30):
     assert res.models == ["tag", "llm_embedding_pretrained", "hybrid", "rf_morgan_counts", "hgb_descriptors", "dummy"]
     f = res.folds
     assert len(f) == 18 and f["error"].isna().all(), f["error"].tolist()
-    assert any("frozen LLM features:" in n and "reused" in n for n in res.notes)  # hybrid: no second pass
+    assert any("LLM prefixes:" in n and "reused" in n for n in res.notes)  # hybrid: no second pass
     assert {"rmse", "mae", "r2", "fit_seconds", "predict_seconds", "n_train", "n_test"} <= set(f.columns)
     assert (f["n_train"] + f["n_test"] == 30).all() and (f["fit_seconds"] > 0).all()
     # default folds: a partition into scaffold groups, the same for every model

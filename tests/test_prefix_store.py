@@ -211,6 +211,24 @@ def test_a_changed_domain_tag_or_backbone_never_hits_a_stale_row(tiny_model, oth
     assert len(passes) == 5 * 8 + 8  # the embedding stored no key/value cache: the Tag-LLM needs one
 
 
+def test_a_backbone_changed_in_place_never_hits_a_stale_row(tiny_model, esol36, passes):
+    """Weights quantised, replaced or changed in place are part of the key (the digest of all weights)."""
+    X = esol36[0][:6]
+    emb = LLMEmbedding(model=tiny_model, layers=[1, 2]).fit(X)
+    first = emb.transform(X)
+    weight = next(p for n, p in sktag.load_backbone(tiny_model).model.named_parameters() if "layers.1." in n)
+    original = weight.detach().clone()
+    try:
+        with torch.no_grad():
+            weight.mul_(1.5)
+        assert not np.allclose(emb.transform(X), first) and len(passes) == 12
+    finally:
+        with torch.no_grad():
+            weight.copy_(original)
+    np.testing.assert_array_equal(emb.transform(X), first)
+    assert len(passes) == 12  # the weights as they were: the rows stored then
+
+
 def test_a_small_budget_evicts_rows_and_the_fit_is_the_same(tiny_model, esol36, passes):
     X, y = esol36
     with warnings.catch_warnings():

@@ -6,7 +6,8 @@ pooled readouts and :class:`~sktag.LLMEmbedding` average — depends on the
 row and on a few settings (the backbone, its dtype and device, the domain
 tags' values, segment isolation), never on labels, the function tag, the head
 or the other rows.  A :class:`PrefixStore` keeps each row's results under a
-key made of exactly those (:func:`config_key`, :func:`row_key`), so that the
+key made of exactly those (the backbone by a digest of all its weights,
+``Backbone.weights_digest``) (:func:`config_key`, :func:`row_key`), so that the
 folds of a cross-validation, the candidates of a grid search, ``predict`` on
 rows seen in another fit and ``LLMEmbedding`` run the model once per row.
 

@@ -47,7 +47,7 @@ def prefix_config(backbone, domain_table, deep_table, isolate) -> str:
     :class:`~sktag._forward.deep.DeepTable`) or None.
     """
     deep = (None, None) if deep_table is None else (deep_table.blocks, deep_table.kind)
-    return config_key(backbone.fingerprint, str(backbone.dtype), str(backbone.device), domain_table, *deep,
+    return config_key(backbone.weights_digest(), str(backbone.dtype), str(backbone.device), domain_table, *deep,
                       bool(isolate))
 
 
