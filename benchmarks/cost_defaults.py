@@ -12,7 +12,8 @@ deterministic and nothing in it depends on the patience or ``max_iter`` (no sche
 follows the same epochs and stops earlier: its stopping epoch and kept epoch follow from the fit's validation
 scores (the score before the first epoch is recorded by a callback) by the early-stopping rule (improvement = more
 than ``tol`` above the best).  Where the kept epoch is the wide fit's, the narrower candidate's model *is* that
-model and its inner-fold score is the wide fit's; where it is not, the candidate is fitted for real.  Cost of a
+model and its inner-fold score is the wide fit's; where it is not, the candidate is fitted for real (once for all
+the schedules that run the same epochs and keep the same one).  Cost of a
 candidate: its fit seconds without the prefix pass (the prefix store shares that across candidates and folds),
 i.e. the seconds outside the epochs plus the epochs it runs, plus its predict seconds on the inner validation
 fold; for a derived candidate the wide fit's epoch times up to its stopping epoch.
@@ -118,6 +119,7 @@ def run_dataset(name, args):
             est, wide = _fit(kind, X, y, tr, va, args.threads, dict(tag_length=t, **WIDE), [start])
             overhead = wide["fit_seconds"] - wide["prefix_seconds"] - sum(wide["epoch_seconds"])
             print(json.dumps(dict(dataset=name, tag_length=t, fold=i, v0=start.v0, **wide)), flush=True)
+            real_fits = {}  # (epochs run, kept epoch) -> a real fit: schedules that stop alike train alike
             for patience, max_iter in itertools.product(PATIENCES, MAX_ITERS):
                 ran, kept = schedule(start.v0, wide["validation_scores"], patience, max_iter, wide["tol"])
                 row = dict(dataset=name, tag_length=t, patience=patience, max_iter=max_iter, fold=i, epochs=ran,
@@ -126,14 +128,37 @@ def run_dataset(name, args):
                     row.update(score=wide["score"], derived=True, load=wide["load"],
                                cost=overhead + sum(wide["epoch_seconds"][:ran]) + wide["predict_seconds"])
                 else:
-                    _, real = _fit(kind, X, y, tr, va, args.threads,
-                                   dict(tag_length=t, n_iter_no_change=patience, max_iter=max_iter))
+                    if (ran, kept) not in real_fits:
+                        real_fits[ran, kept] = _fit(kind, X, y, tr, va, args.threads,
+                                                    dict(tag_length=t, n_iter_no_change=patience, max_iter=max_iter))[1]
+                    real = real_fits[ran, kept]
                     assert real["epochs"] == ran and real["best_epoch"] == kept, (real, ran, kept)
                     row.update(score=real["score"], derived=False, load=real["load"],
                                cost=real["fit_seconds"] - real["prefix_seconds"] + real["predict_seconds"])
                     print(json.dumps(dict(row, real=True)), flush=True)
                 rows.append(row)
     return rows, len(X)
+
+
+def rows_from_log(lines):
+    """The candidates' rows rebuilt from the JSON lines a run printed (a run stopped early, or to check one)."""
+    printed = [json.loads(ln) for ln in lines if ln.startswith("{")]
+    real = {(r["dataset"], r["tag_length"], r["fold"], r["patience"], r["max_iter"]): r for r in printed
+            if r.get("real")}
+    rows = []
+    for wide in (r for r in printed if "v0" in r):
+        overhead = wide["fit_seconds"] - wide["prefix_seconds"] - sum(wide["epoch_seconds"])
+        for patience, max_iter in itertools.product(PATIENCES, MAX_ITERS):
+            ran, kept = schedule(wide["v0"], wide["validation_scores"], patience, max_iter, wide["tol"])
+            key = (wide["dataset"], wide["tag_length"], wide["fold"], patience, max_iter)
+            if kept == wide["best_epoch"]:
+                rows.append(dict(dataset=key[0], tag_length=key[1], patience=patience, max_iter=max_iter,
+                                 fold=key[2], epochs=ran, kept=kept, score=wide["score"], derived=True,
+                                 load=wide["load"], cost=overhead + sum(wide["epoch_seconds"][:ran])
+                                 + wide["predict_seconds"]))
+            elif key in real:
+                rows.append({k: v for k, v in real[key].items() if k != "real"})
+    return rows
 
 
 def summarise(rows, datasets, inner):
@@ -165,8 +190,9 @@ def report(meta, rows):
     metric = {n: "AUROC ↑" if KIND[n] == "classification" else "RMSE ↓" for n in datasets}
     lines = [f"# Defaults that count their cost ({meta['date']})", "",
              f"Command: `python -m benchmarks.cost_defaults {' '.join(meta['argv'])}`; {meta['machine']}, "
-             f"{meta['threads']} torch threads, float32, torch {meta['torch']}; total {meta['total_seconds'] / 60:.0f} "
-             "min.  Molecules in the training part of all three outer splits only "
+             f"{meta['threads']} torch threads, float32, torch {meta['torch']}"
+             + (f"; total {meta['total_seconds'] / 60:.0f} min" if meta.get("total_seconds") else "")
+             + ".  Molecules in the training part of all three outer splits only "
              f"({', '.join(f'{n} {k}' for n, k in meta['n_rows'].items())}), scaffold-grouped inner "
              f"{meta['inner']}-fold CV.  Cells: mean inner score ± standard error; cost = seconds per fit without the "
              "prefix pass, plus predicting the inner validation fold; ✓ = within one standard error of the best on "
@@ -201,7 +227,11 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     ap.add_argument("--render", metavar="JSON", help="rewrite the Markdown report of an earlier run's JSON")
+    ap.add_argument("--from-log", metavar="LOG", help="write the report of the JSON lines a run printed (the data "
+                    "sets it finished)")
     args = ap.parse_args(argv)
+    if args.from_log:
+        return _report_from_log(args)
     if args.render:
         saved = json.loads(Path(args.render).read_text())
         Path(args.render).with_suffix(".md").write_text(report(saved["meta"], saved["rows"]))
@@ -225,6 +255,29 @@ def main(argv=None):
                 n_rows=n_rows, environment=env)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    (out / f"cost_defaults_{stamp}.json").write_text(json.dumps(dict(meta=meta, rows=rows), indent=1, default=str))
+    text = report(meta, rows)
+    (out / f"cost_defaults_{stamp}.md").write_text(text)
+    print(text)
+
+
+def _report_from_log(args):
+    import torch
+
+    from sktag.benchmark import environment
+
+    rows = rows_from_log(Path(args.from_log).read_text().splitlines())
+    done = [n for n in args.datasets if any(r["dataset"] == n for r in rows)]
+    complete = [n for n in done if len({(r["tag_length"], r["fold"]) for r in rows if r["dataset"] == n})
+                == len(TAG_LENGTHS) * args.inner]
+    rows = [r for r in rows if r["dataset"] in complete]
+    env = environment()
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M")
+    meta = dict(date=stamp, machine=env.get("cpu"), threads=args.threads, torch=torch.__version__,
+                total_seconds=None, argv=[f"--cap {args.cap}", f"--inner {args.inner}",
+                                                                   "(report of the fits it finished)"],
+                datasets=complete, inner=args.inner, n_rows={n: args.cap for n in complete}, environment=env)
+    out = Path(args.out)
     (out / f"cost_defaults_{stamp}.json").write_text(json.dumps(dict(meta=meta, rows=rows), indent=1, default=str))
     text = report(meta, rows)
     (out / f"cost_defaults_{stamp}.md").write_text(text)

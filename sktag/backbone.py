@@ -216,11 +216,13 @@ class Backbone:
         a layer quantised or replaced, a weight changed in place.  Computed
         once, and again only after a parameter or buffer was replaced or
         modified in place (their storages and version counters are checked on
-        every call, which costs microseconds).
+        every call, which costs milliseconds).  A model loaded under
+        :func:`torch.inference_mode` keeps no version counters: change its
+        weights in place and call :func:`~sktag.clear_prefix_store`.
         """
         tensors = [*self.model.named_parameters(), *self.model.named_buffers()]
         state = (tuple((name, type(m).__name__) for name, m in self.model.named_modules()),
-                 tuple((name, t.data_ptr(), t._version) for name, t in tensors))
+                 tuple((name, t.data_ptr(), _version(t)) for name, t in tensors))
         if self._weights is None or self._weights[0] != state:
             h = hashlib.sha256()
             h.update(repr(state[0]).encode())
@@ -351,6 +353,14 @@ class Backbone:
             logits = torch.tanh(logits / cap) * cap
         return logits
 
+
+
+def _version(tensor):
+    """The in-place version counter of ``tensor`` (None for an inference tensor, which keeps none)."""
+    try:
+        return tensor._version
+    except RuntimeError:  # made under torch.inference_mode (a model loaded by predict, say)
+        return None
 
 
 def clear_backbone_cache() -> None:

@@ -21,8 +21,8 @@ def main(argv=None):
     parser.add_argument("--model", default="smollm2-135m", help="backbone (default: embedded SmolLM2-135M)")
     parser.add_argument("--n-train", type=int, default=600,
                         help="training molecules taken from the scaffold-split training part (default 600)")
-    parser.add_argument("--epochs", type=int, default=6, help="max_iter of the TagRegressor (default 6)")
-    parser.add_argument("--tag-length", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=None, help="max_iter of the TagRegressor (default: its default)")
+    parser.add_argument("--tag-length", type=int, default=None, help="tag_length (default: its default)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
@@ -58,13 +58,14 @@ def main(argv=None):
     rows.append(("Morgan fingerprint + random forest", rmse(rf.predict(X[test])), time.perf_counter() - t))
 
     t = time.perf_counter()
-    reg = TagRegressor(model=args.model, domains="SMILES", tag_length=args.tag_length,
-                       max_iter=args.epochs, random_state=args.seed, verbose=0 if args.quiet else 1)
+    chosen = {k: v for k, v in (("tag_length", args.tag_length), ("max_iter", args.epochs)) if v is not None}
+    reg = TagRegressor(model=args.model, domains="SMILES", random_state=args.seed, verbose=0 if args.quiet else 1,
+                       **chosen)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         reg.fit(X[train], y[train])
     pred = reg.predict(X[test])
-    rows.append((f"TagRegressor ({args.model}, p={args.tag_length}, {reg.n_iter_} epochs)",
+    rows.append((f"TagRegressor ({args.model}, p={reg.tag_length}, {reg.n_iter_} epochs)",
                  rmse(pred), time.perf_counter() - t))
 
     print()

@@ -7,7 +7,10 @@ in place of a Tag-LLM estimator, e.g.
 Both transformers take one column of SMILES strings: a 1-D list / array /
 :class:`pandas.Series`, or a single-column :class:`pandas.DataFrame` / 2-D
 array.  They learn nothing in ``fit`` (they are stateless), so ``transform``
-also works on an unfitted instance.
+also works on an unfitted instance.  A string's features are kept in the
+prefix store (:func:`sktag.set_prefix_store`) under the featuriser's
+parameters and the string, so the folds of a cross-validation and the models
+of a benchmark featurise each string once.
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from ._forward.inputs import column_of_strings
+from ._forward.prefix_store import active_store
 from ._runtime.rdkit import parse_smiles, rdkit_quiet, require_rdkit
 from ._runtime.validation import BOOLEAN, COMMON, NONNEG_INT, POS_INT, Instance, string_input_tags, validate_params
 from .domains import InvalidInputError, format_invalid
@@ -136,8 +141,20 @@ class _SmilesTransformer(TransformerMixin, BaseEstimator):
         n_out = len(self.get_feature_names_out())
         out = np.full((len(mols), n_out), np.nan, dtype=np.float64)
         ok = [i for i, m in enumerate(mols) if m is not None]
+        store, keys = active_store(), {}
+        if store is not None:  # a string featurised before (another fold, another model) is not featurised again
+            config = (type(self).__name__, tuple(sorted((k, repr(v)) for k, v in self.get_params().items())))
+            keys = {i: ("features", config, values[i]) for i in ok if isinstance(values[i], str)}
+            found = {i: store.get(k) for i, k in keys.items()}
+            for i, row in found.items():
+                if row is not None:
+                    out[i] = row.numpy()
+            ok = [i for i in ok if found.get(i) is None]
         if ok:
             out[ok] = self._featurise([mols[i] for i in ok])
+            for i in ok:
+                if i in keys:
+                    store.put(keys[i], torch.from_numpy(out[i].copy()))
         return out
 
 

@@ -66,7 +66,7 @@ class TagSet(Mapping):
     >>> ts = reg.tagset("ESOL")
     >>> ts.save(os.path.join(folder, "esol.safetensors"))
     >>> TagSet.load(os.path.join(folder, "esol.safetensors"))
-    TagSet(backbone='...', hidden_size=32, tags=[SMILES (domain, 10), ESOL (function, 10, head)])
+    TagSet(backbone='...', hidden_size=32, tags=[SMILES (domain, 10), ESOL (function, 2, head)])
     """
 
     def __init__(self, backbone: str, fingerprint: str, hidden_size: int):

@@ -148,7 +148,7 @@ def _factory(Est, model):
     """``make(**overrides)`` building ``Est`` on ``model`` with small, fast defaults."""
 
     def make(**kw):
-        params = dict(model=model, domains="Text", tag_length=3, max_iter=5, batch_size=16,
+        params = dict(model=model, domains="Text", tag_length=3, max_iter=5, n_iter_no_change=3, batch_size=16,
                       learning_rate_init=1e-2, random_state=0)
         params.update(kw)
         return Est(**params)
@@ -173,7 +173,7 @@ def make_clf(tiny_model):
 # ------------------------------------------------- small fits on a handful of rows
 #: Settings of the input-handling and reliability tests.  No early stopping: most of them use a
 #: handful of rows, too few to hold out a validation set.
-SMALL = dict(domains="Text", tag_length=3, max_iter=2, batch_size=16, learning_rate_init=1e-2,
+SMALL = dict(domains="Text", tag_length=3, max_iter=2, n_iter_no_change=3, batch_size=16, learning_rate_init=1e-2,
              random_state=0, early_stopping=False)
 
 SMILES = ["CCO", "OCC", "CCN", "CCC", "c1ccccc1", "CO", "CN", "CC(=O)O", "C1CCCCC1", "CCCl",

@@ -97,7 +97,7 @@ def test_tags_past_the_models_positions_are_refused_at_fit(arch, tmp_path):
     from sktag.testing import make_tiny_model
 
     path = make_tiny_model(tmp_path, architecture=arch)  # 1,024 positions
-    est = reg(path, tag_length=600, domain_tags=None)  # 600 (domain) + 600 (function) > 1,024
+    est = reg(path, tag_length=600, domain_tag_length=600, domain_tags=None)  # 600 (domain) + 600 (function) > 1,024
     with pytest.raises(ValueError, match=r"tags take 1200 positions .* at most 1024 positions"):
         est.fit(TEXT, Y)
     assert not hasattr(est, "module_")
@@ -111,11 +111,11 @@ def test_tags_past_the_models_positions_are_refused_at_fit(arch, tmp_path):
     long = ["C" * 40, "N" * 10]
     with pytest.warns(TruncationWarning, match=r"longer than 24 tokens \(the model takes 1024 positions and the "
                                                r"tags take 1000\)"):
-        fitted = reg(path, tag_length=500).fit(long, [1.0, 2.0])  # 1000 tag positions leave 24
+        fitted = reg(path, tag_length=500, domain_tag_length=500).fit(long, [1.0, 2.0])  # 1000 tag positions leave 24
     with pytest.warns(TruncationWarning, match="24 tokens"):
         assert np.isfinite(fitted.predict(["C" * 100])).all()  # no IndexError past the positions
     with pytest.raises(ValueError, match=r"longer than 24 tokens.*Shorten the strings or the tags"):
-        reg(path, tag_length=500, truncation="raise").fit(long, [1.0, 2.0])
+        reg(path, tag_length=500, domain_tag_length=500, truncation="raise").fit(long, [1.0, 2.0])
     pre = DomainTagPretrainer(model=path, domain="Text", tag_length=1020, max_iter=1, random_state=0)
     with pytest.warns(TruncationWarning, match="longer than 4 tokens"):  # a 1,020-vector tag leaves 4
         pre.fit(["CCCCCC", "NN"])  # (the tiny tokenizer has no EOS token to count)

@@ -120,8 +120,8 @@ def test_a_deep_function_block_changes_only_the_last_positions_and_only_inside_t
 # ------------------------------------------------------------------ the estimators' deep tags
 def test_deep_function_tag_trains_saves_and_loads(tiny_model, tmp_path, length_task):
     X, y = length_task[0][:40], length_task[1][:40]
-    kw = dict(model=tiny_model, domains="Text", tag_length=2, max_iter=2, early_stopping=False, random_state=0,
-              learning_rate_init=1e-2)
+    kw = dict(model=tiny_model, domains="Text", tag_length=2, max_iter=2, n_iter_no_change=3, early_stopping=False,
+              random_state=0, learning_rate_init=1e-2)
     deep = TagRegressor(tag_depth="deep", **kw).fit(X, y)
     shallow = TagRegressor(**kw).fit(X, y)
     assert deep.tag_depth_ == "deep" and shallow.tag_depth_ == "shallow" and shallow.module_.deep_tag is None
@@ -203,7 +203,7 @@ def test_tuned_deep_domain_tags_move_the_features_and_the_head_follows(make_reg,
                      learning_rate_init=5e-2).fit(X, y)
     block = tuned.module_.domain_deep[0].detach()
     n_layers, width = block_shape(tuned.get_backbone(), kind)
-    assert block.shape == (n_layers, 3, width)
+    assert block.shape == (n_layers, 10, width)  # a new domain tag: 10 vectors
     assert block.abs().sum() > 0
     F_tuned, F_start = tuned.transform(X), shallow.transform(X)
     d = tuned.get_backbone().hidden_size  # the function tag's own state comes first, then the pooled states

@@ -235,7 +235,7 @@ def test_domain_tag_length_zero_is_the_data_alone(tiny_model, tmp_path):
     y = np.arange(len(X), dtype=float)
     kw = dict(model=tiny_model, domains="Text", tag_length=3, max_iter=1, early_stopping=False, random_state=0,
               readout_layers=[1, 2])
-    assert TagRegressor(**kw).fit(X, y).layout_.tag_lengths == (3,)  # None: tag_length
+    assert TagRegressor(**kw).fit(X, y).layout_.tag_lengths == (10,)  # None: 10 vectors, whatever tag_length is
     assert TagRegressor(domain_tag_length=2, **kw).fit(X, y).layout_.tag_lengths == (2,)
     reg = TagRegressor(domain_tag_length=0, **kw).fit(X, y)
     assert reg.layout_.tag_lengths == (0,) and reg.module_.domain_tags[0].shape[0] == 0
@@ -272,7 +272,8 @@ def test_domain_learning_rate_is_the_domain_tags_own(make_reg, length_task):
 def test_partial_fit_after_a_default_fit_trains_one_more_epoch(tiny_model, Est, y):
     """``fit`` holds out validation rows (early stopping, the default); ``partial_fit`` then holds out none."""
     X = SMILES * 2
-    est = Est(model=tiny_model, domains="SMILES", tag_length=2, max_iter=2, device="cpu", random_state=0).fit(X, y)
+    est = Est(model=tiny_model, domains="SMILES", tag_length=2, max_iter=2, n_iter_no_change=3, device="cpu",
+              random_state=0).fit(X, y)
     assert est.early_stopping and len(est.validation_scores_) == 2
     est.partial_fit(X, y)
     assert est.n_iter_ == 3 and len(est.loss_curve_) == 3

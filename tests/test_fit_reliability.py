@@ -22,8 +22,8 @@ LABELS = np.array([1 if "N" in s else 0 for s in TEXT])
 
 
 def reg(model, **kw):
-    params = dict(model=model, domains="Text", tag_length=2, max_iter=2, batch_size=4, early_stopping=False,
-                  random_state=0, learning_rate_init=1e-2)
+    params = dict(model=model, domains="Text", tag_length=2, max_iter=2, n_iter_no_change=3, batch_size=4,
+                  early_stopping=False, random_state=0, learning_rate_init=1e-2)
     return TagRegressor(**{**params, **kw})
 
 

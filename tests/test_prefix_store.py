@@ -127,9 +127,11 @@ def test_set_prefix_store_turns_it_off_and_on_and_reports_what_it_holds(monkeypa
 
 # ------------------------------------------------------------------ reuse across fits
 def test_a_grid_search_over_tag_lengths_runs_each_rows_prefix_once(tiny_model, esol36, passes):
-    """4 tag lengths x 3 folds + the refit: 13 fits and 12 predictions, each row's prefix run once."""
+    """4 tag lengths x 3 scaffold-grouped folds + the refit: 13 fits and 12 predictions, each row's prefix run once."""
+    from sktag.model_selection import scaffold_groups
+
     X, y = esol36
-    groups = np.arange(len(X)) % 3
+    groups = scaffold_groups(X)
     search = GridSearchCV(TagRegressor(model=tiny_model, **BASE), {"tag_length": [1, 2, 3, 4]},
                           cv=GroupKFold(3), scoring="neg_root_mean_squared_error")
     with warnings.catch_warnings():
@@ -150,7 +152,7 @@ def test_a_grid_search_over_tag_lengths_runs_each_rows_prefix_once(tiny_model, e
     assert_same_numbers(search.predict(X), off.predict(X), tiny_model)
 
 
-def test_compare_with_two_tag_llm_rows_and_the_embedding_runs_each_prefix_once(tiny_model, esol36, passes):
+def test_compare_with_two_tag_llm_rows_and_the_embedding_runs_each_prefix_once(tiny_model, esol36, passes, capsys):
     """A Tag-LLM, the same with a deep function tag and LLMEmbedding with the same domain tag share the prefixes
     (the ``"text"`` domain tag: the tiny model has no shipped one)."""
     from sklearn.linear_model import RidgeCV
@@ -164,7 +166,8 @@ def test_compare_with_two_tag_llm_rows_and_the_embedding_runs_each_prefix_once(t
               "embedding": make_pipeline(LLMEmbedding(model=tiny_model, domain_tags="text"), RidgeCV())}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        on = compare(X, y, models=models, cv="kfold:3", random_state=0)
+        on = compare(X, y, models=models, cv="kfold:3", random_state=0, verbose=1)
+        assert "tag_deep fold 0: 36 rows reused stored LLM prefixes, 0 computed" in capsys.readouterr().err
         assert len(passes) == len(X)  # the first Tag-LLM fit and its predictions; everything after reuses them
         reused = on.folds.set_index(["model", "fold"])["prefix_reused"]
         assert reused[("tag", 0)] == 0 and reused[("tag", 1)] == len(X) and reused[("embedding", 0)] == len(X)
@@ -249,3 +252,25 @@ def test_verbose_says_how_many_rows_came_from_the_store(tiny_model, esol36, caps
         TagRegressor(model=tiny_model, **BASE).fit(X[:20], y[:20])
         TagRegressor(model=tiny_model, verbose=1, **BASE).fit(X[10:30], y[10:30])
     assert "10 of 20 rows reused from the prefix store" in capsys.readouterr().out
+
+
+def test_featurisers_keep_each_strings_features_and_compute_the_same(monkeypatch, esol36):
+    from rdkit import Chem
+
+    from sktag.features import MorganFingerprint, RDKitDescriptors
+
+    X = esol36[0][:8]
+    for cls, other in ((RDKitDescriptors, dict(descriptors=["MolWt", "TPSA"])), (MorganFingerprint, dict(n_bits=64))):
+        counted = []
+        featurise = cls._featurise
+        monkeypatch.setattr(cls, "_featurise", lambda self, mols: counted.append(len(mols)) or featurise(self, mols))
+        with prefix_store(max_bytes=0):
+            plain = cls().transform(X)
+        first = cls().transform(X[:5])
+        both = cls().transform(X)
+        assert counted == [8, 5, 3]  # the second call featurised only the three new strings
+        np.testing.assert_array_equal(both[:5], first)
+        np.testing.assert_array_equal(both[:8], plain)
+        cls(**other).transform(X)  # other parameters: other features
+        cls().transform([Chem.MolFromSmiles(s) for s in X[:2]])  # molecules are featurised every time
+        assert counted == [8, 5, 3, 8, 2]

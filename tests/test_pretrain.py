@@ -181,7 +181,7 @@ def test_pretrained_tag_is_used_frozen_by_the_regressor(fitted, make_reg, tmp_pa
         assert not reg.module_.domain_tags[0].requires_grad
         assert torch.equal(reg.tagset()["SMILES"], tag)
     # without the pretrained tag the regressor starts from the init rule instead
-    plain = make_reg(domains="SMILES", max_iter=1).fit(X, y)
+    plain = make_reg(domains="SMILES", max_iter=1, domain_tag_length=fitted.initial_tag_.shape[0]).fit(X, y)
     assert torch.equal(plain.module_.domain_tags[0].detach().cpu(), fitted.initial_tag_)
 
 

@@ -328,8 +328,8 @@ def test_the_shipped_tag_is_the_default_for_its_backbone_and_domain(shipped_fold
 
     X = pd.DataFrame({"d": ["CCO", "CCN", "c1ccccc1", "CCCl"] * 3, "p": ["MKT", "MKV", "MAT", "MKL"] * 3})
     y = np.arange(12.0)
-    kw = dict(model=tiny_model, domains={"d": "SMILES", "p": "Protein"}, tag_length=2, max_iter=1, device="cpu",
-              random_state=0)
+    kw = dict(model=tiny_model, domains={"d": "SMILES", "p": "Protein"}, tag_length=2, domain_tag_length=2, max_iter=1,
+              device="cpu", random_state=0)
     reg = TagRegressor(**kw).fit(X, y)
     ts = reg.tagset()
     assert torch.equal(ts["SMILES"], shipped_folder["SMILES"])  # shipped, its own length (4, not 2)
@@ -341,7 +341,7 @@ def test_the_shipped_tag_is_the_default_for_its_backbone_and_domain(shipped_fold
     plain = TagRegressor(**kw, domain_tags=None).fit(X, y)
     assert torch.equal(plain.tagset()["SMILES"], bb.tag_init().expand(2, -1))
     # domain_tag_length=0: no domain tag at all, not even the shipped one
-    none = TagRegressor(**kw, domain_tag_length=0).fit(X, y)
+    none = TagRegressor(**{**kw, "domain_tag_length": 0}).fit(X, y)
     assert "SMILES" not in none.tagset() and none.layout_.tag_lengths[:2] == (0, 0)
     # LLMEmbedding: the shipped tag where there is one, no tag elsewhere
     emb = LLMEmbedding(tiny_model, domains="SMILES", domain_tags="pretrained", device="cpu").fit_transform(X["d"])

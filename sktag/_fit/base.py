@@ -42,7 +42,7 @@ from .._forward.layers import LAYERS
 from .._forward.module import TagModule
 from .._forward.readouts import ReadoutSpec, make_readout
 from .._forward.states import StateSource
-from .._forward.taginit import TagInit, domain_tag_vectors, domain_tags_digest, init_tag
+from .._forward.taginit import DOMAIN_TAG_LENGTH, TagInit, domain_tag_vectors, domain_tags_digest, init_tag
 from .._runtime.report import user_stacklevel
 from .._runtime.threads import torch_threads
 from .._runtime.validation import (BOOLEAN, COMMON, NONNEG_INT, Instance, Interval, Options, string_input_tags,
@@ -271,7 +271,7 @@ class BaseTagEstimator(PredictMixin, TagSetMixin, BackboneMixin):
     def _start_domain_tags(self, column_domains, backbone):
         """``(vectors, blocks)``: every domain's tag as ``domain_tags`` and ``domain_tag_length`` give it now."""
         domains = TagLayout.build(column_domains, self.tag_length).domains  # distinct, any case
-        n_domain = self.tag_length if self.domain_tag_length is None else self.domain_tag_length
+        n_domain = DOMAIN_TAG_LENGTH if self.domain_tag_length is None else self.domain_tag_length
         return domain_tag_vectors(self.domain_tags, domains, backbone, n_domain, deep=True)
 
     # ------------------------------------------------------------ 3. encode

@@ -109,19 +109,20 @@ class StateSource:
         config = prefix_config(bb, domain_table, deep_table, self.isolate)
         spec = self._pooled_spec()
         keys, todo = {}, []
-        for i in idx:
+        for i in map(int, idx):
             r = row_key(self.rows[i])
-            keys[int(i)] = (("kv", config, r) if kv else None, None if spec is None else ("pooled", config, spec, r))
-            found = [None if k is None or store is None else store.get(k) for k in keys[int(i)]]
-            if all(f is not None for f, k in zip(found, keys[int(i)]) if k is not None) and store is not None:
+            wanted = (("kv", config, r) if kv else None, None if spec is None else ("pooled", config, spec, r))
+            keys[i] = wanted
+            found = [None if k is None or store is None else store.get(k) for k in wanted]
+            if store is not None and all(f is not None for f, k in zip(found, wanted) if k is not None):
                 self.reused += 1
                 store.hits += 1
-                yield int(i), found[0], found[1]
+                yield i, *(None if f is None else f.to(bb.device) for f in found)
             else:
-                todo.append(int(i))
+                todo.append(i)
         batches = _engine.equal_length_batches(np.asarray(todo, dtype=np.int64), self.lengths, self.batch_size)
         for b in progress(batches, bool(self.verbose) and desc is not None, desc=desc, leave=False):
-            yield from self._compute(b, tag_table, deep_table, kv, [keys[int(i)] for i in b], store)
+            yield from self._compute(b, tag_table, deep_table, kv, [keys[i] for i in b.tolist()], store)
 
     def _compute(self, b, tag_table, deep_table, want_kv, keys, store):
         """Run the prefix of the rows ``b`` (all of one length) and store what each row gives."""
@@ -132,12 +133,12 @@ class StateSource:
         for j, (i, (kv_key, pooled_key)) in enumerate(zip(b, keys)):
             row_kv = None if kv is None else kv[:, :, j].transpose(2, 3).contiguous()  # [nl, 2, n, kvh, hd]
             row_pooled = None if pooled is None else pooled[j].float().clone()
-            if store is not None:
+            if store is not None:  # kept in the machine's memory (its budget is of that memory)
                 store.misses += 1
                 if kv_key is not None:
-                    store.put(kv_key, row_kv)
+                    store.put(kv_key, row_kv.to("cpu"))
                 if pooled_key is not None:
-                    store.put(pooled_key, row_pooled)
+                    store.put(pooled_key, row_pooled.to("cpu"))
             self.computed += 1
             yield int(i), row_kv, row_pooled
 

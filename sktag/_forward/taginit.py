@@ -14,6 +14,10 @@ import torch
 from .deep import DeepTable, check_blocks
 from .pretrained import PRETRAINED, shipped_domain_tags
 
+#: vectors of a new domain tag when ``domain_tag_length`` is None: the length of the shipped tags (and the
+#: reference p of Tag-LLM), whatever the function tag's length
+DOMAIN_TAG_LENGTH = 10
+
 
 class TagInit(str, enum.Enum):
     """How a new tag is initialised."""

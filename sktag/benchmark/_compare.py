@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 import warnings
 
@@ -10,8 +11,8 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
 
-from sktag._forward.prefix_store import active_store
 from sktag._forward.inputs import as_input, take
+from sktag._forward.prefix_store import active_store
 
 from . import _data
 from ._metrics import DEFAULT_SCORING, get_metric
@@ -55,7 +56,9 @@ def compare(X, y, *, models="default", cv=None, task="auto", scoring=None, n_job
         ``"balanced_accuracy"``, ``"log_loss"``) or :class:`Metric` objects; the
         first ranks the models.  None: RMSE, MAE, R² or AUROC, AUPRC, accuracy.
     n_jobs : int or None, default=None
-        Fits run in parallel processes (joblib); None runs them one after the other.
+        Fits run in parallel processes (joblib); None runs them one after the other.  One after the other, every
+        fold and model shares each string's LLM prefix (the prefix store); parallel processes share them only
+        through a folder set with :func:`sktag.set_prefix_store` before they start.
     random_state : int or None, default=None
         Seeds the shuffled folds and every named model.
     verbose : int, default=0
@@ -134,8 +137,6 @@ def compare(X, y, *, models="default", cv=None, task="auto", scoring=None, n_job
     if store is not None and len(todo) < len(jobs):
         notes.append(f"{len(jobs) - len(todo)} of {len(jobs)} fits reused from {store.path}")
     if verbose:
-        import sys
-
         print(f"{task}, {len(y_arr)} rows, {cv_desc}; {len(estimators)} models: {len(jobs)} fits"
               + (f" ({len(jobs) - len(todo)} reused from {store.path})" if len(todo) < len(jobs) else ""),
               file=sys.stderr, flush=True)
@@ -384,7 +385,7 @@ class _Progress:
             if rec.get("prefix_reused"):
                 self.bar.write(f"{name} fold {k}: {rec['prefix_reused']} rows reused stored LLM prefixes, "
                                f"{rec.get('prefix_computed', 0)} computed ({rec['fit_seconds']:.0f} s fit, "
-                               f"{rec['predict_seconds']:.0f} s predict)")
+                               f"{rec['predict_seconds']:.0f} s predict)", file=sys.stderr)
             self.bar.update(1)
             self.bar.set_postfix_str(self.eta() if self.left else "done", refresh=True)
 

@@ -119,8 +119,9 @@ def _dummy(ctx):
 for _name, _description, _build, _kw in [
     ("tag", "Tag-LLM, sktag defaults (pooled readout, closed-form head)", lambda ctx: ctx.tag(),
      dict(llm=True, default=True)),
-    ("tag_paper", "Tag-LLM, paper (function-tag readout, random head, gradient)",
-     lambda ctx: ctx.tag(readout="tag", head_init="random", head_update="gradient", early_stopping=False),
+    ("tag_paper", "Tag-LLM, paper (function-tag readout, random head, gradient; p = 10, 10 epochs)",
+     lambda ctx: ctx.tag(readout="tag", head_init="random", head_update="gradient", early_stopping=False,
+                         tag_length=10, max_iter=10),
      dict(llm=True)),
     ("tag_deep", "Tag-LLM defaults with a deep function tag (tag_depth='deep': a learned block per decoder block)",
      lambda ctx: ctx.tag(tag_depth="deep"), dict(llm=True)),

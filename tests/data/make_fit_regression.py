@@ -36,7 +36,9 @@ def regression_data(n=48, seed=3):
 
 
 #: name -> (estimator class name, parameters, output method).  Small, fast settings on a tiny model.
-BASE = dict(domains="SMILES", tag_length=3, max_iter=3, batch_size=16, learning_rate_init=1e-2, random_state=0)
+#: (the schedule and domain-tag length are given: the stored outputs are of this configuration, whatever the defaults)
+BASE = dict(domains="SMILES", tag_length=3, domain_tag_length=3, max_iter=3, n_iter_no_change=3, batch_size=16,
+            learning_rate_init=1e-2, random_state=0)
 CASES = {
     "default": ("TagRegressor", {}, "predict"),
     "paper": ("TagRegressor", dict(readout="tag", head_init="random", head_update="gradient",
