@@ -116,28 +116,38 @@ def run_dataset(name, args):
     with prefix_store():  # one store per data set: every candidate and fold computes each prefix once
         for t, (i, (tr, va)) in itertools.product(TAG_LENGTHS, enumerate(folds)):
             start = _start_score()
-            est, wide = _fit(kind, X, y, tr, va, args.threads, dict(tag_length=t, **WIDE), [start])
-            overhead = wide["fit_seconds"] - wide["prefix_seconds"] - sum(wide["epoch_seconds"])
-            print(json.dumps(dict(dataset=name, tag_length=t, fold=i, v0=start.v0, **wide)), flush=True)
+            _, fitted = _fit(kind, X, y, tr, va, args.threads, dict(tag_length=t, **WIDE), [start])
+            wide = dict(dataset=name, tag_length=t, fold=i, v0=start.v0, **fitted)
+            print(json.dumps(wide), flush=True)
             real_fits = {}  # (epochs run, kept epoch) -> a real fit: schedules that stop alike train alike
             for patience, max_iter in itertools.product(PATIENCES, MAX_ITERS):
-                ran, kept = schedule(start.v0, wide["validation_scores"], patience, max_iter, wide["tol"])
-                row = dict(dataset=name, tag_length=t, patience=patience, max_iter=max_iter, fold=i, epochs=ran,
-                           kept=kept, n_train=len(tr), n_val=len(va))
-                if kept == wide["best_epoch"]:
-                    row.update(score=wide["score"], derived=True, load=wide["load"],
-                               cost=overhead + sum(wide["epoch_seconds"][:ran]) + wide["predict_seconds"])
-                else:
+                ran, kept, row = _derived(wide, patience, max_iter)
+                if row is None:
                     if (ran, kept) not in real_fits:
                         real_fits[ran, kept] = _fit(kind, X, y, tr, va, args.threads,
                                                     dict(tag_length=t, n_iter_no_change=patience, max_iter=max_iter))[1]
                     real = real_fits[ran, kept]
                     assert real["epochs"] == ran and real["best_epoch"] == kept, (real, ran, kept)
-                    row.update(score=real["score"], derived=False, load=real["load"],
+                    row = dict(dataset=name, tag_length=t, patience=patience, max_iter=max_iter, fold=i, epochs=ran,
+                               kept=kept, n_train=len(tr), n_val=len(va), score=real["score"], derived=False,
+                               load=real["load"],
                                cost=real["fit_seconds"] - real["prefix_seconds"] + real["predict_seconds"])
                     print(json.dumps(dict(row, real=True)), flush=True)
                 rows.append(row)
     return rows, len(X)
+
+
+def _derived(wide, patience, max_iter):
+    """``(epochs run, kept epoch, row)`` of a candidate schedule on the widest fit ``wide``; ``row`` is None when the
+    candidate keeps another epoch than the widest fit (then it is fitted for real)."""
+    ran, kept = schedule(wide["v0"], wide["validation_scores"], patience, max_iter, wide["tol"])
+    if kept != wide["best_epoch"]:
+        return ran, kept, None
+    overhead = wide["fit_seconds"] - wide["prefix_seconds"] - sum(wide["epoch_seconds"])
+    return ran, kept, dict(dataset=wide["dataset"], tag_length=wide["tag_length"], patience=patience,
+                           max_iter=max_iter, fold=wide["fold"], epochs=ran, kept=kept, score=wide["score"],
+                           derived=True, load=wide["load"],
+                           cost=overhead + sum(wide["epoch_seconds"][:ran]) + wide["predict_seconds"])
 
 
 def rows_from_log(lines):
@@ -147,17 +157,13 @@ def rows_from_log(lines):
             if r.get("real")}
     rows = []
     for wide in (r for r in printed if "v0" in r):
-        overhead = wide["fit_seconds"] - wide["prefix_seconds"] - sum(wide["epoch_seconds"])
         for patience, max_iter in itertools.product(PATIENCES, MAX_ITERS):
-            ran, kept = schedule(wide["v0"], wide["validation_scores"], patience, max_iter, wide["tol"])
+            _, _, row = _derived(wide, patience, max_iter)
             key = (wide["dataset"], wide["tag_length"], wide["fold"], patience, max_iter)
-            if kept == wide["best_epoch"]:
-                rows.append(dict(dataset=key[0], tag_length=key[1], patience=patience, max_iter=max_iter,
-                                 fold=key[2], epochs=ran, kept=kept, score=wide["score"], derived=True,
-                                 load=wide["load"], cost=overhead + sum(wide["epoch_seconds"][:ran])
-                                 + wide["predict_seconds"]))
-            elif key in real:
-                rows.append({k: v for k, v in real[key].items() if k != "real"})
+            if row is None and key in real:
+                row = {k: v for k, v in real[key].items() if k != "real"}
+            if row is not None:
+                rows.append(row)
     return rows
 
 

@@ -32,6 +32,7 @@ import torch
 from ._forward.architectures import (ATTN_IMPLEMENTATIONS, check_attn_implementation, check_masks, from_pretrained,
                                      mask_windows, refuse_config)
 from ._runtime.device import cpu_supports_bf16, resolve_device, resolve_dtype
+from ._runtime.digest import update_with_tensor
 
 __all__ = [
     "Backbone",
@@ -227,9 +228,8 @@ class Backbone:
             h = hashlib.sha256()
             h.update(repr(state[0]).encode())
             for name, t in tensors:
-                t = t.detach().to("cpu").contiguous()
-                h.update(f"{name}{tuple(t.shape)}{t.dtype}".encode())
-                h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+                h.update(name.encode())
+                update_with_tensor(h, t)
             self._weights = (state, h.hexdigest()[:32])
         return self._weights[1]
 

@@ -34,6 +34,8 @@ from collections import OrderedDict
 
 import torch
 
+from .._runtime.digest import update_with_tensor
+
 #: The store of a :func:`prefix_store` context (None: the process-wide store).
 _ACTIVE = contextvars.ContextVar("sktag_prefix_store", default=None)
 #: environment variables that configure the process-wide store (worker processes inherit them)
@@ -262,9 +264,7 @@ def config_key(*parts) -> str:
     h.update(torch.__version__.encode())
     for part in parts:
         if isinstance(part, torch.Tensor):
-            t = part.detach().cpu().contiguous()
-            h.update(f"{tuple(t.shape)}{t.dtype}".encode())
-            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+            update_with_tensor(h, part)
         else:
             h.update(pickle.dumps(part, protocol=4))
         h.update(b"\x1f")
